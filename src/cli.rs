@@ -1,0 +1,176 @@
+//! Command-line arguments. Parsing only: every command runs in its own module.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Declare, converge and load-test RabbitMQ topologies.
+#[derive(Debug, Parser)]
+#[command(name = "warren", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Options every command shares.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command shares.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// The broker: an `amqp://` or `amqps://` URL, or `embedded` for an
+    /// in-process broker on free loopback ports.
+    #[arg(long, global = true, env = "WARREN_BROKER", hide_env_values = true)]
+    pub broker: Option<String>,
+    /// The management HTTP API, when not at the broker's host on port 15672
+    /// with the broker's credentials.
+    #[arg(long, global = true, env = "WARREN_MANAGEMENT", hide_env_values = true)]
+    pub management: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// No progress output.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Tables and colours for people.
+    Human,
+    /// One JSON document on stdout, for scripts.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Plan, show the plan and converge the broker to a topology file.
+    Apply(ApplyArgs),
+    /// Show what `apply` would change; exits 2 when changes are pending.
+    Plan(PlanArgs),
+    /// Write the broker's current state as a topology file.
+    Export(ExportArgs),
+    /// Check topology or scenario files without a broker.
+    Validate(ValidateArgs),
+    /// Run a load-test scenario and report throughput and latency.
+    Bench(BenchArgs),
+    /// Compare a result file against a baseline; exits 3 on a regression.
+    Compare(CompareArgs),
+    /// Run the embedded broker as a server.
+    Broker(BrokerArgs),
+    /// Print a JSON Schema for editors and CI linting.
+    Schema(SchemaArgs),
+}
+
+/// Options of `plan` and `apply`.
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// The topology file (YAML, or a RabbitMQ definitions export in JSON).
+    pub topology: PathBuf,
+    /// Also delete exchanges, queues, bindings and policies of the file's
+    /// vhosts that the file does not declare.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+/// Options of `apply`.
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    /// What to plan.
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Allow replacing or deleting queues that hold messages or have consumers.
+    #[arg(long)]
+    pub allow_data_loss: bool,
+    /// Apply without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Show the plan and the guards' verdicts, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Options of `export`.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// Only this vhost (repeatable); all vhosts by default.
+    #[arg(long)]
+    pub vhost: Vec<String>,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// Options of `validate`.
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// Topology or scenario files; the kind is detected from the content.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// Options of `bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// Write the result file here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override the scenario's measured duration (e.g. `5s`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Override the scenario's warmup (e.g. `1s`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub warmup: Option<std::time::Duration>,
+    /// Multiply every producer rate by this factor.
+    #[arg(long)]
+    pub rate_scale: Option<f64>,
+    /// Keep the queues and exchanges the run created.
+    #[arg(long)]
+    pub keep_topology: bool,
+}
+
+/// Options of `compare`.
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// The baseline result file.
+    pub baseline: PathBuf,
+    /// The result file to judge.
+    pub result: PathBuf,
+}
+
+/// Options of `broker`.
+#[derive(Debug, Clone, Args)]
+pub struct BrokerArgs {
+    /// AMQP listen address.
+    #[arg(long, default_value = "127.0.0.1:5672")]
+    pub amqp: SocketAddr,
+    /// Management HTTP listen address.
+    #[arg(long, default_value = "127.0.0.1:15672")]
+    pub http: SocketAddr,
+    /// Keep durable definitions here across restarts.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Options of `schema`.
+#[derive(Debug, Clone, Args)]
+pub struct SchemaArgs {
+    /// Which file format.
+    #[arg(value_enum)]
+    pub kind: SchemaKind,
+}
+
+/// A file format with a JSON Schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// Topology files.
+    Topology,
+    /// Scenario files.
+    Scenario,
+}

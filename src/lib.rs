@@ -1,0 +1,69 @@
+//! warren: declare a RabbitMQ topology in one file, converge any broker to it
+//! safely, and load-test it.
+//!
+//! # Layout
+//!
+//! - [`cli`]: command-line arguments, parsing only.
+//! - [`target`]: which broker a command talks to (a URL, or the embedded one).
+//! - [`topology`]: the topology file: model, loading, validation, the
+//!   definitions format, the diff and the apply.
+//! - [`management`]: the one place that talks to a management HTTP API.
+//! - [`bench`]: load-test scenarios: runner, metrics, report, gates.
+//! - [`outcome`]: what a command ended with, and its exit code.
+//!
+//! `main.rs` only parses and calls [`run`], so tests can run a command in-process.
+
+pub mod bench;
+pub mod cli;
+pub mod management;
+pub mod outcome;
+pub mod target;
+pub mod topology;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+pub use outcome::{Outcome, Refused};
+
+/// Runs one command to completion and returns its exit code, printing any
+/// error once, with its context chain, on stderr.
+pub fn run(cli: Cli) -> ExitCode {
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(Outcome::Error.code());
+        }
+    };
+    let result = runtime.block_on(execute(cli));
+    match result {
+        Ok(outcome) => ExitCode::from(outcome.code()),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            let outcome = if error.downcast_ref::<Refused>().is_some() { Outcome::Refused } else { Outcome::Error };
+            ExitCode::from(outcome.code())
+        }
+    }
+}
+
+/// Runs one command; the error carries its context for the caller to print.
+pub async fn execute(cli: Cli) -> anyhow::Result<Outcome> {
+    let global = cli.global;
+    match cli.command {
+        Command::Apply(args) => topology::command::apply(&global, args).await,
+        Command::Plan(args) => topology::command::plan(&global, args).await,
+        Command::Export(args) => topology::command::export(&global, args).await,
+        Command::Validate(args) => topology::command::validate(&global, args),
+        Command::Schema(args) => topology::command::schema(args),
+        Command::Bench(args) => bench::command::bench(&global, args).await,
+        Command::Compare(args) => bench::command::compare(&global, args),
+        Command::Broker(args) => target::serve_embedded(args).await,
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("WARREN_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,0 +1,58 @@
+//! What a command ended with, and the exit code each outcome maps to.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | done; for `plan`, in sync |
+//! | 1 | error |
+//! | 2 | `plan`: changes pending |
+//! | 3 | `bench`/`compare`: a gate failed or a regression was found |
+//! | 4 | `apply`: refused because it would lose data |
+
+use std::fmt;
+
+/// How a command ended when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done, or in sync.
+    Success,
+    /// Failed; the error has been printed.
+    Error,
+    /// `plan` found changes to make.
+    ChangesPending,
+    /// A gate failed or a regression was found.
+    GateFailed,
+    /// `apply` refused because the plan would lose data.
+    Refused,
+}
+
+impl Outcome {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::Error => 1,
+            Outcome::ChangesPending => 2,
+            Outcome::GateFailed => 3,
+            Outcome::Refused => 4,
+        }
+    }
+}
+
+/// An apply refused by a data-loss guard; `run` maps it to exit code 4.
+#[derive(Debug)]
+pub struct Refused {
+    /// One line per refused change, naming the entity and why.
+    pub reasons: Vec<String>,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("refusing to apply: the plan would lose data (re-run with --allow-data-loss to accept)")?;
+        for reason in &self.reasons {
+            write!(f, "\n  {reason}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Refused {}

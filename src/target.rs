@@ -1,0 +1,110 @@
+//! Which broker a command talks to: `--broker URL`, `WARREN_BROKER`, or the
+//! embedded broker started in-process on free loopback ports.
+
+use std::fmt;
+
+use anyhow::{Context, bail};
+use url::Url;
+
+use crate::cli::BrokerArgs;
+use crate::management::Endpoint;
+use crate::outcome::Outcome;
+
+/// The broker URL used by `apply`, `plan` and `export` when none is given.
+pub const DEFAULT_BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// The management API port assumed when only an AMQP URL is given.
+pub const DEFAULT_MANAGEMENT_PORT: u16 = 15672;
+
+/// A broker a command talks to, over AMQP and over its management API.
+pub struct Target {
+    /// The AMQP URL, credentials included.
+    pub amqp_url: String,
+    /// The management API.
+    pub management: Endpoint,
+    /// The embedded broker, when this target started one; dropped with the target.
+    pub embedded: Option<warren_broker::Broker>,
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Target")
+            .field("amqp_url", &redact_url(&self.amqp_url))
+            .field("management", &self.management)
+            .field("embedded", &self.embedded.is_some())
+            .finish()
+    }
+}
+
+impl Target {
+    /// Resolves `--broker`/`--management`; `default` is used when no broker is named
+    /// (`"embedded"` for `bench`, [`DEFAULT_BROKER`] otherwise).
+    pub async fn resolve(broker: Option<&str>, management: Option<&str>, default: &str) -> anyhow::Result<Target> {
+        let broker = broker.unwrap_or(default);
+        if broker == "embedded" {
+            let embedded = warren_broker::Broker::start(warren_broker::BrokerConfig::default())
+                .await
+                .context("starting the embedded broker")?;
+            let amqp_url = format!("amqp://guest:guest@{}/%2f", embedded.amqp_addr());
+            let management = match management {
+                Some(url) => Endpoint::parse(url, None)?,
+                None => Endpoint::parse(&format!("http://{}", embedded.http_addr()), Some(("guest", "guest")))?,
+            };
+            return Ok(Target { amqp_url, management, embedded: Some(embedded) });
+        }
+        let url = Url::parse(broker).with_context(|| format!("the broker URL {} is not a URL", redact_url(broker)))?;
+        let tls = match url.scheme() {
+            "amqp" => false,
+            "amqps" => true,
+            other => bail!("the broker URL must start with amqp://, amqps:// or be `embedded`, not {other}://"),
+        };
+        let user = percent_decode(url.username()).unwrap_or_else(|| "guest".into());
+        let user = if user.is_empty() { "guest".to_owned() } else { user };
+        let password = url.password().and_then(percent_decode).unwrap_or_else(|| "guest".into());
+        let management = match management {
+            Some(m) => Endpoint::parse(m, Some((&user, &password)))?,
+            None => {
+                let host = url.host_str().context("the broker URL names no host")?;
+                let scheme = if tls { "https" } else { "http" };
+                let host =
+                    if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_owned() };
+                Endpoint::parse(&format!("{scheme}://{host}:{DEFAULT_MANAGEMENT_PORT}"), Some((&user, &password)))?
+            }
+        };
+        Ok(Target { amqp_url: broker.to_owned(), management, embedded: None })
+    }
+
+    /// Stops the embedded broker, if this target started one.
+    pub async fn close(self) {
+        if let Some(broker) = self.embedded {
+            broker.shutdown().await;
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(s).decode_utf8().ok().map(|s| s.into_owned())
+}
+
+/// The URL with any password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "<unparseable URL>".to_owned(),
+    }
+}
+
+/// `warren broker`: runs the embedded broker until Ctrl-C.
+pub async fn serve_embedded(args: BrokerArgs) -> anyhow::Result<Outcome> {
+    let config = warren_broker::BrokerConfig { amqp_addr: args.amqp, http_addr: args.http, data_dir: args.data_dir };
+    let broker = warren_broker::Broker::start(config).await.context("starting the embedded broker")?;
+    eprintln!("warren broker: AMQP on {}, management HTTP on http://{}", broker.amqp_addr(), broker.http_addr());
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    eprintln!("warren broker: shutting down");
+    broker.shutdown().await;
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,11 @@
+//! Integration tests of the `warren` CLI against real brokers: the embedded
+//! broker always, RabbitMQ when it answers (required when
+//! `WARREN_REQUIRE_RABBITMQ=1`, as in CI).
+//!
+//! One test binary with shared helpers in [`util`]; one module per area.
+
+mod util;
+
+mod bench;
+mod topology_apply;
+mod topology_errors;

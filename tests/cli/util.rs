@@ -1,0 +1,140 @@
+//! Helpers shared by every integration test: running the CLI, and finding
+//! the brokers to run it against.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The default RabbitMQ the tests use when `WARREN_RABBITMQ_URL` is unset.
+pub const DEFAULT_RABBITMQ_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// What a finished `warren` process left behind.
+#[derive(Debug)]
+pub struct Output {
+    /// Exit code (`-1` when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// The repository root, for paths such as `topologies/seed.yaml`.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A path relative to the repository root.
+pub fn repo_path(relative: impl AsRef<Path>) -> PathBuf {
+    repo_root().join(relative)
+}
+
+/// A `warren` command with a clean environment for the variables warren reads.
+pub fn warren() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_warren"));
+    command
+        .env_remove("WARREN_BROKER")
+        .env_remove("WARREN_MANAGEMENT")
+        .env("NO_COLOR", "1")
+        .current_dir(repo_root())
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs `warren ARGS` with extra environment variables and waits for it.
+pub fn run_with_env<I, S>(args: I, env: &[(&str, &str)]) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut command = warren();
+    command.args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().expect("the warren binary runs");
+    Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs `warren ARGS`.
+pub fn run<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    run_with_env(args, &[])
+}
+
+/// Runs `warren ARGS` and asserts it exited 0.
+pub fn run_ok<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let output = run(args);
+    assert_eq!(output.code, 0, "warren failed:\nstdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
+    output
+}
+
+/// A RabbitMQ server the tests may use.
+#[derive(Debug, Clone)]
+pub struct RabbitMq {
+    /// AMQP URL with credentials, for `--broker`.
+    pub amqp_url: String,
+    /// Management API base URL, `http://host:15672`.
+    pub management_url: String,
+    /// Management user.
+    pub user: String,
+    /// Management password.
+    pub password: String,
+}
+
+/// The RabbitMQ to test against, or `None` (with a note on stderr) when it
+/// does not answer. With `WARREN_REQUIRE_RABBITMQ=1` an unreachable RabbitMQ
+/// fails the calling test instead.
+pub fn rabbitmq() -> Option<RabbitMq> {
+    let amqp_url = std::env::var("WARREN_RABBITMQ_URL").unwrap_or_else(|_| DEFAULT_RABBITMQ_URL.to_owned());
+    let parsed = url::Url::parse(&amqp_url).expect("WARREN_RABBITMQ_URL is a URL");
+    let host = parsed.host_str().unwrap_or("127.0.0.1").to_owned();
+    let port = parsed.port().unwrap_or(5672);
+    let user = match parsed.username() {
+        "" => "guest".to_owned(),
+        user => user.to_owned(),
+    };
+    let password = parsed.password().unwrap_or("guest").to_owned();
+    let management_url = format!("http://{host}:15672");
+    let reachable = [(host.as_str(), port), (host.as_str(), 15672)].iter().all(|(h, p)| {
+        format!("{h}:{p}")
+            .parse()
+            .ok()
+            .and_then(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok())
+            .is_some()
+    });
+    if reachable {
+        return Some(RabbitMq { amqp_url, management_url, user, password });
+    }
+    if std::env::var("WARREN_REQUIRE_RABBITMQ").is_ok_and(|v| v == "1") {
+        panic!(
+            "RabbitMQ is required (WARREN_REQUIRE_RABBITMQ=1) but {host}:{port} or its management API on 15672 does not answer"
+        );
+    }
+    eprintln!("note: RabbitMQ does not answer at {host}:{port}; this test ran against the embedded broker only");
+    None
+}
+
+/// A name unique to this test run, for vhosts, users and queues a test creates
+/// on a shared broker, so tests running in parallel never collide.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{n}", std::process::id())
+}
