@@ -7,5 +7,6 @@
 
 pub mod command;
 pub mod model;
+pub mod normalise;
 
 pub use model::Topology;
