@@ -1,10 +1,14 @@
 //! The one place that talks to a management HTTP API (RabbitMQ's, or the
 //! embedded broker's subset of it).
 
+pub mod client;
+
 use std::fmt;
 
 use anyhow::{Context, bail};
 use url::Url;
+
+pub use client::{Management, ManagementError, QueueStats, QueueStatsMap};
 
 /// Where a management API is and how to log in to it.
 #[derive(Clone)]

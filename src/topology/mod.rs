@@ -6,7 +6,9 @@
 //! dependency order.
 
 pub mod command;
+pub mod definitions;
 pub mod model;
 pub mod normalise;
+pub mod password;
 
 pub use model::Topology;

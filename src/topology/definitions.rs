@@ -1,0 +1,726 @@
+//! RabbitMQ's definitions JSON (`rabbitmqctl export_definitions`,
+//! `GET /api/definitions`) and its conversion to and from the model.
+//!
+//! Reading is lenient where RabbitMQ versions differ (tags as a list or a
+//! comma string, vhost metadata present or not, per-vhost exports without
+//! `vhost` fields); writing produces what `POST /api/definitions` imports.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::model::{
+    ApplyTo, Arguments, Binding, DestinationType, Exchange, ExchangeType, HashAlgorithm, Password, Permission, Policy,
+    Queue, QueueType, State, TopicPermission, Topology, User, Vhost,
+};
+use super::normalise::normalise;
+
+/// The vhost assumed for entities of a per-vhost export, which carry no `vhost` field.
+pub const DEFAULT_VHOST: &str = "/";
+
+/// A definitions document. Unknown keys (`rabbit_version`, `global_parameters`, …) are ignored.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Definitions {
+    /// Users.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<UserDef>,
+    /// Vhosts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vhosts: Vec<VhostDef>,
+    /// Permissions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<PermissionDef>,
+    /// Topic permissions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topic_permissions: Vec<TopicPermissionDef>,
+    /// Runtime parameters; operator policies live here (`component: operator_policy`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<ParameterDef>,
+    /// Policies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<PolicyDef>,
+    /// Queues.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<QueueDef>,
+    /// Exchanges.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exchanges: Vec<ExchangeDef>,
+    /// Bindings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bindings: Vec<BindingDef>,
+}
+
+/// Tags as RabbitMQ writes them: a list, or (3.9/3.10 in places) one comma-separated string.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Tags {
+    /// `["a", "b"]`
+    List(Vec<String>),
+    /// `"a,b"`
+    Joined(String),
+}
+
+impl Default for Tags {
+    fn default() -> Self {
+        Tags::List(Vec::new())
+    }
+}
+
+impl Tags {
+    /// The tags as a list, split at commas, without empty entries.
+    pub fn to_vec(&self) -> Vec<String> {
+        let parts: Vec<&str> = match self {
+            Tags::List(list) => list.iter().flat_map(|t| t.split(',')).collect(),
+            Tags::Joined(joined) => joined.split(',').collect(),
+        };
+        parts.into_iter().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
+    }
+}
+
+/// A user entry.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct UserDef {
+    /// User name.
+    pub name: String,
+    /// base64(salt ++ digest); empty for a user without a password.
+    #[serde(default)]
+    pub password_hash: String,
+    /// `rabbit_password_hashing_sha256` or `rabbit_password_hashing_sha512`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hashing_algorithm: Option<String>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl std::fmt::Debug for UserDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The hash stays out of debug output, like the password it protects.
+        f.debug_struct("UserDef").field("name", &self.name).field("tags", &self.tags).finish_non_exhaustive()
+    }
+}
+
+/// Vhost metadata as 3.11+ nests it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct VhostMetadata {
+    /// Description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Tags>,
+    /// Default queue type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_queue_type: Option<String>,
+}
+
+/// A vhost entry (3.10 exports only the name; `GET /api/vhosts` adds the rest).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct VhostDef {
+    /// Vhost name.
+    pub name: String,
+    /// Description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Tags>,
+    /// Default queue type; RabbitMQ writes `undefined` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_queue_type: Option<String>,
+    /// Nested metadata (3.11+).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<VhostMetadata>,
+}
+
+/// A permission entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PermissionDef {
+    /// User name.
+    pub user: String,
+    /// Vhost.
+    #[serde(default = "default_vhost")]
+    pub vhost: String,
+    /// Configure regex.
+    pub configure: String,
+    /// Write regex.
+    pub write: String,
+    /// Read regex.
+    pub read: String,
+}
+
+/// A topic permission entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TopicPermissionDef {
+    /// User name.
+    pub user: String,
+    /// Vhost.
+    #[serde(default = "default_vhost")]
+    pub vhost: String,
+    /// Topic exchange.
+    pub exchange: String,
+    /// Write regex.
+    pub write: String,
+    /// Read regex.
+    pub read: String,
+}
+
+/// A runtime parameter entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ParameterDef {
+    /// Vhost.
+    #[serde(default = "default_vhost")]
+    pub vhost: String,
+    /// Component, e.g. `operator_policy`, `federation-upstream`.
+    pub component: String,
+    /// Name.
+    pub name: String,
+    /// Component-specific value.
+    pub value: Value,
+}
+
+/// A policy entry (also the `value` of an operator-policy parameter, without `vhost`/`name`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PolicyDef {
+    /// Vhost.
+    #[serde(default = "default_vhost")]
+    pub vhost: String,
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+    /// Regex of names it applies to.
+    pub pattern: String,
+    /// `all`, `queues`, `exchanges`, …
+    #[serde(rename = "apply-to", default = "default_apply_to")]
+    pub apply_to: String,
+    /// Keys it sets.
+    #[serde(default)]
+    pub definition: Arguments,
+    /// Priority.
+    #[serde(default)]
+    pub priority: Value,
+}
+
+/// A queue entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueueDef {
+    /// Name.
+    pub name: String,
+    /// Vhost.
+    #[serde(default = "default_vhost")]
+    pub vhost: String,
+    /// Durable.
+    #[serde(default = "yes")]
+    pub durable: bool,
+    /// Auto-delete.
+    #[serde(default)]
+    pub auto_delete: bool,
+    /// Arguments.
+    #[serde(default)]
+    pub arguments: Arguments,
+}
+
+/// An exchange entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExchangeDef {
+    /// Name.
+    pub name: String,
+    /// Vhost.
+    #[serde(default = "default_vhost")]
+    pub vhost: String,
+    /// Type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Durable.
+    #[serde(default = "yes")]
+    pub durable: bool,
+    /// Auto-delete.
+    #[serde(default)]
+    pub auto_delete: bool,
+    /// Internal.
+    #[serde(default)]
+    pub internal: bool,
+    /// Arguments.
+    #[serde(default)]
+    pub arguments: Arguments,
+}
+
+/// A binding entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BindingDef {
+    /// Source exchange.
+    pub source: String,
+    /// Vhost.
+    #[serde(default = "default_vhost")]
+    pub vhost: String,
+    /// Destination name.
+    pub destination: String,
+    /// `queue` or `exchange`.
+    pub destination_type: String,
+    /// Routing key.
+    #[serde(default)]
+    pub routing_key: String,
+    /// Arguments.
+    #[serde(default)]
+    pub arguments: Arguments,
+}
+
+fn default_vhost() -> String {
+    DEFAULT_VHOST.to_owned()
+}
+
+fn default_apply_to() -> String {
+    "all".to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A definitions document that does not map onto the model.
+#[derive(Debug, thiserror::Error)]
+pub enum DefinitionsError {
+    /// Not JSON of the definitions shape.
+    #[error("not a RabbitMQ definitions document (line {line}, column {column}): {message}")]
+    Json {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What serde found wrong.
+        message: String,
+    },
+    /// An exchange type that is neither built in nor an `x-` plugin type.
+    #[error("exchange {name:?} in vhost {vhost:?} has unknown type {kind:?}")]
+    ExchangeType {
+        /// Vhost.
+        vhost: String,
+        /// Exchange.
+        name: String,
+        /// The type found.
+        kind: String,
+    },
+    /// A binding whose destination type is neither `queue` nor `exchange`.
+    #[error("binding from {source_name:?} to {destination:?} in vhost {vhost:?} has unknown destination type {kind:?}")]
+    DestinationType {
+        /// Vhost.
+        vhost: String,
+        /// Source exchange.
+        source_name: String,
+        /// Destination.
+        destination: String,
+        /// The type found.
+        kind: String,
+    },
+    /// A policy with an unknown `apply-to` or a non-integer priority.
+    #[error("policy {name:?} in vhost {vhost:?}: {problem}")]
+    Policy {
+        /// Vhost.
+        vhost: String,
+        /// Policy.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A user whose hashing algorithm is not one RabbitMQ ships.
+    #[error("user {name:?} has unknown hashing algorithm {algorithm:?}")]
+    HashingAlgorithm {
+        /// User.
+        name: String,
+        /// The algorithm found.
+        algorithm: String,
+    },
+    /// A permission for a user the document does not define.
+    #[error("permissions in vhost {vhost:?} name user {user:?}, which the definitions do not define")]
+    UnknownUser {
+        /// User.
+        user: String,
+        /// Vhost.
+        vhost: String,
+    },
+    /// A vhost default queue type that is not classic, quorum or stream.
+    #[error("vhost {vhost:?} has unknown default queue type {kind:?}")]
+    QueueType {
+        /// Vhost.
+        vhost: String,
+        /// The type found.
+        kind: String,
+    },
+}
+
+/// Parses a definitions document into a normalised [`Topology`].
+pub fn parse_definitions(text: &str) -> Result<Topology, DefinitionsError> {
+    let definitions: Definitions = serde_json::from_str(text).map_err(|e| DefinitionsError::Json {
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })?;
+    to_topology(&definitions)
+}
+
+/// Converts parsed definitions into a normalised [`Topology`].
+pub fn to_topology(definitions: &Definitions) -> Result<Topology, DefinitionsError> {
+    let mut topology = Topology::default();
+    for vhost in &definitions.vhosts {
+        topology.vhosts.insert(vhost.name.clone(), vhost_from_def(vhost)?);
+    }
+    // Per-vhost exports name no vhosts; every entity's vhost exists in the model.
+    for q in &definitions.queues {
+        vhost_mut(&mut topology, &q.vhost).queues.insert(
+            q.name.clone(),
+            Queue {
+                state: State::Present,
+                durable: q.durable,
+                auto_delete: q.auto_delete,
+                arguments: q.arguments.clone(),
+            },
+        );
+    }
+    for x in &definitions.exchanges {
+        let kind = ExchangeType::parse(&x.kind).ok_or_else(|| DefinitionsError::ExchangeType {
+            vhost: x.vhost.clone(),
+            name: x.name.clone(),
+            kind: x.kind.clone(),
+        })?;
+        vhost_mut(&mut topology, &x.vhost).exchanges.insert(
+            x.name.clone(),
+            Exchange {
+                state: State::Present,
+                kind,
+                durable: x.durable,
+                auto_delete: x.auto_delete,
+                internal: x.internal,
+                arguments: x.arguments.clone(),
+            },
+        );
+    }
+    for b in &definitions.bindings {
+        let destination_type = match b.destination_type.as_str() {
+            "queue" => DestinationType::Queue,
+            "exchange" => DestinationType::Exchange,
+            other => {
+                return Err(DefinitionsError::DestinationType {
+                    vhost: b.vhost.clone(),
+                    source_name: b.source.clone(),
+                    destination: b.destination.clone(),
+                    kind: other.to_owned(),
+                });
+            }
+        };
+        vhost_mut(&mut topology, &b.vhost).bindings.push(Binding {
+            state: State::Present,
+            source: b.source.clone(),
+            destination: b.destination.clone(),
+            destination_type,
+            routing_key: b.routing_key.clone(),
+            arguments: b.arguments.clone(),
+        });
+    }
+    for p in &definitions.policies {
+        vhost_mut(&mut topology, &p.vhost).policies.insert(p.name.clone(), policy_from_def(&p.vhost, &p.name, p)?);
+    }
+    for param in definitions.parameters.iter().filter(|p| p.component == "operator_policy") {
+        let def: PolicyDef = serde_json::from_value(param.value.clone()).map_err(|e| DefinitionsError::Policy {
+            vhost: param.vhost.clone(),
+            name: param.name.clone(),
+            problem: format!("operator policy value: {e}"),
+        })?;
+        vhost_mut(&mut topology, &param.vhost)
+            .operator_policies
+            .insert(param.name.clone(), policy_from_def(&param.vhost, &param.name, &def)?);
+    }
+
+    for u in &definitions.users {
+        topology.users.insert(u.name.clone(), user_from_def(u)?);
+    }
+    for p in &definitions.permissions {
+        let user = topology
+            .users
+            .get_mut(&p.user)
+            .ok_or_else(|| DefinitionsError::UnknownUser { user: p.user.clone(), vhost: p.vhost.clone() })?;
+        user.permissions.insert(
+            p.vhost.clone(),
+            Permission { configure: p.configure.clone(), write: p.write.clone(), read: p.read.clone() },
+        );
+    }
+    for p in &definitions.topic_permissions {
+        let user = topology
+            .users
+            .get_mut(&p.user)
+            .ok_or_else(|| DefinitionsError::UnknownUser { user: p.user.clone(), vhost: p.vhost.clone() })?;
+        user.topic_permissions
+            .entry(p.vhost.clone())
+            .or_default()
+            .insert(p.exchange.clone(), TopicPermission { write: p.write.clone(), read: p.read.clone() });
+    }
+    normalise(&mut topology);
+    Ok(topology)
+}
+
+fn vhost_mut<'a>(topology: &'a mut Topology, name: &str) -> &'a mut Vhost {
+    topology.vhosts.entry(name.to_owned()).or_default()
+}
+
+/// Reads a vhost entry, whichever RabbitMQ version wrote it.
+pub fn vhost_from_def(def: &VhostDef) -> Result<Vhost, DefinitionsError> {
+    let meta = def.metadata.clone().unwrap_or_default();
+    let description = def.description.clone().or(meta.description);
+    let tags = def.tags.clone().or(meta.tags).map(|t| t.to_vec()).unwrap_or_default();
+    let default_queue_type = match def.default_queue_type.clone().or(meta.default_queue_type).as_deref() {
+        None | Some("undefined") | Some("") => None,
+        Some(kind) => Some(
+            QueueType::parse(kind)
+                .ok_or_else(|| DefinitionsError::QueueType { vhost: def.name.clone(), kind: kind.to_owned() })?,
+        ),
+    };
+    Ok(Vhost { description, tags, default_queue_type, ..Vhost::default() })
+}
+
+fn policy_from_def(vhost: &str, name: &str, def: &PolicyDef) -> Result<Policy, DefinitionsError> {
+    let problem =
+        |problem: String| DefinitionsError::Policy { vhost: vhost.to_owned(), name: name.to_owned(), problem };
+    let apply_to =
+        ApplyTo::parse(&def.apply_to).ok_or_else(|| problem(format!("unknown apply-to {:?}", def.apply_to)))?;
+    let priority = match &def.priority {
+        Value::Null => 0,
+        Value::Number(n) => n.as_i64().ok_or_else(|| problem(format!("priority {n} is not an integer")))?,
+        Value::String(s) => s.trim().parse().map_err(|_| problem(format!("priority {s:?} is not an integer")))?,
+        other => return Err(problem(format!("priority {other} is not an integer"))),
+    };
+    Ok(Policy {
+        state: State::Present,
+        pattern: def.pattern.clone(),
+        apply_to,
+        priority,
+        definition: def.definition.clone(),
+    })
+}
+
+fn user_from_def(def: &UserDef) -> Result<User, DefinitionsError> {
+    let password = if def.password_hash.is_empty() {
+        Password::None
+    } else {
+        let algorithm = match def.hashing_algorithm.as_deref() {
+            None => HashAlgorithm::default(),
+            Some(name) => HashAlgorithm::parse(name).ok_or_else(|| DefinitionsError::HashingAlgorithm {
+                name: def.name.clone(),
+                algorithm: name.to_owned(),
+            })?,
+        };
+        Password::Hash { hash: def.password_hash.clone(), algorithm }
+    };
+    Ok(User {
+        state: State::Present,
+        password,
+        tags: def.tags.to_vec(),
+        permissions: BTreeMap::new(),
+        topic_permissions: BTreeMap::new(),
+    })
+}
+
+/// The import entry of an exchange.
+pub fn exchange_def(vhost: &str, name: &str, x: &Exchange) -> ExchangeDef {
+    ExchangeDef {
+        name: name.to_owned(),
+        vhost: vhost.to_owned(),
+        kind: x.kind.as_str().to_owned(),
+        durable: x.durable,
+        auto_delete: x.auto_delete,
+        internal: x.internal,
+        arguments: x.arguments.clone(),
+    }
+}
+
+/// The import entry of a queue.
+pub fn queue_def(vhost: &str, name: &str, q: &Queue) -> QueueDef {
+    QueueDef {
+        name: name.to_owned(),
+        vhost: vhost.to_owned(),
+        durable: q.durable,
+        auto_delete: q.auto_delete,
+        arguments: q.arguments.clone(),
+    }
+}
+
+/// The import entry of a binding.
+pub fn binding_def(vhost: &str, b: &Binding) -> BindingDef {
+    BindingDef {
+        source: b.source.clone(),
+        vhost: vhost.to_owned(),
+        destination: b.destination.clone(),
+        destination_type: b.destination_type.as_str().to_owned(),
+        routing_key: b.routing_key.clone(),
+        arguments: b.arguments.clone(),
+    }
+}
+
+/// The import entry of a policy.
+pub fn policy_def(vhost: &str, name: &str, p: &Policy) -> PolicyDef {
+    PolicyDef {
+        vhost: vhost.to_owned(),
+        name: name.to_owned(),
+        pattern: p.pattern.clone(),
+        apply_to: p.apply_to.as_str().to_owned(),
+        definition: p.definition.clone(),
+        priority: Value::from(p.priority),
+    }
+}
+
+/// The import entry of an operator policy (a runtime parameter).
+pub fn operator_policy_def(vhost: &str, name: &str, p: &Policy) -> ParameterDef {
+    let value = serde_json::json!({
+        "pattern": p.pattern,
+        "apply-to": p.apply_to.as_str(),
+        "definition": p.definition,
+        "priority": p.priority,
+    });
+    ParameterDef { vhost: vhost.to_owned(), component: "operator_policy".to_owned(), name: name.to_owned(), value }
+}
+
+/// The import entry of a permission.
+pub fn permission_def(user: &str, vhost: &str, p: &Permission) -> PermissionDef {
+    PermissionDef {
+        user: user.to_owned(),
+        vhost: vhost.to_owned(),
+        configure: p.configure.clone(),
+        write: p.write.clone(),
+        read: p.read.clone(),
+    }
+}
+
+/// The import entry of a topic permission.
+pub fn topic_permission_def(user: &str, vhost: &str, exchange: &str, p: &TopicPermission) -> TopicPermissionDef {
+    TopicPermissionDef {
+        user: user.to_owned(),
+        vhost: vhost.to_owned(),
+        exchange: exchange.to_owned(),
+        write: p.write.clone(),
+        read: p.read.clone(),
+    }
+}
+
+/// The whole present part of a topology as one definitions document
+/// (users carry their hash when declared with one, no password otherwise).
+pub fn from_topology(topology: &Topology) -> Definitions {
+    let mut d = Definitions::default();
+    for (name, user) in topology.users.iter().filter(|(_, u)| u.state == State::Present) {
+        let (password_hash, hashing_algorithm) = match &user.password {
+            Password::Hash { hash, algorithm } => (hash.clone(), Some(algorithm.as_str().to_owned())),
+            Password::Clear(clear) => {
+                let algorithm = HashAlgorithm::Sha256;
+                (super::password::hash(clear, algorithm), Some(algorithm.as_str().to_owned()))
+            }
+            Password::None => (String::new(), None),
+        };
+        d.users.push(UserDef {
+            name: name.clone(),
+            password_hash,
+            hashing_algorithm,
+            tags: Tags::List(user.tags.clone()),
+        });
+        for (vhost, p) in &user.permissions {
+            d.permissions.push(permission_def(name, vhost, p));
+        }
+        for (vhost, by_exchange) in &user.topic_permissions {
+            for (exchange, p) in by_exchange {
+                d.topic_permissions.push(topic_permission_def(name, vhost, exchange, p));
+            }
+        }
+    }
+    for (vname, v) in topology.vhosts.iter().filter(|(_, v)| v.state == State::Present) {
+        d.vhosts.push(VhostDef {
+            name: vname.clone(),
+            description: v.description.clone(),
+            tags: Some(Tags::List(v.tags.clone())),
+            default_queue_type: v.default_queue_type.map(|t| t.as_str().to_owned()),
+            metadata: None,
+        });
+        let present = |s: State| s == State::Present;
+        for (n, x) in v.exchanges.iter().filter(|(_, x)| present(x.state)) {
+            d.exchanges.push(exchange_def(vname, n, x));
+        }
+        for (n, q) in v.queues.iter().filter(|(_, q)| present(q.state)) {
+            d.queues.push(queue_def(vname, n, q));
+        }
+        for b in v.bindings.iter().filter(|b| present(b.state)) {
+            d.bindings.push(binding_def(vname, b));
+        }
+        for (n, p) in v.policies.iter().filter(|(_, p)| present(p.state)) {
+            d.policies.push(policy_def(vname, n, p));
+        }
+        for (n, p) in v.operator_policies.iter().filter(|(_, p)| present(p.state)) {
+            d.parameters.push(operator_policy_def(vname, n, p));
+        }
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// Trimmed from `GET /api/definitions` of RabbitMQ 3.10.8.
+    const RABBITMQ_3_10: &str = r#"{"rabbit_version":"3.10.8","users":[{"name":"u1","password_hash":"pn9nFSNvKQYLF7z2KSlEBPdL99NFW3al8M5FzMxVRwxYp1Ff","hashing_algorithm":"rabbit_password_hashing_sha256","tags":["management","foo"],"limits":{}}],
+    "vhosts":[{"name":"v1"},{"name":"/"}],
+    "permissions":[{"user":"u1","vhost":"v1","configure":".*","write":"w","read":""}],
+    "topic_permissions":[{"user":"u1","vhost":"v1","exchange":"amq.topic","write":"^a","read":".*"}],
+    "parameters":[{"value":{"pattern":"^q","definition":{"max-length":100},"priority":0,"apply-to":"queues"},"vhost":"v1","component":"operator_policy","name":"op1"}],
+    "global_parameters":[{"name":"internal_cluster_id","value":"x"}],
+    "policies":[{"vhost":"v1","name":"p1","pattern":"^q","apply-to":"queues","definition":{"max-length":10,"message-ttl":5000},"priority":3}],
+    "queues":[{"name":"q2","vhost":"v1","durable":true,"auto_delete":false,"arguments":{"x-queue-type":"quorum"}},{"name":"q1","vhost":"v1","durable":true,"auto_delete":false,"arguments":{"x-queue-type":"classic","x-message-ttl":1000}}],
+    "exchanges":[{"name":"ex2","vhost":"v1","type":"headers","durable":false,"auto_delete":true,"internal":true,"arguments":{}},{"name":"ex1","vhost":"v1","type":"topic","durable":true,"auto_delete":false,"internal":false,"arguments":{"alternate-exchange":"ae"}}],
+    "bindings":[{"source":"ex1","vhost":"v1","destination":"q1","destination_type":"queue","routing_key":"a.*","arguments":{}},{"source":"ex1","vhost":"v1","destination":"ex2","destination_type":"exchange","routing_key":"x","arguments":{"x-match":"all"}}]}"#;
+
+    #[test]
+    fn a_rabbitmq_3_10_export_maps_onto_the_model() {
+        let t = parse_definitions(RABBITMQ_3_10).expect("parses");
+        let v1 = &t.vhosts["v1"];
+        assert_eq!(v1.queues["q2"].arguments["x-queue-type"], json!("quorum"));
+        assert!(!v1.queues["q1"].arguments.contains_key("x-queue-type"), "server-filled classic type normalised away");
+        assert_eq!(v1.exchanges["ex1"].kind, ExchangeType::Topic);
+        assert!(v1.exchanges["ex2"].internal);
+        assert_eq!(v1.bindings.len(), 2);
+        assert_eq!(v1.policies["p1"].priority, 3);
+        assert_eq!(v1.operator_policies["op1"].definition["max-length"], json!(100));
+        let u1 = &t.users["u1"];
+        assert_eq!(u1.tags, ["foo", "management"]);
+        assert_eq!(u1.permissions["v1"].write, "w");
+        assert_eq!(u1.topic_permissions["v1"]["amq.topic"].write, "^a");
+        assert!(matches!(u1.password, Password::Hash { algorithm: HashAlgorithm::Sha256, .. }));
+        assert!(t.vhosts.contains_key("/"));
+    }
+
+    #[test]
+    fn export_then_import_document_round_trips() {
+        let t = parse_definitions(RABBITMQ_3_10).expect("parses");
+        let text = serde_json::to_string(&from_topology(&t)).expect("serialises");
+        assert_eq!(parse_definitions(&text).expect("parses again"), t);
+    }
+
+    #[test]
+    fn comma_string_tags_and_per_vhost_exports_are_accepted() {
+        let t = parse_definitions(
+            r#"{"users":[{"name":"a","password_hash":"","tags":"monitoring,administrator"}],
+                "queues":[{"name":"q","durable":true,"auto_delete":false,"arguments":{}}]}"#,
+        )
+        .expect("parses");
+        assert_eq!(t.users["a"].tags, ["administrator", "monitoring"]);
+        assert_eq!(t.users["a"].password, Password::None);
+        assert!(t.vhosts[DEFAULT_VHOST].queues.contains_key("q"));
+    }
+
+    #[test]
+    fn errors_name_the_entity() {
+        let err = parse_definitions(r#"{"exchanges":[{"name":"x","vhost":"v","type":"bogus"}]}"#).unwrap_err();
+        assert_eq!(err.to_string(), r#"exchange "x" in vhost "v" has unknown type "bogus""#);
+        let err = parse_definitions("{\n  \"queues\": 3}").unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+        let err =
+            parse_definitions(r#"{"permissions":[{"user":"nobody","vhost":"/","configure":"","write":"","read":""}]}"#)
+                .unwrap_err();
+        assert!(err.to_string().contains("\"nobody\""), "{err}");
+    }
+}
