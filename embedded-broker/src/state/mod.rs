@@ -1,0 +1,419 @@
+//! The broker's state: vhosts, users, permissions, exchanges, queues, bindings and policies — the
+//! one model both the AMQP side and the management API read and change.
+//!
+//! # For the management API
+//!
+//! Hold a [`State`] (cheap to clone; every method takes `&self` and is synchronous, never blocking
+//! on I/O — call it straight from async handlers). Use:
+//!
+//! - vhosts: [`State::vhosts`], [`State::vhost`], [`State::put_vhost`], [`State::delete_vhost`]
+//! - users: [`State::users`], [`State::user`], [`State::put_user`] (give a hash; hash plain
+//!   passwords with [`auth::hash_password`]), [`State::delete_user`], [`State::authenticate`]
+//! - permissions: [`State::permissions`], [`State::put_permission`], [`State::delete_permission`],
+//!   topic permissions likewise ([`State::topic_permissions`], ...)
+//! - exchanges: [`State::exchanges`], [`State::exchange`], [`State::declare_exchange`],
+//!   [`State::delete_exchange`]
+//! - queues: [`State::queues`], [`State::queue`] (then [`queue::Queue::counts`] and
+//!   [`queue::Queue::settings`] for message/consumer counts and the applied policy),
+//!   [`State::declare_queue`] (with `exclusive_owner: None`), [`State::delete_queue`],
+//!   [`State::purge_queue`]
+//! - bindings: [`State::bindings`], [`State::bind`], [`State::unbind`]
+//! - policies: [`State::policies`], [`State::put_policy`], [`State::delete_policy`] and the
+//!   `operator_` variants; queues pick up policy changes immediately.
+//! - persistence: [`State::generation`] increases on every definition change; compare it to know
+//!   when to write the data dir.
+//!
+//! Errors are [`StateError`]; [`StateError::http_status`] gives the status to answer with, and its
+//! `Display` is RabbitMQ's reason text.
+
+pub mod args;
+pub mod auth;
+mod error;
+pub mod exchange;
+pub mod message;
+pub mod policy;
+pub mod queue;
+mod topology;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
+
+pub use error::{EntityKind, StateError};
+pub use topology::{ExchangeDecl, QueueDecl, RouteError};
+
+use auth::{Access, Permission, TopicPermission, User};
+use exchange::{Binding, Exchange, ExchangeKind};
+use policy::Policy;
+use queue::Queue;
+
+/// Identifies a client connection (owner of exclusive queues and consumers).
+pub type ConnectionId = u64;
+
+/// Locks a mutex, carrying on after a panic elsewhere: every critical section leaves the data
+/// consistent before anything that could panic.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Milliseconds on the broker's monotonic clock, for TTLs and `x-expires`.
+pub fn clock_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// A virtual host's metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VhostInfo {
+    /// Its name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Queue type for declarations that name none.
+    pub default_queue_type: Option<String>,
+}
+
+/// Everything inside one virtual host.
+#[derive(Debug, Default)]
+pub(crate) struct Vhost {
+    pub(crate) info: VhostInfo,
+    pub(crate) exchanges: BTreeMap<String, Arc<Exchange>>,
+    pub(crate) queues: BTreeMap<String, Arc<Queue>>,
+    /// Bindings by source exchange, in creation order.
+    pub(crate) bindings: BTreeMap<String, Vec<Binding>>,
+    pub(crate) policies: BTreeMap<String, Policy>,
+    pub(crate) operator_policies: BTreeMap<String, Policy>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    pub(crate) vhosts: BTreeMap<String, Vhost>,
+    pub(crate) users: BTreeMap<String, User>,
+    /// By (user, vhost).
+    pub(crate) permissions: BTreeMap<(String, String), Permission>,
+    /// By (user, vhost, exchange).
+    pub(crate) topic_permissions: BTreeMap<(String, String, String), TopicPermission>,
+}
+
+/// Shared handle to the broker state.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub(crate) shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) registry: Mutex<Registry>,
+    pub(crate) memory: Arc<AtomicUsize>,
+    memory_limit: usize,
+    generation: AtomicU64,
+    next_connection: AtomicU64,
+    loopback_users: Vec<String>,
+}
+
+/// The exchanges every vhost starts with: (name, type, internal).
+const PREDECLARED: [(&str, ExchangeKind, bool); 7] = [
+    ("", ExchangeKind::Direct, false),
+    ("amq.direct", ExchangeKind::Direct, false),
+    ("amq.fanout", ExchangeKind::Fanout, false),
+    ("amq.topic", ExchangeKind::Topic, false),
+    ("amq.headers", ExchangeKind::Headers, false),
+    ("amq.match", ExchangeKind::Headers, false),
+    ("amq.rabbitmq.trace", ExchangeKind::Topic, true),
+];
+
+impl State {
+    /// A fresh state with vhost `/` and user guest/guest (administrator, full permissions on `/`,
+    /// loopback only), like a new RabbitMQ node. `memory_limit` is in bytes of queued messages.
+    pub fn new(memory_limit: usize) -> Self {
+        let state = State::empty(memory_limit);
+        state.put_vhost(VhostInfo {
+            name: "/".into(),
+            description: "Default virtual host".into(),
+            ..Default::default()
+        });
+        state.put_user(User {
+            name: "guest".into(),
+            password_hash: auth::hash_password("guest"),
+            hashing_algorithm: auth::SHA256.into(),
+            tags: vec!["administrator".into()],
+        });
+        // Both exist, and the patterns are valid: this cannot fail.
+        let _ = state.put_permission(Permission {
+            user: "guest".into(),
+            vhost: "/".into(),
+            configure: ".*".into(),
+            write: ".*".into(),
+            read: ".*".into(),
+        });
+        state
+    }
+
+    /// A state with no vhosts and no users, for loading persisted definitions.
+    pub fn empty(memory_limit: usize) -> Self {
+        State {
+            shared: Arc::new(Shared {
+                registry: Mutex::new(Registry::default()),
+                memory: Arc::new(AtomicUsize::new(0)),
+                memory_limit,
+                generation: AtomicU64::new(0),
+                next_connection: AtomicU64::new(1),
+                loopback_users: vec!["guest".into()],
+            }),
+        }
+    }
+
+    pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
+        lock(&self.shared.registry)
+    }
+
+    pub(crate) fn changed(&self) {
+        self.shared.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Increases on every definition change (not on message traffic).
+    pub fn generation(&self) -> u64 {
+        self.shared.generation.load(Ordering::Relaxed)
+    }
+
+    /// A new connection id.
+    pub fn next_connection_id(&self) -> ConnectionId {
+        self.shared.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Estimated bytes held by queued messages.
+    pub fn memory_used(&self) -> usize {
+        self.shared.memory.load(Ordering::Relaxed)
+    }
+
+    /// The configured memory limit; publishers are blocked above it.
+    pub fn memory_limit(&self) -> usize {
+        self.shared.memory_limit
+    }
+
+    /// Whether the memory alarm is on.
+    pub fn memory_alarm(&self) -> bool {
+        self.memory_used() > self.shared.memory_limit
+    }
+
+    // ---- vhosts ----
+
+    /// All vhosts, by name.
+    pub fn vhosts(&self) -> Vec<VhostInfo> {
+        self.registry().vhosts.values().map(|v| v.info.clone()).collect()
+    }
+
+    /// One vhost.
+    pub fn vhost(&self, name: &str) -> Option<VhostInfo> {
+        self.registry().vhosts.get(name).map(|v| v.info.clone())
+    }
+
+    /// Creates a vhost (with its predeclared exchanges) or updates its metadata.
+    pub fn put_vhost(&self, info: VhostInfo) {
+        let mut reg = self.registry();
+        match reg.vhosts.get_mut(&info.name) {
+            Some(existing) => existing.info = info,
+            None => {
+                let mut vhost = Vhost { info: info.clone(), ..Default::default() };
+                for (name, kind, internal) in PREDECLARED {
+                    vhost.exchanges.insert(
+                        name.to_owned(),
+                        Arc::new(Exchange {
+                            name: name.to_owned(),
+                            kind,
+                            durable: true,
+                            auto_delete: false,
+                            internal,
+                            arguments: Default::default(),
+                        }),
+                    );
+                }
+                reg.vhosts.insert(info.name.clone(), vhost);
+            }
+        }
+        drop(reg);
+        self.changed();
+    }
+
+    /// Deletes a vhost with everything in it, including permissions on it.
+    pub fn delete_vhost(&self, name: &str) -> Result<(), StateError> {
+        let mut reg = self.registry();
+        let vhost = reg.vhosts.remove(name).ok_or_else(|| StateError::VhostNotFound { vhost: name.to_owned() })?;
+        reg.permissions.retain(|(_, v), _| v != name);
+        reg.topic_permissions.retain(|(_, v, _), _| v != name);
+        drop(reg);
+        for queue in vhost.queues.values() {
+            topology::notify_deleted(queue);
+        }
+        self.changed();
+        Ok(())
+    }
+
+    // ---- users ----
+
+    /// All users, by name.
+    pub fn users(&self) -> Vec<User> {
+        self.registry().users.values().cloned().collect()
+    }
+
+    /// One user.
+    pub fn user(&self, name: &str) -> Option<User> {
+        self.registry().users.get(name).cloned()
+    }
+
+    /// Creates or replaces a user.
+    pub fn put_user(&self, user: User) {
+        self.registry().users.insert(user.name.clone(), user);
+        self.changed();
+    }
+
+    /// Deletes a user and their permissions.
+    pub fn delete_user(&self, name: &str) -> Result<(), StateError> {
+        let mut reg = self.registry();
+        reg.users.remove(name).ok_or_else(|| StateError::UserNotFound { user: name.to_owned() })?;
+        reg.permissions.retain(|(u, _), _| u != name);
+        reg.topic_permissions.retain(|(u, _, _), _| u != name);
+        drop(reg);
+        self.changed();
+        Ok(())
+    }
+
+    /// The user when the password matches.
+    pub fn authenticate(&self, name: &str, password: &[u8]) -> Option<User> {
+        self.registry().users.get(name).filter(|u| u.check_password(password)).cloned()
+    }
+
+    /// Whether the user may only connect from loopback (RabbitMQ's `loopback_users`).
+    pub fn is_loopback_only(&self, name: &str) -> bool {
+        self.shared.loopback_users.iter().any(|u| u == name)
+    }
+
+    // ---- permissions ----
+
+    /// All permissions.
+    pub fn permissions(&self) -> Vec<Permission> {
+        self.registry().permissions.values().cloned().collect()
+    }
+
+    /// Sets a user's permissions in a vhost; both must exist and the patterns must compile.
+    pub fn put_permission(&self, permission: Permission) -> Result<(), StateError> {
+        for pattern in [&permission.configure, &permission.write, &permission.read] {
+            regex::Regex::new(pattern)
+                .map_err(|e| StateError::Invalid { reason: format!("invalid permission pattern '{pattern}': {e}") })?;
+        }
+        let mut reg = self.registry();
+        if !reg.vhosts.contains_key(&permission.vhost) {
+            return Err(StateError::VhostNotFound { vhost: permission.vhost });
+        }
+        if !reg.users.contains_key(&permission.user) {
+            return Err(StateError::UserNotFound { user: permission.user });
+        }
+        reg.permissions.insert((permission.user.clone(), permission.vhost.clone()), permission);
+        drop(reg);
+        self.changed();
+        Ok(())
+    }
+
+    /// Removes a user's permissions in a vhost.
+    pub fn delete_permission(&self, user: &str, vhost: &str) -> Result<(), StateError> {
+        let removed = self.registry().permissions.remove(&(user.to_owned(), vhost.to_owned()));
+        if removed.is_none() {
+            return Err(StateError::NotFound {
+                kind: EntityKind::Permission,
+                vhost: vhost.to_owned(),
+                name: user.to_owned(),
+            });
+        }
+        self.changed();
+        Ok(())
+    }
+
+    /// All topic permissions.
+    pub fn topic_permissions(&self) -> Vec<TopicPermission> {
+        self.registry().topic_permissions.values().cloned().collect()
+    }
+
+    /// Sets a topic permission.
+    pub fn put_topic_permission(&self, permission: TopicPermission) -> Result<(), StateError> {
+        for pattern in [&permission.write, &permission.read] {
+            regex::Regex::new(pattern)
+                .map_err(|e| StateError::Invalid { reason: format!("invalid permission pattern '{pattern}': {e}") })?;
+        }
+        let mut reg = self.registry();
+        if !reg.vhosts.contains_key(&permission.vhost) {
+            return Err(StateError::VhostNotFound { vhost: permission.vhost });
+        }
+        if !reg.users.contains_key(&permission.user) {
+            return Err(StateError::UserNotFound { user: permission.user });
+        }
+        let key = (permission.user.clone(), permission.vhost.clone(), permission.exchange.clone());
+        reg.topic_permissions.insert(key, permission);
+        drop(reg);
+        self.changed();
+        Ok(())
+    }
+
+    /// Removes topic permissions of a user in a vhost: for one exchange, or all when `None`.
+    pub fn delete_topic_permission(&self, user: &str, vhost: &str, exchange: Option<&str>) -> Result<(), StateError> {
+        let mut reg = self.registry();
+        let before = reg.topic_permissions.len();
+        reg.topic_permissions.retain(|(u, v, x), _| !(u == user && v == vhost && exchange.is_none_or(|e| e == x)));
+        let removed = before != reg.topic_permissions.len();
+        drop(reg);
+        if !removed {
+            return Err(StateError::NotFound {
+                kind: EntityKind::Permission,
+                vhost: vhost.to_owned(),
+                name: user.to_owned(),
+            });
+        }
+        self.changed();
+        Ok(())
+    }
+
+    /// Whether the user has any permission entry in the vhost (needed to open a connection there).
+    pub fn can_access_vhost(&self, user: &str, vhost: &str) -> Result<(), StateError> {
+        let reg = self.registry();
+        if !reg.vhosts.contains_key(vhost) {
+            return Err(StateError::VhostNotFound { vhost: vhost.to_owned() });
+        }
+        if !reg.permissions.contains_key(&(user.to_owned(), vhost.to_owned())) {
+            return Err(StateError::AccessRefused {
+                reason: format!("access to vhost '{vhost}' refused for user '{user}'"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks a configure/write/read permission on a named exchange or queue, with RabbitMQ's
+    /// refusal text.
+    pub fn check_access(
+        &self,
+        user: &str,
+        vhost: &str,
+        access: Access,
+        kind: EntityKind,
+        name: &str,
+    ) -> Result<(), StateError> {
+        let reg = self.registry();
+        let allowed = reg.permissions.get(&(user.to_owned(), vhost.to_owned())).is_some_and(|p| {
+            let pattern = match access {
+                Access::Configure => &p.configure,
+                Access::Write => &p.write,
+                Access::Read => &p.read,
+            };
+            // RabbitMQ anchors nothing implicitly; an empty pattern grants nothing.
+            !pattern.is_empty() && regex::Regex::new(pattern).is_ok_and(|re| re.is_match(name))
+        });
+        if allowed {
+            Ok(())
+        } else {
+            Err(StateError::AccessRefused {
+                reason: format!("access to {kind} '{name}' in vhost '{vhost}' refused for user '{user}'",),
+            })
+        }
+    }
+}

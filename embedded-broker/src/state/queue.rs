@@ -1,0 +1,686 @@
+//! Queues: their definition, effective settings (arguments over policy), messages, consumers and
+//! the dispatch to consumers with credit.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use amq_protocol::types::FieldTable;
+
+use super::message::Message;
+use super::{ConnectionId, clock_ms, lock};
+
+/// What happens when a queue reaches its length limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// Drop (or dead-letter) the oldest message.
+    #[default]
+    DropHead,
+    /// Refuse the new message (nack with confirms).
+    RejectPublish,
+    /// Refuse the new message and dead-letter it.
+    RejectPublishDlx,
+}
+
+/// Classic, quorum (accepted, behaves as classic plus a delivery limit) or stream (refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueueType {
+    /// The default.
+    #[default]
+    Classic,
+    /// Accepted for compatibility; `x-delivery-limit` is honoured.
+    Quorum,
+}
+
+impl QueueType {
+    /// As RabbitMQ reports it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueType::Classic => "classic",
+            QueueType::Quorum => "quorum",
+        }
+    }
+}
+
+/// The settings in force for a queue: its arguments, with policies filling what the arguments
+/// leave out (and operator policies capping numeric limits), recomputed when policies change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// Queue type.
+    pub kind: QueueType,
+    /// Per-queue message TTL, ms.
+    pub message_ttl: Option<u64>,
+    /// Delete the queue after this long unused, ms.
+    pub expires: Option<u64>,
+    /// Maximum ready messages.
+    pub max_length: Option<u64>,
+    /// Maximum total body bytes of ready messages.
+    pub max_length_bytes: Option<u64>,
+    /// Behaviour at the limit.
+    pub overflow: Overflow,
+    /// Dead-letter exchange.
+    pub dead_letter_exchange: Option<String>,
+    /// Dead-letter routing key (the message's own key when absent).
+    pub dead_letter_routing_key: Option<String>,
+    /// Highest priority level (priority queue when set).
+    pub max_priority: Option<u8>,
+    /// Only one consumer receives at a time.
+    pub single_active_consumer: bool,
+    /// Quorum queues: dead-letter/drop a message once delivered this many times.
+    pub delivery_limit: Option<u32>,
+    /// Name of the policy applied, for the management API.
+    pub policy: Option<String>,
+    /// Name of the operator policy applied, for the management API.
+    pub operator_policy: Option<String>,
+}
+
+/// A message in a queue, with its per-queue delivery state.
+#[derive(Debug, Clone)]
+pub struct QueuedMessage {
+    /// The shared message.
+    pub message: Arc<Message>,
+    /// Broker-clock millisecond after which it is dead, if it has a TTL.
+    pub expires_at: Option<u64>,
+    /// Delivered before (requeued).
+    pub redelivered: bool,
+    /// Times delivered, for the quorum delivery limit.
+    pub delivery_count: u32,
+}
+
+/// Why a message leaves a queue without being acknowledged; its `x-death` reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeathReason {
+    /// Rejected or nacked without requeue.
+    Rejected,
+    /// TTL passed.
+    Expired,
+    /// Dropped by the length limit.
+    Maxlen,
+    /// The quorum delivery limit was reached.
+    DeliveryLimit,
+}
+
+impl DeathReason {
+    /// As written into `x-death`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeathReason::Rejected => "rejected",
+            DeathReason::Expired => "expired",
+            DeathReason::Maxlen => "maxlen",
+            DeathReason::DeliveryLimit => "delivery_limit",
+        }
+    }
+}
+
+/// A message leaving a queue towards its dead-letter exchange; routed by the caller once the queue
+/// lock is released.
+#[derive(Debug)]
+pub struct DeadLetter {
+    /// The message.
+    pub message: Arc<Message>,
+    /// The queue it died in.
+    pub queue: String,
+    /// Why.
+    pub reason: DeathReason,
+    /// Where to.
+    pub exchange: String,
+    /// With which key (the original key when `None`).
+    pub routing_key: Option<String>,
+}
+
+/// A delivery waiting in a connection's outbox; the connection assigns the delivery tag when it
+/// writes the frames, so tags increase in write order.
+#[derive(Debug)]
+pub struct Delivery {
+    /// Channel of the consumer.
+    pub channel: u16,
+    /// Consumer tag.
+    pub consumer_tag: Arc<str>,
+    /// The queue it came from (for ack/requeue).
+    pub queue: Arc<Queue>,
+    /// The message.
+    pub message: QueuedMessage,
+    /// Whether the consumer acknowledges (false for no-ack consumers).
+    pub ack_required: bool,
+}
+
+/// What a queue sends to a consumer's connection.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A message for a consumer.
+    Deliver(Delivery),
+    /// The queue went away: the connection sends `basic.cancel` (consumer_cancel_notify).
+    Cancelled {
+        /// Channel of the consumer.
+        channel: u16,
+        /// Consumer tag.
+        tag: Arc<str>,
+    },
+}
+
+/// A connection's inbox from queues: queues push under their own lock and wake the connection
+/// task, which drains the whole batch into one write.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    pending: Mutex<Vec<Outgoing>>,
+    /// Woken when items were added.
+    pub notify: tokio::sync::Notify,
+}
+
+impl Outbox {
+    /// Takes every pending item, in order.
+    pub fn drain_into(&self, out: &mut Vec<Outgoing>) {
+        out.append(&mut lock(&self.pending));
+    }
+
+    /// Queues an item; returns whether the outbox was empty (the caller then wakes the task).
+    pub fn push(&self, item: Outgoing) -> bool {
+        let mut pending = lock(&self.pending);
+        let was_empty = pending.is_empty();
+        pending.push(item);
+        was_empty
+    }
+}
+
+/// Prefetch shared by every consumer of one channel (`basic.qos` with `global`) plus the channel's
+/// flow state.
+#[derive(Debug)]
+pub struct ChannelCredit {
+    /// Channel-wide limit, 0 = none.
+    pub prefetch: AtomicU32,
+    /// Unacked deliveries on the channel.
+    pub in_flight: AtomicU32,
+    /// `channel.flow` active.
+    pub active: AtomicBool,
+}
+
+impl Default for ChannelCredit {
+    fn default() -> Self {
+        Self { prefetch: AtomicU32::new(0), in_flight: AtomicU32::new(0), active: AtomicBool::new(true) }
+    }
+}
+
+/// One consumer's prefetch window.
+#[derive(Debug)]
+pub struct Credit {
+    /// Per-consumer limit, 0 = none.
+    pub prefetch: u32,
+    /// Unacked deliveries to this consumer.
+    pub in_flight: AtomicU32,
+    /// The channel's shared window.
+    pub channel: Arc<ChannelCredit>,
+}
+
+impl Credit {
+    fn available(&self) -> bool {
+        let ch = &self.channel;
+        if !ch.active.load(Ordering::Relaxed) {
+            return false;
+        }
+        let per = self.prefetch == 0 || self.in_flight.load(Ordering::Relaxed) < self.prefetch;
+        let global = ch.prefetch.load(Ordering::Relaxed);
+        per && (global == 0 || ch.in_flight.load(Ordering::Relaxed) < global)
+    }
+
+    fn take(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.channel.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Returns `n` deliveries' worth of credit (on ack, nack, reject or requeue).
+    pub fn release(&self, n: u32) {
+        let _ = self.in_flight.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(n)));
+        let _ =
+            self.channel.in_flight.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(n)));
+    }
+}
+
+/// A subscription to a queue.
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    /// Consumer tag, unique per channel.
+    pub tag: Arc<str>,
+    /// Channel number.
+    pub channel: u16,
+    /// Owning connection.
+    pub connection: ConnectionId,
+    /// Where deliveries go.
+    pub outbox: Arc<Outbox>,
+    /// Messages count as acknowledged when sent.
+    pub no_ack: bool,
+    /// Exclusive consumer.
+    pub exclusive: bool,
+    /// `x-priority`; higher-priority consumers with credit receive first.
+    pub priority: i64,
+    /// Prefetch window.
+    pub credit: Arc<Credit>,
+}
+
+/// A queue. Its definition is immutable; messages and consumers sit behind its own lock so
+/// publishers and consumers of different queues never contend.
+#[derive(Debug)]
+pub struct Queue {
+    /// Its virtual host.
+    pub vhost: String,
+    /// Its name.
+    pub name: String,
+    /// Survives a restart (definition only; messages are kept in memory).
+    pub durable: bool,
+    /// The owning connection of an exclusive queue.
+    pub exclusive_owner: Option<ConnectionId>,
+    /// Deleted when its last consumer goes away.
+    pub auto_delete: bool,
+    /// Arguments as declared.
+    pub arguments: FieldTable,
+    inner: Mutex<QueueInner>,
+    memory: Arc<AtomicUsize>,
+}
+
+#[derive(Debug)]
+struct QueueInner {
+    settings: QueueSettings,
+    /// One deque per priority level (a single one for non-priority queues).
+    levels: Vec<VecDeque<QueuedMessage>>,
+    ready: usize,
+    ready_bytes: usize,
+    unacked: usize,
+    consumers: Vec<Consumer>,
+    next_consumer: usize,
+    had_consumer: bool,
+    last_used: u64,
+    deleted: bool,
+}
+
+/// What became of a published message at one queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Stored or delivered.
+    Accepted,
+    /// Refused by `x-overflow: reject-publish` (publisher confirms nack it).
+    Rejected,
+}
+
+/// Counters the management API shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueCounts {
+    /// Ready plus unacknowledged.
+    pub messages: usize,
+    /// Waiting for delivery.
+    pub ready: usize,
+    /// Delivered, not yet acknowledged.
+    pub unacked: usize,
+    /// Consumers.
+    pub consumers: usize,
+    /// Body bytes of ready messages.
+    pub ready_bytes: usize,
+}
+
+impl Queue {
+    pub(crate) fn new(vhost: &str, decl: super::QueueDecl, settings: QueueSettings, memory: Arc<AtomicUsize>) -> Self {
+        let levels = usize::from(settings.max_priority.unwrap_or(0)) + 1;
+        Queue {
+            vhost: vhost.to_owned(),
+            name: decl.name,
+            durable: decl.durable,
+            exclusive_owner: decl.exclusive_owner,
+            auto_delete: decl.auto_delete,
+            arguments: decl.arguments,
+            inner: Mutex::new(QueueInner {
+                settings,
+                levels: (0..levels).map(|_| VecDeque::new()).collect(),
+                ready: 0,
+                ready_bytes: 0,
+                unacked: 0,
+                consumers: Vec::new(),
+                next_consumer: 0,
+                had_consumer: false,
+                last_used: clock_ms(),
+                deleted: false,
+            }),
+            memory,
+        }
+    }
+
+    fn inner(&self) -> MutexGuard<'_, QueueInner> {
+        lock(&self.inner)
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> QueueSettings {
+        self.inner().settings.clone()
+    }
+
+    pub(crate) fn set_settings(&self, settings: QueueSettings) {
+        self.inner().settings = settings;
+    }
+
+    /// Message, ready, unacked and consumer counts.
+    pub fn counts(&self) -> QueueCounts {
+        let q = self.inner();
+        QueueCounts {
+            messages: q.ready + q.unacked,
+            ready: q.ready,
+            unacked: q.unacked,
+            consumers: q.consumers.len(),
+            ready_bytes: q.ready_bytes,
+        }
+    }
+
+    /// Whether the queue was deleted (handles may outlive it briefly).
+    pub fn is_deleted(&self) -> bool {
+        self.inner().deleted
+    }
+
+    /// Consumers, for the management API and for cancel notifications on delete.
+    pub fn consumers(&self) -> Vec<Consumer> {
+        self.inner().consumers.clone()
+    }
+
+    /// Records use (declare, get, consume) for `x-expires`.
+    pub fn touch(&self) {
+        self.inner().last_used = clock_ms();
+    }
+
+    /// Stores a message or hands it to a consumer with credit. Dead letters from overflow are
+    /// appended to `dead` for the caller to route after releasing locks.
+    pub fn publish(self: &Arc<Self>, message: Arc<Message>, dead: &mut Vec<DeadLetter>) -> Enqueued {
+        let now = clock_ms();
+        let mut q = self.inner();
+        if q.deleted {
+            return Enqueued::Accepted;
+        }
+        let ttl = match (q.settings.message_ttl, message.expiration_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        // RabbitMQ drops a message with TTL 0 immediately unless a consumer can take it now.
+        let expires_at = ttl.map(|t| now.saturating_add(t));
+        let entry = QueuedMessage { message, expires_at, redelivered: false, delivery_count: 0 };
+        if let Some(limit) = q.settings.max_length.map(|l| l as usize) {
+            let bytes_limit = q.settings.max_length_bytes.map_or(usize::MAX, |b| b as usize);
+            let over = |q: &QueueInner, add: usize| q.ready + 1 > limit || q.ready_bytes + add > bytes_limit;
+            if over(&q, entry.message.body_len()) && !self.can_deliver_now(&q) {
+                match q.settings.overflow {
+                    Overflow::DropHead => {
+                        while over(&q, entry.message.body_len()) {
+                            let Some(head) = self.pop_ready(&mut q) else { break };
+                            self.die(&q, head.message, DeathReason::Maxlen, dead);
+                        }
+                    }
+                    Overflow::RejectPublish => return Enqueued::Rejected,
+                    Overflow::RejectPublishDlx => {
+                        self.die(&q, entry.message, DeathReason::Maxlen, dead);
+                        return Enqueued::Rejected;
+                    }
+                }
+            }
+        } else if let Some(bytes_limit) = q.settings.max_length_bytes.map(|b| b as usize)
+            && q.ready_bytes + entry.message.body_len() > bytes_limit
+            && !self.can_deliver_now(&q)
+        {
+            match q.settings.overflow {
+                Overflow::DropHead => {
+                    while q.ready > 0 && q.ready_bytes + entry.message.body_len() > bytes_limit {
+                        let Some(head) = self.pop_ready(&mut q) else { break };
+                        self.die(&q, head.message, DeathReason::Maxlen, dead);
+                    }
+                }
+                Overflow::RejectPublish => return Enqueued::Rejected,
+                Overflow::RejectPublishDlx => {
+                    self.die(&q, entry.message, DeathReason::Maxlen, dead);
+                    return Enqueued::Rejected;
+                }
+            }
+        }
+        if ttl == Some(0) && !self.can_deliver_now(&q) {
+            self.die(&q, entry.message, DeathReason::Expired, dead);
+            return Enqueued::Accepted;
+        }
+        self.push_ready(&mut q, entry, false);
+        self.dispatch_locked(&mut q, now, dead);
+        Enqueued::Accepted
+    }
+
+    fn can_deliver_now(&self, q: &QueueInner) -> bool {
+        q.ready == 0 && q.consumers.iter().any(|c| c.no_ack || c.credit.available())
+    }
+
+    fn level_of(q: &QueueInner, message: &Message) -> usize {
+        usize::from(message.priority).min(q.levels.len() - 1)
+    }
+
+    fn push_ready(&self, q: &mut QueueInner, entry: QueuedMessage, front: bool) {
+        let level = Self::level_of(q, &entry.message);
+        q.ready += 1;
+        q.ready_bytes += entry.message.body_len();
+        if !front {
+            self.memory.fetch_add(entry.message.footprint(), Ordering::Relaxed);
+        }
+        if front {
+            q.levels[level].push_front(entry);
+        } else {
+            q.levels[level].push_back(entry);
+        }
+    }
+
+    /// Pops the next ready message (highest priority first); the memory it holds stays counted
+    /// until it is acknowledged or dropped.
+    fn pop_ready(&self, q: &mut QueueInner) -> Option<QueuedMessage> {
+        let entry = q.levels.iter_mut().rev().find_map(|l| l.pop_front())?;
+        q.ready -= 1;
+        q.ready_bytes -= entry.message.body_len();
+        Some(entry)
+    }
+
+    fn release_memory(&self, message: &Message) {
+        let _ = self
+            .memory
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(message.footprint())));
+    }
+
+    fn die(&self, q: &QueueInner, message: Arc<Message>, reason: DeathReason, dead: &mut Vec<DeadLetter>) {
+        self.release_memory(&message);
+        if let Some(exchange) = &q.settings.dead_letter_exchange {
+            dead.push(DeadLetter {
+                message,
+                queue: self.name.clone(),
+                reason,
+                exchange: exchange.clone(),
+                routing_key: q.settings.dead_letter_routing_key.clone(),
+            });
+        }
+    }
+
+    /// Pops expired messages at the head (as RabbitMQ does: expiry is checked at the head).
+    fn drop_expired_head(&self, q: &mut QueueInner, now: u64, dead: &mut Vec<DeadLetter>) {
+        for level in (0..q.levels.len()).rev() {
+            while let Some(head) = q.levels[level].front() {
+                if head.expires_at.is_some_and(|t| t <= now) {
+                    if let Some(entry) = q.levels[level].pop_front() {
+                        q.ready -= 1;
+                        q.ready_bytes -= entry.message.body_len();
+                        self.die(q, entry.message, DeathReason::Expired, dead);
+                    }
+                } else {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Delivers ready messages to consumers with credit; called after publish, ack and consume.
+    pub fn dispatch(self: &Arc<Self>, dead: &mut Vec<DeadLetter>) {
+        let mut q = self.inner();
+        self.dispatch_locked(&mut q, clock_ms(), dead);
+    }
+
+    fn dispatch_locked(self: &Arc<Self>, q: &mut QueueInner, now: u64, dead: &mut Vec<DeadLetter>) {
+        if q.consumers.is_empty() || q.deleted {
+            if q.ready > 0 {
+                self.drop_expired_head(q, now, dead);
+            }
+            return;
+        }
+        while q.ready > 0 {
+            let Some(index) = Self::pick_consumer(q) else { break };
+            self.drop_expired_head(q, now, dead);
+            let Some(mut entry) = self.pop_ready(q) else { break };
+            let consumer = &q.consumers[index];
+            entry.delivery_count += 1;
+            if !consumer.no_ack {
+                consumer.credit.take();
+            }
+            let no_ack = consumer.no_ack;
+            let delivery = Delivery {
+                channel: consumer.channel,
+                consumer_tag: consumer.tag.clone(),
+                queue: Arc::clone(self),
+                message: entry,
+                ack_required: !no_ack,
+            };
+            if no_ack {
+                self.release_memory(&delivery.message.message);
+            } else {
+                q.unacked += 1;
+            }
+            let outbox = Arc::clone(&q.consumers[index].outbox);
+            if outbox.push(Outgoing::Deliver(delivery)) {
+                outbox.notify.notify_one();
+            }
+            q.next_consumer = index + 1;
+        }
+    }
+
+    /// Round-robin among the highest-priority consumers that have credit; single-active-consumer
+    /// queues only ever consider the first consumer.
+    fn pick_consumer(q: &QueueInner) -> Option<usize> {
+        let n = q.consumers.len();
+        if q.settings.single_active_consumer {
+            let c = q.consumers.first()?;
+            return (c.no_ack || c.credit.available()).then_some(0);
+        }
+        let ready = |c: &Consumer| c.no_ack || c.credit.available();
+        let top = q.consumers.iter().filter(|c| ready(c)).map(|c| c.priority).max()?;
+        (0..n).map(|i| (q.next_consumer + i) % n).find(|&i| q.consumers[i].priority == top && ready(&q.consumers[i]))
+    }
+
+    /// `basic.get`: the next message and the count left, or `None` when empty.
+    pub fn get(self: &Arc<Self>, no_ack: bool, dead: &mut Vec<DeadLetter>) -> Option<(QueuedMessage, usize)> {
+        let mut q = self.inner();
+        q.last_used = clock_ms();
+        self.drop_expired_head(&mut q, clock_ms(), dead);
+        let mut entry = self.pop_ready(&mut q)?;
+        entry.delivery_count += 1;
+        if no_ack {
+            self.release_memory(&entry.message);
+        } else {
+            q.unacked += 1;
+        }
+        let left = q.ready;
+        Some((entry, left))
+    }
+
+    /// Adds a consumer. Exclusivity is checked here so two connections cannot race past it.
+    pub fn add_consumer(self: &Arc<Self>, consumer: Consumer, dead: &mut Vec<DeadLetter>) -> Result<(), String> {
+        let mut q = self.inner();
+        if q.consumers.iter().any(|c| c.exclusive) || (consumer.exclusive && !q.consumers.is_empty()) {
+            return Err(format!("queue '{}' in vhost '{}' in exclusive use", self.name, self.vhost));
+        }
+        q.consumers.push(consumer);
+        q.had_consumer = true;
+        q.last_used = clock_ms();
+        self.dispatch_locked(&mut q, clock_ms(), dead);
+        Ok(())
+    }
+
+    /// Removes a consumer; returns whether the queue should now be auto-deleted.
+    pub fn remove_consumer(self: &Arc<Self>, connection: ConnectionId, channel: u16, tag: &str) -> bool {
+        let mut q = self.inner();
+        q.consumers.retain(|c| !(c.connection == connection && c.channel == channel && &*c.tag == tag));
+        if q.next_consumer >= q.consumers.len() {
+            q.next_consumer = 0;
+        }
+        q.last_used = clock_ms();
+        self.auto_delete && q.had_consumer && q.consumers.is_empty() && !q.deleted
+    }
+
+    /// Acknowledges `n` delivered messages of this queue.
+    pub fn ack(&self, messages: impl IntoIterator<Item = Arc<Message>>) {
+        let mut q = self.inner();
+        for m in messages {
+            q.unacked = q.unacked.saturating_sub(1);
+            self.release_memory(&m);
+        }
+    }
+
+    /// Returns delivered messages to the head of the queue in their original order (pass them in
+    /// delivery order), marked redelivered; quorum queues dead-letter those past the delivery limit.
+    pub fn requeue(self: &Arc<Self>, entries: Vec<QueuedMessage>, dead: &mut Vec<DeadLetter>) {
+        let mut q = self.inner();
+        for mut entry in entries.into_iter().rev() {
+            q.unacked = q.unacked.saturating_sub(1);
+            if q.deleted {
+                self.release_memory(&entry.message);
+                continue;
+            }
+            if let Some(limit) = q.settings.delivery_limit
+                && entry.delivery_count > limit
+            {
+                self.die(&q, entry.message, DeathReason::DeliveryLimit, dead);
+                continue;
+            }
+            entry.redelivered = true;
+            self.push_ready(&mut q, entry, true);
+        }
+        self.dispatch_locked(&mut q, clock_ms(), dead);
+    }
+
+    /// Rejects delivered messages without requeue: they are dead-lettered when configured.
+    pub fn reject(&self, entries: Vec<QueuedMessage>, dead: &mut Vec<DeadLetter>) {
+        let mut q = self.inner();
+        for entry in entries {
+            q.unacked = q.unacked.saturating_sub(1);
+            self.die(&q, entry.message, DeathReason::Rejected, dead);
+        }
+    }
+
+    /// Removes every ready message; returns how many.
+    pub fn purge(&self) -> usize {
+        let mut q = self.inner();
+        let n = q.ready;
+        let drained: Vec<QueuedMessage> = q.levels.iter_mut().flat_map(|l| l.drain(..)).collect();
+        for e in &drained {
+            self.release_memory(&e.message);
+        }
+        q.ready = 0;
+        q.ready_bytes = 0;
+        n
+    }
+
+    /// Marks the queue deleted and returns its consumers (to notify) and the ready count.
+    pub(crate) fn mark_deleted(&self) -> (Vec<Consumer>, usize) {
+        let mut q = self.inner();
+        q.deleted = true;
+        let n = q.ready;
+        for level in q.levels.iter_mut() {
+            for e in level.drain(..) {
+                self.release_memory(&e.message);
+            }
+        }
+        q.ready = 0;
+        q.ready_bytes = 0;
+        (std::mem::take(&mut q.consumers), n)
+    }
+
+    /// Periodic work: drops expired head messages and tells whether `x-expires` has passed.
+    pub(crate) fn sweep(self: &Arc<Self>, now: u64, dead: &mut Vec<DeadLetter>) -> bool {
+        let mut q = self.inner();
+        if q.ready > 0 {
+            self.drop_expired_head(&mut q, now, dead);
+        }
+        match q.settings.expires {
+            Some(ms) => q.consumers.is_empty() && now.saturating_sub(q.last_used) >= ms && !q.deleted,
+            None => false,
+        }
+    }
+}
