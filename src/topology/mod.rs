@@ -7,8 +7,10 @@
 
 pub mod command;
 pub mod definitions;
+pub mod diff;
 pub mod model;
 pub mod normalise;
 pub mod password;
+pub mod plan;
 
 pub use model::Topology;

@@ -60,10 +60,6 @@ pub fn normalise(topology: &mut Topology) {
 }
 
 fn normalise_vhost(vhost: &mut Vhost) {
-    // A vhost without a default queue type gets classic queues: the same thing.
-    if vhost.default_queue_type == Some(QueueType::Classic) {
-        vhost.default_queue_type = None;
-    }
     if vhost.description.as_deref() == Some("") {
         vhost.description = None;
     }
@@ -106,6 +102,8 @@ fn normalise_user(user: &mut User) {
         user.tags.iter().flat_map(|t| t.split(',')).map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
     user.tags = split;
     normalise_tags(&mut user.tags);
+    // No topic permissions in a vhost and an empty entry for it are the same.
+    user.topic_permissions.retain(|_, by_exchange| !by_exchange.is_empty());
 }
 
 fn normalise_tags(tags: &mut Vec<String>) {
