@@ -9,6 +9,7 @@
 //!   definitions format, the diff and the apply.
 //! - [`management`]: the one place that talks to a management HTTP API.
 //! - [`bench`]: load-test scenarios: runner, metrics, report, gates.
+//! - [`validate_cmd`]: `validate` and `schema`, the commands that need no broker.
 //! - [`outcome`]: what a command ended with, and its exit code.
 //!
 //! `main.rs` only parses and calls [`run`], so tests can run a command in-process.
@@ -19,6 +20,7 @@ pub mod management;
 pub mod outcome;
 pub mod target;
 pub mod topology;
+pub mod validate_cmd;
 
 use std::process::ExitCode;
 
@@ -54,8 +56,8 @@ pub async fn execute(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Apply(args) => topology::command::apply(&global, args).await,
         Command::Plan(args) => topology::command::plan(&global, args).await,
         Command::Export(args) => topology::command::export(&global, args).await,
-        Command::Validate(args) => topology::command::validate(&global, args),
-        Command::Schema(args) => topology::command::schema(args),
+        Command::Validate(args) => validate_cmd::validate(&global, args),
+        Command::Schema(args) => validate_cmd::schema(args),
         Command::Bench(args) => bench::command::bench(&global, args).await,
         Command::Compare(args) => bench::command::compare(&global, args),
         Command::Broker(args) => target::serve_embedded(args).await,

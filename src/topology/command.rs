@@ -1,19 +1,9 @@
-//! The topology commands: `validate`, `schema`, `plan`, `apply`, `export`.
+//! The topology commands that talk to a broker: `plan`, `apply`, `export`.
 
 use anyhow::bail;
 
-use crate::cli::{ApplyArgs, ExportArgs, GlobalArgs, PlanArgs, SchemaArgs, ValidateArgs};
+use crate::cli::{ApplyArgs, ExportArgs, GlobalArgs, PlanArgs};
 use crate::outcome::Outcome;
-
-/// `warren validate FILE...`
-pub fn validate(_global: &GlobalArgs, _args: ValidateArgs) -> anyhow::Result<Outcome> {
-    bail!("validate: not built yet")
-}
-
-/// `warren schema topology|scenario`
-pub fn schema(_args: SchemaArgs) -> anyhow::Result<Outcome> {
-    bail!("schema: not built yet")
-}
 
 /// `warren plan TOPOLOGY`
 pub async fn plan(_global: &GlobalArgs, _args: PlanArgs) -> anyhow::Result<Outcome> {

@@ -1,0 +1,369 @@
+//! Checks that relate entities to each other: every binding, dead-letter
+//! exchange and alternate exchange names something declared; permissions
+//! name declared vhosts; regular expressions compile; nothing is declared
+//! twice or both present and absent.
+//!
+//! References may also point at the broker's own exchanges (`amq.*`) and at
+//! names matching the vhost's `unmanaged` patterns: those exist without this
+//! file declaring them.
+
+use regex::Regex;
+use serde_json::Value;
+
+use super::convert::Origins;
+use super::diagnostic::{Diagnostics, did_you_mean};
+use super::model::{DestinationType, State, Topology, Vhost};
+use super::source::{Locator, NodePath, describe};
+
+/// Records every cross-entity problem of `topology` in `diags`.
+pub fn validate(topology: &Topology, origins: &Origins, loc: &Locator, diags: &mut Diagnostics) {
+    let mut check = Checker { origins, loc, diags };
+    for (name, vhost) in &topology.vhosts {
+        check.vhost(name, vhost);
+    }
+    check.users(topology);
+    check.duplicates();
+}
+
+struct Checker<'a> {
+    origins: &'a Origins,
+    loc: &'a Locator,
+    diags: &'a mut Diagnostics,
+}
+
+/// What a name refers to, for messages.
+#[derive(Clone, Copy)]
+enum Kind {
+    Exchange,
+    Queue,
+}
+
+impl Kind {
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Exchange => "exchange",
+            Kind::Queue => "queue",
+        }
+    }
+}
+
+impl Checker<'_> {
+    fn at_key(&mut self, path: Option<&NodePath>, message: String) {
+        let pos = path.and_then(|p| self.loc.key(p));
+        self.diags.push(pos, message);
+    }
+
+    fn at_value(&mut self, path: Option<&NodePath>, message: String) {
+        let pos = path.and_then(|p| self.loc.value(p));
+        self.diags.push(pos, message);
+    }
+
+    fn vhost(&mut self, name: &str, vhost: &Vhost) {
+        let key = |entity: &str| (name.to_owned(), entity.to_owned());
+        let vhost_path = self.origins.vhosts.get(name).cloned();
+        if vhost.state == State::Absent {
+            let declared = vhost.exchanges.len()
+                + vhost.queues.len()
+                + vhost.bindings.len()
+                + vhost.policies.len()
+                + vhost.operator_policies.len();
+            if declared > 0 {
+                self.at_key(
+                    vhost_path.as_ref(),
+                    format!(
+                        "vhost `{name}` is `state: absent`, which deletes everything in it, yet it declares {declared} exchanges, queues, bindings or policies"
+                    ),
+                );
+            }
+        }
+
+        let unmanaged = self.unmanaged(name, vhost);
+        let resolver = Resolver { vhost_name: name, vhost, unmanaged: &unmanaged };
+
+        for (i, binding) in vhost.bindings.iter().enumerate() {
+            let path = self.origins.bindings.get(&(name.to_owned(), i)).cloned();
+            let what = path.as_ref().map_or_else(|| format!("a binding of vhost `{name}`"), describe);
+            if binding.state == State::Absent {
+                continue;
+            }
+            if binding.source.is_empty() {
+                self.at_value(
+                    path.as_ref().map(|p| p.key("exchange")).as_ref(),
+                    format!(
+                        "{what}: cannot bind from the default exchange (`\"\"`); it already routes to every queue by name"
+                    ),
+                );
+            } else if let Some(problem) = resolver.missing(Kind::Exchange, &binding.source) {
+                self.at_value(path.as_ref().map(|p| p.key("exchange")).as_ref(), format!("{what} names {problem}"));
+            }
+            let (kind, field) = match binding.destination_type {
+                DestinationType::Queue => (Kind::Queue, "queue"),
+                DestinationType::Exchange => (Kind::Exchange, "to_exchange"),
+            };
+            if let Some(problem) = resolver.missing(kind, &binding.destination) {
+                self.at_value(path.as_ref().map(|p| p.key(field)).as_ref(), format!("{what} names {problem}"));
+            }
+            if let Some(first) = vhost.bindings[..i].iter().position(|other| other.same_identity(binding)) {
+                self.at_value(
+                    path.as_ref(),
+                    format!(
+                        "{what} repeats binding #{}: same exchange, destination, routing key and arguments",
+                        first + 1
+                    ),
+                );
+            }
+        }
+
+        for (queue_name, queue) in &vhost.queues {
+            if queue.state == State::Absent {
+                continue;
+            }
+            let path = self.origins.queues.get(&key(queue_name)).map(|p| p.key("arguments"));
+            self.exchange_reference(
+                &resolver,
+                path.as_ref(),
+                &queue.arguments,
+                "x-dead-letter-exchange",
+                "dead-letters to",
+            );
+        }
+        for (exchange_name, exchange) in &vhost.exchanges {
+            if exchange.state == State::Absent {
+                continue;
+            }
+            let path = self.origins.exchanges.get(&key(exchange_name)).map(|p| p.key("arguments"));
+            self.exchange_reference(
+                &resolver,
+                path.as_ref(),
+                &exchange.arguments,
+                "alternate-exchange",
+                "routes unroutable messages to",
+            );
+        }
+        for (policy_name, policy) in &vhost.policies {
+            let path = self.origins.policies.get(&key(policy_name)).cloned();
+            self.regex(path.as_ref().map(|p| p.key("pattern")).as_ref(), &policy.pattern);
+            if policy.state == State::Absent {
+                continue;
+            }
+            let definition = path.as_ref().map(|p| p.key("definition"));
+            self.exchange_reference(
+                &resolver,
+                definition.as_ref(),
+                &policy.definition,
+                "dead-letter-exchange",
+                "dead-letters to",
+            );
+            self.exchange_reference(
+                &resolver,
+                definition.as_ref(),
+                &policy.definition,
+                "alternate-exchange",
+                "routes unroutable messages to",
+            );
+        }
+        for (policy_name, policy) in &vhost.operator_policies {
+            let path = self.origins.operator_policies.get(&key(policy_name)).map(|p| p.key("pattern"));
+            self.regex(path.as_ref(), &policy.pattern);
+        }
+    }
+
+    /// The vhost's `unmanaged` patterns that compile; reports those that do not.
+    fn unmanaged(&mut self, vhost_name: &str, vhost: &Vhost) -> Vec<Regex> {
+        let mut compiled = Vec::new();
+        for (i, pattern) in vhost.unmanaged.iter().enumerate() {
+            let path = self.origins.unmanaged.get(&(vhost_name.to_owned(), i)).cloned();
+            if self.regex(path.as_ref(), pattern) {
+                // Only patterns the regex crate supports can exempt names here;
+                // one it cannot compile exempts nothing, which errs towards reporting.
+                if let Ok(regex) = Regex::new(pattern) {
+                    compiled.push(regex);
+                }
+            }
+        }
+        compiled
+    }
+
+    /// `arguments[key]` names an exchange of this vhost.
+    fn exchange_reference(
+        &mut self,
+        resolver: &Resolver<'_>,
+        arguments_path: Option<&NodePath>,
+        arguments: &super::model::Arguments,
+        key: &str,
+        verb: &str,
+    ) {
+        let Some(Value::String(target)) = arguments.get(key) else { return };
+        // An empty dead-letter exchange means the default exchange, which always exists.
+        if target.is_empty() {
+            return;
+        }
+        if let Some(problem) = resolver.missing(Kind::Exchange, target) {
+            let path = arguments_path.map(|p| p.key(key));
+            let owner = arguments_path.map_or_else(String::new, |p| {
+                let mut parent = p.clone();
+                parent.0.pop();
+                describe(&parent)
+            });
+            self.at_value(path.as_ref(), format!("{owner} {verb} {problem}"));
+        }
+    }
+
+    /// Reports `pattern` when it is not a regular expression; true when it is.
+    fn regex(&mut self, path: Option<&NodePath>, pattern: &str) -> bool {
+        match Regex::new(pattern) {
+            Ok(_) => true,
+            // RabbitMQ matches with Erlang's PCRE, which has look-around and
+            // backreferences; the regex crate does not, so those are not errors.
+            Err(regex::Error::Syntax(text))
+                if text.contains("look-around") || text.contains("backreferences are not supported") =>
+            {
+                true
+            }
+            Err(error) => {
+                let what = path.map_or_else(|| "a pattern".to_owned(), describe);
+                let reason = match &error {
+                    regex::Error::Syntax(text) => text.lines().last().unwrap_or(text).trim().to_owned(),
+                    other => other.to_string(),
+                };
+                let reason = reason.trim_start_matches("error: ").to_owned();
+                self.at_value(path, format!("{what}: `{pattern}` is not a valid regular expression: {reason}"));
+                false
+            }
+        }
+    }
+
+    fn users(&mut self, topology: &Topology) {
+        let vhost_names: Vec<&str> = topology.vhosts.keys().map(String::as_str).collect();
+        for (user_name, user) in &topology.users {
+            if user.state == State::Absent && (!user.permissions.is_empty() || !user.topic_permissions.is_empty()) {
+                self.at_key(
+                    self.origins.users.get(user_name),
+                    format!(
+                        "user `{user_name}` is `state: absent` but declares permissions; remove them or the `state`"
+                    ),
+                );
+            }
+            for (vhost, permission) in &user.permissions {
+                let path = self.origins.permissions.get(&(user_name.clone(), vhost.clone())).cloned();
+                self.vhost_reference(topology, &vhost_names, path.as_ref(), user_name, vhost, "permissions");
+                for (field, pattern) in
+                    [("configure", &permission.configure), ("write", &permission.write), ("read", &permission.read)]
+                {
+                    self.regex(path.as_ref().map(|p| p.key(field)).as_ref(), pattern);
+                }
+            }
+            for (vhost, exchanges) in &user.topic_permissions {
+                let mut reported = false;
+                for (exchange, permission) in exchanges {
+                    let path = self
+                        .origins
+                        .topic_permissions
+                        .get(&(user_name.clone(), vhost.clone(), exchange.clone()))
+                        .cloned();
+                    if !reported {
+                        let mut vhost_path = path.clone();
+                        if let Some(p) = vhost_path.as_mut() {
+                            p.0.pop();
+                        }
+                        self.vhost_reference(
+                            topology,
+                            &vhost_names,
+                            vhost_path.as_ref(),
+                            user_name,
+                            vhost,
+                            "topic permissions",
+                        );
+                        reported = true;
+                    }
+                    for (field, pattern) in [("write", &permission.write), ("read", &permission.read)] {
+                        self.regex(path.as_ref().map(|p| p.key(field)).as_ref(), pattern);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Permissions may only name vhosts the file declares present (or `/`,
+    /// which every broker has, so granting on it need not make the file manage it).
+    fn vhost_reference(
+        &mut self,
+        topology: &Topology,
+        names: &[&str],
+        path: Option<&NodePath>,
+        user: &str,
+        vhost: &str,
+        what: &str,
+    ) {
+        match topology.vhosts.get(vhost) {
+            Some(declared) if declared.state == State::Absent => self.at_key(
+                path,
+                format!("{what} of user `{user}` are for vhost `{vhost}`, which this file declares `state: absent`"),
+            ),
+            Some(_) => {}
+            None if vhost == "/" => {}
+            None => self.at_key(
+                path,
+                format!(
+                    "{what} of user `{user}` are for vhost `{vhost}`, which this file does not declare under `vhosts`{}",
+                    did_you_mean(vhost, names.iter().copied())
+                ),
+            ),
+        }
+    }
+
+    fn duplicates(&mut self) {
+        for dup in self.loc.duplicates() {
+            let (line, column) = (dup.first.line, dup.first.column);
+            let what = match dup.path.0.as_slice() {
+                [.., super::source::Seg::Key(_)] if super::source::entity(&dup.path).1.is_empty() => {
+                    describe(&dup.path)
+                }
+                _ => format!("key {}", describe(&dup.path)),
+            };
+            self.diags.push(
+                Some(dup.again),
+                format!(
+                    "{what} is declared twice (first at line {line}, column {column}); YAML keeps only the last one"
+                ),
+            );
+        }
+    }
+}
+
+/// Whether names exist in one vhost.
+struct Resolver<'a> {
+    vhost_name: &'a str,
+    vhost: &'a Vhost,
+    unmanaged: &'a [Regex],
+}
+
+impl Resolver<'_> {
+    /// Why `name` cannot be referred to, or `None` when it can.
+    fn missing(&self, kind: Kind, name: &str) -> Option<String> {
+        if self.unmanaged.iter().any(|r| r.is_match(name)) {
+            return None;
+        }
+        let state = match kind {
+            Kind::Exchange if name.starts_with("amq.") => return None,
+            Kind::Exchange => self.vhost.exchanges.get(name).map(|e| e.state),
+            Kind::Queue => self.vhost.queues.get(name).map(|q| q.state),
+        };
+        let noun = kind.noun();
+        let vhost = self.vhost_name;
+        match state {
+            Some(State::Present) => None,
+            Some(State::Absent) => Some(format!("{noun} `{name}`, which this file declares `state: absent`")),
+            None => {
+                let names: Vec<&str> = match kind {
+                    Kind::Exchange => self.vhost.exchanges.keys().map(String::as_str).collect(),
+                    Kind::Queue => self.vhost.queues.keys().map(String::as_str).collect(),
+                };
+                Some(format!(
+                    "{noun} `{name}`, which is not declared in vhost `{vhost}`{}",
+                    did_you_mean(name, names.iter().copied())
+                ))
+            }
+        }
+    }
+}
