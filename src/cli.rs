@@ -133,6 +133,10 @@ pub struct BenchArgs {
     /// Keep the queues and exchanges the run created.
     #[arg(long)]
     pub keep_topology: bool,
+    /// Run in this vhost instead of the one the scenario's topology declares
+    /// (created when missing, and then deleted afterwards unless --keep-topology).
+    #[arg(long)]
+    pub vhost: Option<String>,
 }
 
 /// Options of `compare`.

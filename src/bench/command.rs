@@ -1,13 +1,170 @@
 //! The bench commands: `bench` and `compare`.
 
-use anyhow::bail;
+use std::time::SystemTime;
 
-use crate::cli::{BenchArgs, CompareArgs, GlobalArgs};
+use anyhow::{Context, bail};
+use tokio_util::sync::CancellationToken;
+
+use crate::bench::analytics::{self, Routes};
+use crate::bench::report::progress::Reporter;
+use crate::bench::report::table;
+use crate::bench::result::{BrokerInfo, GeneratorInfo, RunResult, RunStatus, SCHEMA_VERSION, ScenarioInfo};
+use crate::bench::{gate, machine, runner, scenario, setup};
+use crate::cli::{BenchArgs, CompareArgs, Format, GlobalArgs};
 use crate::outcome::Outcome;
+use crate::target::{Target, redact_url};
 
 /// `warren bench SCENARIO`
-pub async fn bench(_global: &GlobalArgs, _args: BenchArgs) -> anyhow::Result<Outcome> {
-    bail!("bench: not built yet")
+pub async fn bench(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<Outcome> {
+    let mut scenario = scenario::load_file(&args.scenario)?;
+    if let Some(scale) = args.rate_scale
+        && !(scale.is_finite() && scale > 0.0)
+    {
+        bail!("--rate-scale must be a positive number, not {scale}");
+    }
+    if args.duration.is_some_and(|d| d.is_zero()) {
+        bail!("--duration must be longer than 0s");
+    }
+    scenario.override_with(args.duration, args.warmup, args.rate_scale);
+    let topology = setup::load_topology(&scenario, args.vhost.as_deref())?;
+    setup::check_references(&scenario, &topology)?;
+    let routes = Routes::compute(&scenario, &topology.vhost);
+
+    let broker = global.broker.as_deref().or(scenario.broker.as_deref());
+    let target = Target::resolve(broker, global.management.as_deref(), "embedded").await?;
+    let quiet = global.quiet || global.format == Format::Json;
+    let mut reporter = Reporter::for_stderr(quiet, scenario.warmup + scenario.duration);
+    let result = run_on(&target, &scenario, &args, &topology, &routes, &mut reporter).await;
+    reporter.finish();
+    target.close().await;
+    let (result, cleanup_error) = result?;
+
+    if let Some(path) = &args.out {
+        let json = serde_json::to_string_pretty(&result).context("encoding the result")?;
+        std::fs::write(path, json + "\n").with_context(|| format!("writing the result file {}", path.display()))?;
+    }
+    match global.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&result).context("encoding the result")?),
+        Format::Human => print!("{}", table::render(&result)),
+    }
+    if let Some(error) = cleanup_error {
+        return Err(error.context("deleting the run's topology (use --keep-topology to leave it)"));
+    }
+    let written = args.out.as_ref().map(|p| format!("; partial result written to {}", p.display())).unwrap_or_default();
+    match result.status {
+        RunStatus::Failed => bail!("the run failed: {}{written}", result.error.as_deref().unwrap_or("unknown error")),
+        RunStatus::Interrupted => bail!("the run was interrupted{written}"),
+        RunStatus::Completed if result.gates.iter().any(|g| !g.passed) => Ok(Outcome::GateFailed),
+        RunStatus::Completed => Ok(Outcome::Success),
+    }
+}
+
+/// Applies the topology, runs, cleans up; the cleanup's error comes back
+/// beside the result so the result is still printed and written.
+async fn run_on(
+    target: &Target,
+    scenario: &scenario::Scenario,
+    args: &BenchArgs,
+    topology: &setup::BenchTopology,
+    routes: &Routes,
+    reporter: &mut Reporter,
+) -> anyhow::Result<(RunResult, Option<anyhow::Error>)> {
+    let amqp_url = with_vhost(&target.amqp_url, &topology.vhost_name)?;
+    let (product, version) = machine::broker_product(&target.management).await;
+    reporter.note(&format!("applying the topology to vhost `{}`", topology.vhost_name));
+    let created = setup::apply(target, topology).await?;
+
+    let interrupt = CancellationToken::new();
+    let on_ctrl_c = interrupt.clone();
+    let listener = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_ctrl_c.cancel();
+        }
+    });
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let cpu_before = machine::cpu_seconds();
+    let expected = |reports: &[_]| routes.expected_all(reports);
+    let output = runner::run(scenario, &amqp_url, reporter, interrupt, &expected).await;
+    let cpu = cpu_before.and_then(|before| machine::cpu_seconds().map(|after| after - before));
+    listener.abort();
+
+    let cleanup = if args.keep_topology {
+        Ok(())
+    } else {
+        reporter.note("deleting what the run created");
+        setup::cleanup(target, &created).await
+    };
+    let output = match output {
+        Ok(output) => output,
+        Err(error) => {
+            if let Err(cleanup_error) = cleanup {
+                return Err(error.context(format!("(and deleting the run's topology failed: {cleanup_error:#})")));
+            }
+            return Err(error);
+        }
+    };
+
+    let analysis = analytics::analyse(scenario, &output, routes);
+    let gates = gate::evaluate(&scenario.gates, &analysis.summary);
+    let status = if output.failure.is_some() {
+        RunStatus::Failed
+    } else if output.interrupted {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Completed
+    };
+    let consumed = analysis.summary.consumed;
+    let scenario_dir =
+        args.scenario.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let result = RunResult {
+        schema_version: SCHEMA_VERSION,
+        warren_version: env!("CARGO_PKG_VERSION").to_owned(),
+        status,
+        error: output.failure.clone(),
+        started_at,
+        scenario: ScenarioInfo {
+            name: scenario.name.clone(),
+            file: args.scenario.display().to_string(),
+            duration_s: scenario.duration.as_secs_f64(),
+            warmup_s: scenario.warmup.as_secs_f64(),
+            drain_s: scenario.drain.as_secs_f64(),
+            rate_scale: args.rate_scale,
+            vhost: topology.vhost_name.clone(),
+            document: scenario.document.clone(),
+        },
+        broker: BrokerInfo {
+            url: if target.embedded.is_some() { "embedded".to_owned() } else { redact_url(&target.amqp_url) },
+            embedded: target.embedded.is_some(),
+            product,
+            version,
+        },
+        machine: machine::machine(),
+        git_revision: machine::git_revision(scenario_dir),
+        generator: GeneratorInfo {
+            limited: !analysis.generator_reasons.is_empty(),
+            reasons: analysis.generator_reasons,
+            cpu_seconds: cpu,
+            cpu_seconds_per_million: cpu.filter(|_| consumed > 0).map(|cpu| cpu / consumed as f64 * 1e6),
+        },
+        summary: analysis.summary,
+        drain: analysis.drain,
+        producers: analysis.producers,
+        consumers: analysis.consumers,
+        gates,
+        time_series: analysis.time_series,
+        histograms: analysis.histograms,
+        warnings: routes.warnings(scenario),
+    };
+    Ok((result, cleanup.err()))
+}
+
+/// The AMQP URL with its path set to `vhost`.
+fn with_vhost(amqp_url: &str, vhost: &str) -> anyhow::Result<String> {
+    let mut url =
+        url::Url::parse(amqp_url).with_context(|| format!("the broker URL {} is not a URL", redact_url(amqp_url)))?;
+    let encoded = percent_encoding::utf8_percent_encode(vhost, percent_encoding::NON_ALPHANUMERIC).to_string();
+    url.set_path(&format!("/{encoded}"));
+    Ok(url.to_string())
 }
 
 /// `warren compare BASELINE RESULT`

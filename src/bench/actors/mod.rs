@@ -1,0 +1,132 @@
+//! The tasks that make the load: producers publish on a schedule and keep a
+//! window of publisher confirms; consumers read, check and acknowledge.
+//! Each owns its histograms and counters and hands them back once, when it
+//! ends (per-second figures go to the aggregate once per second).
+
+pub mod consumer;
+pub mod producer;
+
+use std::time::{Duration, Instant};
+
+use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};
+
+/// The run's one monotonic clock and its phases, in nanoseconds since `epoch`.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    /// The process-wide origin of every timestamp in message bodies.
+    pub epoch: Instant,
+    /// When producers start (the schedule's t0).
+    pub start_ns: u64,
+    /// When the measured window starts (start + warmup).
+    pub measure_start_ns: u64,
+    /// When the measured window ends and producers stop.
+    pub measure_end_ns: u64,
+    /// When the drain phase ends at the latest.
+    pub drain_end_ns: u64,
+}
+
+impl Clock {
+    /// Now, in nanoseconds since the epoch.
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The instant `ns` nanoseconds after the epoch, for timers.
+    pub fn instant(&self, ns: u64) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.epoch + Duration::from_nanos(ns))
+    }
+
+    /// True when `ns` lies in the measured window.
+    #[inline]
+    pub fn measured(&self, ns: u64) -> bool {
+        ns >= self.measure_start_ns && ns < self.measure_end_ns
+    }
+}
+
+/// A producer's intended schedule: message `seq` is due at `start + seq * interval`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Schedule {
+    /// t0, nanoseconds since the epoch.
+    pub start_ns: u64,
+    /// Nanoseconds between messages; `None` for as fast as possible.
+    pub interval_ns: Option<f64>,
+}
+
+impl Schedule {
+    /// When message `seq` was due; `None` for unscheduled producers.
+    #[inline]
+    pub fn intended_ns(&self, seq: u32) -> Option<u64> {
+        self.interval_ns.map(|interval| self.start_ns + (f64::from(seq) * interval) as u64)
+    }
+}
+
+/// Why an actor stopped before its time.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ActorError {
+    /// Publishing failed, usually because the connection or channel closed.
+    #[error("producer {group}#{instance}: publishing to exchange `{exchange}` failed")]
+    Publish {
+        /// Producer group.
+        group: String,
+        /// Instance within the group.
+        instance: u32,
+        /// Target exchange.
+        exchange: String,
+        /// lapin's error.
+        #[source]
+        source: lapin::Error,
+    },
+    /// Consuming or acknowledging failed.
+    #[error("consumer {group}#{instance}: consuming from queue `{queue}` failed")]
+    Consume {
+        /// Consumer group.
+        group: String,
+        /// Instance within the group.
+        instance: u32,
+        /// Source queue.
+        queue: String,
+        /// lapin's error.
+        #[source]
+        source: lapin::Error,
+    },
+    /// The broker ended the subscription (queue deleted, or connection closed).
+    #[error(
+        "consumer {group}#{instance}: the subscription to queue `{queue}` ended (queue deleted or connection lost)"
+    )]
+    SubscriptionEnded {
+        /// Consumer group.
+        group: String,
+        /// Instance within the group.
+        instance: u32,
+        /// Source queue.
+        queue: String,
+    },
+}
+
+/// Converts a header value from the scenario file to an AMQP field value.
+pub fn amqp_value(value: &serde_json::Value) -> AMQPValue {
+    match value {
+        serde_json::Value::Null => AMQPValue::Void,
+        serde_json::Value::Bool(b) => AMQPValue::Boolean(*b),
+        serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => AMQPValue::LongLongInt(i),
+            (None, Some(f)) => AMQPValue::Double(f),
+            (None, None) => AMQPValue::LongString(LongString::from(n.to_string())),
+        },
+        serde_json::Value::String(s) => AMQPValue::LongString(LongString::from(s.as_str())),
+        serde_json::Value::Array(items) => {
+            AMQPValue::FieldArray(FieldArray::from(items.iter().map(amqp_value).collect::<Vec<_>>()))
+        }
+        serde_json::Value::Object(map) => AMQPValue::FieldTable(field_table(map.iter())),
+    }
+}
+
+/// Converts a map of header values to an AMQP field table.
+pub fn field_table<'a>(entries: impl Iterator<Item = (&'a String, &'a serde_json::Value)>) -> FieldTable {
+    let mut table = FieldTable::default();
+    for (key, value) in entries {
+        table.insert(ShortString::from(key.as_str()), amqp_value(value));
+    }
+    table
+}

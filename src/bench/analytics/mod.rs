@@ -1,0 +1,354 @@
+//! Turning what the actors handed back into the run's figures: merged
+//! histograms, loss per queue, rates, the time series, the generator check.
+
+pub mod histogram;
+pub mod series;
+pub mod tracker;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::bench::actors::producer::ProducerReport;
+use crate::bench::result::{
+    ConsumerGroupResult, DrainInfo, Histograms, LatencySummary, ProducerGroupResult, SecondResult, Summary,
+};
+use crate::bench::routing;
+use crate::bench::runner::RunOutput;
+use crate::bench::scenario::Scenario;
+use crate::topology::model::Vhost;
+use histogram::{Latency, Percentiles};
+use tracker::Seen;
+
+/// Send-delay p99 beyond which a fixed-rate run is flagged generator-limited.
+pub const SEND_DELAY_BOUND_US: f64 = 5_000.0;
+
+/// A fixed-rate group publishing less than this share of its schedule is flagged generator-limited.
+pub const MIN_SCHEDULE_SHARE: f64 = 0.95;
+
+/// Where each producer group's routing keys lead: `[group][key index]` is
+/// the set of queues, or `None` when warren cannot predict it.
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    by_group: Vec<Vec<Option<BTreeSet<String>>>>,
+    consumed: BTreeSet<String>,
+}
+
+impl Routes {
+    /// Predicts every group's routes through the vhost.
+    pub fn compute(scenario: &Scenario, vhost: &Vhost) -> Routes {
+        let by_group = scenario
+            .producers
+            .iter()
+            .map(|group| {
+                group
+                    .routing_keys
+                    .iter()
+                    .map(|key| routing::route(vhost, &group.exchange, key, &group.properties.headers))
+                    .collect()
+            })
+            .collect();
+        let consumed = scenario.consumers.iter().map(|c| c.queue.clone()).collect();
+        Routes { by_group, consumed }
+    }
+
+    /// Warnings for routes that could not be predicted (loss is not counted for them).
+    pub fn warnings(&self, scenario: &Scenario) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for (group, keys) in scenario.producers.iter().zip(&self.by_group) {
+            if keys.iter().any(Option::is_none) {
+                warnings.push(format!(
+                    "producer group `{}`: routing through exchange `{}` cannot be predicted; its messages are not counted for loss",
+                    group.name, group.exchange
+                ));
+            }
+        }
+        warnings
+    }
+
+    fn reaches(&self, group: usize, key: usize, queue: &str) -> bool {
+        self.by_group
+            .get(group)
+            .and_then(|keys| keys.get(key))
+            .and_then(Option::as_ref)
+            .is_some_and(|queues| queues.contains(queue))
+    }
+
+    fn keys(&self, group: usize) -> usize {
+        self.by_group.get(group).map_or(1, |k| k.len().max(1))
+    }
+
+    /// Deliveries queue `queue` should see from `report`'s messages with sequence numbers in `from..to`.
+    fn expected(&self, report: &ProducerReport, queue: &str, from: u32, to: u32) -> u64 {
+        let keys = self.keys(report.group);
+        (0..keys).filter(|k| self.reaches(report.group, *k, queue)).map(|k| count_mod(from, to, keys, k)).sum()
+    }
+
+    /// First deliveries each consumed queue should see, given what producers published.
+    pub fn expected_all(&self, reports: &[ProducerReport]) -> BTreeMap<String, u64> {
+        self.consumed
+            .iter()
+            .map(|queue| (queue.clone(), reports.iter().map(|r| self.expected(r, queue, 0, r.published)).sum()))
+            .collect()
+    }
+}
+
+/// How many `seq` in `from..to` have `seq % modulus == residue`.
+fn count_mod(from: u32, to: u32, modulus: usize, residue: usize) -> u64 {
+    let below = |n: u32| {
+        let n = u64::from(n);
+        let m = modulus as u64;
+        n / m + u64::from(n % m > residue as u64)
+    };
+    below(to).saturating_sub(below(from))
+}
+
+/// Everything the result file and the table need.
+#[derive(Debug)]
+pub struct Analysis {
+    /// Whole-run figures.
+    pub summary: Summary,
+    /// Per producer group.
+    pub producers: Vec<ProducerGroupResult>,
+    /// Per consumer group.
+    pub consumers: Vec<ConsumerGroupResult>,
+    /// Per second.
+    pub time_series: Vec<SecondResult>,
+    /// Merged histograms.
+    pub histograms: Histograms,
+    /// Drain phase.
+    pub drain: DrainInfo,
+    /// Reasons the generator could not keep its schedule.
+    pub generator_reasons: Vec<String>,
+}
+
+/// Computes the run's figures.
+pub fn analyse(scenario: &Scenario, output: &RunOutput, routes: &Routes) -> Analysis {
+    let clock = &output.clock;
+    let window_ns = output.producers_stopped_ns.saturating_sub(clock.measure_start_ns).max(1);
+    let window_s = window_ns as f64 / 1e9;
+    let per_s = |count: u64| count as f64 / window_s;
+
+    let mut totals =
+        [histogram::new_latency(), histogram::new_latency(), histogram::new_latency(), histogram::new_latency()];
+    let [e2e_all, e2e_actual_all, send_delay_all, confirm_all] = &mut totals;
+
+    // Producer groups.
+    let mut producers = Vec::new();
+    let mut generator_reasons = Vec::new();
+    for (index, group) in scenario.producers.iter().enumerate() {
+        let reports: Vec<&ProducerReport> = output.producers.iter().filter(|r| r.group == index).collect();
+        let (mut send_delay, mut confirm) = (histogram::new_latency(), histogram::new_latency());
+        for report in &reports {
+            histogram::merge(&mut send_delay, &report.send_delay);
+            histogram::merge(&mut confirm, &report.confirm);
+        }
+        histogram::merge(send_delay_all, &send_delay);
+        histogram::merge(confirm_all, &confirm);
+        let published: u64 = reports.iter().map(|r| r.measured()).sum();
+        let bytes: u64 = reports.iter().map(|r| r.measured_bytes).sum();
+        let target_rate = group.rate.map(|rate| rate * f64::from(group.instances));
+        let delay = Percentiles::of(&send_delay);
+        if let Some(target) = target_rate {
+            let scheduled = target * window_s;
+            if scheduled >= 1.0 && (published as f64) < scheduled * MIN_SCHEDULE_SHARE {
+                generator_reasons.push(format!(
+                    "producer group `{}` published {published} of {scheduled:.0} scheduled messages",
+                    group.name
+                ));
+            }
+            if delay.p99_us > SEND_DELAY_BOUND_US {
+                generator_reasons.push(format!(
+                    "producer group `{}` sent late: send-delay p99 {:.0}µs exceeds {SEND_DELAY_BOUND_US:.0}µs",
+                    group.name, delay.p99_us
+                ));
+            }
+        }
+        producers.push(ProducerGroupResult {
+            name: group.name.clone(),
+            instances: group.instances,
+            published,
+            confirmed: reports.iter().map(|r| r.confirmed).sum(),
+            nacked: reports.iter().map(|r| r.nacked).sum(),
+            returned: reports.iter().map(|r| r.returned).sum(),
+            publish_rate: per_s(published),
+            publish_bytes_rate: per_s(bytes),
+            target_rate,
+            send_delay: delay,
+            confirm: Percentiles::of(&confirm),
+            send_delay_histogram: histogram::encode(&send_delay),
+            confirm_histogram: histogram::encode(&confirm),
+        });
+    }
+
+    // Per queue: merge every consumer's view, then count what never arrived.
+    let producer_count = output.schedules.len();
+    let mut by_queue: BTreeMap<&str, (Vec<Seen>, u64)> = BTreeMap::new();
+    for report in &output.consumers {
+        let queue = scenario.consumers.get(report.group).map_or("", |g| g.queue.as_str());
+        let entry = by_queue.entry(queue).or_insert_with(|| (vec![Seen::default(); producer_count], 0));
+        for (merged, seen) in entry.0.iter_mut().zip(&report.tracker.producers) {
+            entry.1 += seen.distinct_first();
+            merged.merge(seen);
+        }
+    }
+    let mut queue_figures: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new(); // expected (measured), lost, cross-consumer duplicates
+    for (queue, (seen, distinct_sum)) in &by_queue {
+        let (mut expected, mut lost) = (0, 0);
+        for report in &output.producers {
+            expected += routes.expected(report, queue, report.measured_from, report.published);
+            let want = routes.expected(report, queue, 0, report.published);
+            let keys = routes.keys(report.group);
+            let got = seen.get(report.id as usize).map_or(0, |s| {
+                s.arrived(0..report.published, |seq| routes.reaches(report.group, seq as usize % keys, queue))
+            });
+            lost += want.saturating_sub(got);
+        }
+        let merged_distinct: u64 = seen.iter().map(Seen::distinct_first).sum();
+        queue_figures.insert(queue, (expected, lost, distinct_sum.saturating_sub(merged_distinct)));
+    }
+
+    // Consumer groups.
+    let mut consumers = Vec::new();
+    let mut counted_queues = BTreeSet::new();
+    for (index, group) in scenario.consumers.iter().enumerate() {
+        let reports: Vec<_> = output.consumers.iter().filter(|r| r.group == index).collect();
+        let (mut e2e, mut e2e_actual) = (histogram::new_latency(), histogram::new_latency());
+        for report in &reports {
+            histogram::merge(&mut e2e, &report.e2e);
+            histogram::merge(&mut e2e_actual, &report.e2e_actual);
+        }
+        histogram::merge(e2e_all, &e2e);
+        histogram::merge(e2e_actual_all, &e2e_actual);
+        let first_for_queue = counted_queues.insert(group.queue.clone());
+        let (expected, lost, cross) = if first_for_queue {
+            queue_figures.get(group.queue.as_str()).copied().unwrap_or_default()
+        } else {
+            (0, 0, 0)
+        };
+        let consumed: u64 = reports.iter().map(|r| r.consumed).sum();
+        consumers.push(ConsumerGroupResult {
+            name: group.name.clone(),
+            queue: group.queue.clone(),
+            instances: group.instances,
+            consumed,
+            expected,
+            lost,
+            duplicated: reports.iter().map(|r| r.tracker.duplicated).sum::<u64>() + cross,
+            reordered: reports.iter().map(|r| r.tracker.reordered).sum(),
+            redelivered: reports.iter().map(|r| r.redelivered).sum(),
+            rejected: reports.iter().map(|r| r.rejected).sum(),
+            consume_rate: per_s(reports.iter().map(|r| r.delivered_in_window).sum()),
+            consume_bytes_rate: per_s(reports.iter().map(|r| r.consumed_bytes).sum()),
+            e2e: Percentiles::of(&e2e),
+            e2e_actual: Percentiles::of(&e2e_actual),
+            e2e_histogram: histogram::encode(&e2e),
+            e2e_actual_histogram: histogram::encode(&e2e_actual),
+        });
+    }
+
+    let foreign: u64 = output.consumers.iter().map(|r| r.tracker.foreign).sum();
+    let nacked: u64 = output.producers.iter().map(|r| r.nacked).sum();
+    let series_errors = output.aggregate.lock().map(|a| a.totals().errors).unwrap_or(0);
+    let summary = Summary {
+        published: producers.iter().map(|p| p.published).sum(),
+        consumed: consumers.iter().map(|c| c.consumed).sum(),
+        expected: consumers.iter().map(|c| c.expected).sum(),
+        lost: consumers.iter().map(|c| c.lost).sum(),
+        duplicated: consumers.iter().map(|c| c.duplicated).sum(),
+        reordered: consumers.iter().map(|c| c.reordered).sum(),
+        redelivered: consumers.iter().map(|c| c.redelivered).sum(),
+        rejected: consumers.iter().map(|c| c.rejected).sum(),
+        confirmed: producers.iter().map(|p| p.confirmed).sum(),
+        nacked,
+        returned: producers.iter().map(|p| p.returned).sum(),
+        unconfirmed: output.producers.iter().map(|r| r.unconfirmed).sum(),
+        errors: nacked + foreign + series_errors,
+        publish_rate: producers.iter().map(|p| p.publish_rate).sum(),
+        consume_rate: consumers.iter().map(|c| c.consume_rate).sum(),
+        publish_bytes_rate: producers.iter().map(|p| p.publish_bytes_rate).sum(),
+        consume_bytes_rate: consumers.iter().map(|c| c.consume_bytes_rate).sum(),
+        latency: LatencySummary {
+            e2e: Percentiles::of(e2e_all),
+            e2e_actual: Percentiles::of(e2e_actual_all),
+            send_delay: Percentiles::of(send_delay_all),
+            confirm: Percentiles::of(confirm_all),
+        },
+    };
+
+    let drain = DrainInfo {
+        seconds: output.drain_ended_ns.saturating_sub(output.producers_stopped_ns) as f64 / 1e9,
+        delivered: output.consumers.iter().map(|r| r.delivered_in_drain).sum(),
+        complete: output.drain_complete,
+    };
+    Analysis {
+        summary,
+        producers,
+        consumers,
+        time_series: time_series(output),
+        histograms: Histograms {
+            unit: "ns".into(),
+            encoding: "hdrhistogram-v2-deflate-base64".into(),
+            e2e: histogram::encode(e2e_all),
+            e2e_actual: histogram::encode(e2e_actual_all),
+            send_delay: histogram::encode(send_delay_all),
+            confirm: histogram::encode(confirm_all),
+        },
+        drain,
+        generator_reasons,
+    }
+}
+
+fn time_series(output: &RunOutput) -> Vec<SecondResult> {
+    let clock = &output.clock;
+    let Ok(aggregate) = output.aggregate.lock() else { return Vec::new() };
+    let quantile = |h: &Latency, q: f64| (!h.is_empty()).then(|| h.value_at_quantile(q) as f64 / 1000.0);
+    aggregate
+        .seconds()
+        .map(|(t, c, h)| {
+            let at = clock.start_ns + t * 1_000_000_000;
+            let phase = if at < clock.measure_start_ns {
+                "warmup"
+            } else if at < output.producers_stopped_ns {
+                "measure"
+            } else {
+                "drain"
+            };
+            SecondResult {
+                t,
+                phase: phase.into(),
+                published: c.published,
+                confirmed: c.confirmed,
+                nacked: c.nacked,
+                returned: c.returned,
+                delivered: c.delivered,
+                acked: c.acked,
+                redelivered: c.redelivered,
+                errors: c.errors,
+                p50_us: quantile(h, 0.5),
+                p99_us: quantile(h, 0.99),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_mod;
+
+    #[test]
+    fn residues_are_counted_exactly() {
+        for modulus in 1..5usize {
+            for from in 0..12u32 {
+                for to in from..20u32 {
+                    for residue in 0..modulus {
+                        let brute = (from..to).filter(|s| *s as usize % modulus == residue).count() as u64;
+                        assert_eq!(
+                            count_mod(from, to, modulus, residue),
+                            brute,
+                            "{from}..{to} mod {modulus} = {residue}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

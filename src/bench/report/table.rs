@@ -1,0 +1,186 @@
+//! The summary people read after a run: per group and in total.
+
+use std::fmt::Write as _;
+
+use super::{bytes_rate, micros, si};
+use crate::bench::analytics::histogram::Percentiles;
+use crate::bench::result::{RunResult, RunStatus};
+
+/// Renders a result as the human summary.
+pub fn render(result: &RunResult) -> String {
+    let mut out = String::new();
+    let s = &result.summary;
+    let broker = match (&result.broker.product, &result.broker.version) {
+        (Some(product), Some(version)) => format!("{product} {version}"),
+        (Some(product), None) => product.clone(),
+        _ => result.broker.url.clone(),
+    };
+    let status = match result.status {
+        RunStatus::Completed => "completed",
+        RunStatus::Interrupted => "INTERRUPTED",
+        RunStatus::Failed => "FAILED",
+    };
+    let _ = writeln!(
+        out,
+        "{} {status}: {:.1}s measured after {:.1}s warmup, drain {:.2}s{}, on {broker}",
+        result.scenario.name,
+        result.scenario.duration_s,
+        result.scenario.warmup_s,
+        result.drain.seconds,
+        if result.drain.complete { "" } else { " (INCOMPLETE)" },
+    );
+    if let Some(error) = &result.error {
+        let _ = writeln!(out, "error: {error}");
+    }
+
+    if !result.producers.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<16} {:>4} {:>10} {:>9} {:>11} {:>10} {:>6} {:>8} {:>9} {:>9}",
+            "producers",
+            "inst",
+            "published",
+            "msgs/s",
+            "bytes/s",
+            "confirmed",
+            "nacks",
+            "returns",
+            "send p99",
+            "conf p99"
+        );
+        for p in &result.producers {
+            let _ = writeln!(
+                out,
+                "{:<16} {:>4} {:>10} {:>9} {:>11} {:>10} {:>6} {:>8} {:>9} {:>9}",
+                p.name,
+                p.instances,
+                p.published,
+                si(p.publish_rate),
+                bytes_rate(p.publish_bytes_rate),
+                p.confirmed,
+                p.nacked,
+                p.returned,
+                if p.send_delay.count == 0 { "-".to_owned() } else { micros(p.send_delay.p99_us) },
+                if p.confirm.count == 0 { "-".to_owned() } else { micros(p.confirm.p99_us) },
+            );
+        }
+    }
+    if !result.consumers.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<16} {:<14} {:>4} {:>10} {:>10} {:>5} {:>5} {:>5} {:>7} {:>9} {:>8} {:>8}",
+            "consumers",
+            "queue",
+            "inst",
+            "consumed",
+            "expected",
+            "lost",
+            "dup",
+            "reord",
+            "redeliv",
+            "msgs/s",
+            "e2e p50",
+            "e2e p99"
+        );
+        for c in &result.consumers {
+            let _ = writeln!(
+                out,
+                "{:<16} {:<14} {:>4} {:>10} {:>10} {:>5} {:>5} {:>5} {:>7} {:>9} {:>8} {:>8}",
+                c.name,
+                c.queue,
+                c.instances,
+                c.consumed,
+                c.expected,
+                c.lost,
+                c.duplicated,
+                c.reordered,
+                c.redelivered,
+                si(c.consume_rate),
+                micros(c.e2e.p50_us),
+                micros(c.e2e.p99_us),
+            );
+        }
+    }
+
+    let _ = writeln!(
+        out,
+        "\n{:<26} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "latency", "p50", "p90", "p99", "p99.9", "max", "count"
+    );
+    let l = &s.latency;
+    for (name, p) in [
+        ("end to end (intended)", &l.e2e),
+        ("end to end (actual send)", &l.e2e_actual),
+        ("send delay", &l.send_delay),
+        ("confirm", &l.confirm),
+    ] {
+        latency_row(&mut out, name, p);
+    }
+
+    let _ = writeln!(
+        out,
+        "\ntotal: published {} ({}/s, {}), consumed {} of {} expected ({}/s, {})",
+        s.published,
+        si(s.publish_rate),
+        bytes_rate(s.publish_bytes_rate),
+        s.consumed,
+        s.expected,
+        si(s.consume_rate),
+        bytes_rate(s.consume_bytes_rate),
+    );
+    let _ = writeln!(
+        out,
+        "       lost {}, duplicated {}, reordered {}, redelivered {}, rejected {}, returned {}, nacked {}, unconfirmed {}, errors {}",
+        s.lost, s.duplicated, s.reordered, s.redelivered, s.rejected, s.returned, s.nacked, s.unconfirmed, s.errors
+    );
+    if let Some(cpu) = result.generator.cpu_seconds {
+        let per_million = result
+            .generator
+            .cpu_seconds_per_million
+            .map(|m| format!(", {m:.1}s per million messages"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "client CPU: {cpu:.2}s{per_million}");
+    }
+    if result.generator.limited {
+        let _ = writeln!(
+            out,
+            "GENERATOR-LIMITED: warren could not keep its own schedule; the figures describe warren too:"
+        );
+        for reason in &result.generator.reasons {
+            let _ = writeln!(out, "  - {reason}");
+        }
+    }
+    for warning in &result.warnings {
+        let _ = writeln!(out, "warning: {warning}");
+    }
+    if !result.gates.is_empty() {
+        let _ = writeln!(out, "\ngates:");
+        for gate in &result.gates {
+            let verdict = if gate.passed { "pass" } else { "FAIL" };
+            let (threshold, actual) = if gate.name.starts_with("latency") {
+                (micros(gate.threshold), micros(gate.actual))
+            } else {
+                (si(gate.threshold), si(gate.actual))
+            };
+            let _ = writeln!(out, "  {verdict}  {:<18} limit {threshold:>9}  actual {actual:>9}", gate.name);
+        }
+    }
+    out
+}
+
+fn latency_row(out: &mut String, name: &str, p: &Percentiles) {
+    if p.count == 0 {
+        let _ = writeln!(out, "{name:<26} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}", "-", "-", "-", "-", "-", 0);
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{name:<26} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        micros(p.p50_us),
+        micros(p.p90_us),
+        micros(p.p99_us),
+        micros(p.p999_us),
+        micros(p.max_us),
+        p.count
+    );
+}

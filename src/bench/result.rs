@@ -1,0 +1,336 @@
+//! The result file (`--out`, `--format json`): a versioned, documented
+//! schema. `schemas/result.schema.json` is generated from these types
+//! (`cargo test` checks it is current) and CI scripts read the `summary`
+//! names, so they only ever grow.
+//!
+//! Counting rules, stated once:
+//! - *measured* messages are those sent inside the measured window (after
+//!   warmup, before producers stop); `published`, `consumed`, `expected` and
+//!   every latency count only them, wherever they were consumed (drain included);
+//! - `expected` is the deliveries the topology's routing promises for the
+//!   measured messages (a message routed to two consumed queues counts twice);
+//! - `lost` counts every message of the run (warmup included) that a consumed
+//!   queue should have delivered and never did;
+//! - rates are per second of the measured window.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::bench::analytics::histogram::Percentiles;
+
+/// The version of this schema; bumped on any change that is not an addition.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A bench run's result.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "warren bench result")]
+pub struct RunResult {
+    /// Schema version of this document ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// The warren version that wrote it.
+    pub warren_version: String,
+    /// How the run ended.
+    pub status: RunStatus,
+    /// Why it failed or stopped early, when it did.
+    pub error: Option<String>,
+    /// Wall-clock start, RFC 3339.
+    pub started_at: String,
+    /// The scenario as run.
+    pub scenario: ScenarioInfo,
+    /// The broker.
+    pub broker: BrokerInfo,
+    /// The machine warren ran on.
+    pub machine: MachineInfo,
+    /// `git rev-parse HEAD` of the scenario's folder, if it is in a repository.
+    pub git_revision: Option<String>,
+    /// Whether the load generator kept its own schedule.
+    pub generator: GeneratorInfo,
+    /// The whole run's figures.
+    pub summary: Summary,
+    /// The drain phase (after producers stopped).
+    pub drain: DrainInfo,
+    /// Per producer group.
+    pub producers: Vec<ProducerGroupResult>,
+    /// Per consumer group.
+    pub consumers: Vec<ConsumerGroupResult>,
+    /// The scenario's gates and their verdicts.
+    pub gates: Vec<GateResult>,
+    /// One entry per second since producers started (warmup and drain included).
+    pub time_series: Vec<SecondResult>,
+    /// The run's merged histograms, serialised so results can be merged exactly.
+    pub histograms: Histograms,
+    /// Things a reader should know (e.g. routes warren could not predict).
+    pub warnings: Vec<String>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Ran its full duration and drain.
+    Completed,
+    /// Stopped by Ctrl-C; producers stopped, consumers drained.
+    Interrupted,
+    /// An error (e.g. a lost connection) ended it; the figures are partial.
+    Failed,
+}
+
+/// The scenario as run.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ScenarioInfo {
+    /// The scenario's name.
+    pub name: String,
+    /// The file, as given on the command line.
+    pub file: String,
+    /// Measured duration, seconds (after overrides).
+    pub duration_s: f64,
+    /// Warmup, seconds (after overrides).
+    pub warmup_s: f64,
+    /// Drain limit, seconds.
+    pub drain_s: f64,
+    /// `--rate-scale`, when given.
+    pub rate_scale: Option<f64>,
+    /// The vhost the run used.
+    pub vhost: String,
+    /// The scenario file's content, as JSON.
+    pub document: serde_json::Value,
+}
+
+/// The broker a run measured.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct BrokerInfo {
+    /// AMQP URL, password redacted; `embedded` for the in-process broker.
+    pub url: String,
+    /// True for the embedded broker.
+    pub embedded: bool,
+    /// Product name from the management API (`RabbitMQ`), when it answered.
+    pub product: Option<String>,
+    /// Product version, when known.
+    pub version: Option<String>,
+}
+
+/// The machine warren ran on.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MachineInfo {
+    /// Operating system.
+    pub os: String,
+    /// CPU architecture.
+    pub arch: String,
+    /// Logical cores available to warren.
+    pub cores: u32,
+    /// Physical memory, bytes, when known.
+    pub memory_bytes: Option<u64>,
+    /// Host name, when known.
+    pub hostname: Option<String>,
+}
+
+/// Whether the generator kept its schedule.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct GeneratorInfo {
+    /// True when warren itself could not keep the schedule: the figures then
+    /// describe warren as much as the broker.
+    pub limited: bool,
+    /// Why it is flagged.
+    pub reasons: Vec<String>,
+    /// CPU time warren's process used (user + system), seconds.
+    pub cpu_seconds: Option<f64>,
+    /// warren's CPU seconds per million consumed messages.
+    pub cpu_seconds_per_million: Option<f64>,
+}
+
+/// The whole run's figures. CI scripts read these names: they are stable.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    /// Measured messages published.
+    pub published: u64,
+    /// First deliveries of measured messages.
+    pub consumed: u64,
+    /// Deliveries the routing promises for measured messages.
+    pub expected: u64,
+    /// Messages of the whole run never delivered to a consumed queue that should have had them.
+    pub lost: u64,
+    /// Deliveries of a message already delivered, without the redelivered flag.
+    pub duplicated: u64,
+    /// Deliveries that arrived after a later message of the same producer (per consumer).
+    pub reordered: u64,
+    /// Deliveries flagged redelivered.
+    pub redelivered: u64,
+    /// Deliveries rejected on purpose by the scenario.
+    pub rejected: u64,
+    /// Publisher confirms (acks) for measured messages.
+    pub confirmed: u64,
+    /// Negative publisher confirms.
+    pub nacked: u64,
+    /// Unroutable messages returned (mandatory).
+    pub returned: u64,
+    /// Messages still unconfirmed when producers stopped waiting.
+    pub unconfirmed: u64,
+    /// Errors: nacks, failed publishes and acks, bodies that were not warren's.
+    pub errors: u64,
+    /// Measured messages published per second.
+    pub publish_rate: f64,
+    /// First deliveries received per second during the measured window.
+    pub consume_rate: f64,
+    /// Measured bytes published per second.
+    pub publish_bytes_rate: f64,
+    /// Measured bytes consumed per second.
+    pub consume_bytes_rate: f64,
+    /// Latency percentiles, microseconds.
+    pub latency: LatencySummary,
+}
+
+/// The four latency histograms' percentiles.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema)]
+pub struct LatencySummary {
+    /// End to end from the intended send time (coordinated omission corrected).
+    pub e2e: Percentiles,
+    /// End to end from the actual send time.
+    pub e2e_actual: Percentiles,
+    /// Actual minus intended send time (fixed-rate producers only).
+    pub send_delay: Percentiles,
+    /// Publish to broker confirm.
+    pub confirm: Percentiles,
+}
+
+/// The drain phase.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct DrainInfo {
+    /// How long it took, seconds.
+    pub seconds: f64,
+    /// First deliveries received during it.
+    pub delivered: u64,
+    /// True when every expected message arrived before the drain limit.
+    pub complete: bool,
+}
+
+/// One producer group.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ProducerGroupResult {
+    /// Group name.
+    pub name: String,
+    /// Instances.
+    pub instances: u32,
+    /// Measured messages published.
+    pub published: u64,
+    /// Confirms for measured messages.
+    pub confirmed: u64,
+    /// Negative confirms.
+    pub nacked: u64,
+    /// Returned messages.
+    pub returned: u64,
+    /// Measured messages per second.
+    pub publish_rate: f64,
+    /// Measured bytes per second.
+    pub publish_bytes_rate: f64,
+    /// Intended messages per second over all instances, for fixed-rate groups.
+    pub target_rate: Option<f64>,
+    /// Send delay percentiles.
+    pub send_delay: Percentiles,
+    /// Confirm latency percentiles.
+    pub confirm: Percentiles,
+    /// Serialised send-delay histogram.
+    pub send_delay_histogram: String,
+    /// Serialised confirm histogram.
+    pub confirm_histogram: String,
+}
+
+/// One consumer group.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ConsumerGroupResult {
+    /// Group name.
+    pub name: String,
+    /// Its queue.
+    pub queue: String,
+    /// Instances.
+    pub instances: u32,
+    /// First deliveries of measured messages.
+    pub consumed: u64,
+    /// Deliveries expected by this group's queue (counted once per queue, on its first group).
+    pub expected: u64,
+    /// Messages the queue never delivered (counted once per queue, on its first group).
+    pub lost: u64,
+    /// Duplicates.
+    pub duplicated: u64,
+    /// Reordered deliveries.
+    pub reordered: u64,
+    /// Redeliveries.
+    pub redelivered: u64,
+    /// Rejected on purpose.
+    pub rejected: u64,
+    /// First deliveries per second during the measured window.
+    pub consume_rate: f64,
+    /// Bytes of measured messages per second.
+    pub consume_bytes_rate: f64,
+    /// End-to-end percentiles (intended send time).
+    pub e2e: Percentiles,
+    /// End-to-end percentiles (actual send time).
+    pub e2e_actual: Percentiles,
+    /// Serialised end-to-end histogram.
+    pub e2e_histogram: String,
+    /// Serialised actual-send end-to-end histogram.
+    pub e2e_actual_histogram: String,
+}
+
+/// A gate and its verdict.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct GateResult {
+    /// Gate name, as in the scenario file (`latency_p99_max`, …).
+    pub name: String,
+    /// The threshold (microseconds for latencies, msgs/s for throughput, counts otherwise).
+    pub threshold: f64,
+    /// The run's figure, same unit.
+    pub actual: f64,
+    /// True when the run met it.
+    pub passed: bool,
+}
+
+/// One second of the run, all actors added up.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SecondResult {
+    /// Seconds since producers started.
+    pub t: u64,
+    /// `warmup`, `measure` or `drain`.
+    pub phase: String,
+    /// Messages published.
+    pub published: u64,
+    /// Confirms.
+    pub confirmed: u64,
+    /// Negative confirms.
+    pub nacked: u64,
+    /// Returns.
+    pub returned: u64,
+    /// Deliveries.
+    pub delivered: u64,
+    /// Acknowledged deliveries.
+    pub acked: u64,
+    /// Redeliveries.
+    pub redelivered: u64,
+    /// Errors.
+    pub errors: u64,
+    /// End-to-end p50 of messages received in this second, microseconds.
+    pub p50_us: Option<f64>,
+    /// End-to-end p99 of messages received in this second, microseconds.
+    pub p99_us: Option<f64>,
+}
+
+/// Serialised histograms of the whole run.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Histograms {
+    /// Always `ns`.
+    pub unit: String,
+    /// Always `hdrhistogram-v2-deflate-base64`.
+    pub encoding: String,
+    /// End to end, intended send time.
+    pub e2e: String,
+    /// End to end, actual send time.
+    pub e2e_actual: String,
+    /// Send delay.
+    pub send_delay: String,
+    /// Confirm latency.
+    pub confirm: String,
+}
+
+/// The JSON Schema of result files, as committed in `schemas/result.schema.json`.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(RunResult)).unwrap_or(serde_json::Value::Null)
+}

@@ -1,0 +1,388 @@
+//! Runs a scenario: connects every actor, starts them on one clock, walks
+//! the phases (warmup, measure, drain) and collects what each actor hands back.
+//!
+//! ```text
+//!   connect consumers ─▶ connect producers ─▶ t0 ─ warmup ─▶ measure ─▶ producers stop
+//!        ─▶ drain (until every expected message arrived, or the drain limit) ─▶ consumers stop
+//! ```
+//!
+//! Every wait is bounded: nothing outlives duration + drain + [`GRACE`]; an
+//! actor that does not stop by then is aborted and the run marked failed.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use lapin::options::{BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::bench::actors::consumer::{self, ConsumerPlan, ConsumerReport, Shared};
+use crate::bench::actors::producer::{self, ProducerPlan, ProducerReport};
+use crate::bench::actors::{Clock, Schedule};
+use crate::bench::analytics::series::{Aggregate, SeriesRecorder, SharedAggregate};
+use crate::bench::report::progress::{Reporter, Snapshot};
+use crate::bench::scenario::{AckMode, ConnectionLayout, Scenario};
+use crate::target::redact_url;
+
+/// How long actors get to stop after their phase ended before they are aborted.
+pub const GRACE: Duration = Duration::from_secs(5);
+
+const TICK: Duration = Duration::from_millis(200);
+
+/// What a run produced, complete or not.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// The clock the run used.
+    pub clock: Clock,
+    /// Producer reports, by producer id.
+    pub producers: Vec<ProducerReport>,
+    /// Consumer reports.
+    pub consumers: Vec<ConsumerReport>,
+    /// Every producer's schedule, by id.
+    pub schedules: Arc<[Schedule]>,
+    /// Per-second figures.
+    pub aggregate: SharedAggregate,
+    /// When producers were told to stop, ns since the epoch (the measured window's real end).
+    pub producers_stopped_ns: u64,
+    /// When the drain ended, ns since the epoch.
+    pub drain_ended_ns: u64,
+    /// True when every expected delivery arrived before the drain limit.
+    pub drain_complete: bool,
+    /// The first failure, if any.
+    pub failure: Option<String>,
+    /// True when Ctrl-C stopped the run.
+    pub interrupted: bool,
+}
+
+struct Connected {
+    connections: Vec<Connection>,
+    consumers: Vec<(Channel, lapin::Consumer, ConsumerPlan)>,
+    producers: Vec<(Channel, ProducerPlan)>,
+}
+
+/// Expected first deliveries per consumed queue, given what producers published so far.
+pub type Expectation<'a> = dyn Fn(&[ProducerReport]) -> BTreeMap<String, u64> + Send + Sync + 'a;
+
+/// Runs `scenario` against the broker at `amqp_url` (already pointing at the run's vhost).
+///
+/// `interrupt` is Ctrl-C: producers stop, consumers drain, the output is
+/// marked interrupted. `expected` says how many first deliveries each queue
+/// should see, so the drain can end as soon as everything arrived.
+pub async fn run(
+    scenario: &Scenario,
+    amqp_url: &str,
+    reporter: &mut Reporter,
+    interrupt: CancellationToken,
+    expected: &Expectation<'_>,
+) -> anyhow::Result<RunOutput> {
+    let epoch = Instant::now();
+    let connected = connect(scenario, amqp_url).await?;
+    let aggregate: SharedAggregate = Arc::new(Mutex::new(Aggregate::default()));
+
+    let start_ns = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(0);
+    let measure_start_ns = start_ns + nanos(scenario.warmup);
+    let measure_end_ns = measure_start_ns + nanos(scenario.duration);
+    let clock = Clock {
+        epoch,
+        start_ns,
+        measure_start_ns,
+        measure_end_ns,
+        drain_end_ns: measure_end_ns + nanos(scenario.drain),
+    };
+
+    let mut plans_by_id: Vec<ProducerPlan> = connected.producers.iter().map(|(_, p)| p.clone()).collect();
+    plans_by_id.sort_by_key(|p| p.id);
+    let schedules: Arc<[Schedule]> =
+        plans_by_id.iter().map(|p| Schedule { start_ns, ..p.schedule }).collect::<Vec<_>>().into();
+
+    let fault = CancellationToken::new();
+    let stop_producers = CancellationToken::new();
+    let abort = CancellationToken::new();
+    let stop_consumers = CancellationToken::new();
+    let failure: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+
+    let mut arrived: BTreeMap<String, Arc<AtomicU64>> = BTreeMap::new();
+    let mut consumer_tasks: Vec<JoinHandle<ConsumerReport>> = Vec::new();
+    for (channel, stream, plan) in connected.consumers {
+        let counter = arrived.entry(plan.queue.clone()).or_default().clone();
+        let shared = Shared { schedules: schedules.clone(), arrived: counter };
+        let series = SeriesRecorder::new(aggregate.clone(), start_ns);
+        let (stop, fault, failure) = (stop_consumers.clone(), fault.clone(), failure.clone());
+        consumer_tasks.push(tokio::spawn(async move {
+            let report = consumer::run(channel, stream, plan, clock, shared, series, stop).await;
+            if let Some(error) = &report.failure {
+                note_failure(&failure, format!("{:#}", anyhow::Error::new(error.clone())));
+                fault.cancel();
+            }
+            report
+        }));
+    }
+    let mut producer_tasks: Vec<JoinHandle<ProducerReport>> = Vec::new();
+    for (channel, mut plan) in connected.producers {
+        plan.schedule.start_ns = start_ns;
+        let series = SeriesRecorder::new(aggregate.clone(), start_ns);
+        let (stop, abort, fault, failure) = (stop_producers.clone(), abort.clone(), fault.clone(), failure.clone());
+        producer_tasks.push(tokio::spawn(async move {
+            let report = producer::run(channel, plan, clock, series, stop, abort).await;
+            if let Some(error) = &report.failure {
+                note_failure(&failure, format!("{:#}", anyhow::Error::new(error.clone())));
+                fault.cancel();
+            }
+            report
+        }));
+    }
+
+    // Warmup and measure: until the window ends, every producer reached its limit, Ctrl-C, or a fault.
+    let mut interrupted = false;
+    let mut ticker = tokio::time::interval(TICK);
+    loop {
+        let now = clock.now_ns();
+        if now >= measure_end_ns || producer_tasks.iter().all(JoinHandle::is_finished) {
+            break;
+        }
+        tokio::select! {
+            _ = ticker.tick() => reporter.update(&snapshot(&clock, &aggregate, "measure")),
+            _ = interrupt.cancelled() => { interrupted = true; break; }
+            _ = fault.cancelled() => break,
+        }
+    }
+    let producers_stopped_ns = clock.now_ns().min(measure_end_ns);
+    stop_producers.cancel();
+    if fault.is_cancelled() {
+        abort.cancel();
+        stop_consumers.cancel();
+    }
+
+    // Producers wait for their last confirms, at most until the drain limit.
+    let drain_limit = if interrupted { clock.now_ns() + nanos(scenario.drain) } else { clock.drain_end_ns };
+    let producers_done = {
+        let mut deadline_abort = Box::pin(tokio::time::sleep_until(clock.instant(drain_limit)));
+        let joined = futures::future::join_all(producer_tasks.iter_mut());
+        tokio::pin!(joined);
+        loop {
+            tokio::select! {
+                results = &mut joined => break results,
+                _ = &mut deadline_abort => abort.cancel(),
+                _ = ticker.tick() => reporter.update(&snapshot(&clock, &aggregate, "drain")),
+                _ = fault.cancelled(), if !abort.is_cancelled() => abort.cancel(),
+            }
+        }
+    };
+    let mut producers = Vec::new();
+    for result in producers_done {
+        match result {
+            Ok(report) => producers.push(report),
+            Err(error) => note_failure(&failure, format!("a producer task ended abnormally: {error}")),
+        }
+    }
+    producers.sort_by_key(|r| r.id);
+
+    // Drain: consumers go on until every expected message arrived or the limit passed.
+    let wanted = expected(&producers);
+    let mut drain_complete = false;
+    while !stop_consumers.is_cancelled() {
+        let done = wanted
+            .iter()
+            .all(|(queue, want)| arrived.get(queue).is_some_and(|got| got.load(Ordering::Relaxed) >= *want));
+        if done {
+            drain_complete = true;
+            break;
+        }
+        if clock.now_ns() >= drain_limit {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+            _ = fault.cancelled() => break,
+            _ = interrupt.cancelled(), if !interrupted => { interrupted = true; break; }
+        }
+        reporter.update(&snapshot(&clock, &aggregate, "drain"));
+    }
+    let drain_ended_ns = clock.now_ns();
+    stop_consumers.cancel();
+
+    let mut consumers = Vec::new();
+    let grace = tokio::time::sleep(GRACE);
+    tokio::pin!(grace);
+    for task in consumer_tasks.iter_mut() {
+        tokio::select! {
+            result = &mut *task => match result {
+                Ok(report) => consumers.push(report),
+                Err(error) => note_failure(&failure, format!("a consumer task ended abnormally: {error}")),
+            },
+            _ = &mut grace => {
+                note_failure(&failure, format!("consumers did not stop within {}s of the drain's end", GRACE.as_secs()));
+                break;
+            }
+        }
+    }
+    // Finished tasks ignore this; one still running past its grace is stopped here.
+    for task in &consumer_tasks {
+        task.abort();
+    }
+    for task in &producer_tasks {
+        task.abort();
+    }
+    close(connected.connections).await;
+    reporter.update(&snapshot(&clock, &aggregate, "done"));
+    let failure = failure.lock().ok().and_then(|mut f| f.take());
+    Ok(RunOutput {
+        clock,
+        producers,
+        consumers,
+        schedules,
+        aggregate,
+        producers_stopped_ns,
+        drain_ended_ns,
+        drain_complete,
+        failure,
+        interrupted,
+    })
+}
+
+fn note_failure(slot: &Mutex<Option<String>>, message: String) {
+    if let Ok(mut slot) = slot.lock()
+        && slot.is_none()
+    {
+        *slot = Some(message);
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX / 4)
+}
+
+fn snapshot(clock: &Clock, aggregate: &SharedAggregate, phase: &'static str) -> Snapshot {
+    let now = clock.now_ns();
+    let elapsed = Duration::from_nanos(now.saturating_sub(clock.start_ns));
+    let remaining = Duration::from_nanos(clock.measure_end_ns.saturating_sub(now));
+    let second = now.saturating_sub(clock.start_ns) / 1_000_000_000;
+    let (last, totals) = match aggregate.lock() {
+        Ok(aggregate) => {
+            let last = second.checked_sub(1).and_then(|s| aggregate.second(s)).map(|(c, h)| {
+                let p99 = if h.is_empty() { None } else { Some(h.value_at_quantile(0.99) as f64 / 1000.0) };
+                (*c, p99)
+            });
+            (last, aggregate.totals())
+        }
+        Err(_) => (None, Default::default()),
+    };
+    let phase = if phase == "measure" && now < clock.measure_start_ns { "warmup" } else { phase };
+    Snapshot {
+        phase,
+        elapsed,
+        remaining,
+        publish_rate: last.map_or(0, |(c, _)| c.published),
+        deliver_rate: last.map_or(0, |(c, _)| c.delivered),
+        p99_us: last.and_then(|(_, p)| p),
+        errors: totals.errors + totals.nacked,
+        published: totals.published,
+        delivered: totals.delivered,
+    }
+}
+
+async fn close(connections: Vec<Connection>) {
+    let closing = connections.iter().map(|c| c.close(200, "warren bench done".into()));
+    let _ = tokio::time::timeout(GRACE, futures::future::join_all(closing)).await;
+}
+
+async fn open(amqp_url: &str, name: String) -> anyhow::Result<Connection> {
+    let properties = ConnectionProperties::default().with_connection_name(name.clone().into());
+    Connection::connect(amqp_url, properties)
+        .await
+        .with_context(|| format!("connecting {name} to {}", redact_url(amqp_url)))
+}
+
+async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connected> {
+    let mut connected = Connected { connections: Vec::new(), consumers: Vec::new(), producers: Vec::new() };
+    for (index, group) in scenario.consumers.iter().enumerate() {
+        for instance in 0..group.instances {
+            let label = format!("consumer {}#{instance}", group.name);
+            let connection = open(amqp_url, format!("warren bench {label}")).await?;
+            let channel =
+                connection.create_channel().await.with_context(|| format!("opening a channel for {label}"))?;
+            if let Some(global) = group.global_prefetch {
+                channel
+                    .basic_qos(global, BasicQosOptions { global: true })
+                    .await
+                    .with_context(|| format!("setting the global prefetch of {label}"))?;
+            }
+            channel
+                .basic_qos(group.prefetch, BasicQosOptions { global: false })
+                .await
+                .with_context(|| format!("setting the prefetch of {label}"))?;
+            let options = BasicConsumeOptions {
+                no_ack: group.ack == AckMode::Auto,
+                exclusive: group.exclusive,
+                ..Default::default()
+            };
+            let stream = channel
+                .basic_consume(group.queue.as_str().into(), "".into(), options, FieldTable::default())
+                .await
+                .with_context(|| format!("{label}: subscribing to queue `{}`", group.queue))?;
+            let plan = ConsumerPlan {
+                group: index,
+                group_name: group.name.clone(),
+                instance,
+                queue: group.queue.clone(),
+                ack: group.ack,
+                reject: group.reject,
+                work: group.work,
+            };
+            connected.consumers.push((channel, stream, plan));
+            connected.connections.push(connection);
+        }
+    }
+    let mut id = 0u32;
+    for (index, group) in scenario.producers.iter().enumerate() {
+        let properties = ProducerPlan::properties(group);
+        let shared = match group.layout {
+            ConnectionLayout::Shared => Some(open(amqp_url, format!("warren bench producers {}", group.name)).await?),
+            ConnectionLayout::PerInstance => None,
+        };
+        for instance in 0..group.instances {
+            let label = format!("producer {}#{instance}", group.name);
+            let channel = match &shared {
+                Some(connection) => connection.create_channel().await,
+                None => {
+                    let connection = open(amqp_url, format!("warren bench {label}")).await?;
+                    let channel = connection.create_channel().await;
+                    connected.connections.push(connection);
+                    channel
+                }
+            }
+            .with_context(|| format!("opening a channel for {label}"))?;
+            if group.confirms.is_some() {
+                channel
+                    .confirm_select(ConfirmSelectOptions::default())
+                    .await
+                    .with_context(|| format!("enabling publisher confirms for {label}"))?;
+            }
+            let plan = ProducerPlan {
+                id,
+                group: index,
+                group_name: group.name.clone(),
+                instance,
+                exchange: group.exchange.clone(),
+                routing_keys: group.routing_keys.clone(),
+                size: group.size.clone(),
+                properties: properties.clone(),
+                mandatory: group.mandatory,
+                confirms: group.confirms,
+                schedule: Schedule { start_ns: 0, interval_ns: group.rate.map(|rate| 1e9 / rate) },
+                limit: scenario.message_limit,
+            };
+            connected.producers.push((channel, plan));
+            id += 1;
+        }
+        if let Some(connection) = shared {
+            connected.connections.push(connection);
+        }
+    }
+    Ok(connected)
+}
