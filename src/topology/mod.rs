@@ -5,13 +5,16 @@
 //! type; the diff yields a plan of explained changes; apply runs the plan in
 //! dependency order.
 
+pub mod apply;
 pub mod arguments;
 pub mod command;
 pub mod convert;
+pub mod current;
 pub mod definitions;
 pub mod diff;
 pub mod diagnostic;
 pub mod env;
+pub mod guard;
 pub mod load;
 pub mod model;
 pub mod normalise;

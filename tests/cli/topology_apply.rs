@@ -1,1 +1,385 @@
-//! Tests of this area are added as it is built.
+//! `warren plan | apply | export` against the machine's RabbitMQ.
+//!
+//! Every test works in its own vhost (and with its own users), named by
+//! `unique_name`, and removes them when done, because tests run in parallel
+//! on a broker others use too.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use warren::management::{Endpoint, Management};
+use warren::topology::definitions::{self, Definitions, QueueDef};
+use warren::topology::model::{Binding, DestinationType, Password, State, Topology};
+
+use crate::util::{Output, RabbitMq, rabbitmq, repo_path, run_with_env, unique_name};
+
+/// One test's corner of the shared broker: a vhost and users, deleted on drop.
+struct Sandbox {
+    rabbit: RabbitMq,
+    vhost: String,
+    users: Vec<String>,
+    dir: tempfile::TempDir,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Sandbox {
+    /// A sandbox on RabbitMQ, or `None` (with a note) when it does not answer.
+    fn new(prefix: &str) -> Option<Sandbox> {
+        let rabbit = rabbitmq()?;
+        Some(Sandbox {
+            rabbit,
+            vhost: unique_name(prefix),
+            users: Vec::new(),
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            runtime: tokio::runtime::Runtime::new().expect("a tokio runtime"),
+        })
+    }
+
+    /// A user name unique to this test, deleted with the sandbox.
+    fn user(&mut self, prefix: &str) -> String {
+        let name = unique_name(prefix);
+        self.users.push(name.clone());
+        name
+    }
+
+    fn management(&self) -> Management {
+        let endpoint = Endpoint::parse(&self.rabbit.management_url, Some((&self.rabbit.user, &self.rabbit.password)))
+            .expect("the management URL parses");
+        Management::new(&endpoint).expect("a management client")
+    }
+
+    /// The example at `relative` with vhost `/` renamed to this sandbox's
+    /// vhost and user `jack` to `jack`, written into the sandbox's directory.
+    fn example(&self, relative: &str, jack: &str) -> PathBuf {
+        let text = std::fs::read_to_string(repo_path(relative)).expect("the example exists");
+        self.write(relative.rsplit('/').next().unwrap_or("topology.yaml"), &self.localise(&text, jack))
+    }
+
+    fn localise(&self, text: &str, jack: &str) -> String {
+        text.lines()
+            .map(|line| {
+                let trimmed = line.trim_start();
+                let indent = &line[..line.len() - trimmed.len()];
+                if let Some(rest) = trimmed.strip_prefix("/:") {
+                    format!("{indent}{:?}:{rest}", self.vhost)
+                } else if let Some(rest) = trimmed.strip_prefix("jack:") {
+                    format!("{indent}{jack}:{rest}")
+                } else {
+                    line.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("writing the topology");
+        path
+    }
+
+    fn warren(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut all = vec!["--broker", self.rabbit.amqp_url.as_str()];
+        all.extend_from_slice(args);
+        run_with_env(all, env)
+    }
+
+    /// The broker's definitions of this sandbox's vhost and users, normalised.
+    fn state(&self) -> Topology {
+        let m = self.management();
+        let mut defs = self.runtime.block_on(m.definitions()).expect("reading definitions");
+        defs.vhosts.retain(|v| v.name == self.vhost);
+        defs.queues.retain(|q| q.vhost == self.vhost);
+        defs.exchanges.retain(|x| x.vhost == self.vhost);
+        defs.bindings.retain(|b| b.vhost == self.vhost);
+        defs.policies.retain(|p| p.vhost == self.vhost);
+        defs.parameters.retain(|p| p.vhost == self.vhost);
+        defs.users.retain(|u| self.users.contains(&u.name));
+        defs.permissions.retain(|p| self.users.contains(&p.user));
+        defs.topic_permissions.retain(|p| self.users.contains(&p.user));
+        definitions::to_topology(&defs).expect("the definitions map onto the model")
+    }
+
+    fn amqp_url(&self, user: &str, password: &str) -> String {
+        let vhost: String = url::form_urlencoded::byte_serialize(self.vhost.as_bytes()).collect();
+        let parsed = url::Url::parse(&self.rabbit.amqp_url).expect("a URL");
+        let host = parsed.host_str().unwrap_or("127.0.0.1");
+        let port = parsed.port().unwrap_or(5672);
+        format!("amqp://{user}:{password}@{host}:{port}/{vhost}")
+    }
+
+    fn connect(&self, user: &str, password: &str) -> lapin::Result<Connection> {
+        let url = self.amqp_url(user, password);
+        self.runtime.block_on(Connection::connect(&url, ConnectionProperties::default()))
+    }
+
+    /// Publishes `count` persistent messages with publisher confirms.
+    fn publish(&self, exchange: &str, routing_key: &str, count: usize) {
+        let connection = self.connect(&self.rabbit.user, &self.rabbit.password).expect("connecting as admin");
+        self.runtime.block_on(async {
+            let channel = connection.create_channel().await.expect("a channel");
+            channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
+            for i in 0..count {
+                let confirm = channel
+                    .basic_publish(
+                        exchange.into(),
+                        routing_key.into(),
+                        BasicPublishOptions::default(),
+                        format!("message {i}").as_bytes(),
+                        BasicProperties::default().with_delivery_mode(2),
+                    )
+                    .await
+                    .expect("publishing");
+                assert!(confirm.await.expect("a confirm").is_ack(), "the broker acks the message");
+            }
+            let _ = connection.close(200, "OK".into()).await;
+        });
+    }
+
+    /// Ready messages in `queue`, asked with a passive declare.
+    fn message_count(&self, queue: &str) -> u32 {
+        let connection = self.connect(&self.rabbit.user, &self.rabbit.password).expect("connecting as admin");
+        self.runtime.block_on(async {
+            let channel = connection.create_channel().await.expect("a channel");
+            let options = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+            let q =
+                channel.queue_declare(queue.into(), options, FieldTable::default()).await.expect("the queue exists");
+            let _ = connection.close(200, "OK".into()).await;
+            q.message_count()
+        })
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let m = self.management();
+        let _ = self.runtime.block_on(m.delete_vhost(&self.vhost));
+        for user in &self.users {
+            let _ = self.runtime.block_on(m.delete_user(user));
+        }
+    }
+}
+
+fn assert_code(output: &Output, code: i32, what: &str) {
+    assert_eq!(output.code, code, "{what}:\nstdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
+}
+
+#[test]
+fn each_example_applies_then_plans_nothing_and_so_does_its_export() {
+    for example in ["topologies/seed.yaml", "topologies/registration.yaml", "topologies/orders.yaml"] {
+        let Some(mut sandbox) = Sandbox::new("warren-example") else { return };
+        let jack = sandbox.user("jack");
+        let file = sandbox.example(example, &jack);
+        let file = path_str(&file);
+        let env = [("JACK_PASSWORD", "jack-secret")];
+
+        let applied = sandbox.warren(&["apply", "--yes", file], &env);
+        assert_code(&applied, 0, &format!("applying {example}"));
+        assert!(applied.stdout.contains("to create"), "the plan was shown:\n{}", applied.stdout);
+
+        let again = sandbox.warren(&["plan", file], &env);
+        assert_code(&again, 0, &format!("planning {example} a second time"));
+        assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+
+        let export = sandbox.dir.path().join("export.yaml");
+        let exported = sandbox.warren(&["export", "--vhost", &sandbox.vhost, "-o", path_str(&export)], &[]);
+        assert_code(&exported, 0, "exporting");
+        let replanned = sandbox.warren(&["plan", "--prune", path_str(&export)], &[]);
+        assert_code(&replanned, 0, &format!("planning the export of {example}"));
+    }
+}
+
+#[test]
+fn after_seed_a_message_to_exchange1_info_reaches_queue1_and_jack_logs_in() {
+    let Some(mut sandbox) = Sandbox::new("warren-seed") else { return };
+    let jack = sandbox.user("jack");
+    let file = sandbox.example("topologies/seed.yaml", &jack);
+    assert_code(&sandbox.warren(&["apply", "-y", path_str(&file)], &[("JACK_PASSWORD", "s3cret")]), 0, "apply");
+
+    sandbox.publish("exchange1", "info", 1);
+    let connection = sandbox.connect(&jack, "s3cret").expect("jack logs in with the password from the environment");
+    let body = sandbox.runtime.block_on(async {
+        let channel = connection.create_channel().await.expect("a channel");
+        // The publish was confirmed, so the message is in the queue; the deadline only bounds a broken broker.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(message) =
+                channel.basic_get("queue1".into(), BasicGetOptions { no_ack: true }).await.expect("basic.get")
+            {
+                break message.delivery.data.clone();
+            }
+            assert!(Instant::now() < deadline, "no message arrived in queue1");
+            tokio::task::yield_now().await;
+        }
+    });
+    assert_eq!(body, b"message 0");
+    assert!(sandbox.connect(&jack, "wrong").is_err(), "a wrong password is rejected");
+}
+
+const DRIFT: &str = r##"
+vhosts:
+  VHOST:
+    exchanges:
+      events: { type: topic, durable: true }
+    queues:
+      audit: { durable: true }
+    bindings:
+      - { exchange: events, queue: audit, routing_key: "#" }
+"##;
+
+#[test]
+fn drift_is_named_by_plan_and_undone_by_apply_prune() {
+    let Some(sandbox) = Sandbox::new("warren-drift") else { return };
+    let file = sandbox.write("drift.yaml", &DRIFT.replace("VHOST", &format!("{:?}", sandbox.vhost)));
+    let file = path_str(&file);
+    assert_code(&sandbox.warren(&["apply", "-y", file], &[]), 0, "apply");
+    let declared = sandbox.state();
+
+    // By hand: drop the binding, add a queue.
+    let m = sandbox.management();
+    let binding = Binding {
+        state: State::Present,
+        source: "events".into(),
+        destination: "audit".into(),
+        destination_type: DestinationType::Queue,
+        routing_key: "#".into(),
+        arguments: Default::default(),
+    };
+    sandbox.runtime.block_on(m.delete_binding(&sandbox.vhost, &binding)).expect("deleting the binding");
+    let extra = Definitions {
+        queues: vec![QueueDef {
+            name: "stray".into(),
+            vhost: sandbox.vhost.clone(),
+            durable: true,
+            auto_delete: false,
+            arguments: Default::default(),
+        }],
+        ..Definitions::default()
+    };
+    sandbox.runtime.block_on(m.import("a stray queue", &extra)).expect("declaring a queue by hand");
+
+    let planned = sandbox.warren(&["plan", "--prune", file], &[]);
+    assert_code(&planned, 2, "plan with drift");
+    assert!(planned.stdout.contains("+ binding events -> queue audit [#]"), "{}", planned.stdout);
+    assert!(planned.stdout.contains("- queue \"stray\""), "{}", planned.stdout);
+
+    let without_prune = sandbox.warren(&["plan", file], &[]);
+    assert_code(&without_prune, 2, "plan without --prune");
+    assert!(!without_prune.stdout.contains("stray"), "undeclared entities are not shown without --prune");
+
+    assert_code(&sandbox.warren(&["apply", "--prune", "--yes", file], &[]), 0, "apply --prune");
+    assert_eq!(sandbox.state(), declared, "the broker holds the file's state again");
+    assert_code(&sandbox.warren(&["plan", "--prune", file], &[]), 0, "plan after apply --prune");
+}
+
+const TTL: &str = r#"
+vhosts:
+  VHOST:
+    exchanges:
+      work: { type: direct, durable: true }
+    queues:
+      jobs: { durable: true, arguments: { x-message-ttl: TTL } }
+    bindings:
+      - { exchange: work, queue: jobs, routing_key: job }
+"#;
+
+#[test]
+fn replacing_a_queue_with_messages_is_refused_unless_data_loss_is_allowed() {
+    let Some(sandbox) = Sandbox::new("warren-guard") else { return };
+    let vhost = format!("{:?}", sandbox.vhost);
+    let before = sandbox.write("before.yaml", &TTL.replace("VHOST", &vhost).replace("TTL", "600000"));
+    let after = sandbox.write("after.yaml", &TTL.replace("VHOST", &vhost).replace("TTL", "900000"));
+    assert_code(&sandbox.warren(&["apply", "-y", path_str(&before)], &[]), 0, "apply");
+    sandbox.publish("work", "job", 3);
+
+    let refused = sandbox.warren(&["apply", "-y", path_str(&after)], &[]);
+    assert_code(&refused, 4, "apply of a TTL change on a queue with messages");
+    assert!(refused.stderr.contains("queue \"jobs\""), "{}", refused.stderr);
+    assert!(refused.stderr.contains("3 messages"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("policy key message-ttl"), "the refusal suggests a policy:\n{}", refused.stderr);
+    assert_eq!(sandbox.message_count("jobs"), 3, "the messages are intact");
+    let state = sandbox.state();
+    assert_eq!(state.vhosts[&sandbox.vhost].queues["jobs"].arguments["x-message-ttl"], 600000);
+
+    let dry = sandbox.warren(&["apply", "--dry-run", path_str(&after)], &[]);
+    assert_code(&dry, 4, "a dry run reports the refusal");
+    assert!(dry.stdout.contains("-/+ queue \"jobs\""), "{}", dry.stdout);
+
+    assert_code(
+        &sandbox.warren(&["apply", "-y", "--allow-data-loss", path_str(&after)], &[]),
+        0,
+        "apply allowing loss",
+    );
+    let state = sandbox.state();
+    let v = &state.vhosts[&sandbox.vhost];
+    assert_eq!(v.queues["jobs"].arguments["x-message-ttl"], 900000);
+    assert_eq!(v.bindings.len(), 1, "the binding is back: {:?}", v.bindings);
+    assert_eq!(v.bindings[0].routing_key, "job");
+    assert_eq!(sandbox.message_count("jobs"), 0, "the queue is a new one");
+}
+
+fn stored_password(state: &Topology, user: &str) -> (String, Vec<String>) {
+    let u = &state.users[user];
+    match &u.password {
+        Password::Hash { hash, .. } => (hash.clone(), u.tags.clone()),
+        other => panic!("user {user} has no stored hash: {other:?}"),
+    }
+}
+
+#[test]
+fn an_unchanged_password_is_not_reset_and_a_changed_one_works_with_tags_kept() {
+    let Some(mut sandbox) = Sandbox::new("warren-password") else { return };
+    let jack = sandbox.user("jack");
+    let file = sandbox.example("topologies/seed.yaml", &jack);
+    let file = path_str(&file);
+    assert_code(&sandbox.warren(&["apply", "-y", file], &[("JACK_PASSWORD", "first")]), 0, "first apply");
+    let (hash, tags) = stored_password(&sandbox.state(), &jack);
+
+    let again = sandbox.warren(&["apply", "-y", file], &[("JACK_PASSWORD", "first")]);
+    assert_code(&again, 0, "second apply");
+    assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+    assert_eq!(stored_password(&sandbox.state(), &jack).0, hash, "the stored hash is unchanged");
+
+    let planned = sandbox.warren(&["plan", file], &[("JACK_PASSWORD", "second")]);
+    assert_code(&planned, 2, "plan with a new password");
+    assert!(planned.stdout.contains("password changed"), "{}", planned.stdout);
+    assert!(!planned.stdout.contains("second") && !planned.stdout.contains(&hash), "no password or hash is shown");
+
+    assert_code(&sandbox.warren(&["apply", "-y", file], &[("JACK_PASSWORD", "second")]), 0, "apply new password");
+    let (new_hash, new_tags) = stored_password(&sandbox.state(), &jack);
+    assert_ne!(new_hash, hash);
+    assert_eq!(new_tags, tags, "tags are kept");
+    assert_eq!(new_tags, ["administrator"]);
+    assert!(sandbox.connect(&jack, "second").is_ok(), "the new password works");
+    assert!(sandbox.connect(&jack, "first").is_err(), "the old one does not");
+}
+
+#[test]
+fn apply_without_a_terminal_or_yes_changes_nothing_and_says_why() {
+    let Some(sandbox) = Sandbox::new("warren-noyes") else { return };
+    let file = sandbox.write("t.yaml", &DRIFT.replace("VHOST", &format!("{:?}", sandbox.vhost)));
+    let output = sandbox.warren(&["apply", path_str(&file)], &[]);
+    assert_code(&output, 1, "apply without --yes");
+    assert!(output.stderr.contains("--yes"), "{}", output.stderr);
+    assert!(!sandbox.state().vhosts.contains_key(&sandbox.vhost), "the vhost was not created");
+}
+
+#[test]
+fn plan_json_lists_changes_for_machines() {
+    let Some(sandbox) = Sandbox::new("warren-json") else { return };
+    let file = sandbox.write("t.yaml", &DRIFT.replace("VHOST", &format!("{:?}", sandbox.vhost)));
+    let output = sandbox.warren(&["--format", "json", "plan", path_str(&file)], &[]);
+    assert_code(&output, 2, "plan --format json");
+    let doc: serde_json::Value = serde_json::from_str(&output.stdout).expect("JSON on stdout");
+    assert_eq!(doc["in_sync"], false);
+    assert_eq!(doc["summary"]["create"], 4, "{doc:#}");
+    assert_eq!(doc["changes"][0]["kind"], "vhost");
+    assert_eq!(doc["changes"][0]["action"], "create");
+}
