@@ -4,6 +4,8 @@
 //! A library first: [`Broker::start`] binds its listeners and returns a
 //! [`Broker`] handle with the bound addresses and a graceful shutdown.
 
+pub mod management;
+pub mod persist;
 pub mod state;
 
 use std::net::SocketAddr;

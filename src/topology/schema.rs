@@ -21,4 +21,33 @@ mod tests {
         let properties = schema["properties"].as_object().expect("properties");
         assert_eq!(properties.keys().collect::<Vec<_>>(), ["vhosts", "users"]);
     }
+
+    fn yaml_as_json(text: &str) -> serde_json::Value {
+        serde_yaml::from_str(text).expect("valid YAML")
+    }
+
+    #[test]
+    fn the_examples_validate_against_the_schema() {
+        let validator = jsonschema::validator_for(&json_schema()).expect("the schema is a valid JSON Schema");
+        for name in ["seed", "registration", "orders"] {
+            let path = format!("{}/topologies/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
+            let example = yaml_as_json(&std::fs::read_to_string(&path).expect("example exists"));
+            let errors: Vec<String> = validator.iter_errors(&example).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{name}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn the_schema_rejects_what_the_loader_rejects() {
+        let validator = jsonschema::validator_for(&json_schema()).expect("the schema is a valid JSON Schema");
+        for bad in [
+            "vhosts: { /: { queues: { q: { durabel: true } } } }",
+            "vhosts: { /: { queues: { q: { durable: yes } } } }",
+            "vhosts: { /: { bindings: [ { queue: q } ] } }",
+            "users: { u: { permissions: { /: { configure: '.*' } } } }",
+            "vhost: {}",
+        ] {
+            assert!(!validator.is_valid(&yaml_as_json(bad)), "{bad}");
+        }
+    }
 }

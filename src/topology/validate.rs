@@ -62,16 +62,22 @@ impl Checker<'_> {
         let key = |entity: &str| (name.to_owned(), entity.to_owned());
         let vhost_path = self.origins.vhosts.get(name).cloned();
         if vhost.state == State::Absent {
-            let declared = vhost.exchanges.len()
-                + vhost.queues.len()
-                + vhost.bindings.len()
-                + vhost.policies.len()
-                + vhost.operator_policies.len();
-            if declared > 0 {
+            let count = |n: usize, noun: &str| (n > 0).then(|| format!("{n} {noun}"));
+            let declared: Vec<String> = [
+                count(vhost.exchanges.len(), "exchange(s)"),
+                count(vhost.queues.len(), "queue(s)"),
+                count(vhost.bindings.len(), "binding(s)"),
+                count(vhost.policies.len() + vhost.operator_policies.len(), "policy(ies)"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !declared.is_empty() {
                 self.at_key(
                     vhost_path.as_ref(),
                     format!(
-                        "vhost `{name}` is `state: absent`, which deletes everything in it, yet it declares {declared} exchanges, queues, bindings or policies"
+                        "vhost `{name}` is `state: absent`, which deletes it with everything in it, yet the file declares {} in it; remove them or the `state`",
+                        declared.join(", ")
                     ),
                 );
             }

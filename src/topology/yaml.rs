@@ -23,7 +23,7 @@ use super::source::{Entry, Locator, NodePath, Seg, SourceMap, describe};
 pub fn from_str<T: DeserializeOwned>(text: &str, locator: &Locator) -> Result<T, LoadError> {
     serde_yaml::from_str(text).map_err(|error| {
         let mut diagnostics = Diagnostics::new(locator.file());
-        let (pos, message) = explain(&error, locator);
+        let (pos, message) = explain(&error, text, locator);
         diagnostics.push(pos, message);
         diagnostics.into_error()
     })
@@ -35,7 +35,7 @@ pub fn from_str<T: DeserializeOwned>(text: &str, locator: &Locator) -> Result<T,
 pub fn from_value<T: DeserializeOwned>(value: serde_yaml::Value, locator: &Locator) -> Result<T, LoadError> {
     serde_yaml::from_value(value).map_err(|error| {
         let mut diagnostics = Diagnostics::new(locator.file());
-        let (pos, message) = explain(&error, locator);
+        let (pos, message) = explain(&error, "", locator);
         diagnostics.push(pos, message);
         diagnostics.into_error()
     })
@@ -186,11 +186,15 @@ static BACKTICKED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"`([^`]*)`").e
 
 /// Turns a serde_yaml error into a position and a message a RabbitMQ user
 /// understands without knowing warren's internals.
-fn explain(error: &serde_yaml::Error, locator: &Locator) -> (Option<Pos>, String) {
+fn explain(error: &serde_yaml::Error, source: &str, locator: &Locator) -> (Option<Pos>, String) {
     let text = error.to_string();
     let pos = error.location().map(|l| Pos { line: l.line(), column: l.column() });
     let Some(start) = MESSAGE_START.find(&text).map(|m| m.start()) else {
-        return (pos, syntax_message(&text));
+        let mut message = syntax_message(&text);
+        if pos.is_some_and(|pos| char_at(source, pos) == Some('\t')) {
+            message.push_str("; YAML does not allow tabs for indentation, use spaces");
+        }
+        return (pos, message);
     };
     let mut message = text[start..].to_owned();
     if let Some(Pos { line, column }) = pos {
@@ -199,7 +203,10 @@ fn explain(error: &serde_yaml::Error, locator: &Locator) -> (Option<Pos>, String
             message = stripped.to_owned();
         }
     }
-    message = message.replace("unit value", "an empty value").replace("unknown variant", "unknown value");
+    message = message
+        .replace("unit value", "an empty value")
+        .replace("unknown variant", "unknown value")
+        .replace("expected a map", "expected a mapping (name: settings)");
     let missing = message.starts_with("missing field");
     let path = pos.and_then(|pos| locator.path_at(pos, missing));
     let Some(path) = path else {
@@ -211,6 +218,9 @@ fn explain(error: &serde_yaml::Error, locator: &Locator) -> (Option<Pos>, String
     let hint = if message.starts_with("unknown value") { value_hint(&message) } else { String::new() };
     if missing {
         return (pos, format!("{} is {}{hint}", describe(&path), message.replacen("missing field", "missing", 1)));
+    }
+    if path.0.is_empty() {
+        return (pos, format!("{message}{hint}"));
     }
     (pos, format!("{}: {message}{hint}", describe(&path)))
 }
@@ -227,9 +237,9 @@ fn unknown_field(path: &NodePath, rest: &str) -> String {
     let candidates: Vec<&str> =
         BACKTICKED.captures_iter(expected).filter_map(|c| c.get(1)).map(|m| m.as_str()).collect();
     let hint = did_you_mean(&field, candidates.iter().copied());
-    let context = describe(&parent);
+    let context = if parent.0.is_empty() { "at the top level".to_owned() } else { format!("in {}", describe(&parent)) };
     let expected = if expected.is_empty() { String::new() } else { format!(", {expected}") };
-    format!("unknown field `{field}` in {context}{expected}{hint}")
+    format!("unknown field `{field}` {context}{expected}{hint}")
 }
 
 /// ` (did you mean `absent`?)` for `unknown value `absnt`, expected `present` or `absent``.
@@ -239,6 +249,11 @@ fn value_hint(message: &str) -> String {
         Some(given) => did_you_mean(given, quoted),
         None => String::new(),
     }
+}
+
+/// The character at a 1-based line and column.
+fn char_at(source: &str, pos: Pos) -> Option<char> {
+    source.lines().nth(pos.line.checked_sub(1)?)?.chars().nth(pos.column.checked_sub(1)?)
 }
 
 fn syntax_message(text: &str) -> String {

@@ -1,1 +1,183 @@
-//! Tests of this area are added as it is built.
+//! Malformed topology files (`tests/topology-errors/*.yaml`): each one gets
+//! a precise message naming file, line and column (snapshot-tested) and exit
+//! code 1, and `apply` of it changes nothing on the broker.
+
+use std::path::{Path, PathBuf};
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::util::{Output, RabbitMq, management_request, rabbitmq, repo_path, repo_root, warren};
+
+/// The vhost every bad file declares. No other test uses it: RabbitMQ is
+/// shared with tests running in parallel, so the broker-unchanged check
+/// compares this vhost's definitions rather than the whole broker's.
+const VHOST: &str = "warren-errors";
+/// The user the bad files declare.
+const USER: &str = "warren-errors-user";
+
+fn bad_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_path("tests/topology-errors"))
+        .expect("tests/topology-errors exists")
+        .map(|entry| entry.expect("a readable directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml" || ext == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The path as a user in the repository root would type it.
+fn relative(path: &Path) -> &Path {
+    path.strip_prefix(repo_root()).unwrap_or(path)
+}
+
+/// Runs warren with none of the variables the bad files mention set.
+fn run_clean(args: &[&std::ffi::OsStr]) -> Output {
+    let output = warren()
+        .args(args)
+        .env_remove("WARREN_ERRORS_UNSET_PASSWORD")
+        .env_remove("WARREN_ERRORS_PASSWORD")
+        .env_remove("TEAM")
+        .output()
+        .expect("the warren binary runs");
+    Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn topology_errors_there_are_enough_bad_files() {
+    assert!(bad_files().len() >= 25, "only {} bad files", bad_files().len());
+}
+
+#[test]
+fn topology_errors_each_bad_file_gets_a_precise_message() {
+    let root = repo_root().display().to_string();
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(&regex_escape(&root), "[REPO]");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| {
+        insta::glob!(repo_path("tests/topology-errors"), "*.yaml", |path| {
+            let output = run_clean(&["validate".as_ref(), relative(path).as_os_str()]);
+            assert_eq!(output.code, 1, "validate {} should fail:\n{}", path.display(), output.stderr);
+            assert_eq!(output.stdout, "", "nothing on stdout for a bad file");
+            insta::assert_snapshot!(output.stderr);
+        });
+    });
+}
+
+fn regex_escape(text: &str) -> String {
+    regex::escape(text)
+}
+
+#[test]
+fn topology_errors_all_problems_of_a_file_are_reported_in_one_run() {
+    let output = run_clean(&["validate".as_ref(), "tests/topology-errors/35-several-problems.yaml".as_ref()]);
+    assert_eq!(output.code, 1);
+    let lines: Vec<&str> = output.stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", output.stderr);
+    assert!(lines.iter().all(|line| line.starts_with("error: tests/topology-errors/35-several-problems.yaml:")));
+}
+
+#[test]
+fn topology_errors_validate_checks_every_file_given() {
+    let output = run_clean(&[
+        "validate".as_ref(),
+        "topologies/registration.yaml".as_ref(),
+        "tests/topology-errors/03-unknown-queue-field.yaml".as_ref(),
+        "tests/topology-errors/20-unknown-exchange-type.yaml".as_ref(),
+    ]);
+    assert_eq!(output.code, 1);
+    assert!(output.stdout.contains("topologies/registration.yaml: ok"), "{}", output.stdout);
+    assert!(output.stderr.contains("durabel") && output.stderr.contains("topc"), "{}", output.stderr);
+    assert!(output.stderr.contains("2 of 3 files are invalid"), "{}", output.stderr);
+}
+
+#[test]
+fn topology_errors_json_format_lists_each_problem_with_its_position() {
+    let output = run_clean(&[
+        "--format".as_ref(),
+        "json".as_ref(),
+        "validate".as_ref(),
+        "tests/topology-errors/07-binding-to-undeclared-queue.yaml".as_ref(),
+    ]);
+    assert_eq!(output.code, 1);
+    let report: serde_json::Value = serde_json::from_str(&output.stdout).expect("stdout is JSON");
+    let file = &report["files"][0];
+    assert_eq!(file["valid"], false);
+    assert_eq!(file["problems"][0]["line"], 10);
+    assert_eq!(file["problems"][0]["column"], 41);
+    assert!(file["problems"][0]["message"].as_str().is_some_and(|m| m.contains("did you mean `email`?")));
+}
+
+#[test]
+fn topology_errors_an_unreadable_file_is_named() {
+    let output = run_clean(&["validate".as_ref(), "tests/topology-errors/does-not-exist.yaml".as_ref()]);
+    assert_eq!(output.code, 1);
+    assert!(
+        output.stderr.starts_with("error: cannot read topology file tests/topology-errors/does-not-exist.yaml: "),
+        "{}",
+        output.stderr
+    );
+}
+
+/// Removes the test's vhost however the test ends.
+struct VhostGuard<'a>(&'a RabbitMq);
+
+impl Drop for VhostGuard<'_> {
+    fn drop(&mut self) {
+        management_request(self.0, Method::DELETE, &format!("/api/vhosts/{VHOST}"), None);
+    }
+}
+
+fn put(rabbit: &RabbitMq, path: &str, body: serde_json::Value) {
+    let (status, text) = management_request(rabbit, Method::PUT, path, Some(body));
+    assert!((200..300).contains(&status), "PUT {path}: {status} {text}");
+}
+
+#[test]
+fn topology_errors_apply_of_a_bad_file_leaves_the_broker_unchanged() {
+    let Some(rabbit) = rabbitmq() else { return };
+    // Something for a wrongly-applied file to damage: the vhost with an
+    // exchange, a queue and a binding, as a previous good apply would leave it.
+    put(&rabbit, &format!("/api/vhosts/{VHOST}"), json!({ "description": "warren topology_errors test" }));
+    let _guard = VhostGuard(&rabbit);
+    put(&rabbit, &format!("/api/exchanges/{VHOST}/events"), json!({ "type": "topic", "durable": true }));
+    put(&rabbit, &format!("/api/queues/{VHOST}/orders"), json!({ "durable": true }));
+    let (status, text) = management_request(
+        &rabbit,
+        Method::POST,
+        &format!("/api/bindings/{VHOST}/e/events/q/orders"),
+        Some(json!({ "routing_key": "order.*" })),
+    );
+    assert!((200..300).contains(&status), "binding: {status} {text}");
+
+    let definitions = || management_request(&rabbit, Method::GET, &format!("/api/definitions/{VHOST}"), None);
+    let user = || management_request(&rabbit, Method::GET, &format!("/api/users/{USER}"), None);
+    let (before, user_before) = (definitions(), user());
+    assert_eq!(before.0, 200, "{}", before.1);
+    assert_eq!(user_before.0, 404, "no other test creates {USER}");
+
+    for path in bad_files() {
+        let file = relative(&path).as_os_str();
+        let validate = run_clean(&["validate".as_ref(), file]);
+        let apply =
+            run_clean(&["apply".as_ref(), "--yes".as_ref(), "--broker".as_ref(), rabbit.amqp_url.as_ref(), file]);
+        assert_eq!(apply.code, 1, "apply {} should fail:\n{}", path.display(), apply.stderr);
+        // apply loads the file before it touches the broker, so it reports
+        // exactly what validate reports.
+        for line in validate.stderr.lines() {
+            let problem = line.trim_start_matches("error: ");
+            assert!(
+                apply.stderr.contains(problem),
+                "apply {} does not report `{problem}`:\n{}",
+                path.display(),
+                apply.stderr
+            );
+        }
+        assert_eq!(definitions(), before, "apply {} changed vhost {VHOST}", path.display());
+        assert_eq!(user(), user_before, "apply {} changed user {USER}", path.display());
+    }
+}

@@ -138,3 +138,30 @@ pub fn unique_name(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{prefix}-{}-{n}", std::process::id())
 }
+
+/// One request to a RabbitMQ management API (`path` starts with `/api/`);
+/// returns the status code and the body exactly as received, so callers can
+/// compare bodies byte for byte.
+pub fn management_request(
+    rabbit: &RabbitMq,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, String) {
+    // reqwest is built without a default TLS provider; install ring's once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut request = client
+            .request(method, format!("{}{path}", rabbit.management_url))
+            .basic_auth(&rabbit.user, Some(&rabbit.password));
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_string());
+        }
+        let response = request.send().await.expect("the management API answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("the management API sends a body");
+        (status, text)
+    })
+}

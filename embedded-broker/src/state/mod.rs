@@ -41,7 +41,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 pub use error::{EntityKind, StateError};
-pub use topology::{ExchangeDecl, QueueDecl, RouteError};
+pub use topology::{ExchangeDecl, QueueDecl, RouteError, decode_properties, encode_properties};
 
 use auth::{Access, Permission, TopicPermission, User};
 use exchange::{Binding, Exchange, ExchangeKind};

@@ -142,6 +142,8 @@ pub struct Delivery {
     pub message: QueuedMessage,
     /// Whether the consumer acknowledges (false for no-ack consumers).
     pub ack_required: bool,
+    /// The consumer's prefetch window, released on ack.
+    pub credit: Arc<Credit>,
 }
 
 /// What a queue sends to a consumer's connection.
@@ -537,6 +539,7 @@ impl Queue {
                 queue: Arc::clone(self),
                 message: entry,
                 ack_required: !no_ack,
+                credit: Arc::clone(&consumer.credit),
             };
             if no_ack {
                 self.release_memory(&delivery.message.message);

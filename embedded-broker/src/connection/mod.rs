@@ -1,0 +1,566 @@
+//! One client connection: a single task reads frames, handles every method in one place, drains
+//! deliveries queued for its consumers, and writes everything produced by one read batch with one
+//! socket write.
+
+mod basic;
+mod channel;
+pub mod codec;
+mod declare;
+mod error;
+mod handshake;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use amq_protocol::protocol::{AMQPClass, channel as chan, connection as conn};
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::ServerLimits;
+use crate::state::auth::User;
+use crate::state::queue::{DeadLetter, Outbox, Outgoing};
+use crate::state::{ConnectionId, State};
+use channel::{Channel, ChannelPhase};
+use codec::Frame;
+pub use error::{Fail, Level};
+
+/// Where the handshake stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the 8-byte protocol header.
+    Header,
+    /// `connection.start` sent.
+    StartOk,
+    /// `connection.tune` sent.
+    TuneOk,
+    /// Waiting for `connection.open`.
+    Open,
+    /// Serving channels.
+    Running,
+    /// We sent `connection.close`; waiting for `close-ok` until the deadline.
+    Closing,
+    /// Done; close the socket after the final write.
+    Done,
+}
+
+/// What the client said it understands.
+#[derive(Debug, Default, Clone, Copy)]
+struct ClientCapabilities {
+    authentication_failure_close: bool,
+    connection_blocked: bool,
+    consumer_cancel_notify: bool,
+}
+
+/// A client connection being served.
+pub struct Connection {
+    id: ConnectionId,
+    state: State,
+    limits: Arc<ServerLimits>,
+    peer: SocketAddr,
+    phase: Phase,
+    user: Option<User>,
+    vhost: String,
+    frame_max: u32,
+    channel_max: u16,
+    heartbeat: u16,
+    caps: ClientCapabilities,
+    channels: HashMap<u16, Channel>,
+    outbox: Arc<Outbox>,
+    out: Vec<u8>,
+    drained: Vec<Outgoing>,
+    dead: Vec<DeadLetter>,
+    /// A publisher: subject to `connection.blocked` under memory pressure.
+    published: bool,
+    blocked: bool,
+    closing_deadline: Option<Instant>,
+}
+
+/// Serves one accepted socket until the client leaves, an error closes it, or shutdown.
+pub async fn serve(
+    socket: TcpStream,
+    peer: SocketAddr,
+    state: State,
+    limits: Arc<ServerLimits>,
+    shutdown: CancellationToken,
+) {
+    let _ = socket.set_nodelay(true);
+    let id = state.next_connection_id();
+    let mut connection = Connection {
+        id,
+        state: state.clone(),
+        limits,
+        peer,
+        phase: Phase::Header,
+        user: None,
+        vhost: String::new(),
+        frame_max: 131_072,
+        channel_max: 2047,
+        heartbeat: 0,
+        caps: ClientCapabilities::default(),
+        channels: HashMap::new(),
+        outbox: Arc::new(Outbox::default()),
+        out: Vec::with_capacity(64 * 1024),
+        drained: Vec::new(),
+        dead: Vec::new(),
+        published: false,
+        blocked: false,
+        closing_deadline: None,
+    };
+    if let Err(e) = connection.run(socket, &shutdown).await {
+        tracing::debug!(peer = %connection.peer, "connection ended: {e}");
+    }
+    connection.teardown_all();
+    state.connection_closed(id);
+}
+
+impl Connection {
+    async fn run(&mut self, mut socket: TcpStream, shutdown: &CancellationToken) -> std::io::Result<()> {
+        let mut rbuf = BytesMut::with_capacity(64 * 1024);
+        let mut last_recv = Instant::now();
+        let mut last_sent = Instant::now();
+        let tick = Duration::from_millis(250);
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            self.process(&mut rbuf);
+            if !self.out.is_empty() {
+                socket.write_all(&self.out).await?;
+                self.out.clear();
+                last_sent = Instant::now();
+            }
+            if self.phase == Phase::Done {
+                let _ = socket.shutdown().await;
+                return Ok(());
+            }
+            if rbuf.capacity() - rbuf.len() < 8 * 1024 {
+                rbuf.reserve(64 * 1024);
+            }
+            let reading = !self.blocked;
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => {
+                    self.close_connection(Fail::connection(320, "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"), 0, 0);
+                    socket.write_all(&self.out).await?;
+                    let _ = socket.shutdown().await;
+                    return Ok(());
+                }
+                read = socket.read_buf(&mut rbuf), if reading => {
+                    if read? == 0 {
+                        return Ok(());
+                    }
+                    last_recv = Instant::now();
+                }
+                () = self.outbox.notify.notified() => {}
+                _ = ticker.tick() => {
+                    let now = Instant::now();
+                    if self.heartbeat > 0 {
+                        let interval = Duration::from_secs(u64::from(self.heartbeat));
+                        if now.duration_since(last_recv) > interval * 2 {
+                            tracing::info!(peer = %self.peer, "missed heartbeats from client, closing connection");
+                            return Ok(());
+                        }
+                        if now.duration_since(last_sent) >= interval / 2 {
+                            codec::encode(&mut self.out, &amq_protocol::frame::AMQPFrame::Heartbeat);
+                        }
+                    }
+                    if let Some(deadline) = self.closing_deadline && now >= deadline {
+                        return Ok(());
+                    }
+                    self.update_blocked();
+                }
+            }
+        }
+    }
+
+    /// Handles every complete frame in the buffer, then the deliveries waiting in the outbox.
+    fn process(&mut self, rbuf: &mut BytesMut) {
+        if self.phase == Phase::Header {
+            if rbuf.len() < 8 {
+                return;
+            }
+            if &rbuf[..8] != codec::PROTOCOL_HEADER {
+                // RabbitMQ answers any other header with the one it speaks, then closes.
+                self.out.extend_from_slice(codec::PROTOCOL_HEADER);
+                self.phase = Phase::Done;
+                return;
+            }
+            let _ = rbuf.split_to(8);
+            handshake::send_start(self);
+            self.phase = Phase::StartOk;
+        }
+        let limit = if self.phase == Phase::Running { self.frame_max } else { 131_072 };
+        while !matches!(self.phase, Phase::Done | Phase::Header) {
+            match codec::decode(rbuf, limit) {
+                Ok(Some(frame)) => self.handle_frame(frame),
+                Ok(None) => break,
+                Err(e) => {
+                    let fail = Fail::connection(e.reply_code(), e.to_string());
+                    if self.phase == Phase::Closing {
+                        self.phase = Phase::Done;
+                    } else {
+                        self.close_connection(fail, 0, 0);
+                    }
+                    rbuf.clear();
+                    break;
+                }
+            }
+        }
+        self.deliver_outbox();
+        self.flush_confirms();
+        if !self.dead.is_empty() {
+            let dead = std::mem::take(&mut self.dead);
+            self.state.dead_letter(&self.vhost, dead);
+        }
+        self.update_blocked();
+    }
+
+    fn update_blocked(&mut self) {
+        if !self.published || self.phase != Phase::Running {
+            return;
+        }
+        let alarm = self.state.memory_alarm();
+        if alarm && !self.blocked {
+            self.blocked = true;
+            if self.caps.connection_blocked {
+                codec::method(
+                    &mut self.out,
+                    0,
+                    AMQPClass::Connection(conn::AMQPMethod::Blocked(conn::Blocked { reason: "low on memory".into() })),
+                );
+            }
+        } else if !alarm && self.blocked {
+            self.blocked = false;
+            if self.caps.connection_blocked {
+                codec::method(&mut self.out, 0, AMQPClass::Connection(conn::AMQPMethod::Unblocked(conn::Unblocked {})));
+            }
+        }
+    }
+
+    fn handle_frame(&mut self, frame: Frame) {
+        match self.phase {
+            Phase::StartOk | Phase::TuneOk | Phase::Open => {
+                if let Err(fail) = handshake::handle(self, frame) {
+                    self.close_connection(fail, 0, 0);
+                }
+            }
+            Phase::Closing => {
+                if let Frame::Method(0, AMQPClass::Connection(m)) = frame {
+                    match m {
+                        conn::AMQPMethod::CloseOk(_) => self.phase = Phase::Done,
+                        conn::AMQPMethod::Close(_) => {
+                            self.send(0, AMQPClass::Connection(conn::AMQPMethod::CloseOk(conn::CloseOk {})));
+                            self.phase = Phase::Done;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Phase::Running => self.handle_running(frame),
+            Phase::Header | Phase::Done => {}
+        }
+    }
+
+    fn handle_running(&mut self, frame: Frame) {
+        let (channel, class_method) = match &frame {
+            Frame::Heartbeat => return,
+            Frame::Method(ch, class) => (*ch, (class.get_amqp_class_id(), class.get_amqp_method_id())),
+            Frame::Header(ch, ..) | Frame::Body(ch, _) => (*ch, (0, 0)),
+        };
+        if channel == 0 {
+            let result = match frame {
+                Frame::Method(_, AMQPClass::Connection(m)) => self.connection_method(m),
+                Frame::Method(_, _) => {
+                    Err(Fail::command_invalid("only connection methods are allowed on channel 0".to_string()))
+                }
+                _ => Err(Fail::connection(505, "UNEXPECTED_FRAME - content frame on channel 0")),
+            };
+            if let Err(fail) = result {
+                self.close_connection(fail, class_method.0, class_method.1);
+            }
+            return;
+        }
+        if let Frame::Method(_, AMQPClass::Channel(m)) = &frame {
+            let result = self.channel_method(channel, m.clone());
+            if let Err(fail) = result {
+                self.fail(channel, fail, class_method);
+            }
+            return;
+        }
+        match self.channels.get(&channel).map(|c| c.phase) {
+            None => {
+                let fail = Fail::channel_error(format!("expected 'channel.open' on channel {channel}"));
+                self.close_connection(fail, class_method.0, class_method.1);
+                return;
+            }
+            Some(ChannelPhase::Closing) => return,
+            Some(ChannelPhase::Open) => {}
+        }
+        let result = match frame {
+            Frame::Method(ch, class) => {
+                if self.channels.get(&ch).is_some_and(|c| c.incoming.is_some()) {
+                    Err(Fail::connection(
+                        505,
+                        "UNEXPECTED_FRAME - expected content header for class 60, got non content header frame instead",
+                    ))
+                } else {
+                    self.method(ch, class)
+                }
+            }
+            Frame::Header(ch, class_id, size, props) => basic::content_header(self, ch, class_id, size, props),
+            Frame::Body(ch, bytes) => basic::content_body(self, ch, bytes),
+            Frame::Heartbeat => Ok(()),
+        };
+        if let Err(fail) = result {
+            self.fail(channel, fail, class_method);
+        }
+    }
+
+    fn fail(&mut self, channel: u16, fail: Fail, (class_id, method_id): (u16, u16)) {
+        match fail.level {
+            Level::Channel => self.close_channel(channel, fail, class_id, method_id),
+            Level::Connection => self.close_connection(fail, class_id, method_id),
+        }
+    }
+
+    fn method(&mut self, channel: u16, class: AMQPClass) -> Result<(), Fail> {
+        match class {
+            AMQPClass::Basic(m) => basic::handle(self, channel, m),
+            AMQPClass::Exchange(m) => declare::exchange(self, channel, m),
+            AMQPClass::Queue(m) => declare::queue(self, channel, m),
+            AMQPClass::Tx(m) => basic::tx(self, channel, m),
+            AMQPClass::Confirm(m) => basic::confirm(self, channel, m),
+            AMQPClass::Access(_) => {
+                self.send(
+                    channel,
+                    AMQPClass::Access(amq_protocol::protocol::access::AMQPMethod::RequestOk(
+                        amq_protocol::protocol::access::RequestOk {},
+                    )),
+                );
+                Ok(())
+            }
+            AMQPClass::Connection(_) | AMQPClass::Channel(_) => {
+                Err(Fail::command_invalid(format!("connection method on channel {channel}")))
+            }
+        }
+    }
+
+    fn connection_method(&mut self, m: conn::AMQPMethod) -> Result<(), Fail> {
+        match m {
+            conn::AMQPMethod::Close(_) => {
+                self.teardown_all();
+                self.send(0, AMQPClass::Connection(conn::AMQPMethod::CloseOk(conn::CloseOk {})));
+                self.phase = Phase::Done;
+                Ok(())
+            }
+            conn::AMQPMethod::UpdateSecret(_) => {
+                self.send(0, AMQPClass::Connection(conn::AMQPMethod::UpdateSecretOk(conn::UpdateSecretOk {})));
+                Ok(())
+            }
+            conn::AMQPMethod::Blocked(_) | conn::AMQPMethod::Unblocked(_) => Ok(()),
+            other => Err(Fail::command_invalid(format!(
+                "unexpected connection method {} after the handshake",
+                AMQPClass::Connection(other).get_amqp_method_id()
+            ))),
+        }
+    }
+
+    fn channel_method(&mut self, channel: u16, m: chan::AMQPMethod) -> Result<(), Fail> {
+        match m {
+            chan::AMQPMethod::Open(_) => {
+                if self.channels.contains_key(&channel) {
+                    return Err(Fail::channel_error(format!("second 'channel.open' seen on channel {channel}")));
+                }
+                if channel > self.channel_max {
+                    return Err(Fail::channel_error(format!(
+                        "channel {channel} is above the negotiated channel_max {}",
+                        self.channel_max
+                    )));
+                }
+                self.channels.insert(channel, Channel::new());
+                self.send(channel, AMQPClass::Channel(chan::AMQPMethod::OpenOk(chan::OpenOk {})));
+                Ok(())
+            }
+            chan::AMQPMethod::Close(_) => {
+                if !self.channels.contains_key(&channel) {
+                    return Err(Fail::channel_error(format!("expected 'channel.open' on channel {channel}")));
+                }
+                self.teardown_channel(channel);
+                self.channels.remove(&channel);
+                self.send(channel, AMQPClass::Channel(chan::AMQPMethod::CloseOk(chan::CloseOk {})));
+                Ok(())
+            }
+            chan::AMQPMethod::CloseOk(_) => {
+                if self.channels.get(&channel).is_some_and(|c| c.phase == ChannelPhase::Closing) {
+                    self.channels.remove(&channel);
+                }
+                Ok(())
+            }
+            chan::AMQPMethod::Flow(flow) => {
+                let Some(ch) = self.channels.get(&channel) else {
+                    return Err(Fail::channel_error(format!("expected 'channel.open' on channel {channel}")));
+                };
+                if ch.phase == ChannelPhase::Closing {
+                    return Ok(());
+                }
+                if !flow.active {
+                    // RabbitMQ does not let clients stop deliveries with flow; basic.qos is the way.
+                    return Err(Fail::not_implemented("active=false"));
+                }
+                self.send(channel, AMQPClass::Channel(chan::AMQPMethod::FlowOk(chan::FlowOk { active: true })));
+                Ok(())
+            }
+            chan::AMQPMethod::OpenOk(_) | chan::AMQPMethod::FlowOk(_) => {
+                Err(Fail::command_invalid("server-to-client channel method sent by the client"))
+            }
+        }
+    }
+
+    /// Appends a method frame to the output batch.
+    fn send(&mut self, channel: u16, class: AMQPClass) {
+        codec::method(&mut self.out, channel, class);
+    }
+
+    /// Sends `channel.close`, releases the channel's consumers and unacked messages, and drops
+    /// further frames on it until `close-ok`.
+    fn close_channel(&mut self, channel: u16, fail: Fail, class_id: u16, method_id: u16) {
+        if !self.channels.contains_key(&channel) {
+            return;
+        }
+        self.teardown_channel(channel);
+        if let Some(ch) = self.channels.get_mut(&channel) {
+            ch.phase = ChannelPhase::Closing;
+        }
+        self.send(
+            channel,
+            AMQPClass::Channel(chan::AMQPMethod::Close(chan::Close {
+                reply_code: fail.code,
+                reply_text: short(&fail.text),
+                class_id,
+                method_id,
+            })),
+        );
+    }
+
+    /// Sends `connection.close` and waits (bounded) for `close-ok`.
+    fn close_connection(&mut self, fail: Fail, class_id: u16, method_id: u16) {
+        if matches!(self.phase, Phase::Closing | Phase::Done) {
+            return;
+        }
+        tracing::debug!(peer = %self.peer, code = fail.code, "closing connection: {}", fail.text);
+        self.teardown_all();
+        self.send(
+            0,
+            AMQPClass::Connection(conn::AMQPMethod::Close(conn::Close {
+                reply_code: fail.code,
+                reply_text: short(&fail.text),
+                class_id,
+                method_id,
+            })),
+        );
+        self.phase = Phase::Closing;
+        self.closing_deadline = Some(Instant::now() + Duration::from_secs(3));
+    }
+
+    fn teardown_all(&mut self) {
+        let ids: Vec<u16> = self.channels.keys().copied().collect();
+        for id in ids {
+            self.teardown_channel(id);
+        }
+    }
+
+    /// Cancels the channel's consumers and requeues its unacked messages in delivery order.
+    fn teardown_channel(&mut self, channel: u16) {
+        let Some(ch) = self.channels.get_mut(&channel) else { return };
+        let consumers: Vec<_> = ch.consumers.drain().collect();
+        let unacked: Vec<_> = ch.unacked.drain(..).collect();
+        ch.incoming = None;
+        ch.tx = None;
+        let mut auto_delete = Vec::new();
+        for (tag, info) in consumers {
+            if info.queue.remove_consumer(self.id, channel, &tag) {
+                auto_delete.push(info.queue);
+            }
+        }
+        // Deliveries already queued for this channel go back too.
+        self.requeue_outbox_for(Some(channel));
+        basic::requeue_grouped(unacked, &mut self.dead);
+        for q in auto_delete {
+            self.state.auto_delete_queue(&q);
+        }
+    }
+
+    /// Returns deliveries waiting in the outbox for a channel (or all) to their queues.
+    fn requeue_outbox_for(&mut self, channel: Option<u16>) {
+        let mut items = Vec::new();
+        self.outbox.drain_into(&mut items);
+        for item in items {
+            match item {
+                Outgoing::Deliver(d) if channel.is_none_or(|c| c == d.channel) => {
+                    if d.ack_required {
+                        d.credit.release(1);
+                        d.queue.requeue(vec![d.message], &mut self.dead);
+                    }
+                }
+                other => self.drained.push(other),
+            }
+        }
+    }
+
+    /// Writes deliveries and cancel notifications queued by queues since the last batch.
+    fn deliver_outbox(&mut self) {
+        let mut items = std::mem::take(&mut self.drained);
+        self.outbox.drain_into(&mut items);
+        for item in items.drain(..) {
+            match item {
+                Outgoing::Deliver(d) => basic::write_delivery(self, d),
+                Outgoing::Cancelled { channel, tag } => {
+                    let Some(ch) = self.channels.get_mut(&channel) else { continue };
+                    if ch.consumers.remove(&tag).is_some() && self.caps.consumer_cancel_notify {
+                        codec::method(
+                            &mut self.out,
+                            channel,
+                            AMQPClass::Basic(amq_protocol::protocol::basic::AMQPMethod::Cancel(
+                                amq_protocol::protocol::basic::Cancel { consumer_tag: short(&tag), nowait: true },
+                            )),
+                        );
+                    }
+                }
+            }
+        }
+        self.drained = items;
+    }
+
+    fn flush_confirms(&mut self) {
+        let mut acks = Vec::new();
+        for (id, ch) in self.channels.iter_mut() {
+            if let Some(c) = ch.confirms.as_mut()
+                && c.ack_upto > c.confirmed
+            {
+                acks.push((*id, c.ack_upto));
+                c.confirmed = c.ack_upto;
+            }
+        }
+        for (id, tag) in acks {
+            self.send(
+                id,
+                AMQPClass::Basic(amq_protocol::protocol::basic::AMQPMethod::Ack(amq_protocol::protocol::basic::Ack {
+                    delivery_tag: tag,
+                    multiple: true,
+                })),
+            );
+        }
+    }
+}
+
+/// A short string from text that may be longer than 255 bytes (cut at a char boundary).
+pub(crate) fn short(s: &str) -> amq_protocol::types::ShortString {
+    let mut end = s.len().min(255);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].into()
+}

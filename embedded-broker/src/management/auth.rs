@@ -1,0 +1,92 @@
+//! HTTP basic authentication against the broker's users, with RabbitMQ's tag
+//! rules: `whoami` and `overview` need any management tag, everything else
+//! `administrator`. Users in `loopback_users` (guest) log in only from loopback,
+//! as RabbitMQ enforces for its API too.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::{Api, ApiError};
+
+/// The logged-in user, put into request extensions for handlers that report it.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthUser {
+    /// User name.
+    pub(crate) name: String,
+    /// Its tags.
+    pub(crate) tags: Vec<String>,
+}
+
+/// Tags that open the management API at all.
+const MANAGEMENT_TAGS: [&str; 4] = ["management", "monitoring", "policymaker", "administrator"];
+
+/// Checks the credentials and the tags the path needs, then runs the handler.
+pub(crate) async fn require_login(
+    State(api): State<Api>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let (name, password) = basic_credentials(request.headers()).ok_or(ApiError::LoginFailed)?;
+    let user = api.state.authenticate(&name, password.as_bytes()).ok_or(ApiError::LoginFailed)?;
+    if api.state.is_loopback_only(&name) && !from_loopback(&request) {
+        return Err(ApiError::LoginFailed);
+    }
+    let has = |tag: &str| user.tags.iter().any(|t| t == tag);
+    if !MANAGEMENT_TAGS.iter().any(|t| has(t)) {
+        return Err(ApiError::MissingTag { required: "management" });
+    }
+    if !management_tag_suffices(request.uri().path()) && !has("administrator") {
+        return Err(ApiError::MissingTag { required: "administrator" });
+    }
+    request.extensions_mut().insert(AuthUser { name: user.name, tags: user.tags });
+    Ok(next.run(request).await)
+}
+
+/// Endpoints any management user may read; the rest of this subset changes or reveals definitions.
+fn management_tag_suffices(path: &str) -> bool {
+    matches!(path.trim_end_matches('/'), "/api/whoami" | "/api/overview")
+}
+
+fn from_loopback(request: &Request) -> bool {
+    request.extensions().get::<ConnectInfo<SocketAddr>>().is_some_and(|ConnectInfo(peer)| peer.ip().is_loopback())
+}
+
+/// `Authorization: Basic base64(user:password)`; `None` when absent or malformed.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(value).expect("header"));
+        h
+    }
+
+    #[test]
+    fn basic_credentials_decode_and_keep_colons_in_the_password() {
+        let encoded = STANDARD.encode("jack:pa:ss");
+        assert_eq!(basic_credentials(&headers(&format!("Basic {encoded}"))), Some(("jack".into(), "pa:ss".into())));
+        assert_eq!(basic_credentials(&headers("Bearer abc")), None);
+        assert_eq!(basic_credentials(&headers("Basic !!!")), None);
+        assert_eq!(basic_credentials(&HeaderMap::new()), None);
+    }
+}

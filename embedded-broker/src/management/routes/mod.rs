@@ -1,0 +1,104 @@
+//! The route table, one module per resource. Paths are matched percent-encoded
+//! and decoded by the `Path` extractor, so `%2F` is the vhost `/` and a name
+//! may hold any character, as `rabbitmq_http_client` encodes every one.
+
+mod bindings;
+mod definitions;
+mod exchanges;
+mod overview;
+mod permissions;
+pub(crate) mod policies;
+mod queues;
+mod users;
+mod vhosts;
+
+pub(crate) use overview::{COMPATIBLE_RABBITMQ_VERSION, PRODUCT_NAME};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+
+use super::auth::require_login;
+use super::{Api, ApiError};
+
+/// Every route, behind basic authentication; unknown paths are RabbitMQ's 404.
+pub(crate) fn all(api: Api) -> Router {
+    Router::new()
+        .route("/api/overview", get(overview::overview))
+        .route("/api/whoami", get(overview::whoami))
+        .route("/api/vhosts", get(vhosts::list))
+        .route("/api/vhosts/{vhost}", get(vhosts::show).put(vhosts::put).delete(vhosts::remove))
+        .route("/api/vhosts/{vhost}/permissions", get(permissions::list_in_vhost))
+        .route("/api/vhosts/{vhost}/topic-permissions", get(permissions::list_topic_in_vhost))
+        .route("/api/users", get(users::list))
+        .route("/api/users/{user}", get(users::show).put(users::put).delete(users::remove))
+        .route("/api/users/{user}/permissions", get(permissions::list_of_user))
+        .route("/api/users/{user}/topic-permissions", get(permissions::list_topic_of_user))
+        .route("/api/permissions", get(permissions::list))
+        .route(
+            "/api/permissions/{vhost}/{user}",
+            get(permissions::show).put(permissions::put).delete(permissions::remove),
+        )
+        .route("/api/topic-permissions", get(permissions::list_topic))
+        .route(
+            "/api/topic-permissions/{vhost}/{user}",
+            get(permissions::show_topic).put(permissions::put_topic).delete(permissions::remove_topic),
+        )
+        .route("/api/exchanges", get(exchanges::list_all))
+        .route("/api/exchanges/{vhost}", get(exchanges::list_in))
+        .route("/api/exchanges/{vhost}/{name}", get(exchanges::show).put(exchanges::put).delete(exchanges::remove))
+        .route("/api/exchanges/{vhost}/{name}/bindings/source", get(bindings::with_source))
+        .route("/api/exchanges/{vhost}/{name}/bindings/destination", get(bindings::with_exchange_destination))
+        .route("/api/queues", get(queues::list_all))
+        .route("/api/queues/{vhost}", get(queues::list_in))
+        .route("/api/queues/{vhost}/{name}", get(queues::show).put(queues::put).delete(queues::remove))
+        .route("/api/queues/{vhost}/{name}/contents", delete(queues::purge))
+        .route("/api/queues/{vhost}/{name}/bindings", get(bindings::with_queue_destination))
+        .route("/api/bindings", get(bindings::list_all))
+        .route("/api/bindings/{vhost}", get(bindings::list_in))
+        .route("/api/bindings/{vhost}/e/{source}/{kind}/{destination}", get(bindings::between).post(bindings::create))
+        .route(
+            "/api/bindings/{vhost}/e/{source}/{kind}/{destination}/{props}",
+            get(bindings::show).delete(bindings::remove),
+        )
+        .route("/api/policies", get(policies::list_all))
+        .route("/api/policies/{vhost}", get(policies::list_in))
+        .route("/api/policies/{vhost}/{name}", get(policies::show).put(policies::put).delete(policies::remove))
+        .route("/api/operator-policies", get(policies::list_all_operator))
+        .route("/api/operator-policies/{vhost}", get(policies::list_in_operator))
+        .route(
+            "/api/operator-policies/{vhost}/{name}",
+            get(policies::show_operator).put(policies::put_operator).delete(policies::remove_operator),
+        )
+        .route("/api/definitions", get(definitions::export_all).post(definitions::import_all))
+        .route("/api/definitions/{vhost}", get(definitions::export_vhost).post(definitions::import_vhost))
+        .fallback(not_found)
+        .route_layer(middleware::from_fn_with_state(api.clone(), require_login))
+        .with_state(api)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::ObjectNotFound
+}
+
+/// RabbitMQ's answers to writes: 201 when something was created, 204 otherwise.
+pub(crate) fn written(created: bool) -> Response {
+    if created { StatusCode::CREATED.into_response() } else { StatusCode::NO_CONTENT.into_response() }
+}
+
+/// The path's vhost, or 404 when it does not exist.
+pub(crate) fn existing_vhost(api: &Api, vhost: &str) -> Result<(), ApiError> {
+    api.state.vhost(vhost).map(|_| ()).ok_or(ApiError::ObjectNotFound)
+}
+
+/// In paths the default exchange is spelled `amq.default`, as in RabbitMQ.
+pub(crate) fn exchange_name(path_name: &str) -> &str {
+    if path_name == "amq.default" { "" } else { path_name }
+}
+
+/// The value of `key` in a query string (`if-empty=true`).
+pub(crate) fn query_flag(query: Option<&str>, key: &str) -> bool {
+    query.unwrap_or_default().split('&').filter_map(|pair| pair.split_once('=')).any(|(k, v)| k == key && v == "true")
+}

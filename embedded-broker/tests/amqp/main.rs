@@ -1,0 +1,5 @@
+//! Client-visible AMQP behaviour, checked with lapin against the embedded broker and, when it
+//! answers, against RabbitMQ with the same assertions.
+
+mod basics;
+mod util;

@@ -1,0 +1,168 @@
+//! Shared helpers: the brokers each behaviour runs against, connections, waits with deadlines.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use lapin::message::Delivery;
+use lapin::options::{BasicConsumeOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties, Consumer};
+use warren_broker::{Broker, BrokerConfig};
+
+/// How long any single wait may take before the test fails instead of hanging.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A broker a behaviour is checked against.
+pub struct Target {
+    /// "embedded" or "rabbitmq", prefixed to assertion messages.
+    pub name: &'static str,
+    /// AMQP URL with guest credentials.
+    pub url: String,
+    /// Host and port, for raw-socket tests.
+    pub addr: String,
+    /// Keeps the embedded broker alive for the test.
+    pub broker: Option<Broker>,
+}
+
+impl Target {
+    /// Opens a connection.
+    pub async fn connect(&self) -> Connection {
+        timeout(Connection::connect(&self.url, ConnectionProperties::default()), "connect")
+            .await
+            .unwrap_or_else(|e| panic!("[{}] connect to {}: {e}", self.name, self.url))
+    }
+
+    /// Opens a connection and a channel.
+    pub async fn channel(&self) -> (Connection, Channel) {
+        let conn = self.connect().await;
+        let ch = timeout(conn.create_channel(), "create channel")
+            .await
+            .unwrap_or_else(|e| panic!("[{}] create channel: {e}", self.name));
+        (conn, ch)
+    }
+
+    /// URL with other credentials or vhost (`vhost` already percent-encoded).
+    pub fn url_with(&self, user: &str, password: &str, vhost: &str) -> String {
+        format!("amqp://{user}:{password}@{}/{vhost}", self.addr)
+    }
+
+    /// Stops the embedded broker, if this is it.
+    pub async fn stop(self) {
+        if let Some(b) = self.broker {
+            b.shutdown().await;
+        }
+    }
+}
+
+/// The embedded broker, plus RabbitMQ when it answers at `WARREN_RABBITMQ_URL` (a failure instead
+/// of a skip when `WARREN_REQUIRE_RABBITMQ=1`).
+pub async fn targets() -> Vec<Target> {
+    let broker = Broker::start(BrokerConfig::default()).await.expect("embedded broker starts");
+    let addr = broker.amqp_addr().to_string();
+    let mut out = vec![Target {
+        name: "embedded",
+        url: format!("amqp://guest:guest@{addr}/%2f"),
+        addr,
+        broker: Some(broker),
+    }];
+    if let Some(t) = rabbitmq().await {
+        out.push(t);
+    }
+    out
+}
+
+/// RabbitMQ, when reachable.
+pub async fn rabbitmq() -> Option<Target> {
+    let url = std::env::var("WARREN_RABBITMQ_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let required = std::env::var("WARREN_REQUIRE_RABBITMQ").is_ok_and(|v| v == "1");
+    // amqp://user:pass@host:port/vhost -> host:port
+    let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let addr = if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:5672") };
+    match tokio::time::timeout(Duration::from_secs(3), Connection::connect(&url, ConnectionProperties::default())).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close(200, "probe".into()).await;
+            Some(Target { name: "rabbitmq", url, addr, broker: None })
+        }
+        other => {
+            let why = match other {
+                Ok(Err(e)) => e.to_string(),
+                _ => "timed out".to_owned(),
+            };
+            if required {
+                panic!("WARREN_REQUIRE_RABBITMQ=1 but RabbitMQ at {url} is unreachable: {why}");
+            }
+            eprintln!("note: RabbitMQ at {url} unreachable ({why}); checking the embedded broker only");
+            None
+        }
+    }
+}
+
+/// A name no other test (or concurrent run) uses.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("warren-test.{prefix}.{}.{}.{}", std::process::id(), nanos % 1_000_000_000, N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Awaits with the test deadline.
+pub async fn timeout<T>(f: impl Future<Output = T>, what: &str) -> T {
+    tokio::time::timeout(DEADLINE, f).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// The next delivery of a consumer.
+pub async fn next(consumer: &mut Consumer) -> Delivery {
+    timeout(consumer.next(), "a delivery")
+        .await
+        .expect("consumer stream ended")
+        .expect("delivery without error")
+}
+
+/// The reply code of a broker error, if it is one.
+pub fn code(e: &lapin::Error) -> Option<u16> {
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(amqp) => Some(amqp.get_id()),
+        _ => None,
+    }
+}
+
+/// The reply text of a broker error.
+pub fn text(e: &lapin::Error) -> String {
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(amqp) => amqp.get_message().to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Declares a plain queue (non-durable, auto-delete false) and returns its name.
+pub async fn declare(ch: &Channel, name: &str, args: FieldTable) {
+    ch.queue_declare(name.into(), QueueDeclareOptions::default(), args).await.expect("queue.declare");
+}
+
+/// Deletes a queue, ignoring errors (cleanup).
+pub async fn delete(ch: &Channel, name: &str) {
+    let _ = ch.queue_delete(name.into(), QueueDeleteOptions::default()).await;
+}
+
+/// Starts a consumer with manual acks.
+pub async fn consume(ch: &Channel, queue: &str) -> Consumer {
+    ch.basic_consume(queue.into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await
+        .expect("basic.consume")
+}
+
+/// Polls `check` until it holds or the deadline passes.
+pub async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < DEADLINE, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,12 @@
+//! The management API through `rabbitmq_http_client`, the client `warren
+//! apply` uses, against the embedded broker; error shapes are compared with
+//! the machine's RabbitMQ where it answers.
+
+mod access;
+mod bindings;
+mod definitions;
+mod errors;
+mod exchanges_queues;
+mod persistence;
+mod policies;
+mod util;

@@ -1,0 +1,245 @@
+//! Helpers: an embedded management API on 127.0.0.1:0, the client `warren`
+//! uses, raw HTTP for what that client cannot send (bad JSON, wrong
+//! credentials), and the machine's RabbitMQ as the reference.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use base64::Engine;
+use rabbitmq_http_client::api::Client;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use warren_broker::management;
+use warren_broker::persist::{self, Store};
+use warren_broker::state::State;
+
+/// The management client `warren apply` uses, with owned strings.
+pub type Api = Client<String, String, String>;
+
+/// Memory limit for test states: far above anything a test queues.
+const MEMORY_LIMIT: usize = 256 << 20;
+
+/// A management API served over a fresh broker state.
+pub struct Server {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The state behind it, for checks the API cannot make (queue settings in force).
+    pub state: State,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Serves `state` on 127.0.0.1:0.
+    pub async fn with_state(state: State) -> Server {
+        install_crypto_provider();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let shutdown = CancellationToken::new();
+        let serve = management::serve(listener, state.clone(), shutdown.clone());
+        let task = tokio::spawn(async move {
+            serve.await.expect("the management API serves until shut down");
+        });
+        Server { base: format!("http://{addr}"), addr, state, shutdown, tasks: vec![task] }
+    }
+
+    /// A fresh broker: vhost `/`, user guest/guest.
+    pub async fn start() -> Server {
+        Server::with_state(State::new(MEMORY_LIMIT)).await
+    }
+
+    /// A broker keeping its durable definitions in `dir`, loaded from it when present.
+    pub async fn start_in(dir: &Path) -> Server {
+        let store = Store::open(dir).expect("the data directory opens");
+        let state = persist::initial_state(&store, MEMORY_LIMIT).expect("the saved definitions load");
+        let mut server = Server::with_state(state.clone()).await;
+        server.tasks.push(persist::spawn_saver(store, state, server.shutdown.clone()));
+        server
+    }
+
+    /// A client logged in as guest.
+    pub fn client(&self) -> Api {
+        self.client_as("guest", "guest")
+    }
+
+    /// A client logged in as `user`.
+    pub fn client_as(&self, user: &str, password: &str) -> Api {
+        Client::new(format!("{}/api", self.base), user.to_owned(), password.to_owned())
+    }
+
+    /// One raw request as guest.
+    pub async fn raw(&self, method: &str, path: &str, body: Option<&str>) -> Response {
+        raw(self.addr, method, path, Some(("guest", "guest")), body).await
+    }
+
+    /// Stops serving and waits for every task (the saver writes once more).
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            task.await.expect("a server task ends cleanly");
+        }
+    }
+}
+
+/// reqwest is built with rustls but no default provider in this workspace; install ring's once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A raw HTTP answer.
+#[derive(Debug)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Headers, lower-cased names.
+    pub headers: Vec<(String, String)>,
+    /// The body text.
+    pub body: String,
+}
+
+impl Response {
+    /// The body as JSON (`Null` when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The `error` field of a RabbitMQ-shaped error body.
+    pub fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The `reason` field of a RabbitMQ-shaped error body.
+    pub fn reason(&self) -> String {
+        self.json()["reason"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection, read to its end.
+pub async fn raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    auth: Option<(&str, &str)>,
+    body: Option<&str>,
+) -> Response {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect to the management API");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some((user, password)) = auth {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        request.push_str(&format!("Authorization: Basic {token}\r\n"));
+    }
+    let body = body.unwrap_or_default();
+    request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).await.expect("send the request");
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).await.expect("read the response");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").expect("a header block");
+    let mut lines = head.lines();
+    let status =
+        lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).expect("a status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked { dechunk(rest) } else { rest.to_owned() };
+    Response { status, headers, body }
+}
+
+fn dechunk(mut text: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = text.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        text = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The machine's RabbitMQ management API, when it answers (`WARREN_RABBITMQ_URL`'s host, port
+/// 15672). With `WARREN_REQUIRE_RABBITMQ=1` an unreachable RabbitMQ fails the test.
+pub struct RabbitMq {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Management user.
+    pub user: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl RabbitMq {
+    /// A raw request with the configured credentials.
+    pub async fn raw(&self, method: &str, path: &str, body: Option<&str>) -> Response {
+        raw(self.addr, method, path, Some((&self.user, &self.password)), body).await
+    }
+
+    /// The client `warren` uses.
+    pub fn client(&self) -> Api {
+        install_crypto_provider();
+        Client::new(format!("http://{}/api", self.addr), self.user.clone(), self.password.clone())
+    }
+}
+
+/// The reference RabbitMQ, or `None` with a note when it does not answer.
+pub async fn rabbitmq() -> Option<RabbitMq> {
+    let url = std::env::var("WARREN_RABBITMQ_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let (user, password, host) = parse_amqp_url(&url);
+    let addr: Option<SocketAddr> =
+        tokio::net::lookup_host(format!("{host}:15672")).await.ok().and_then(|mut a| a.next());
+    let reachable = match addr {
+        Some(addr) => tokio::time::timeout(std::time::Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+            .await
+            .is_ok_and(|r| r.is_ok()),
+        None => false,
+    };
+    match addr {
+        Some(addr) if reachable => Some(RabbitMq { addr, user, password }),
+        _ if std::env::var("WARREN_REQUIRE_RABBITMQ").is_ok_and(|v| v == "1") => {
+            panic!(
+                "RabbitMQ is required (WARREN_REQUIRE_RABBITMQ=1) but its management API on {host}:15672 does not answer"
+            )
+        }
+        _ => {
+            eprintln!("note: RabbitMQ's management API does not answer on {host}:15672; compared with nothing");
+            None
+        }
+    }
+}
+
+/// (user, password, host) of an `amqp://user:pass@host:port/vhost` URL.
+fn parse_amqp_url(url: &str) -> (String, String, String) {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let (credentials, hostport) = rest.split_once('@').unwrap_or(("guest:guest", rest));
+    let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
+    let host = hostport.split(['/', ':']).next().unwrap_or("127.0.0.1");
+    (user.to_owned(), password.to_owned(), host.to_owned())
+}
+
+/// A name unique to this test run, for entities on a shared broker.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Percent-encodes a path segment as `rabbitmq_http_client` does (everything but alphanumerics).
+pub fn seg(text: &str) -> String {
+    text.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
