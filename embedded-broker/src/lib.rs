@@ -3,13 +3,32 @@
 //!
 //! A library first: [`Broker::start`] binds its listeners and returns a
 //! [`Broker`] handle with the bound addresses and a graceful shutdown.
+//!
+//! # Layout
+//!
+//! - [`state`]: the model (vhosts, users, permissions, exchanges, queues with their
+//!   messages and consumers, bindings, policies) shared by both protocols.
+//! - `server.rs`: the AMQP accept loop and the periodic sweep.
+//! - `connection/`: one task per client connection — `codec.rs` (frames),
+//!   `handshake.rs`, `declare.rs` (exchange/queue methods), `basic.rs`
+//!   (publish, consume, ack, confirms, tx), `channel.rs` (per-channel state).
+//! - [`management`]: the management HTTP API; [`persist`]: the data directory.
+//!
+//! See `ARCHITECTURE.md` for tasks and channels.
 
+pub mod connection;
 pub mod management;
 pub mod persist;
+mod server;
 pub mod state;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// How to start a broker.
 #[derive(Debug, Clone)]
@@ -20,12 +39,41 @@ pub struct BrokerConfig {
     pub http_addr: SocketAddr,
     /// Where durable definitions are kept across restarts; `None` keeps everything in memory.
     pub data_dir: Option<PathBuf>,
+    /// Bytes of queued messages past which publishing connections are blocked.
+    pub memory_limit: usize,
+    /// Protocol limits offered to clients.
+    pub limits: ServerLimits,
+}
+
+/// Limits offered in `connection.tune` and enforced per connection.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// Highest channel number (RabbitMQ: 2047).
+    pub channel_max: u16,
+    /// Largest frame in bytes (RabbitMQ: 131072).
+    pub frame_max: u32,
+    /// Heartbeat interval proposed, seconds (RabbitMQ: 60).
+    pub heartbeat: u16,
+    /// Concurrent connections accepted; further ones wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self { channel_max: 2047, frame_max: 131_072, heartbeat: 60, max_connections: 10_000 }
+    }
 }
 
 impl Default for BrokerConfig {
     fn default() -> Self {
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-        Self { amqp_addr: loopback, http_addr: loopback, data_dir: None }
+        Self {
+            amqp_addr: loopback,
+            http_addr: loopback,
+            data_dir: None,
+            memory_limit: 1 << 30,
+            limits: ServerLimits::default(),
+        }
     }
 }
 
@@ -41,6 +89,9 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The data directory could not be opened or read.
+    #[error("cannot use the data directory")]
+    DataDir(#[source] persist::PersistError),
 }
 
 /// A running broker.
@@ -48,13 +99,48 @@ pub enum StartError {
 pub struct Broker {
     amqp_addr: SocketAddr,
     http_addr: SocketAddr,
+    state: state::State,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
 }
 
 impl Broker {
     /// Binds the listeners and starts serving on the current tokio runtime.
     pub async fn start(config: BrokerConfig) -> Result<Broker, StartError> {
-        let _ = config;
-        unimplemented!("the embedded broker is being built (issue 3)")
+        let bind = |addr: SocketAddr| async move {
+            tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+        };
+        let amqp = bind(config.amqp_addr).await?;
+        let http = bind(config.http_addr).await?;
+        let amqp_addr = amqp.local_addr().map_err(|source| StartError::Bind { addr: config.amqp_addr, source })?;
+        let http_addr = http.local_addr().map_err(|source| StartError::Bind { addr: config.http_addr, source })?;
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let state = match &config.data_dir {
+            Some(dir) => {
+                let store = persist::Store::open(dir).map_err(StartError::DataDir)?;
+                let state = persist::initial_state(&store, config.memory_limit).map_err(StartError::DataDir)?;
+                let saver = persist::spawn_saver(store, state.clone(), shutdown.clone());
+                tasks.spawn(async move {
+                    let _ = saver.await;
+                });
+                state
+            }
+            None => state::State::new(config.memory_limit),
+        };
+        let limits = Arc::new(config.limits.clone());
+        tasks.spawn(server::serve(amqp, state.clone(), limits, shutdown.clone(), tasks.clone()));
+        tasks.spawn(server::sweep(state.clone(), Duration::from_millis(100), shutdown.clone()));
+        {
+            let state = state.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                if let Err(e) = management::serve(http, state, shutdown).await {
+                    tracing::error!("management API stopped: {e}");
+                }
+            });
+        }
+        Ok(Broker { amqp_addr, http_addr, state, shutdown, tasks })
     }
 
     /// The bound AMQP address.
@@ -67,6 +153,15 @@ impl Broker {
         self.http_addr
     }
 
+    /// The broker's state, for embedding programs and tests.
+    pub fn state(&self) -> &state::State {
+        &self.state
+    }
+
     /// Stops accepting connections, closes the open ones and waits for every task.
-    pub async fn shutdown(self) {}
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
 }

@@ -83,7 +83,10 @@ pub(super) fn content_header(
         return Err(Fail::connection(505, "UNEXPECTED_FRAME - content header without a preceding basic.publish"));
     };
     if class_id != 60 {
-        return Err(Fail::connection(505, format!("UNEXPECTED_FRAME - content header for class {class_id}, expected 60")));
+        return Err(Fail::connection(
+            505,
+            format!("UNEXPECTED_FRAME - content header for class {class_id}, expected 60"),
+        ));
     }
     incoming.properties = Some(properties);
     incoming.body_size = body_size;
@@ -132,9 +135,11 @@ fn property_facts(c: &Connection, raw: &[u8]) -> Result<PropertyFacts, Fail> {
         .ok_or_else(|| Fail::connection(502, "SYNTAX_ERROR - content header properties do not decode"))?;
     let expiration_ms = match props.expiration() {
         None => None,
-        Some(s) => Some(s.as_str().parse::<u64>().map_err(|_| {
-            Fail::precondition(format!("invalid expiration '{}': no_integer", s.as_str()))
-        })?),
+        Some(s) => Some(
+            s.as_str()
+                .parse::<u64>()
+                .map_err(|_| Fail::precondition(format!("invalid expiration '{}': no_integer", s.as_str())))?,
+        ),
     };
     if let Some(user_id) = props.user_id() {
         let login = c.user.as_ref().map(|u| u.name.as_str()).unwrap_or_default();
@@ -226,7 +231,11 @@ fn publish(
         }
         c.send(
             channel,
-            AMQPClass::Basic(basic::AMQPMethod::Nack(basic::Nack { delivery_tag: seq, multiple: false, requeue: false })),
+            AMQPClass::Basic(basic::AMQPMethod::Nack(basic::Nack {
+                delivery_tag: seq,
+                multiple: false,
+                requeue: false,
+            })),
         );
     } else {
         confirms.ack_upto = seq;
@@ -287,7 +296,8 @@ fn release_credit(entries: &[Unacked]) {
 
 fn ack(c: &mut Connection, channel: u16, tag: u64, multiple: bool) -> Result<(), Fail> {
     let ch = c.channels.get_mut(&channel).ok_or_else(|| Fail::channel_error("channel closed"))?;
-    let entries = ch.take_acked(tag, multiple).ok_or_else(|| Fail::precondition(format!("unknown delivery tag {tag}")))?;
+    let entries =
+        ch.take_acked(tag, multiple).ok_or_else(|| Fail::precondition(format!("unknown delivery tag {tag}")))?;
     let consumed: Vec<Arc<Queue>> = ch.consumers.values().map(|i| Arc::clone(&i.queue)).collect();
     release_credit(&entries);
     for (queue, list) in by_queue(entries) {
@@ -309,7 +319,8 @@ fn dispatch_all(c: &mut Connection, queues: Vec<Arc<Queue>>) {
 
 fn nack(c: &mut Connection, channel: u16, tag: u64, multiple: bool, requeue: bool) -> Result<(), Fail> {
     let ch = c.channels.get_mut(&channel).ok_or_else(|| Fail::channel_error("channel closed"))?;
-    let entries = ch.take_acked(tag, multiple).ok_or_else(|| Fail::precondition(format!("unknown delivery tag {tag}")))?;
+    let entries =
+        ch.take_acked(tag, multiple).ok_or_else(|| Fail::precondition(format!("unknown delivery tag {tag}")))?;
     release_credit(&entries);
     for (queue, list) in by_queue(entries) {
         let messages: Vec<QueuedMessage> = list.into_iter().map(|u| u.message).collect();
@@ -386,10 +397,7 @@ fn consume(c: &mut Connection, channel: u16, m: basic::Consume) -> Result<(), Fa
     };
     // consume-ok must precede the first delivery: write it before the queue can dispatch.
     if !m.nowait {
-        c.send(
-            channel,
-            AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(basic::ConsumeOk { consumer_tag: short(&tag) })),
-        );
+        c.send(channel, AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(basic::ConsumeOk { consumer_tag: short(&tag) })));
     }
     let mark = c.out.len();
     if let Err(reason) = queue.add_consumer(consumer, &mut c.dead) {
@@ -425,7 +433,10 @@ fn cancel(c: &mut Connection, channel: u16, m: basic::Cancel) -> Result<(), Fail
         }
     }
     if !m.nowait {
-        c.send(channel, AMQPClass::Basic(basic::AMQPMethod::CancelOk(basic::CancelOk { consumer_tag: m.consumer_tag })));
+        c.send(
+            channel,
+            AMQPClass::Basic(basic::AMQPMethod::CancelOk(basic::CancelOk { consumer_tag: m.consumer_tag })),
+        );
     }
     Ok(())
 }

@@ -234,7 +234,10 @@ mod tests {
         );
         encode(
             &mut theirs,
-            &AMQPFrame::Header(7, AMQPContentHeader { class_id: 60, body_size: body.len() as u64, properties: props() }),
+            &AMQPFrame::Header(
+                7,
+                AMQPContentHeader { class_id: 60, body_size: body.len() as u64, properties: props() },
+            ),
         );
         for part in body.chunks(frame_max as usize - 8) {
             encode(&mut theirs, &AMQPFrame::Body(7, part.to_vec()));
@@ -249,7 +252,10 @@ mod tests {
         let mut theirs = Vec::new();
         encode(
             &mut theirs,
-            &AMQPFrame::Header(1, AMQPContentHeader { class_id: 60, body_size: 0, properties: BasicProperties::default() }),
+            &AMQPFrame::Header(
+                1,
+                AMQPContentHeader { class_id: 60, body_size: 0, properties: BasicProperties::default() },
+            ),
         );
         assert_eq!(ours, theirs);
     }

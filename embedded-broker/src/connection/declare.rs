@@ -39,16 +39,10 @@ pub(super) fn exchange(c: &mut Connection, channel: u16, m: ex::AMQPMethod) -> R
                 c.state.exchange(&vhost, &name).map_err(Fail::from)?;
             } else {
                 if crate::state::exchange::ExchangeKind::parse(d.kind.as_str()).is_none() {
-                    return Err(Fail::command_invalid(format!(
-                        "unknown exchange type '{}'",
-                        d.kind.as_str()
-                    )));
+                    return Err(Fail::command_invalid(format!("unknown exchange type '{}'", d.kind.as_str())));
                 }
                 if name.is_empty() {
-                    return Err(Fail::channel(
-                        403,
-                        "ACCESS_REFUSED - operation not permitted on the default exchange",
-                    ));
+                    return Err(Fail::channel(403, "ACCESS_REFUSED - operation not permitted on the default exchange"));
                 }
                 c.check(Access::Configure, EntityKind::Exchange, &name)?;
                 if let Some(ae) = d.arguments.inner().get("alternate-exchange").and_then(crate::state::args::as_str) {

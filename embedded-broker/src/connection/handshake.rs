@@ -130,10 +130,7 @@ fn start_ok(c: &mut Connection, ok: conn::StartOk) -> Result<(), Fail> {
         return refused(c, generic);
     };
     if c.state.is_loopback_only(&user) && !c.peer.ip().is_loopback() {
-        return refused(
-            c,
-            format!("ACCESS_REFUSED - user '{user}' can only connect via localhost"),
-        );
+        return refused(c, format!("ACCESS_REFUSED - user '{user}' can only connect via localhost"));
     }
     c.user = Some(account);
     c.send(
@@ -151,10 +148,7 @@ fn start_ok(c: &mut Connection, ok: conn::StartOk) -> Result<(), Fail> {
 fn tune_ok(c: &mut Connection, ok: conn::TuneOk) -> Result<(), Fail> {
     let server_frame_max = c.limits.frame_max;
     if ok.frame_max != 0 && ok.frame_max < 4096 {
-        return Err(Fail::connection(
-            530,
-            format!("NOT_ALLOWED - frame_max={} < 4096 min size", ok.frame_max),
-        ));
+        return Err(Fail::connection(530, format!("NOT_ALLOWED - frame_max={} < 4096 min size", ok.frame_max)));
     }
     if ok.frame_max > server_frame_max || (ok.frame_max == 0 && server_frame_max != 0) {
         return Err(Fail::connection(

@@ -55,27 +55,44 @@ async fn get_reports_remaining_count_and_get_empty() {
         let q = unique("get");
         declare(&ch, &q, FieldTable::default()).await;
         for i in 0..3u8 {
-            ch.basic_publish("".into(), q.as_str().into(), BasicPublishOptions::default(), &[i], BasicProperties::default())
-                .await
-                .expect("publish");
+            ch.basic_publish(
+                "".into(),
+                q.as_str().into(),
+                BasicPublishOptions::default(),
+                &[i],
+                BasicProperties::default(),
+            )
+            .await
+            .expect("publish");
         }
         // Wait until all three are in the queue (publishes are asynchronous).
         wait_until("3 messages queued", || async {
-            ch.queue_declare(q.as_str().into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
-                .await
-                .map(|q| q.message_count() == 3)
-                .unwrap_or(false)
+            ch.queue_declare(
+                q.as_str().into(),
+                QueueDeclareOptions { passive: true, ..Default::default() },
+                FieldTable::default(),
+            )
+            .await
+            .map(|q| q.message_count() == 3)
+            .unwrap_or(false)
         })
         .await;
-        let first = ch.basic_get(q.as_str().into(), BasicGetOptions { no_ack: true }).await.expect("get").expect("a message");
+        let first =
+            ch.basic_get(q.as_str().into(), BasicGetOptions { no_ack: true }).await.expect("get").expect("a message");
         assert_eq!(first.delivery.data, [0], "[{}] FIFO", t.name);
         assert_eq!(first.message_count, 2, "[{}] remaining count", t.name);
-        let second = ch.basic_get(q.as_str().into(), BasicGetOptions { no_ack: false }).await.expect("get").expect("a message");
+        let second =
+            ch.basic_get(q.as_str().into(), BasicGetOptions { no_ack: false }).await.expect("get").expect("a message");
         assert_eq!(second.delivery.data, [1], "[{}] FIFO", t.name);
         second.delivery.ack(BasicAckOptions::default()).await.expect("ack");
-        let third = ch.basic_get(q.as_str().into(), BasicGetOptions { no_ack: true }).await.expect("get").expect("a message");
+        let third =
+            ch.basic_get(q.as_str().into(), BasicGetOptions { no_ack: true }).await.expect("get").expect("a message");
         assert_eq!(third.message_count, 0, "[{}] none left", t.name);
-        assert!(ch.basic_get(q.as_str().into(), BasicGetOptions { no_ack: true }).await.expect("get").is_none(), "[{}] get-empty", t.name);
+        assert!(
+            ch.basic_get(q.as_str().into(), BasicGetOptions { no_ack: true }).await.expect("get").is_none(),
+            "[{}] get-empty",
+            t.name
+        );
         delete(&ch, &q).await;
         let _ = conn.close(200, "bye".into()).await;
         t.stop().await;
@@ -89,15 +106,26 @@ async fn nack_with_requeue_redelivers_first_and_flagged_and_reject_drops() {
         let q = unique("nack");
         declare(&ch, &q, FieldTable::default()).await;
         for body in [b"a", b"b", b"c"] {
-            ch.basic_publish("".into(), q.as_str().into(), BasicPublishOptions::default(), body, BasicProperties::default())
-                .await
-                .expect("publish");
+            ch.basic_publish(
+                "".into(),
+                q.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default(),
+            )
+            .await
+            .expect("publish");
         }
         let mut consumer = consume(&ch, &q).await;
         let a = next(&mut consumer).await;
         let b = next(&mut consumer).await;
         let c = next(&mut consumer).await;
-        assert_eq!((a.data.as_slice(), b.data.as_slice(), c.data.as_slice()), (&b"a"[..], &b"b"[..], &b"c"[..]), "[{}] FIFO", t.name);
+        assert_eq!(
+            (a.data.as_slice(), b.data.as_slice(), c.data.as_slice()),
+            (&b"a"[..], &b"b"[..], &b"c"[..]),
+            "[{}] FIFO",
+            t.name
+        );
         // Nack a and b together (multiple) with requeue: both come back, in order, redelivered.
         b.nack(BasicNackOptions { multiple: true, requeue: true }).await.expect("nack");
         let a2 = next(&mut consumer).await;
@@ -109,10 +137,14 @@ async fn nack_with_requeue_redelivers_first_and_flagged_and_reject_drops() {
         a2.ack(BasicAckOptions::default()).await.expect("ack");
         b2.ack(BasicAckOptions::default()).await.expect("ack");
         wait_until("queue empty", || async {
-            ch.queue_declare(q.as_str().into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
-                .await
-                .map(|q| q.message_count() == 0)
-                .unwrap_or(false)
+            ch.queue_declare(
+                q.as_str().into(),
+                QueueDeclareOptions { passive: true, ..Default::default() },
+                FieldTable::default(),
+            )
+            .await
+            .map(|q| q.message_count() == 0)
+            .unwrap_or(false)
         })
         .await;
         delete(&ch, &q).await;
@@ -128,9 +160,15 @@ async fn unacked_messages_are_requeued_in_order_when_the_channel_closes() {
         let q = unique("requeue-close");
         declare(&ch, &q, FieldTable::default()).await;
         for i in 0..5u8 {
-            ch.basic_publish("".into(), q.as_str().into(), BasicPublishOptions::default(), &[i], BasicProperties::default())
-                .await
-                .expect("publish");
+            ch.basic_publish(
+                "".into(),
+                q.as_str().into(),
+                BasicPublishOptions::default(),
+                &[i],
+                BasicProperties::default(),
+            )
+            .await
+            .expect("publish");
         }
         let ch2 = conn.create_channel().await.expect("channel");
         let mut consumer = consume(&ch2, &q).await;
@@ -162,9 +200,15 @@ async fn consumers_on_one_queue_get_messages_round_robin() {
         let mut c1 = consume(&ch1, &q).await;
         let mut c2 = consume(&ch2, &q).await;
         for i in 0..4u8 {
-            ch.basic_publish("".into(), q.as_str().into(), BasicPublishOptions::default(), &[i], BasicProperties::default())
-                .await
-                .expect("publish");
+            ch.basic_publish(
+                "".into(),
+                q.as_str().into(),
+                BasicPublishOptions::default(),
+                &[i],
+                BasicProperties::default(),
+            )
+            .await
+            .expect("publish");
         }
         let mut got1 = Vec::new();
         let mut got2 = Vec::new();
@@ -187,9 +231,15 @@ async fn prefetch_limits_unacked_deliveries_per_consumer() {
         let q = unique("prefetch");
         declare(&ch, &q, FieldTable::default()).await;
         for i in 0..5u8 {
-            ch.basic_publish("".into(), q.as_str().into(), BasicPublishOptions::default(), &[i], BasicProperties::default())
-                .await
-                .expect("publish");
+            ch.basic_publish(
+                "".into(),
+                q.as_str().into(),
+                BasicPublishOptions::default(),
+                &[i],
+                BasicProperties::default(),
+            )
+            .await
+            .expect("publish");
         }
         let cch = conn.create_channel().await.expect("channel");
         cch.basic_qos(2, BasicQosOptions::default()).await.expect("qos");
@@ -198,20 +248,28 @@ async fn prefetch_limits_unacked_deliveries_per_consumer() {
         let _d1 = next(&mut consumer).await;
         // With two unacked, the broker holds the rest: the queue reports 3 ready.
         wait_until("3 ready with prefetch 2", || async {
-            ch.queue_declare(q.as_str().into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
-                .await
-                .map(|q| q.message_count() == 3)
-                .unwrap_or(false)
+            ch.queue_declare(
+                q.as_str().into(),
+                QueueDeclareOptions { passive: true, ..Default::default() },
+                FieldTable::default(),
+            )
+            .await
+            .map(|q| q.message_count() == 3)
+            .unwrap_or(false)
         })
         .await;
         d0.ack(BasicAckOptions::default()).await.expect("ack");
         let d2 = next(&mut consumer).await;
         assert_eq!(d2.data, [2], "[{}] one more after one ack", t.name);
         wait_until("2 ready", || async {
-            ch.queue_declare(q.as_str().into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
-                .await
-                .map(|q| q.message_count() == 2)
-                .unwrap_or(false)
+            ch.queue_declare(
+                q.as_str().into(),
+                QueueDeclareOptions { passive: true, ..Default::default() },
+                FieldTable::default(),
+            )
+            .await
+            .map(|q| q.message_count() == 2)
+            .unwrap_or(false)
         })
         .await;
         delete(&ch, &q).await;
@@ -230,9 +288,15 @@ async fn publisher_confirms_ack_and_mandatory_unroutable_is_returned_before_its_
         let mut pending = Vec::new();
         for i in 0..100u8 {
             pending.push(
-                ch.basic_publish("".into(), q.as_str().into(), BasicPublishOptions::default(), &[i], BasicProperties::default())
-                    .await
-                    .expect("publish"),
+                ch.basic_publish(
+                    "".into(),
+                    q.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &[i],
+                    BasicProperties::default(),
+                )
+                .await
+                .expect("publish"),
             );
         }
         for p in pending {

@@ -60,12 +60,8 @@ impl Target {
 pub async fn targets() -> Vec<Target> {
     let broker = Broker::start(BrokerConfig::default()).await.expect("embedded broker starts");
     let addr = broker.amqp_addr().to_string();
-    let mut out = vec![Target {
-        name: "embedded",
-        url: format!("amqp://guest:guest@{addr}/%2f"),
-        addr,
-        broker: Some(broker),
-    }];
+    let mut out =
+        vec![Target { name: "embedded", url: format!("amqp://guest:guest@{addr}/%2f"), addr, broker: Some(broker) }];
     if let Some(t) = rabbitmq().await {
         out.push(t);
     }
@@ -81,7 +77,8 @@ pub async fn rabbitmq() -> Option<Target> {
     let authority = rest.split('/').next().unwrap_or(rest);
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let addr = if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:5672") };
-    match tokio::time::timeout(Duration::from_secs(3), Connection::connect(&url, ConnectionProperties::default())).await {
+    match tokio::time::timeout(Duration::from_secs(3), Connection::connect(&url, ConnectionProperties::default())).await
+    {
         Ok(Ok(conn)) => {
             let _ = conn.close(200, "probe".into()).await;
             Some(Target { name: "rabbitmq", url, addr, broker: None })
@@ -105,7 +102,12 @@ pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("warren-test.{prefix}.{}.{}.{}", std::process::id(), nanos % 1_000_000_000, N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "warren-test.{prefix}.{}.{}.{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Awaits with the test deadline.
@@ -115,10 +117,7 @@ pub async fn timeout<T>(f: impl Future<Output = T>, what: &str) -> T {
 
 /// The next delivery of a consumer.
 pub async fn next(consumer: &mut Consumer) -> Delivery {
-    timeout(consumer.next(), "a delivery")
-        .await
-        .expect("consumer stream ended")
-        .expect("delivery without error")
+    timeout(consumer.next(), "a delivery").await.expect("consumer stream ended").expect("delivery without error")
 }
 
 /// The reply code of a broker error, if it is one.
