@@ -222,3 +222,33 @@ fn canonical(value: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// The shape of `warren`'s import benchmark (2,000 exchanges, 5,000 queues, 10,000 bindings) in
+/// one document of several MiB: larger than a default HTTP body limit, smaller than RabbitMQ's.
+#[tokio::test]
+async fn a_large_definitions_import_is_accepted_whole() {
+    let server = Server::start().await;
+    let exchanges: Vec<Value> = (0..2000)
+        .map(|i| json!({"name": format!("exchange-{i:05}"), "vhost": "/", "type": "topic", "durable": true}))
+        .collect();
+    let queues: Vec<Value> = (0..5000)
+        .map(|i| json!({"name": format!("queue-{i:05}"), "vhost": "/", "durable": true, "arguments": {"x-message-ttl": 60000}}))
+        .collect();
+    let bindings: Vec<Value> = (0..10000)
+        .map(|i| {
+            json!({
+                "source": format!("exchange-{:05}", i % 2000),
+                "vhost": "/",
+                "destination": format!("queue-{:05}", i % 5000),
+                "destination_type": "queue",
+                "routing_key": format!("orders.region-{}.customer-segment-{}.event-{i}.#", i % 7, i % 13),
+                "arguments": {},
+            })
+        })
+        .collect();
+    let document = json!({"exchanges": exchanges, "queues": queues, "bindings": bindings});
+    assert!(document.to_string().len() > 2 << 20, "the document is larger than 2 MiB");
+    server.client().import_cluster_wide_definitions(document).await.expect("import");
+    let exported = server.client().export_cluster_wide_definitions_as_data().await.expect("export");
+    assert_eq!((exported.exchanges.len(), exported.queues.len(), exported.bindings.len()), (2000, 5000, 10000));
+}

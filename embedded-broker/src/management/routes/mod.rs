@@ -14,17 +14,29 @@ mod vhosts;
 
 pub(crate) use overview::{COMPATIBLE_RABBITMQ_VERSION, PRODUCT_NAME};
 
+use std::sync::Arc;
+
 use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
-use axum::middleware;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
+use tokio::sync::Semaphore;
 
 use super::auth::require_login;
 use super::{Api, ApiError};
 
+/// The largest request body, as RabbitMQ's `management.http_max_body_size` default (20 MiB): a
+/// definitions import of tens of thousands of objects fits.
+const MAX_BODY: usize = 20 << 20;
+
+/// Requests handled at once; more wait for a turn, so a flood of clients cannot exhaust memory.
+const MAX_CONCURRENT_REQUESTS: usize = 128;
+
 /// Every route, behind basic authentication; unknown paths are RabbitMQ's 404.
 pub(crate) fn all(api: Api) -> Router {
+    let turns = Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS));
     Router::new()
         .route("/api/overview", get(overview::overview))
         .route("/api/whoami", get(overview::whoami))
@@ -76,7 +88,18 @@ pub(crate) fn all(api: Api) -> Router {
         .route("/api/definitions/{vhost}", get(definitions::export_vhost).post(definitions::import_vhost))
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(api.clone(), require_login))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(turns, one_at_a_turn))
         .with_state(api)
+}
+
+/// Waits for a free turn before handling the request.
+async fn one_at_a_turn(State(turns): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {
+    // The semaphore is never closed, so acquiring only fails if it were; answer 503 then.
+    match turns.acquire().await {
+        Ok(_turn) => next.run(request).await,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {
