@@ -4,6 +4,7 @@
 
 mod access;
 mod bindings;
+mod counts;
 mod definitions;
 mod errors;
 mod exchanges_queues;

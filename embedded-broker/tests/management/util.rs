@@ -1,4 +1,4 @@
-//! Helpers: an embedded management API on 127.0.0.1:0, the client `warren`
+//! Helpers: an embedded broker on 127.0.0.1:0, the management client `warren`
 //! uses, raw HTTP for what that client cannot send (bad JSON, wrong
 //! credentials), and the machine's RabbitMQ as the reference.
 
@@ -12,56 +12,41 @@ use base64::Engine;
 use rabbitmq_http_client::api::Client;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-use warren_broker::management;
-use warren_broker::persist::{self, Store};
 use warren_broker::state::State;
+use warren_broker::{Broker, BrokerConfig};
 
 /// The management client `warren apply` uses, with owned strings.
 pub type Api = Client<String, String, String>;
 
-/// Memory limit for test states: far above anything a test queues.
-const MEMORY_LIMIT: usize = 256 << 20;
-
-/// A management API served over a fresh broker state.
+/// An embedded broker started as `warren` starts it, with its management API.
 pub struct Server {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
-    /// The bound address.
+    /// The management API's address.
     pub addr: SocketAddr,
+    /// The AMQP address.
+    pub amqp: SocketAddr,
     /// The state behind it, for checks the API cannot make (queue settings in force).
     pub state: State,
-    shutdown: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
+    broker: Broker,
 }
 
 impl Server {
-    /// Serves `state` on 127.0.0.1:0.
-    pub async fn with_state(state: State) -> Server {
-        install_crypto_provider();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
-        let shutdown = CancellationToken::new();
-        let serve = management::serve(listener, state.clone(), shutdown.clone());
-        let task = tokio::spawn(async move {
-            serve.await.expect("the management API serves until shut down");
-        });
-        Server { base: format!("http://{addr}"), addr, state, shutdown, tasks: vec![task] }
-    }
-
-    /// A fresh broker: vhost `/`, user guest/guest.
+    /// A fresh broker on 127.0.0.1:0: vhost `/`, user guest/guest.
     pub async fn start() -> Server {
-        Server::with_state(State::new(MEMORY_LIMIT)).await
+        Server::with_config(BrokerConfig::default()).await
     }
 
     /// A broker keeping its durable definitions in `dir`, loaded from it when present.
     pub async fn start_in(dir: &Path) -> Server {
-        let store = Store::open(dir).expect("the data directory opens");
-        let state = persist::initial_state(&store, MEMORY_LIMIT).expect("the saved definitions load");
-        let mut server = Server::with_state(state.clone()).await;
-        server.tasks.push(persist::spawn_saver(store, state, server.shutdown.clone()));
-        server
+        Server::with_config(BrokerConfig { data_dir: Some(dir.to_owned()), ..BrokerConfig::default() }).await
+    }
+
+    async fn with_config(config: BrokerConfig) -> Server {
+        install_crypto_provider();
+        let broker = Broker::start(config).await.expect("the embedded broker starts");
+        let addr = broker.http_addr();
+        Server { base: format!("http://{addr}"), addr, amqp: broker.amqp_addr(), state: broker.state().clone(), broker }
     }
 
     /// A client logged in as guest.
@@ -79,12 +64,14 @@ impl Server {
         raw(self.addr, method, path, Some(("guest", "guest")), body).await
     }
 
-    /// Stops serving and waits for every task (the saver writes once more).
+    /// `amqp://guest:guest@…/%2f` for this broker.
+    pub fn amqp_url(&self) -> String {
+        format!("amqp://guest:guest@{}/%2f", self.amqp)
+    }
+
+    /// Shuts the broker down gracefully (the data directory is written once more).
     pub async fn stop(self) {
-        self.shutdown.cancel();
-        for task in self.tasks {
-            task.await.expect("a server task ends cleanly");
-        }
+        self.broker.shutdown().await;
     }
 }
 
