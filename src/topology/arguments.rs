@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::convert::{Converter, unknown_queue_type};
 use super::diagnostic::did_you_mean;
 use super::model::{Arguments, QueueType};
-use super::source::{NodePath, describe};
+use super::source::NodePath;
 
 /// Numeric queue arguments and the smallest value RabbitMQ accepts.
 const QUEUE_NUMBERS: &[(&str, i64, &str)] = &[
@@ -40,7 +40,7 @@ pub fn check_queue_arguments(conv: &mut Converter<'_>, arguments: &Arguments, at
         && n.as_i64().is_some_and(|p| p > 255)
     {
         let arg_at = at.key("x-max-priority");
-        conv.at_value(&arg_at, format!("{}: at most 255, got {n}", describe(&arg_at)));
+        conv.at_value(&arg_at, format!("{}: at most 255, got {n}", conv.describe(&arg_at)));
     }
     strings(conv, arguments, at, &["x-dead-letter-exchange", "x-dead-letter-routing-key", "x-max-age"]);
     choice(conv, arguments, at, "x-overflow", OVERFLOW);
@@ -50,20 +50,20 @@ pub fn check_queue_arguments(conv: &mut Converter<'_>, arguments: &Arguments, at
         && !value.is_boolean()
     {
         let arg_at = at.key("x-single-active-consumer");
-        conv.at_value(&arg_at, format!("{}: must be `true` or `false`, got {value}", describe(&arg_at)));
+        conv.at_value(&arg_at, format!("{}: must be `true` or `false`, got {value}", conv.describe(&arg_at)));
     }
     let value = arguments.get("x-queue-type")?;
     let arg_at = at.key("x-queue-type");
     match value.as_str().map(|s| (s, QueueType::parse(s))) {
         Some((_, Some(kind))) => Some(kind),
         Some((given, None)) => {
-            conv.at_value(&arg_at, unknown_queue_type(&describe(&arg_at), given));
+            conv.at_value(&arg_at, unknown_queue_type(&conv.describe(&arg_at), given));
             None
         }
         None => {
             conv.at_value(
                 &arg_at,
-                format!("{}: must be `classic`, `quorum` or `stream`, got {value}", describe(&arg_at)),
+                format!("{}: must be `classic`, `quorum` or `stream`, got {value}", conv.describe(&arg_at)),
             );
             None
         }
@@ -108,11 +108,12 @@ fn numbers(conv: &mut Converter<'_>, arguments: &Arguments, at: &NodePath, rules
             Some(n) if n >= *min => {}
             Some(_) => conv.at_value(
                 &arg_at,
-                format!("{}: must be a whole number of {unit} of at least {min}, got {value}", describe(&arg_at)),
+                format!("{}: must be a whole number of {unit} of at least {min}, got {value}", conv.describe(&arg_at)),
             ),
-            None => {
-                conv.at_value(&arg_at, format!("{}: must be a whole number of {unit}, got {value}", describe(&arg_at)))
-            }
+            None => conv.at_value(
+                &arg_at,
+                format!("{}: must be a whole number of {unit}, got {value}", conv.describe(&arg_at)),
+            ),
         }
     }
 }
@@ -123,7 +124,7 @@ fn strings(conv: &mut Converter<'_>, arguments: &Arguments, at: &NodePath, keys:
             && !value.is_string()
         {
             let arg_at = at.key(key);
-            conv.at_value(&arg_at, format!("{}: must be a string, got {value}", describe(&arg_at)));
+            conv.at_value(&arg_at, format!("{}: must be a string, got {value}", conv.describe(&arg_at)));
         }
     }
 }
@@ -138,6 +139,6 @@ fn choice(conv: &mut Converter<'_>, arguments: &Arguments, at: &NodePath, key: &
     let hint = value.as_str().map(|s| did_you_mean(s, allowed.iter().copied())).unwrap_or_default();
     conv.at_value(
         &arg_at,
-        format!("{}: unknown value {given}, expected one of `{}`{hint}", describe(&arg_at), allowed.join("`, `")),
+        format!("{}: unknown value {given}, expected one of `{}`{hint}", conv.describe(&arg_at), allowed.join("`, `")),
     );
 }

@@ -62,6 +62,11 @@ pub struct Converter<'a> {
 }
 
 impl Converter<'_> {
+    /// Names the entity at `path` as the broker will see it.
+    pub fn describe(&self, path: &NodePath) -> String {
+        describe(&path.resolved(self.env))
+    }
+
     /// Records a problem at the key of `path` (where the entity is named).
     pub fn at_key(&mut self, path: &NodePath, message: impl Into<String>) {
         let pos = self.loc.key(path);
@@ -79,7 +84,7 @@ impl Converter<'_> {
         match super::env::substitute(raw, self.env) {
             Ok(text) => text,
             Err(error) => {
-                self.at_value(path, format!("{}: {error}", describe(path)));
+                self.at_value(path, format!("{}: {error}", self.describe(path)));
                 raw.to_owned()
             }
         }
@@ -90,7 +95,7 @@ impl Converter<'_> {
         match super::env::substitute(raw, self.env) {
             Ok(text) => text,
             Err(error) => {
-                self.at_key(path, format!("{}: {error}", describe(path)));
+                self.at_key(path, format!("{}: {error}", self.describe(path)));
                 raw.to_owned()
             }
         }
@@ -155,7 +160,7 @@ impl Converter<'_> {
             let text = self.text(raw_type, &at);
             match QueueType::parse(&text) {
                 Some(kind) => vhost.default_queue_type = Some(kind),
-                None => self.at_value(&at, unknown_queue_type(&describe(&at), &text)),
+                None => self.at_value(&at, unknown_queue_type(&self.describe(&at), &text)),
             }
         }
         for (raw_name, raw_exchange) in &raw.exchanges {
@@ -186,7 +191,7 @@ impl Converter<'_> {
                 let at = path.key(field).key(raw_name);
                 let name = self.name(raw_name, &at);
                 if name.is_empty() {
-                    self.at_key(&at, format!("{}: a policy name must not be empty", describe(&at)));
+                    self.at_key(&at, format!("{}: a policy name must not be empty", self.describe(&at)));
                 }
                 let policy = self.policy(raw_policy, &at);
                 let key = (vhost_name.to_owned(), name.clone());
@@ -215,10 +220,13 @@ impl Converter<'_> {
         } else if name.starts_with("amq.") {
             self.at_key(
                 at,
-                format!("{}: names starting with `amq.` are reserved by RabbitMQ and cannot be declared", describe(at)),
+                format!(
+                    "{}: names starting with `amq.` are reserved by RabbitMQ and cannot be declared",
+                    self.describe(at)
+                ),
             );
         } else if name.len() > 255 {
-            self.at_key(at, format!("{}: a name is at most 255 bytes long (AMQP short string)", describe(at)));
+            self.at_key(at, format!("{}: a name is at most 255 bytes long (AMQP short string)", self.describe(at)));
         }
     }
 
@@ -241,7 +249,7 @@ impl Converter<'_> {
                         &type_at,
                         format!(
                             "{}: unknown exchange type `{kind}`, expected `direct`, `fanout`, `topic`, `headers` or a plugin type starting with `x-`{}",
-                            describe(at),
+                            self.describe(at),
                             did_you_mean(&kind, ["direct", "fanout", "topic", "headers"])
                         ),
                     ),
@@ -250,7 +258,10 @@ impl Converter<'_> {
             None if raw.state == RawState::Absent => {}
             None => self.at_key(
                 at,
-                format!("{} has no `type`: give `direct`, `fanout`, `topic`, `headers` or a plugin type", describe(at)),
+                format!(
+                    "{} has no `type`: give `direct`, `fanout`, `topic`, `headers` or a plugin type",
+                    self.describe(at)
+                ),
             ),
         }
         let arguments = exchange.arguments.clone();
@@ -270,10 +281,13 @@ impl Converter<'_> {
             && raw.state == RawState::Present
         {
             if !queue.durable {
-                self.at_key(at, format!("{}: a {kind} queue must be durable (remove `durable: false`)", describe(at)));
+                self.at_key(
+                    at,
+                    format!("{}: a {kind} queue must be durable (remove `durable: false`)", self.describe(at)),
+                );
             }
             if queue.auto_delete {
-                self.at_key(at, format!("{}: a {kind} queue cannot be auto-delete", describe(at)));
+                self.at_key(at, format!("{}: a {kind} queue cannot be auto-delete", self.describe(at)));
             }
         }
         queue
@@ -289,7 +303,7 @@ impl Converter<'_> {
                     at,
                     format!(
                         "{} has both `queue` and `to_exchange`; a binding has one destination, write two bindings for two",
-                        describe(at)
+                        self.describe(at)
                     ),
                 );
                 return None;
@@ -299,7 +313,7 @@ impl Converter<'_> {
                     at,
                     format!(
                         "{} has no destination: give `queue` (a queue) or `to_exchange` (an exchange)",
-                        describe(at)
+                        self.describe(at)
                     ),
                 );
                 return None;
@@ -335,7 +349,7 @@ impl Converter<'_> {
                     &apply_at,
                     format!(
                         "{}: unknown `apply_to` value `{text}`, expected one of `{}`{}",
-                        describe(at),
+                        self.describe(at),
                         names.join("`, `"),
                         did_you_mean(&text, names)
                     ),
@@ -343,7 +357,7 @@ impl Converter<'_> {
             }
         }
         if policy.definition.is_empty() && raw.state == RawState::Present {
-            self.at_key(at, format!("{} has an empty `definition`: a policy must set something", describe(at)));
+            self.at_key(at, format!("{} has an empty `definition`: a policy must set something", self.describe(at)));
         }
         let definition = policy.definition.clone();
         check_policy_definition(self, &definition, &at.key("definition"));
@@ -391,7 +405,7 @@ impl Converter<'_> {
 
     /// The declared password. Messages here never quote the value: it is a secret.
     fn password(&mut self, raw: &RawUser, at: &NodePath) -> Password {
-        let who = describe(at);
+        let who = self.describe(at);
         if raw.hashing_algorithm.is_some() && raw.password_hash.is_none() {
             self.at_value(
                 &at.key("hashing_algorithm"),

@@ -56,7 +56,7 @@ pub fn raw_to_model(raw: &RawTopology, locator: &Locator, env: &dyn Env) -> Resu
     let mut converter = Converter { loc: locator, env, diags: &mut diags, origins: Default::default() };
     let mut topology = converter.topology(raw, &NodePath::root());
     let origins = std::mem::take(&mut converter.origins);
-    validate::validate(&topology, &origins, locator, &mut diags);
+    validate::validate(&topology, &origins, locator, env, &mut diags);
     if !diags.is_empty() {
         return Err(diags.into_error());
     }
@@ -96,4 +96,166 @@ fn load_definitions(source_name: &str, text: &str) -> Result<Topology, LoadError
         }
         diags.into_error()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::topology::model::{DestinationType, Password, State};
+
+    fn load(text: &str) -> Result<Topology, LoadError> {
+        load_str_with_env("t.yaml", text, &HashMap::<String, String>::new())
+    }
+
+    fn messages(text: &str) -> Vec<String> {
+        match load(text) {
+            Ok(_) => panic!("expected errors for:\n{text}"),
+            Err(error) => error.diagnostics().iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_documented_format() {
+        let topology = load(
+            "vhosts:\n  /:\n    exchanges:\n      e: { type: topic }\n    queues:\n      q: {}\n    bindings:\n      - { exchange: e, queue: q }\n",
+        )
+        .expect("valid");
+        let vhost = &topology.vhosts["/"];
+        let exchange = &vhost.exchanges["e"];
+        assert!(exchange.durable && !exchange.auto_delete && !exchange.internal);
+        assert!(vhost.queues["q"].durable);
+        let binding = &vhost.bindings[0];
+        assert_eq!((binding.routing_key.as_str(), binding.destination_type), ("", DestinationType::Queue));
+        assert_eq!(binding.state, State::Present);
+    }
+
+    #[test]
+    fn an_empty_file_is_an_empty_topology() {
+        assert_eq!(load("{}").expect("valid"), Topology::default());
+    }
+
+    #[test]
+    fn the_loaded_topology_is_normalised() {
+        // A quoted number and the vhost's default queue type are what a
+        // broker reports differently; the loader hands over the canonical form.
+        let topology = load(
+            "vhosts:\n  /:\n    queues:\n      q:\n        arguments: { x-message-ttl: \"60000\", x-queue-type: classic }\n",
+        )
+        .expect("valid");
+        let arguments = &topology.vhosts["/"].queues["q"].arguments;
+        assert_eq!(arguments.get("x-message-ttl"), Some(&serde_json::json!(60000)));
+        assert_eq!(arguments.get("x-queue-type"), None);
+    }
+
+    #[test]
+    fn a_password_hash_defaults_to_sha256_and_is_never_shown() {
+        let topology =
+            load("users:\n  u:\n    password_hash: 7Mvsw/U+bHR7ukTHgExDDXXqTnENrzHTLR/VyA9dimxoI0sE\n").expect("valid");
+        let password = &topology.users["u"].password;
+        assert!(matches!(password, Password::Hash { algorithm: crate::topology::model::HashAlgorithm::Sha256, .. }));
+        assert!(!format!("{password:?}").contains("7Mvsw"));
+        // A SHA-512 hash is longer: the length gives a mismatch away without printing the hash.
+        let errors = messages(
+            "users:\n  u:\n    password_hash: 7Mvsw/U+bHR7ukTHgExDDXXqTnENrzHTLR/VyA9dimxoI0sE\n    hashing_algorithm: rabbit_password_hashing_sha512\n",
+        );
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].contains("decodes to 36 bytes, but a rabbit_password_hashing_sha512 hash is 68"));
+        assert!(!errors[0].contains("7Mvsw"));
+    }
+
+    #[test]
+    fn a_clear_password_is_not_quoted_in_errors() {
+        let env = HashMap::from([("PW".to_owned(), "s3cret-value".to_owned())]);
+        let text = "users:\n  u:\n    password: ${PW}\n    password_hash: abc\n";
+        let error = load_str_with_env("t.yaml", text, &env).expect_err("both given");
+        assert!(!error.to_string().contains("s3cret-value"));
+    }
+
+    #[test]
+    fn references_to_absent_entities_are_errors() {
+        let errors = messages(
+            "vhosts:\n  /:\n    exchanges:\n      e: { type: direct }\n    queues:\n      q: { state: absent }\n    bindings:\n      - { exchange: e, queue: q }\n",
+        );
+        assert_eq!(
+            errors,
+            ["t.yaml:8:31: binding #1 of vhost `/` names queue `q`, which this file declares `state: absent`"]
+        );
+    }
+
+    #[test]
+    fn an_absent_exchange_needs_no_type() {
+        let topology = load("vhosts:\n  /:\n    exchanges:\n      old: { state: absent }\n").expect("valid");
+        assert_eq!(topology.vhosts["/"].exchanges["old"].state, State::Absent);
+    }
+
+    #[test]
+    fn look_around_in_a_pattern_is_accepted_as_rabbitmq_does() {
+        load(
+            "vhosts:\n  /:\n    policies:\n      p: { pattern: \"^(?!amq\\\\.).*\", definition: { max-length: 10 } }\n",
+        )
+        .expect("PCRE look-ahead is valid for RabbitMQ");
+    }
+
+    #[test]
+    fn quorum_by_vhost_default_must_be_durable() {
+        let errors =
+            messages("vhosts:\n  v:\n    default_queue_type: quorum\n    queues:\n      q: { durable: false }\n");
+        assert_eq!(
+            errors,
+            ["t.yaml:5:7: queue `q` in vhost `v`: a quorum queue must be durable (remove `durable: false`)"]
+        );
+    }
+
+    #[test]
+    fn definitions_are_recognised_by_content() {
+        assert!(is_definitions(r#"{"rabbit_version": "3.10.8", "queues": []}"#));
+        assert!(is_definitions(r#"{"queues": [{"name": "q", "vhost": "/"}]}"#));
+        // A topology written as JSON has mappings where an export has lists.
+        assert!(!is_definitions(r#"{"vhosts": {"/": {}}}"#));
+        assert!(!is_definitions("vhosts: {}"));
+    }
+
+    #[test]
+    fn a_definitions_export_loads_into_the_model() {
+        let text = r#"{"rabbit_version": "3.10.8", "vhosts": [{"name": "v"}],
+            "queues": [{"name": "q", "vhost": "v", "durable": true, "auto_delete": false, "arguments": {}}]}"#;
+        let topology = load(text).expect("a definitions export");
+        assert!(topology.vhosts["v"].queues.contains_key("q"));
+    }
+
+    /// A file holding a topology under `topology:`, as a scenario does.
+    #[derive(serde::Deserialize)]
+    struct Outer {
+        #[allow(dead_code)]
+        name: String,
+        topology: serde_yaml::Value,
+    }
+
+    const OUTER: &str = "name: inline\ntopology:\n  vhosts:\n    /:\n      queues:\n        q: {}\n      bindings:\n        - { exchange: amq.direct, queue: qq }\n";
+
+    #[test]
+    fn an_inline_topology_reports_positions_in_the_outer_file() {
+        let outer: Outer = serde_yaml::from_str(OUTER).expect("outer file");
+        let locator = Locator::new("scenario.yaml", OUTER).within(NodePath::root().key("topology"));
+        let raw: RawTopology = yaml::from_value(outer.topology, &locator).expect("valid shape");
+        let error = raw_to_model(&raw, &locator, &HashMap::<String, String>::new()).expect_err("dangling binding");
+        assert_eq!(
+            error.to_string(),
+            "scenario.yaml:8:42: binding #1 of vhost `/` names queue `qq`, which is not declared in vhost `/` (did you mean `q`?)"
+        );
+    }
+
+    #[test]
+    fn an_inline_topology_with_an_unknown_key_is_located_by_name() {
+        let text = OUTER.replace("q: {}", "q: { durabel: true }");
+        let outer: Outer = serde_yaml::from_str(&text).expect("outer file");
+        let locator = Locator::new("scenario.yaml", &text).within(NodePath::root().key("topology"));
+        let error = yaml::from_value::<RawTopology>(outer.topology, &locator).expect_err("unknown key");
+        assert!(
+            error.to_string().starts_with("scenario.yaml:6:14: unknown field `durabel` in queue `q`, expected one of"),
+            "{error}"
+        );
+    }
 }

@@ -45,6 +45,21 @@ impl NodePath {
         NodePath(segs)
     }
 
+    /// The path with `${VAR}` substituted in its keys, for messages that
+    /// name entities as the broker will see them (a key whose variable is
+    /// unset stays as written).
+    pub fn resolved(&self, env: &dyn super::env::Env) -> NodePath {
+        NodePath(
+            self.0
+                .iter()
+                .map(|seg| match seg {
+                    Seg::Key(key) => Seg::Key(super::env::substitute(key, env).unwrap_or_else(|_| key.clone())),
+                    index => index.clone(),
+                })
+                .collect(),
+        )
+    }
+
     /// The path with `prefix` in front.
     fn under(&self, prefix: &NodePath) -> NodePath {
         let mut segs = prefix.0.clone();
@@ -176,6 +191,16 @@ impl Locator {
             .duplicates()
             .iter()
             .filter_map(|dup| Some(Duplicate { path: dup.path.strip(&self.prefix)?, ..dup.clone() }))
+            .collect()
+    }
+
+    /// Paths (relative to this locator's prefix) of every mapping key named `key`.
+    pub fn keys_named(&self, key: &str) -> Vec<NodePath> {
+        self.map
+            .entries
+            .keys()
+            .filter(|path| matches!(path.0.last(), Some(Seg::Key(k)) if k == key))
+            .filter_map(|path| path.strip(&self.prefix))
             .collect()
     }
 

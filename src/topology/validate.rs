@@ -12,12 +12,13 @@ use serde_json::Value;
 
 use super::convert::Origins;
 use super::diagnostic::{Diagnostics, did_you_mean};
+use super::env::Env;
 use super::model::{DestinationType, State, Topology, Vhost};
 use super::source::{Locator, NodePath, describe};
 
 /// Records every cross-entity problem of `topology` in `diags`.
-pub fn validate(topology: &Topology, origins: &Origins, loc: &Locator, diags: &mut Diagnostics) {
-    let mut check = Checker { origins, loc, diags };
+pub fn validate(topology: &Topology, origins: &Origins, loc: &Locator, env: &dyn Env, diags: &mut Diagnostics) {
+    let mut check = Checker { origins, loc, env, diags };
     for (name, vhost) in &topology.vhosts {
         check.vhost(name, vhost);
     }
@@ -28,6 +29,7 @@ pub fn validate(topology: &Topology, origins: &Origins, loc: &Locator, diags: &m
 struct Checker<'a> {
     origins: &'a Origins,
     loc: &'a Locator,
+    env: &'a dyn Env,
     diags: &'a mut Diagnostics,
 }
 
@@ -48,6 +50,11 @@ impl Kind {
 }
 
 impl Checker<'_> {
+    /// Names the entity at `path` as the broker will see it.
+    fn describe(&self, path: &NodePath) -> String {
+        describe(&path.resolved(self.env))
+    }
+
     fn at_key(&mut self, path: Option<&NodePath>, message: String) {
         let pos = path.and_then(|p| self.loc.key(p));
         self.diags.push(pos, message);
@@ -88,7 +95,7 @@ impl Checker<'_> {
 
         for (i, binding) in vhost.bindings.iter().enumerate() {
             let path = self.origins.bindings.get(&(name.to_owned(), i)).cloned();
-            let what = path.as_ref().map_or_else(|| format!("a binding of vhost `{name}`"), describe);
+            let what = path.as_ref().map_or_else(|| format!("a binding of vhost `{name}`"), |p| self.describe(p));
             if binding.state == State::Absent {
                 continue;
             }
@@ -209,7 +216,7 @@ impl Checker<'_> {
             let owner = arguments_path.map_or_else(String::new, |p| {
                 let mut parent = p.clone();
                 parent.0.pop();
-                describe(&parent)
+                self.describe(&parent)
             });
             self.at_value(path.as_ref(), format!("{owner} {verb} {problem}"));
         }
@@ -227,7 +234,7 @@ impl Checker<'_> {
                 true
             }
             Err(error) => {
-                let what = path.map_or_else(|| "a pattern".to_owned(), describe);
+                let what = path.map_or_else(|| "a pattern".to_owned(), |p| self.describe(p));
                 let reason = match &error {
                     regex::Error::Syntax(text) => text.lines().last().unwrap_or(text).trim().to_owned(),
                     other => other.to_string(),

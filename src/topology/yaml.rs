@@ -35,7 +35,16 @@ pub fn from_str<T: DeserializeOwned>(text: &str, locator: &Locator) -> Result<T,
 pub fn from_value<T: DeserializeOwned>(value: serde_yaml::Value, locator: &Locator) -> Result<T, LoadError> {
     serde_yaml::from_value(value).map_err(|error| {
         let mut diagnostics = Diagnostics::new(locator.file());
-        let (pos, message) = explain(&error, "", locator);
+        let (mut pos, mut message) = explain(&error, "", locator);
+        // A `Value` has no positions, but an unknown key is usually unique
+        // in the file: find it by name.
+        let unknown = BACKTICKED.captures(&message).filter(|_| message.starts_with("unknown field "));
+        if let Some(name) = unknown.and_then(|c| c.get(1)).map(|m| m.as_str().to_owned())
+            && let [path] = locator.keys_named(&name).as_slice()
+        {
+            pos = locator.key(path);
+            message = unknown_field(path, message.trim_start_matches("unknown field "));
+        }
         diagnostics.push(pos, message);
         diagnostics.into_error()
     })

@@ -9,3 +9,4 @@ mod util;
 mod bench;
 mod topology_apply;
 mod topology_errors;
+mod topology_file;

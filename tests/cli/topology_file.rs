@@ -1,0 +1,104 @@
+//! Good topology files: the examples validate, variables and references
+//! resolve as documented, a RabbitMQ definitions export is accepted, and
+//! `warren schema topology` describes them all.
+
+use crate::util::{Output, repo_path, run, run_with_env};
+
+const EXAMPLES: [&str; 3] = ["topologies/seed.yaml", "topologies/registration.yaml", "topologies/orders.yaml"];
+
+fn validate_with(files: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut args = vec!["validate"];
+    args.extend_from_slice(files);
+    run_with_env(args, env)
+}
+
+#[test]
+fn topology_file_examples_validate() {
+    let output = validate_with(&EXAMPLES, &[("JACK_PASSWORD", "from-the-environment")]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert_eq!(output.stderr, "");
+    assert!(
+        output
+            .stdout
+            .contains("topologies/orders.yaml: ok (1 vhost, 2 exchanges, 3 queues, 3 bindings, 1 policy, 0 users)")
+    );
+    assert!(
+        output
+            .stdout
+            .contains("topologies/seed.yaml: ok (1 vhost, 1 exchange, 1 queue, 1 binding, 0 policies, 1 user)")
+    );
+}
+
+#[test]
+fn topology_file_seed_needs_jacks_password_from_the_environment() {
+    let output = crate::util::warren()
+        .args(["validate", "topologies/seed.yaml"])
+        .env_remove("JACK_PASSWORD")
+        .output()
+        .expect("warren runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.starts_with("error: topologies/seed.yaml:15:15: `password` of user `jack`: environment variable `JACK_PASSWORD` is not set"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn topology_file_variables_are_substituted_in_names_and_values() {
+    let file = "tests/topology-files/variables.yaml";
+    let set = validate_with(&[file], &[("WARREN_TEST_EXCHANGE", "audit.events"), ("WARREN_TEST_TTL", "30000")]);
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    assert!(set.stdout.contains("ok (1 vhost, 1 exchange, 1 queue, 1 binding"), "{}", set.stdout);
+    let unset = run(["validate", file]);
+    assert_eq!(unset.code, 1);
+    // Both uses of the variable are reported, each where it is, naming the
+    // entities as the broker will see them where the variables are set.
+    assert!(
+        unset.stderr.contains(&format!(
+            "{file}:6:7: exchange `${{WARREN_TEST_EXCHANGE}}` in vhost `warren-variables`: environment variable `WARREN_TEST_EXCHANGE` is not set"
+        )),
+        "{}",
+        unset.stderr
+    );
+    assert!(unset.stderr.contains(&format!("{file}:11:21: `exchange` of binding #1")), "{}", unset.stderr);
+    let bad_ttl = validate_with(&[file], &[("WARREN_TEST_EXCHANGE", "x"), ("WARREN_TEST_TTL", "soon")]);
+    assert_eq!(bad_ttl.code, 1);
+    assert!(bad_ttl.stderr.contains("argument `x-message-ttl` of queue `audit` in vhost `warren-variables`: must be a whole number of milliseconds, got \"soon\""), "{}", bad_ttl.stderr);
+}
+
+#[test]
+fn topology_file_amq_exchanges_and_unmanaged_names_need_no_declaration() {
+    let output = run(["validate", "tests/topology-files/references.yaml"]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+}
+
+#[test]
+fn topology_file_a_rabbitmq_definitions_export_is_accepted() {
+    let output = run(["validate", "tests/topology-files/definitions-export.json"]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert!(
+        output.stdout.contains("ok (1 vhost, 1 exchange, 1 queue, 1 binding, 0 policies, 0 users)"),
+        "{}",
+        output.stdout
+    );
+}
+
+#[test]
+fn topology_file_the_schema_accepts_the_examples() {
+    let output = run(["schema", "topology"]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let schema: serde_json::Value = serde_json::from_str(&output.stdout).expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    for example in
+        EXAMPLES.iter().chain(&["tests/topology-files/variables.yaml", "tests/topology-files/references.yaml"])
+    {
+        let text = std::fs::read_to_string(repo_path(example)).expect("example exists");
+        let document: serde_json::Value = serde_yaml::from_str(&text).expect("YAML");
+        let errors: Vec<String> = validator.iter_errors(&document).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{example}: {errors:?}");
+    }
+    // It describes keys for editors, not just their types.
+    let queue = &schema["$defs"]["RawQueue"]["properties"]["durable"]["description"];
+    assert!(queue.as_str().is_some_and(|d| d.contains("Survives a broker restart")), "{queue}");
+}
