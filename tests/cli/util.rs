@@ -165,3 +165,36 @@ pub fn management_request(
         (status, text)
     })
 }
+
+/// An embedded broker on free loopback ports, served by its own runtime for
+/// as long as this value lives.
+pub struct EmbeddedBroker {
+    /// How to reach it, in the same shape as a RabbitMQ target.
+    pub target: RabbitMq,
+    broker: Option<warren_broker::Broker>,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// Starts an embedded broker (user `guest`, password `guest`).
+pub fn embedded_broker() -> EmbeddedBroker {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
+    let broker = runtime
+        .block_on(warren_broker::Broker::start(warren_broker::BrokerConfig::default()))
+        .expect("the embedded broker starts on loopback");
+    let target = RabbitMq {
+        amqp_url: format!("amqp://guest:guest@{}/%2f", broker.amqp_addr()),
+        management_url: format!("http://{}", broker.http_addr()),
+        user: "guest".to_owned(),
+        password: "guest".to_owned(),
+    };
+    EmbeddedBroker { target, broker: Some(broker), runtime }
+}
+
+impl Drop for EmbeddedBroker {
+    fn drop(&mut self) {
+        if let Some(broker) = self.broker.take() {
+            self.runtime.block_on(broker.shutdown());
+        }
+    }
+}
