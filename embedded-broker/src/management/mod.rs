@@ -15,6 +15,7 @@ mod error;
 pub mod export;
 pub mod import;
 pub mod password;
+pub mod phash2;
 pub mod properties_key;
 mod routes;
 

@@ -3,21 +3,22 @@
 //! `DELETE /api/bindings/{vhost}/e/{source}/q/{destination}/{props}`.
 //!
 //! RabbitMQ builds it from the routing key, quoted like a form value with `~`
-//! escaped, plus `~` and a hash of the arguments when there are any. The
-//! routing-key part matches RabbitMQ exactly. RabbitMQ's argument hash is
-//! Erlang's `phash2` of its internal argument table, which has no meaning outside
-//! the Erlang VM; ours is a hash of the canonical JSON of the arguments. Clients
-//! read the key from `GET …/bindings` and send it back, so only its stability
-//! matters.
+//! escaped, plus `~` and the base64url of Erlang's `phash2` of the argument
+//! table when there are arguments. Both parts are computed as RabbitMQ does, so
+//! the same binding has the same key on both brokers. The argument table is
+//! hashed as RabbitMQ holds it: entries sorted by name, each value tagged with
+//! RabbitMQ's name of its AMQP type (JSON integers are `long`, as the
+//! management API makes them).
 
+use amq_protocol::types::{AMQPValue, FieldTable};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
+
+use super::phash2::{Term, phash2};
 
 /// The properties key of a binding with this routing key and these arguments.
-pub fn properties_key(routing_key: &str, arguments: &Map<String, Value>) -> String {
-    if arguments.is_empty() {
+pub fn properties_key(routing_key: &str, arguments: &FieldTable) -> String {
+    if arguments.inner().is_empty() {
         if routing_key.is_empty() {
             return "~".to_owned();
         }
@@ -39,27 +40,61 @@ fn quote(text: &str) -> String {
     out
 }
 
-/// Six URL-safe characters from the arguments, independent of key order.
-fn arguments_hash(arguments: &Map<String, Value>) -> String {
-    let canonical = canonical_json(&Value::Object(arguments.clone()));
-    let digest = Sha256::digest(canonical.as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest[..4])
+/// Six URL-safe characters: the 32-bit `phash2` of the table, big-endian, base64url.
+fn arguments_hash(arguments: &FieldTable) -> String {
+    URL_SAFE_NO_PAD.encode(phash2(&table_term(arguments)).to_be_bytes())
 }
 
-/// JSON text with object keys sorted at every level, so equal tables hash equally.
-fn canonical_json(value: &Value) -> String {
+/// The table as RabbitMQ's list of `{Name, Type, Value}`, sorted by name.
+fn table_term(table: &FieldTable) -> Term {
+    // FieldTable is ordered by name already, byte-wise as Erlang sorts binaries.
+    Term::List(
+        table
+            .inner()
+            .iter()
+            .map(|(name, value)| {
+                let (kind, term) = typed(value);
+                Term::Tuple(vec![Term::Binary(name.as_str().as_bytes().to_vec()), Term::Atom(kind), term])
+            })
+            .collect(),
+    )
+}
+
+/// RabbitMQ's type name for an AMQP field value, and the value as RabbitMQ holds it.
+fn typed(value: &AMQPValue) -> (&'static str, Term) {
     match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            let inner: Vec<String> = entries
-                .into_iter()
-                .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), canonical_json(v)))
-                .collect();
-            format!("{{{}}}", inner.join(","))
+        AMQPValue::Boolean(b) => ("bool", Term::Atom(if *b { "true" } else { "false" })),
+        AMQPValue::ShortShortInt(i) => ("byte", Term::Int((*i).into())),
+        AMQPValue::ShortShortUInt(i) => ("unsignedbyte", Term::Int((*i).into())),
+        AMQPValue::ShortInt(i) => ("short", Term::Int((*i).into())),
+        AMQPValue::ShortUInt(i) => ("unsignedshort", Term::Int((*i).into())),
+        AMQPValue::LongInt(i) => ("signedint", Term::Int((*i).into())),
+        AMQPValue::LongUInt(i) => ("unsignedint", Term::Int((*i).into())),
+        AMQPValue::LongLongInt(i) => ("long", Term::Int(*i)),
+        AMQPValue::Float(f) => ("float", Term::Float((*f).into())),
+        AMQPValue::Double(f) => ("double", Term::Float(*f)),
+        AMQPValue::DecimalValue(d) => {
+            ("decimal", Term::Tuple(vec![Term::Int(d.scale.into()), Term::Int(d.value.into())]))
         }
-        Value::Array(items) => format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
-        other => other.to_string(),
+        AMQPValue::ShortString(s) => ("longstr", Term::Binary(s.as_str().as_bytes().to_vec())),
+        AMQPValue::LongString(s) => ("longstr", Term::Binary(s.as_bytes().to_vec())),
+        AMQPValue::FieldArray(items) => (
+            "array",
+            Term::List(
+                items
+                    .as_slice()
+                    .iter()
+                    .map(|item| {
+                        let (kind, term) = typed(item);
+                        Term::Tuple(vec![Term::Atom(kind), term])
+                    })
+                    .collect(),
+            ),
+        ),
+        AMQPValue::Timestamp(t) => ("timestamp", Term::Int(i64::try_from(*t).unwrap_or(i64::MAX))),
+        AMQPValue::FieldTable(t) => ("table", table_term(t)),
+        AMQPValue::ByteArray(b) => ("binary", Term::Binary(b.as_slice().to_vec())),
+        AMQPValue::Void => ("void", Term::Atom("undefined")),
     }
 }
 
@@ -68,33 +103,29 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn args(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        }
+    fn args(value: serde_json::Value) -> FieldTable {
+        crate::state::args::table_from_json(value.as_object().expect("an object"))
     }
 
     /// Keys RabbitMQ 3.10 returned for bindings without arguments.
     #[test]
     fn routing_key_part_matches_rabbitmq() {
-        assert_eq!(properties_key("a.*", &Map::new()), "a.%2A");
-        assert_eq!(properties_key("x~y%z", &Map::new()), "x%7Ey%25z");
-        assert_eq!(properties_key("q1", &Map::new()), "q1");
-        assert_eq!(properties_key("", &Map::new()), "~");
-        assert_eq!(properties_key("a b#", &Map::new()), "a+b%23");
+        let none = FieldTable::default();
+        assert_eq!(properties_key("a.*", &none), "a.%2A");
+        assert_eq!(properties_key("x~y%z", &none), "x%7Ey%25z");
+        assert_eq!(properties_key("q1", &none), "q1");
+        assert_eq!(properties_key("", &none), "~");
+        assert_eq!(properties_key("a b#", &none), "a+b%23");
     }
 
+    /// RabbitMQ 3.10 named the binding with key `b` and arguments `{"x-match":"all","k":1}` (set
+    /// through the management API) `b~bis9TA`.
     #[test]
-    fn arguments_add_a_stable_order_independent_hash() {
-        let a = properties_key("b", &args(json!({"x-match": "all", "k": 1})));
-        let b = properties_key("b", &args(json!({"k": 1, "x-match": "all"})));
-        let c = properties_key("b", &args(json!({"k": 2, "x-match": "all"})));
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-        let (rk, hash) = a.split_once('~').expect("a ~ separates the parts");
-        assert_eq!(rk, "b");
-        assert_eq!(hash.len(), 6);
-        assert!(hash.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+    fn argument_hash_matches_rabbitmq() {
+        assert_eq!(properties_key("b", &args(json!({"x-match": "all", "k": 1}))), "b~bis9TA");
+        assert_eq!(properties_key("b", &args(json!({"k": 1, "x-match": "all"}))), "b~bis9TA", "order-free");
+        assert_ne!(properties_key("b", &args(json!({"k": 2, "x-match": "all"}))), "b~bis9TA");
+        let empty_key = properties_key("", &args(json!({"k": 1, "x-match": "all"})));
+        assert_eq!(empty_key, "~bis9TA", "an empty routing key quotes to nothing before the ~");
     }
 }

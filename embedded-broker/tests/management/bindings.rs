@@ -87,3 +87,72 @@ async fn binding_ends_must_exist_and_the_default_exchange_cannot_be_bound() {
     let unknown = server.raw("DELETE", "/api/bindings/%2F/e/amq.direct/q/q/zzz", None).await;
     assert_eq!((unknown.status, unknown.error().as_str()), (404, "Object Not Found"));
 }
+
+/// Bindings with arguments, made through the API and through AMQP (typed by the client), get the
+/// same properties keys from the embedded broker as from RabbitMQ.
+#[tokio::test]
+async fn properties_keys_equal_rabbitmqs() {
+    use lapin::options::QueueBindOptions;
+    use lapin::types::{AMQPValue, FieldTable};
+
+    let Some(rabbit) = crate::util::rabbitmq().await else { return };
+    let vhost = crate::util::unique_name("warren-mgmt-keys");
+    let server = Server::start().await;
+    let brokers = [
+        (server.client(), format!("amqp://guest:guest@{}/{}", server.amqp, crate::util::seg(&vhost))),
+        (
+            rabbit.client(),
+            format!(
+                "amqp://{}:{}@{}:5672/{}",
+                rabbit.user,
+                rabbit.password,
+                rabbit.addr.ip(),
+                crate::util::seg(&vhost)
+            ),
+        ),
+    ];
+    let mut keys = Vec::new();
+    for (api, amqp_url) in &brokers {
+        api.create_vhost(&rabbitmq_http_client::requests::VirtualHostParams::named(&vhost)).await.expect("vhost");
+        let outcome = async {
+            api.declare_exchange(&vhost, &ExchangeParams::new("ex", ExchangeType::Headers, false, false, None)).await?;
+            api.declare_queue(&vhost, &QueueParams::new_durable_classic_queue("q", None)).await?;
+            for arguments in [
+                json!({"x-match": "all", "k": 1}),
+                json!({"flag": true, "n": -70000, "big": 1_u64 << 40}),
+                json!({"nested": {"a": "b"}, "list": [1, "two"]}),
+                json!({"ratio": 0.25}),
+            ] {
+                api.bind_queue(&vhost, "q", "ex", Some("key"), Some(table(arguments))).await?;
+            }
+            Ok::<_, rabbitmq_http_client::error::Error<_, _, _, _>>(())
+        }
+        .await;
+        let connection = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default()).await;
+        let bound = match connection {
+            Ok(connection) => {
+                let channel = connection.create_channel().await.expect("channel");
+                let mut typed = FieldTable::default();
+                typed.insert("x-match".into(), AMQPValue::LongString("any".into()));
+                typed.insert("i32".into(), AMQPValue::LongInt(5));
+                typed.insert("u8".into(), AMQPValue::ShortShortUInt(7));
+                let result = channel
+                    .queue_bind("q".into(), "ex".into(), "amqp".into(), QueueBindOptions::default(), typed)
+                    .await;
+                let _ = connection.close(200, "bye".into()).await;
+                result.map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        let listed = api.list_queue_bindings(&vhost, "q").await;
+        api.delete_vhost(&vhost, true).await.expect("clean up the vhost");
+        outcome.expect("bindings through the API");
+        bound.expect("a binding through AMQP");
+        let mut pairs: Vec<(String, Option<String>)> =
+            listed.expect("list").into_iter().map(|b| (b.routing_key, b.properties_key)).collect();
+        pairs.sort();
+        keys.push(pairs);
+    }
+    assert_eq!(keys[0].len(), 6, "implicit, four through the API, one through AMQP: {:?}", keys[0]);
+    assert_eq!(keys[0], keys[1], "embedded (left) and RabbitMQ (right) name bindings alike");
+}

@@ -85,15 +85,9 @@ pub(crate) async fn create(
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     };
-    let arguments = arguments(&map)?;
+    let arguments = args::table_from_json(&arguments(&map)?);
     let key = properties_key(&routing_key, &arguments);
-    let binding = Binding {
-        source,
-        destination: destination.clone(),
-        destination_kind,
-        routing_key,
-        arguments: args::table_from_json(&arguments),
-    };
+    let binding = Binding { source, destination: destination.clone(), destination_kind, routing_key, arguments };
     api.state.bind(&vhost, binding)?;
     let mut response = StatusCode::CREATED.into_response();
     let location = format!("{}/{}", encode_segment(&destination), encode_segment(&key));
@@ -191,7 +185,7 @@ fn with_implicit(api: &Api, vhost: Option<&str>) -> Vec<(String, Binding)> {
 }
 
 fn key_of(binding: &Binding) -> String {
-    properties_key(&binding.routing_key, &args::table_to_json(&binding.arguments))
+    properties_key(&binding.routing_key, &binding.arguments)
 }
 
 /// A binding as RabbitMQ lists it.
@@ -204,7 +198,7 @@ pub(crate) fn view(vhost: &str, b: &Binding) -> Value {
         "destination_type": b.destination_kind.as_str(),
         "routing_key": b.routing_key,
         "arguments": arguments,
-        "properties_key": properties_key(&b.routing_key, &arguments),
+        "properties_key": properties_key(&b.routing_key, &b.arguments),
     })
 }
 
