@@ -58,7 +58,7 @@ pub struct Definitions {
 }
 
 /// A user as definitions carry it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct UserDef {
     /// User name.
     pub name: String,
@@ -77,6 +77,17 @@ pub struct UserDef {
     /// Per-user limits; kept as given.
     #[serde(default = "empty_object")]
     pub limits: Value,
+}
+
+impl std::fmt::Debug for UserDef {
+    /// Leaves out the password and its hash, so a logged document never reveals them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserDef")
+            .field("name", &self.name)
+            .field("hashing_algorithm", &self.hashing_algorithm)
+            .field("tags", &self.tags)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A virtual host as definitions carry it.
@@ -322,9 +333,13 @@ mod tests {
     }
 
     #[test]
-    fn a_clear_text_password_is_never_written_back() {
-        let user: UserDef = serde_json::from_str(r#"{"name":"u","password":"hunter2","tags":[]}"#).expect("parses");
+    fn a_clear_text_password_is_never_written_back_nor_debug_printed() {
+        let user: UserDef =
+            serde_json::from_str(r#"{"name":"u","password":"hunter2","password_hash":"aGFzaA==","tags":[]}"#)
+                .expect("parses");
         let text = serde_json::to_string(&user).expect("serialises");
         assert!(!text.contains("hunter2"), "{text}");
+        let debug = format!("{user:?}");
+        assert!(!debug.contains("hunter2") && !debug.contains("aGFzaA=="), "{debug}");
     }
 }
