@@ -100,7 +100,12 @@ pub fn redact_url(url: &str) -> String {
 
 /// `warren broker`: runs the embedded broker until Ctrl-C.
 pub async fn serve_embedded(args: BrokerArgs) -> anyhow::Result<Outcome> {
-    let config = warren_broker::BrokerConfig { amqp_addr: args.amqp, http_addr: args.http, data_dir: args.data_dir };
+    let config = warren_broker::BrokerConfig {
+        amqp_addr: args.amqp,
+        http_addr: args.http,
+        data_dir: args.data_dir,
+        ..warren_broker::BrokerConfig::default()
+    };
     let broker = warren_broker::Broker::start(config).await.context("starting the embedded broker")?;
     eprintln!("warren broker: AMQP on {}, management HTTP on http://{}", broker.amqp_addr(), broker.http_addr());
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
