@@ -93,6 +93,9 @@ impl Checker<'_> {
         let unmanaged = self.unmanaged(name, vhost);
         let resolver = Resolver { vhost_name: name, vhost, unmanaged: &unmanaged };
 
+        // Identity of every binding seen so far, to find repeats without
+        // comparing each binding with all the others (files have thousands).
+        let mut seen = std::collections::HashMap::new();
         for (i, binding) in vhost.bindings.iter().enumerate() {
             let path = self.origins.bindings.get(&(name.to_owned(), i)).cloned();
             let what = path.as_ref().map_or_else(|| format!("a binding of vhost `{name}`"), |p| self.describe(p));
@@ -116,14 +119,27 @@ impl Checker<'_> {
             if let Some(problem) = resolver.missing(kind, &binding.destination) {
                 self.at_value(path.as_ref().map(|p| p.key(field)).as_ref(), format!("{what} names {problem}"));
             }
-            if let Some(first) = vhost.bindings[..i].iter().position(|other| other.same_identity(binding)) {
-                self.at_value(
-                    path.as_ref(),
-                    format!(
-                        "{what} repeats binding #{}: same exchange, destination, routing key and arguments",
-                        first + 1
-                    ),
-                );
+            match seen.entry(super::normalise::binding_sort_key(binding)) {
+                std::collections::hash_map::Entry::Occupied(first) => {
+                    // Number the first one as the file does (the model may skip
+                    // a binding that failed to convert).
+                    let number = match self.origins.bindings.get(&(name.to_owned(), *first.get())) {
+                        Some(NodePath(segs)) => match segs.last() {
+                            Some(super::source::Seg::Index(index)) => index + 1,
+                            _ => first.get() + 1,
+                        },
+                        None => first.get() + 1,
+                    };
+                    self.at_value(
+                        path.as_ref(),
+                        format!(
+                            "{what} repeats binding #{number}: same exchange, destination, routing key and arguments"
+                        ),
+                    );
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(i);
+                }
             }
         }
 
