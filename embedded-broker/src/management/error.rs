@@ -44,6 +44,24 @@ pub enum ApiError {
         /// The missing keys, in the order RabbitMQ lists them.
         keys: Vec<&'static str>,
     },
+    /// `page`/`page_size` outside 1.. and 1..=500.
+    #[error("Invalid pagination parameters: page number {page}, page size {size}")]
+    InvalidPagination {
+        /// The page asked for, as given.
+        page: String,
+        /// The page size asked for, as given (`undefined` when absent).
+        size: String,
+    },
+    /// A page past the last one.
+    #[error("Page out of range, page: {page} page size: {size}, len: {len}")]
+    PageOutOfRange {
+        /// The page asked for.
+        page: u64,
+        /// The page size.
+        size: u64,
+        /// How many items matched.
+        len: usize,
+    },
     /// An exchange type the broker does not implement.
     #[error("unknown exchange type '{0}'")]
     UnknownExchangeType(String),
@@ -81,6 +99,8 @@ impl ApiError {
             | ApiError::NotJson(_)
             | ApiError::BadBody(_)
             | ApiError::KeysMissing { .. }
+            | ApiError::InvalidPagination { .. }
+            | ApiError::PageOutOfRange { .. }
             | ApiError::UnknownExchangeType(_)
             | ApiError::PolicyInvalid { .. }
             | ApiError::PasswordHash { .. } => StatusCode::BAD_REQUEST,
@@ -94,6 +114,8 @@ impl ApiError {
             ApiError::MissingTag { .. } | ApiError::AccessRefused => "not_authorised",
             ApiError::ObjectNotFound => "Object Not Found",
             ApiError::VhostNotFound => "not_found",
+            ApiError::InvalidPagination { .. } => "invalid_pagination_parameters",
+            ApiError::PageOutOfRange { .. } => "page_out_of_range",
             ApiError::State(e) if e.http_status() == 404 => "not_found",
             _ => "bad_request",
         }

@@ -141,3 +141,27 @@ async fn quorum_queues_report_their_type_and_names_need_not_be_plain() {
     let refused = server.raw("PUT", "/api/queues/%2F/amq.mine", Some("{}")).await;
     assert_eq!((refused.status, refused.reason().as_str()), (401, "Access refused."));
 }
+
+#[tokio::test]
+async fn listings_page_through_many_queues_like_rabbitmq() {
+    use rabbitmq_http_client::commons::PaginationParams;
+
+    let server = Server::start().await;
+    let api = server.client();
+    for i in 0..12 {
+        api.declare_queue("/", &QueueParams::new_durable_classic_queue(&format!("q{i:02}"), None)).await.expect("q");
+    }
+    let page = api.list_queues_in_paged("/", &PaginationParams::new(2, 5)).await.expect("page 2 of 5");
+    let names: Vec<String> = page.into_iter().map(|q| q.name).collect();
+    assert_eq!(names, ["q05", "q06", "q07", "q08", "q09"]);
+    let last = api.list_queues_paged(&PaginationParams::new(3, 5)).await.expect("the last page");
+    assert_eq!(last.len(), 2);
+    let exchanges = api.list_exchanges_paged(&PaginationParams::new(1, 3)).await.expect("exchanges");
+    assert_eq!(exchanges.len(), 3);
+    let vhosts = api.list_vhosts_paged(&PaginationParams::new(1, 10)).await.expect("vhosts");
+    assert_eq!(vhosts.len(), 1);
+    let beyond = server.raw("GET", "/api/queues/%2F?page=4&page_size=5", None).await;
+    assert_eq!((beyond.status, beyond.error().as_str()), (400, "page_out_of_range"));
+    let filtered = server.raw("GET", "/api/queues?page=1&name=Q1", None).await.json();
+    assert_eq!(filtered["filtered_count"], 2, "q10 and q11, matched without case");
+}

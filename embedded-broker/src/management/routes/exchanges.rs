@@ -2,22 +2,33 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::{exchange_name, existing_vhost, query_flag, written};
+use super::{exchange_name, existing_vhost, pagination, query_flag, written};
 use crate::management::{Api, ApiError, body};
 use crate::state::exchange::Exchange;
 use crate::state::{ExchangeDecl, args};
 
-pub(crate) async fn list_all(State(api): State<Api>) -> Json<Vec<Value>> {
-    Json(api.state.exchanges(None).iter().map(|(vhost, x)| view(vhost, x)).collect())
+pub(crate) async fn list_all(
+    State(api): State<Api>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let items = api.state.exchanges(None).iter().map(|(vhost, x)| view(vhost, x)).collect();
+    Ok(Json(pagination::listing(items, &query)?))
 }
 
-pub(crate) async fn list_in(State(api): State<Api>, Path(vhost): Path<String>) -> Result<Json<Vec<Value>>, ApiError> {
+pub(crate) async fn list_in(
+    State(api): State<Api>,
+    Path(vhost): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
     existing_vhost(&api, &vhost)?;
-    Ok(Json(api.state.exchanges(Some(&vhost)).iter().map(|(vhost, x)| view(vhost, x)).collect()))
+    let items = api.state.exchanges(Some(&vhost)).iter().map(|(vhost, x)| view(vhost, x)).collect();
+    Ok(Json(pagination::listing(items, &query)?))
 }
 
 pub(crate) async fn show(

@@ -6,6 +6,7 @@ mod bindings;
 mod definitions;
 mod exchanges;
 mod overview;
+mod pagination;
 mod permissions;
 pub(crate) mod policies;
 mod queues;

@@ -1,28 +1,38 @@
 //! `/api/queues[/{vhost}[/{name}]]`: list with message and consumer counts,
 //! show, declare, delete (`if-empty`, `if-unused`) and purge (`…/contents`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::exchanges::{arguments, flag};
 use super::overview::NODE;
-use super::{existing_vhost, query_flag, written};
+use super::{existing_vhost, pagination, query_flag, written};
 use crate::management::{Api, ApiError, body};
 use crate::state::queue::{Queue, QueueType};
 use crate::state::{QueueDecl, args};
 
-pub(crate) async fn list_all(State(api): State<Api>) -> Json<Vec<Value>> {
-    Json(api.state.queues(None).iter().map(|q| view(&api, q)).collect())
+pub(crate) async fn list_all(
+    State(api): State<Api>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let items = api.state.queues(None).iter().map(|q| view(&api, q)).collect();
+    Ok(Json(pagination::listing(items, &query)?))
 }
 
-pub(crate) async fn list_in(State(api): State<Api>, Path(vhost): Path<String>) -> Result<Json<Vec<Value>>, ApiError> {
+pub(crate) async fn list_in(
+    State(api): State<Api>,
+    Path(vhost): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
     existing_vhost(&api, &vhost)?;
-    Ok(Json(api.state.queues(Some(&vhost)).iter().map(|q| view(&api, q)).collect()))
+    let items = api.state.queues(Some(&vhost)).iter().map(|q| view(&api, q)).collect();
+    Ok(Json(pagination::listing(items, &query)?))
 }
 
 pub(crate) async fn show(
