@@ -172,7 +172,7 @@ mod tests {
 
     use super::*;
     use crate::topology::load::load_str_with_env;
-    use crate::topology::model::{ExchangeType, HashAlgorithm, Permission};
+    use crate::topology::model::{ExchangeType, HashAlgorithm, Permission, QueueType};
 
     fn reload(topology: &Topology) -> Topology {
         let text = to_yaml(topology);
@@ -248,6 +248,172 @@ mod tests {
                 topic_permissions: BTreeMap::new(),
             });
             crate::topology::normalise::normalise(&mut topology);
+            prop_assert_eq!(reload(&topology), topology);
+        }
+    }
+
+    /// The random choices one vhost is built from.
+    #[derive(Debug, Clone)]
+    struct VhostSpec {
+        exchanges: Vec<(u8, bool, bool, bool)>,
+        queues: Vec<(u8, bool, Option<u32>, bool)>,
+        bindings: Vec<(u8, u8, bool, String, bool)>,
+        policies: Vec<(u8, i64, u32)>,
+        default_queue_type: Option<u8>,
+        description: Option<String>,
+        tags: Vec<String>,
+    }
+
+    prop_compose! {
+        fn vhost_spec()(
+            exchanges in prop::collection::vec((0u8..6, any::<bool>(), any::<bool>(), any::<bool>()), 0..5),
+            queues in prop::collection::vec((0u8..4, any::<bool>(), prop::option::of(0u32..1_000_000), any::<bool>()), 0..5),
+            bindings in prop::collection::vec((any::<u8>(), any::<u8>(), any::<bool>(), "[a-z.#*]{0,8}", any::<bool>()), 0..6),
+            policies in prop::collection::vec((0u8..6, -5i64..5, 1u32..100_000), 0..3),
+            default_queue_type in prop::option::of(0u8..3),
+            description in prop::option::of("[ -~]{0,20}"),
+            tags in prop::collection::vec("[a-z]{1,6}", 0..3),
+        ) -> VhostSpec {
+            VhostSpec { exchanges, queues, bindings, policies, default_queue_type, description, tags }
+        }
+    }
+
+    fn build_vhost(spec: &VhostSpec) -> Vhost {
+        const TYPES: [&str; 6] = ["direct", "fanout", "topic", "headers", "x-delayed-message", "x-consistent-hash"];
+        const QUEUE_TYPES: [Option<QueueTypeName>; 4] = [None, Some("classic"), Some("quorum"), Some("stream")];
+        const APPLY_TO: [ApplyTo; 6] = [
+            ApplyTo::All,
+            ApplyTo::Exchanges,
+            ApplyTo::Queues,
+            ApplyTo::ClassicQueues,
+            ApplyTo::QuorumQueues,
+            ApplyTo::Streams,
+        ];
+        type QueueTypeName = &'static str;
+        let mut vhost = Vhost {
+            description: spec.description.clone(),
+            tags: spec.tags.clone(),
+            default_queue_type: spec.default_queue_type.map(|t| match t {
+                0 => QueueType::Classic,
+                1 => QueueType::Quorum,
+                _ => QueueType::Stream,
+            }),
+            ..Vhost::default()
+        };
+        for (i, (kind, durable, auto_delete, internal)) in spec.exchanges.iter().enumerate() {
+            let mut arguments = Arguments::new();
+            if i > 0 && *internal {
+                arguments.insert("alternate-exchange".to_owned(), Value::String("ex0".to_owned()));
+            }
+            let exchange = Exchange {
+                kind: ExchangeType::parse(TYPES[*kind as usize]).expect("a known type"),
+                durable: *durable,
+                auto_delete: *auto_delete,
+                internal: *internal,
+                arguments,
+                ..Exchange::default()
+            };
+            vhost.exchanges.insert(format!("ex{i}"), exchange);
+        }
+        for (i, (kind, flag, ttl, dead_letter)) in spec.queues.iter().enumerate() {
+            let mut arguments = Arguments::new();
+            let declared = QUEUE_TYPES[*kind as usize];
+            if let Some(name) = declared {
+                arguments.insert("x-queue-type".to_owned(), Value::String(name.to_owned()));
+            }
+            if let Some(ttl) = ttl {
+                arguments.insert("x-message-ttl".to_owned(), Value::from(*ttl));
+            }
+            if *dead_letter && !vhost.exchanges.is_empty() {
+                arguments.insert("x-dead-letter-exchange".to_owned(), Value::String("ex0".to_owned()));
+            }
+            // Replicated queues must be durable and not auto-delete.
+            let effective = declared.and_then(QueueType::parse).or(vhost.default_queue_type);
+            let replicated = matches!(effective, Some(QueueType::Quorum | QueueType::Stream));
+            let queue = Queue {
+                durable: replicated || *flag,
+                auto_delete: !replicated && !*flag,
+                arguments,
+                ..Queue::default()
+            };
+            vhost.queues.insert(format!("q{i}"), queue);
+        }
+        if !vhost.exchanges.is_empty() {
+            for (source, destination, to_exchange, key, with_args) in &spec.bindings {
+                let source = format!("ex{}", *source as usize % vhost.exchanges.len());
+                let (destination, destination_type) = if *to_exchange || vhost.queues.is_empty() {
+                    (format!("ex{}", *destination as usize % vhost.exchanges.len()), DestinationType::Exchange)
+                } else {
+                    (format!("q{}", *destination as usize % vhost.queues.len()), DestinationType::Queue)
+                };
+                let mut arguments = Arguments::new();
+                if *with_args {
+                    arguments.insert("x-match".to_owned(), Value::String("any".to_owned()));
+                    arguments.insert("format".to_owned(), Value::String(key.clone()));
+                }
+                let binding = Binding {
+                    state: State::Present,
+                    source,
+                    destination,
+                    destination_type,
+                    routing_key: key.clone(),
+                    arguments,
+                };
+                if !vhost.bindings.iter().any(|b| b.same_identity(&binding)) {
+                    vhost.bindings.push(binding);
+                }
+            }
+        }
+        for (i, (apply_to, priority, ttl)) in spec.policies.iter().enumerate() {
+            let definition = Arguments::from([("message-ttl".to_owned(), Value::from(*ttl))]);
+            let policy = Policy {
+                state: State::Present,
+                pattern: format!("^q{i}$"),
+                apply_to: APPLY_TO[*apply_to as usize],
+                priority: *priority,
+                definition,
+            };
+            vhost.policies.insert(format!("p{i}"), policy);
+        }
+        vhost
+    }
+
+    prop_compose! {
+        fn topology()(
+            vhosts in prop::collection::btree_map("[a-z/][a-z0-9-]{0,6}", vhost_spec(), 0..3),
+            users in prop::collection::btree_map(
+                "[a-z][a-z0-9_]{0,6}",
+                (any::<bool>(), prop::collection::vec("[a-z]{1,8}", 0..3), any::<bool>()),
+                0..3,
+            ),
+        ) -> Topology {
+            let mut topology = Topology::default();
+            for (name, spec) in &vhosts {
+                topology.vhosts.insert(name.clone(), build_vhost(spec));
+            }
+            for (name, (sha512, tags, grant)) in users {
+                let algorithm = if sha512 { HashAlgorithm::Sha512 } else { HashAlgorithm::Sha256 };
+                let password = Password::Hash { hash: crate::topology::password::hash(&name, algorithm), algorithm };
+                let permissions = if grant {
+                    topology
+                        .vhosts
+                        .keys()
+                        .map(|v| (v.clone(), Permission { configure: String::new(), write: ".*".to_owned(), read: "^q".to_owned() }))
+                        .collect()
+                } else {
+                    BTreeMap::new()
+                };
+                let user = User { state: State::Present, password, tags, permissions, topic_permissions: BTreeMap::new() };
+                topology.users.insert(name, user);
+            }
+            crate::topology::normalise::normalise(&mut topology);
+            topology
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_valid_topology_round_trips(topology in topology()) {
             prop_assert_eq!(reload(&topology), topology);
         }
     }
