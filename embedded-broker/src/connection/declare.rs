@@ -135,6 +135,8 @@ pub(super) fn queue(c: &mut Connection, channel: u16, m: qu::AMQPMethod) -> Resu
             let (name, counts) = if d.passive {
                 let name = c.resolve_queue(channel, &requested)?;
                 let q = c.state.queue_for(&vhost, &name, c.id)?;
+                // A passive declare counts as use for x-expires, as in RabbitMQ.
+                q.touch();
                 (name, q.counts())
             } else {
                 let name = if requested.is_empty() { generated_name() } else { requested };

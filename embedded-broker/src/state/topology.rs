@@ -947,3 +947,24 @@ mod tests {
         assert_eq!(s.delete_queue("/", "tmp.q", false, false).expect_err("gone").http_status(), 404);
     }
 }
+
+#[cfg(test)]
+mod expiry_tests {
+    use super::*;
+
+    #[test]
+    fn sweep_deletes_a_queue_unused_for_longer_than_x_expires() {
+        let s = State::new(usize::MAX);
+        let mut arguments = FieldTable::default();
+        arguments.insert("x-expires".into(), AMQPValue::LongInt(20));
+        let decl = QueueDecl { name: "e".into(), durable: false, exclusive_owner: None, auto_delete: false, arguments };
+        s.declare_queue("/", decl).expect("declare");
+        assert_eq!(s.queue("/", "e").expect("queue").settings().expires, Some(20));
+        let start = std::time::Instant::now();
+        while s.queue("/", "e").is_ok() {
+            assert!(start.elapsed() < std::time::Duration::from_secs(5), "queue never expired");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            s.sweep();
+        }
+    }
+}

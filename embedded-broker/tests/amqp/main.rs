@@ -2,4 +2,6 @@
 //! answers, against RabbitMQ with the same assertions.
 
 mod basics;
+mod exchanges;
+mod queues;
 mod util;
