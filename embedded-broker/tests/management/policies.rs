@@ -23,7 +23,9 @@ async fn a_policy_takes_effect_on_matching_queues_at_once() {
         pattern: "^tmp\\.",
         apply_to: PolicyTarget::Queues,
         priority: 1,
-        definition: definition(json!({"max-length": 2, "message-ttl": 60000, "dead-letter-exchange": "dlx"})),
+        definition: definition(
+            json!({"max-length": 2, "message-ttl": 60000, "dead-letter-exchange": "dlx", "expires": 3_600_000}),
+        ),
     };
     api.declare_policy(&policy).await.expect("declare policy");
 
@@ -37,6 +39,7 @@ async fn a_policy_takes_effect_on_matching_queues_at_once() {
     let settings = server.state.queue("/", "tmp.a").expect("queue").settings();
     assert_eq!((settings.max_length, settings.message_ttl), (Some(2), Some(60000)));
     assert_eq!(settings.dead_letter_exchange.as_deref(), Some("dlx"));
+    assert_eq!(settings.expires, Some(3_600_000), "the queue expires when unused, as the policy says");
     assert_eq!(api.get_queue_info("/", "keep").await.expect("queue info").policy, None, "the pattern does not match");
 
     // max-length 2 drops the oldest: five published, two kept.
