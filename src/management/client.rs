@@ -14,8 +14,8 @@ use rabbitmq_http_client::error::{EndpointValidationError, HttpClientError};
 use rabbitmq_http_client::requests::{BindingDeletionParams, VirtualHostParams};
 
 use super::Endpoint;
-use crate::topology::definitions::{Definitions, Tags, VhostDef};
-use crate::topology::model::{Binding, DestinationType, QueueType, Vhost};
+use crate::topology::definitions::{Definitions, PermissionDef, Tags, TopicPermissionDef, UserDef, VhostDef};
+use crate::topology::model::{Binding, DestinationType, HashAlgorithm, QueueType, Vhost};
 
 /// How long one request may take; a definitions import of tens of thousands
 /// of entities takes a while on a busy broker.
@@ -145,6 +145,68 @@ impl Management {
         let action = "reading the broker's definitions";
         let text = self.client.export_cluster_wide_definitions_as_string().await.map_err(request_error(action))?;
         serde_json::from_str(&text).map_err(|source| ManagementError::Decode { action: action.to_owned(), source })
+    }
+
+    /// The definitions of one vhost (`GET /api/definitions/{vhost}`), with
+    /// every entity's `vhost` filled in (the per-vhost export leaves it out).
+    pub async fn vhost_definitions(&self, vhost: &str) -> Result<Definitions, ManagementError> {
+        let action = format!("reading the definitions of vhost {vhost:?}");
+        let text =
+            self.client.export_vhost_definitions_as_string(vhost).await.map_err(request_error(action.clone()))?;
+        let mut d: Definitions =
+            serde_json::from_str(&text).map_err(|source| ManagementError::Decode { action, source })?;
+        let v = || vhost.to_owned();
+        d.queues.iter_mut().for_each(|x| x.vhost = v());
+        d.exchanges.iter_mut().for_each(|x| x.vhost = v());
+        d.bindings.iter_mut().for_each(|x| x.vhost = v());
+        d.policies.iter_mut().for_each(|x| x.vhost = v());
+        d.parameters.iter_mut().for_each(|x| x.vhost = v());
+        // Users and permissions are not per vhost; they are read separately.
+        d.users.clear();
+        d.vhosts.clear();
+        d.permissions.clear();
+        d.topic_permissions.clear();
+        Ok(d)
+    }
+
+    /// Users with their stored hashes, permissions and topic permissions, as
+    /// definitions entries (three requests, none of them per vhost).
+    pub async fn users_and_permissions(&self) -> Result<Definitions, ManagementError> {
+        let (users, permissions, topic_permissions) = tokio::try_join!(
+            async { self.client.list_users().await.map_err(request_error("listing users")) },
+            async { self.client.list_permissions().await.map_err(request_error("listing permissions")) },
+            async { self.client.list_topic_permissions().await.map_err(request_error("listing topic permissions")) },
+        )?;
+        let users = users
+            .into_iter()
+            .map(|u| {
+                let password_hash = u.password_hash.map(|h| h.as_str().to_owned()).unwrap_or_default();
+                // `GET /api/users` leaves out the algorithm; the digest length tells it.
+                let hashing_algorithm = algorithm_of(&password_hash).map(|a| a.as_str().to_owned());
+                UserDef { name: u.name, password_hash, hashing_algorithm, tags: Tags::List(u.tags.0) }
+            })
+            .collect();
+        let permissions = permissions
+            .into_iter()
+            .map(|p| PermissionDef {
+                user: p.user,
+                vhost: p.vhost,
+                configure: p.configure,
+                write: p.write,
+                read: p.read,
+            })
+            .collect();
+        let topic_permissions = topic_permissions
+            .into_iter()
+            .map(|p| TopicPermissionDef {
+                user: p.user,
+                vhost: p.vhost,
+                exchange: p.exchange,
+                write: p.write,
+                read: p.read,
+            })
+            .collect();
+        Ok(Definitions { users, permissions, topic_permissions, ..Definitions::default() })
     }
 
     /// Every vhost with its metadata (3.10's definitions hold only names).
@@ -290,5 +352,16 @@ impl Management {
         let value = serde_json::to_value(definitions)
             .map_err(|source| ManagementError::Decode { action: action.clone(), source })?;
         self.client.import_cluster_wide_definitions(value).await.map_err(request_error(action))
+    }
+}
+
+/// The algorithm of a stored hash, told by its length: 4 bytes of salt and
+/// a SHA-256 (32) or SHA-512 (64) digest.
+fn algorithm_of(hash: &str) -> Option<HashAlgorithm> {
+    use base64::Engine;
+    match base64::engine::general_purpose::STANDARD.decode(hash).ok()?.len() {
+        36 => Some(HashAlgorithm::Sha256),
+        68 => Some(HashAlgorithm::Sha512),
+        _ => None,
     }
 }

@@ -6,7 +6,7 @@
 //! A failure stops after the stage it happened in; the error lists what was
 //! done and what was not, and re-running converges.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use futures::stream::{self, StreamExt};
 
@@ -236,8 +236,8 @@ pub struct ConvergeOptions {
 /// Why [`converge`] did not converge.
 #[derive(Debug, thiserror::Error)]
 pub enum ConvergeError {
-    /// The management API could not be used.
-    #[error("cannot use the management API")]
+    /// The management API could not be used or a request failed.
+    #[error("talking to the management API")]
     Client(#[source] ManagementError),
     /// Reading the broker's state failed.
     #[error("reading the broker's state")]
@@ -253,11 +253,6 @@ pub enum ConvergeError {
     Apply(#[from] ApplyError),
 }
 
-/// Vhosts a topology names, present or absent.
-pub fn named_vhosts(topology: &Topology) -> BTreeSet<String> {
-    topology.vhosts.keys().cloned().collect()
-}
-
 /// Plans and applies `topology` on the broker at `endpoint`, without output:
 /// the entry point for other commands (`bench` applies a scenario's topology).
 pub async fn converge(
@@ -266,15 +261,14 @@ pub async fn converge(
     options: ConvergeOptions,
 ) -> Result<(Plan, ApplyReport), ConvergeError> {
     let management = Management::new(endpoint).map_err(ConvergeError::Client)?;
-    let mut state = current::read(&management, &named_vhosts(topology)).await.map_err(ConvergeError::Read)?;
+    let vhosts = topology.vhosts.keys().cloned().collect();
+    let state = current::read_vhosts(&management, &vhosts).await.map_err(ConvergeError::Read)?;
     let diff_options = DiffOptions { prune: options.prune, connecting_user: Some(state.connecting_user.clone()) };
     let plan = diff(topology, &state.topology, &diff_options)?;
     if !options.allow_data_loss {
-        let endangered = guard::endangered_queues(&plan, &state.queues);
-        if let (Some(url), false) = (&options.amqp_url, endangered.is_empty()) {
-            guard::refresh_counts(url, &endangered, &mut state.queues).await;
-        }
-        let reasons = guard::refusals(&plan, &state.queues);
+        let reasons = guard::check(&management, options.amqp_url.as_deref(), &plan, &state.topology)
+            .await
+            .map_err(ConvergeError::Client)?;
         if !reasons.is_empty() {
             return Err(Refused { reasons }.into());
         }

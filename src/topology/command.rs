@@ -4,7 +4,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Context, bail};
 
-use super::apply::{self, Progress, named_vhosts};
+use super::apply::{self, Progress};
 use super::current::{self, CurrentState};
 use super::diff::{DiffOptions, diff};
 use super::guard;
@@ -28,7 +28,8 @@ async fn make_plan(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<Plann
     let topology = load_file(&args.topology).map_err(anyhow::Error::new)?;
     let target = Target::resolve(global.broker.as_deref(), global.management.as_deref(), DEFAULT_BROKER).await?;
     let management = Management::new(&target.management)?;
-    let state = current::read(&management, &named_vhosts(&topology))
+    let vhosts = topology.vhosts.keys().cloned().collect();
+    let state = current::read_vhosts(&management, &vhosts)
         .await
         .with_context(|| format!("reading the state of the broker at {}", management.url()))?;
     let options = DiffOptions { prune: args.prune, connecting_user: Some(state.connecting_user.clone()) };
@@ -69,12 +70,10 @@ pub async fn plan(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<Outcome
 
 /// `warren apply TOPOLOGY`
 pub async fn apply(global: &GlobalArgs, args: ApplyArgs) -> anyhow::Result<Outcome> {
-    let Planned { target, management, mut state, plan } = make_plan(global, &args.plan).await?;
-    let endangered = guard::endangered_queues(&plan, &state.queues);
-    if !endangered.is_empty() {
-        guard::refresh_counts(&target.amqp_url, &endangered, &mut state.queues).await;
-    }
-    let refusals = guard::refusals(&plan, &state.queues);
+    let Planned { target, management, state, plan } = make_plan(global, &args.plan).await?;
+    let refusals = guard::check(&management, Some(&target.amqp_url), &plan, &state.topology)
+        .await
+        .context("reading the message counts of the queues the plan would drop")?;
     let refused = !refusals.is_empty() && !args.allow_data_loss;
     let verdicts = serde_json::json!({ "data_loss": refusals, "refused": refused, "dry_run": args.dry_run });
     print_plan(global, &plan, verdicts)?;
@@ -152,7 +151,7 @@ fn confirm(changes: usize) -> anyhow::Result<bool> {
 pub async fn export(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result<Outcome> {
     let target = Target::resolve(global.broker.as_deref(), global.management.as_deref(), DEFAULT_BROKER).await?;
     let management = Management::new(&target.management)?;
-    let state = current::read(&management, &Default::default())
+    let state = current::read(&management)
         .await
         .with_context(|| format!("reading the state of the broker at {}", management.url()))?;
     target.close().await;

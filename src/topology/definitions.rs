@@ -714,13 +714,13 @@ mod tests {
 
     #[test]
     fn errors_name_the_entity() {
-        let err = parse_definitions(r#"{"exchanges":[{"name":"x","vhost":"v","type":"bogus"}]}"#).unwrap_err();
+        let err = parse_definitions(r#"{"exchanges":[{"name":"x","vhost":"v","type":"bogus"}]}"#).expect_err("fails");
         assert_eq!(err.to_string(), r#"exchange "x" in vhost "v" has unknown type "bogus""#);
-        let err = parse_definitions("{\n  \"queues\": 3}").unwrap_err();
+        let err = parse_definitions("{\n  \"queues\": 3}").expect_err("fails");
         assert!(err.to_string().contains("line 2"), "{err}");
         let err =
             parse_definitions(r#"{"permissions":[{"user":"nobody","vhost":"/","configure":"","write":"","read":""}]}"#)
-                .unwrap_err();
+                .expect_err("fails");
         assert!(err.to_string().contains("\"nobody\""), "{err}");
     }
 }

@@ -7,14 +7,15 @@
 //! When an AMQP URL is known, every queue the plan would drop is also asked
 //! directly with a passive `queue.declare`, whose counts are current.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 
+use super::model::Topology;
 use super::plan::{Action, Plan, Subject};
-use crate::management::{QueueStats, QueueStatsMap};
+use crate::management::{Management, ManagementError, QueueStats, QueueStatsMap};
 
 /// Queue arguments a policy key can set instead, so the queue need not be replaced.
 const POLICY_KEYS: &[(&str, &str)] = &[
@@ -35,8 +36,8 @@ const POLICY_KEYS: &[(&str, &str)] = &[
 ];
 
 /// Queues (vhost, name) the plan would drop: replaced or deleted queues, and
-/// every queue of a deleted vhost.
-pub fn endangered_queues(plan: &Plan, stats: &QueueStatsMap) -> Vec<(String, String)> {
+/// every queue of a deleted vhost (as `current` holds them).
+pub fn endangered_queues(plan: &Plan, current: &Topology) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for change in &plan.changes {
         match (&change.action, &change.subject) {
@@ -44,12 +45,35 @@ pub fn endangered_queues(plan: &Plan, stats: &QueueStatsMap) -> Vec<(String, Str
                 out.push((vhost.clone(), name.clone()))
             }
             (Action::Delete, Subject::Vhost { name, .. }) => {
-                out.extend(stats.keys().filter(|(v, _)| v == name).cloned());
+                if let Some(v) = current.vhosts.get(name) {
+                    out.extend(v.queues.keys().map(|q| (name.clone(), q.clone())));
+                }
             }
             _ => {}
         }
     }
     out
+}
+
+/// The guards' verdict on `plan`: one line per change that would lose data,
+/// empty when none would. Counts come from the management API for the
+/// vhosts concerned, refined over AMQP at `amqp_url` when given.
+pub async fn check(
+    management: &Management,
+    amqp_url: Option<&str>,
+    plan: &Plan,
+    current: &Topology,
+) -> Result<Vec<String>, ManagementError> {
+    let endangered = endangered_queues(plan, current);
+    if endangered.is_empty() {
+        return Ok(Vec::new());
+    }
+    let vhosts: BTreeSet<String> = endangered.iter().map(|(v, _)| v.clone()).collect();
+    let mut stats = super::current::queue_stats(management, &vhosts).await?;
+    if let Some(url) = amqp_url {
+        refresh_counts(url, &endangered, &mut stats).await;
+    }
+    Ok(refusals(plan, &stats))
 }
 
 /// Takes the larger of the management API's and the broker's own counts for
