@@ -60,6 +60,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Compare a result file against a baseline; exits 3 on a regression.
     Compare(CompareArgs),
+    /// Report on result files: an HTML report, a table of several runs, or a merge of shards.
+    Report(ReportArgs),
     /// Run the embedded broker as a server.
     Broker(BrokerArgs),
     /// Print a JSON Schema for editors and CI linting.
@@ -137,6 +139,62 @@ pub struct BenchArgs {
     /// (created when missing, and then deleted afterwards unless --keep-topology).
     #[arg(long)]
     pub vhost: Option<String>,
+    /// Compare the run against this baseline result file (exit 3 on a regression).
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Also write the result here, to serve as a later run's baseline.
+    #[arg(long)]
+    pub save_baseline: Option<PathBuf>,
+    /// Run the scenario N times and report the median run and the spread.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+    /// Write a JUnit XML report (one test case per gate and per compared figure).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Run only the K-th of N equal slices of every group (`2/4`), for load
+    /// generated from several machines; merge the results with `warren report merge`.
+    #[arg(long, value_name = "K/N", value_parser = crate::gate::shard::Shard::parse)]
+    pub shard: Option<crate::gate::shard::Shard>,
+    /// Start producers at this wall-clock time (RFC 3339, e.g. `2026-01-01T12:00:00Z`,
+    /// or Unix seconds), so shards begin together.
+    #[arg(long, value_parser = crate::gate::shard::parse_start_at)]
+    pub start_at: Option<std::time::SystemTime>,
+    /// What counts as a regression against `--baseline`.
+    #[command(flatten)]
+    pub tolerance: ToleranceArgs,
+}
+
+/// What counts as a regression when a run is compared with a baseline.
+#[derive(Debug, Clone, Args)]
+pub struct ToleranceArgs {
+    /// Largest accepted drop of throughput (msgs/s), as a percentage.
+    #[arg(long, default_value = "10%", value_parser = crate::gate::compare::parse_percent)]
+    pub max_throughput_drop: f64,
+    /// Largest accepted rise of latency, as a percentage.
+    #[arg(long, default_value = "20%", value_parser = crate::gate::compare::parse_percent)]
+    pub max_latency_rise: f64,
+    /// A latency rise smaller than this is noise, whatever its percentage.
+    #[arg(long, default_value = "100us", value_parser = humantime::parse_duration)]
+    pub min_latency_rise: std::time::Duration,
+    /// Which latency percentile to compare.
+    #[arg(long, value_enum, default_value_t = Metric::P99)]
+    pub metric: Metric,
+}
+
+/// A latency percentile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    /// Median.
+    P50,
+    /// 90th percentile.
+    P90,
+    /// 99th percentile.
+    P99,
+    /// 99.9th percentile.
+    P999,
+    /// Largest value.
+    Max,
 }
 
 /// Options of `compare`.
@@ -146,6 +204,48 @@ pub struct CompareArgs {
     pub baseline: PathBuf,
     /// The result file to judge.
     pub result: PathBuf,
+    /// What counts as a regression.
+    #[command(flatten)]
+    pub tolerance: ToleranceArgs,
+    /// Write a JUnit XML report (one test case per gate and per compared figure).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+}
+
+/// Options of `report`.
+#[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ReportArgs {
+    /// `merge`, or nothing to report on the files.
+    #[command(subcommand)]
+    pub action: Option<ReportAction>,
+    /// Result files: one for an HTML report, several for a comparison table.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Write a self-contained HTML report of the (first) result file here.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// Overlay this baseline result in the HTML report.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+}
+
+/// What `report` does besides reporting.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ReportAction {
+    /// Merge the results of shards (`bench --shard K/N`) into one, exactly.
+    Merge(MergeArgs),
+}
+
+/// Options of `report merge`.
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// The shards' result files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Where to write the merged result.
+    #[arg(long, short)]
+    pub output: PathBuf,
 }
 
 /// Options of `broker`.

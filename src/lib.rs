@@ -9,6 +9,8 @@
 //!   definitions format, the diff and the apply.
 //! - [`management`]: the one place that talks to a management HTTP API.
 //! - [`bench`]: load-test scenarios: runner, metrics, report, gates.
+//! - [`gate`]: the CI gate: a run against a baseline, repeated runs, shards, JUnit.
+//! - [`report`]: `warren report`: HTML report, several runs side by side, merging shards.
 //! - [`validate_cmd`]: `validate` and `schema`, the commands that need no broker.
 //! - [`outcome`]: what a command ended with, and its exit code.
 //!
@@ -16,8 +18,10 @@
 
 pub mod bench;
 pub mod cli;
+pub mod gate;
 pub mod management;
 pub mod outcome;
+pub mod report;
 pub mod target;
 pub mod topology;
 pub mod validate_cmd;
@@ -60,6 +64,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Schema(args) => validate_cmd::schema(args),
         Command::Bench(args) => bench::command::bench(&global, args).await,
         Command::Compare(args) => bench::command::compare(&global, args),
+        Command::Report(args) => report::command::report(&global, args),
         Command::Broker(args) => target::serve_embedded(args).await,
     }
 }

@@ -26,7 +26,13 @@ pub async fn bench(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<Outco
         bail!("--duration must be longer than 0s");
     }
     scenario.override_with(args.duration, args.warmup, args.rate_scale);
-    let topology = setup::load_topology(&scenario, args.vhost.as_deref())?;
+    // --shard: this process runs one slice of every group (see crate::gate::shard).
+    if let Some(shard) = args.shard {
+        shard.apply(&mut scenario);
+    }
+    let named_broker = global.broker.as_deref().or(scenario.broker.as_deref());
+    let vhost = crate::gate::shard::vhost(args.shard, args.vhost.as_deref(), named_broker);
+    let topology = setup::load_topology(&scenario, vhost.as_deref())?;
     setup::check_references(&scenario, &topology)?;
     let routes = Routes::compute(&scenario, &topology.vhost);
 
@@ -34,10 +40,28 @@ pub async fn bench(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<Outco
     let target = Target::resolve(broker, global.management.as_deref(), "embedded").await?;
     let quiet = global.quiet || global.format == Format::Json;
     let mut reporter = Reporter::for_stderr(quiet, scenario.warmup + scenario.duration);
-    let result = run_on(&target, &scenario, &args, &topology, &routes, &mut reporter).await;
+    // --repeat: every completed run is kept and the median reported; a run that
+    // fails, is interrupted or leaves its topology behind ends the series and is reported as is.
+    let mut finished = Vec::new();
+    let mut stopped = None;
+    for run in 1..=args.repeat {
+        if args.repeat > 1 {
+            reporter.note(&format!("run {run} of {}", args.repeat));
+        }
+        match run_on(&target, &scenario, &args, &topology, &routes, &mut reporter).await {
+            Ok((result, None)) if result.status == RunStatus::Completed => finished.push(result),
+            other => {
+                stopped = Some(other);
+                break;
+            }
+        }
+    }
     reporter.finish();
     target.close().await;
-    let (result, cleanup_error) = result?;
+    let (result, cleanup_error) = match stopped {
+        Some(other) => other?,
+        None => (crate::gate::repeat::median(finished).context("no run finished")?, None),
+    };
 
     if let Some(path) = &args.out {
         let json = serde_json::to_string_pretty(&result).context("encoding the result")?;
@@ -50,11 +74,17 @@ pub async fn bench(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<Outco
     if let Some(error) = cleanup_error {
         return Err(error.context("deleting the run's topology (use --keep-topology to leave it)"));
     }
+    // --save-baseline, --baseline, --junit (crate::gate::command).
+    let regression = match result.status {
+        RunStatus::Completed => crate::gate::command::after_bench(global, &args, &result)?,
+        _ => None,
+    };
     let written = args.out.as_ref().map(|p| format!("; partial result written to {}", p.display())).unwrap_or_default();
     match result.status {
         RunStatus::Failed => bail!("the run failed: {}{written}", result.error.as_deref().unwrap_or("unknown error")),
         RunStatus::Interrupted => bail!("the run was interrupted{written}"),
         RunStatus::Completed if result.gates.iter().any(|g| !g.passed) => Ok(Outcome::GateFailed),
+        RunStatus::Completed if regression.is_some() => Ok(Outcome::GateFailed),
         RunStatus::Completed => Ok(Outcome::Success),
     }
 }
@@ -81,6 +111,11 @@ async fn run_on(
             on_ctrl_c.cancel();
         }
     });
+    // --start-at: shards begin together (crate::gate::shard).
+    let late = match args.start_at {
+        Some(at) => crate::gate::shard::wait_until(at).await,
+        None => None,
+    };
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let cpu_before = machine::cpu_seconds();
     let expected = |reports: &[_]| routes.expected_all(reports);
@@ -153,7 +188,10 @@ async fn run_on(
         gates,
         time_series: analysis.time_series,
         histograms: analysis.histograms,
-        warnings: routes.warnings(scenario),
+        warnings: crate::gate::shard::with_lateness(routes.warnings(scenario), late),
+        repeat: None,
+        shard: crate::gate::shard::info(args.shard),
+        merged: None,
     };
     Ok((result, cleanup.err()))
 }
@@ -167,7 +205,7 @@ fn with_vhost(amqp_url: &str, vhost: &str) -> anyhow::Result<String> {
     Ok(url.to_string())
 }
 
-/// `warren compare BASELINE RESULT`
-pub fn compare(_global: &GlobalArgs, _args: CompareArgs) -> anyhow::Result<Outcome> {
-    bail!("compare: not built yet")
+/// `warren compare BASELINE RESULT`: the CI gate lives in [`crate::gate`].
+pub fn compare(global: &GlobalArgs, args: CompareArgs) -> anyhow::Result<Outcome> {
+    crate::gate::command::compare_command(global, args)
 }

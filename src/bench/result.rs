@@ -61,6 +61,57 @@ pub struct RunResult {
     pub histograms: Histograms,
     /// Things a reader should know (e.g. routes warren could not predict).
     pub warnings: Vec<String>,
+    /// With `bench --repeat N`: every run's headline figures; this result is the median run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<RepeatInfo>,
+    /// With `bench --shard K/N`: which slice of the scenario this run was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// On a result made by `warren report merge`: the results it adds up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergeInfo>,
+}
+
+/// The runs of `bench --repeat N`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RepeatInfo {
+    /// Which run (from 1) the result holds: the median by consumed msgs/s.
+    pub median_run: u32,
+    /// Every run, in the order they ran.
+    pub runs: Vec<RepeatRun>,
+}
+
+/// One run of a repeated bench.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RepeatRun {
+    /// Measured messages published per second.
+    pub publish_rate: f64,
+    /// First deliveries per second.
+    pub consume_rate: f64,
+    /// End-to-end latency (intended send time).
+    pub e2e: Percentiles,
+    /// Confirm latency.
+    pub confirm: Percentiles,
+    /// Messages lost.
+    pub lost: u64,
+}
+
+/// A shard's place among the shards of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ShardInfo {
+    /// Which slice, from 1.
+    pub index: u32,
+    /// How many slices.
+    pub count: u32,
+}
+
+/// What a merged result was made of.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MergeInfo {
+    /// The merged files, as given.
+    pub files: Vec<String>,
+    /// Their shards, when they were shards.
+    pub shards: Vec<ShardInfo>,
 }
 
 /// How a run ended.
@@ -311,6 +362,10 @@ pub struct SecondResult {
     pub p50_us: Option<f64>,
     /// End-to-end p99 of messages received in this second, microseconds.
     pub p99_us: Option<f64>,
+    /// This second's end-to-end histogram, serialised like [`Histograms`], so
+    /// merged results get exact per-second percentiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_histogram: Option<String>,
 }
 
 /// Serialised histograms of the whole run.

@@ -7,6 +7,7 @@
 mod util;
 
 mod bench;
+mod gate;
 mod topology_apply;
 mod topology_errors;
 mod topology_file;

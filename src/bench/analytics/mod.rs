@@ -325,6 +325,7 @@ fn time_series(output: &RunOutput) -> Vec<SecondResult> {
                 errors: c.errors,
                 p50_us: quantile(h, 0.5),
                 p99_us: quantile(h, 0.99),
+                e2e_histogram: (!h.is_empty()).then(|| histogram::encode(h)),
             }
         })
         .collect()

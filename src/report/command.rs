@@ -1,0 +1,68 @@
+//! `warren report`: an HTML report, several runs side by side, or a merge of shards.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+use crate::bench::result::RunResult;
+use crate::cli::{Format, GlobalArgs, MergeArgs, ReportAction, ReportArgs};
+use crate::gate::command::load_result;
+use crate::outcome::Outcome;
+use crate::report::{html, merge, runs};
+
+fn load_all(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<(String, RunResult)>> {
+    files.iter().map(|path| Ok((path.display().to_string(), load_result(path)?))).collect()
+}
+
+/// `warren report …`
+pub fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Outcome> {
+    if let Some(ReportAction::Merge(merge_args)) = args.action {
+        return merge_command(global, merge_args);
+    }
+    let results = load_all(&args.files)?;
+    if let Some(path) = &args.html {
+        let [(_, result)] = results.as_slice() else {
+            bail!("--html takes one result file (and --baseline for a second one to overlay), not {}", results.len());
+        };
+        let baseline = args.baseline.as_deref().map(load_result).transpose()?;
+        write_html(path, result, baseline.as_ref())?;
+        if !global.quiet {
+            eprintln!("wrote {}", path.display());
+        }
+        return Ok(Outcome::Success);
+    }
+    if args.baseline.is_some() {
+        bail!("--baseline overlays a run in the HTML report: use it with --html (or `warren compare` to judge a run)");
+    }
+    let rows = runs::rows(&results);
+    match global.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&rows).context("encoding the table")?),
+        Format::Human => print!("{}", runs::render(&rows)),
+    }
+    Ok(Outcome::Success)
+}
+
+fn write_html(path: &Path, result: &RunResult, baseline: Option<&RunResult>) -> anyhow::Result<()> {
+    std::fs::write(path, html::render(result, baseline))
+        .with_context(|| format!("writing the HTML report {}", path.display()))
+}
+
+/// `warren report merge FILES -o OUT`
+fn merge_command(global: &GlobalArgs, args: MergeArgs) -> anyhow::Result<Outcome> {
+    let results = load_all(&args.files)?;
+    let merged = merge::merge(&results).context("merging the result files")?;
+    let json = serde_json::to_string_pretty(&merged).context("encoding the merged result")?;
+    std::fs::write(&args.output, json + "\n")
+        .with_context(|| format!("writing the merged result {}", args.output.display()))?;
+    if !global.quiet {
+        eprintln!(
+            "merged {} results of `{}` into {}: {} published, {} consumed",
+            results.len(),
+            merged.scenario.name,
+            args.output.display(),
+            merged.summary.published,
+            merged.summary.consumed
+        );
+    }
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,427 @@
+//! The HTML report: one self-contained file (inline CSS and SVG, no request
+//! to anywhere) that a CI job can keep as an artifact and anyone can open.
+
+use std::fmt::Write as _;
+
+use crate::bench::analytics::histogram::{self, Latency, Percentiles};
+use crate::bench::report::{bytes_rate, micros, si};
+use crate::bench::result::{RunResult, RunStatus};
+use crate::gate::compare::format_gate_value;
+use crate::report::svg::{Band, Chart, Scale, Series, percentile_position};
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn ms(value: f64) -> String {
+    micros(value * 1000.0)
+}
+
+/// The whole report for `result`, overlaying `baseline` when given.
+pub fn render(result: &RunResult, baseline: Option<&RunResult>) -> String {
+    let mut out = String::new();
+    let title = format!("warren bench: {}", result.scenario.name);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>{STYLE}</style></head><body>\n",
+        escape(&title)
+    );
+    let status = match result.status {
+        RunStatus::Completed => "completed",
+        RunStatus::Interrupted => "interrupted",
+        RunStatus::Failed => "failed",
+    };
+    let _ = writeln!(out, "<h1>{}</h1>", escape(&title));
+    let _ = writeln!(
+        out,
+        "<p class=\"meta\"><span class=\"status {status}\">{status}</span> started {} · {:.1}s measured after {:.1}s warmup · on {}{}</p>",
+        escape(&result.started_at),
+        result.scenario.duration_s,
+        result.scenario.warmup_s,
+        escape(&broker_name(result)),
+        baseline.map(|b| format!(" · baseline from {} (dashed lines)", escape(&b.started_at))).unwrap_or_default()
+    );
+    if let Some(error) = &result.error {
+        let _ = writeln!(out, "<p class=\"error\">{}</p>", escape(error));
+    }
+    cards(&mut out, result, baseline);
+
+    out.push_str("<h2>Throughput over time</h2>\n");
+    out.push_str(&throughput_chart(result, baseline).render());
+    out.push_str("<h2>Latency over time (end to end, per second)</h2>\n");
+    out.push_str(&latency_chart(result, baseline).render());
+
+    out.push_str("<h2>Latency distribution</h2>\n<p class=\"hint\">HdrHistogram percentile plot: each step right is one more nine.</p>\n");
+    for (id, label, mine, theirs) in histograms(result, baseline) {
+        let _ = writeln!(out, "<h3>{}</h3>", escape(&label));
+        out.push_str(&distribution_chart(&id, &label, &mine, theirs.as_ref()).render());
+    }
+
+    groups(&mut out, result);
+    gates(&mut out, result);
+    details(&mut out, result, baseline);
+    out.push_str(SCRIPT);
+    out.push_str("</body></html>\n");
+    out
+}
+
+fn broker_name(result: &RunResult) -> String {
+    let b = &result.broker;
+    match (&b.product, &b.version) {
+        (Some(p), Some(v)) => format!("{p} {v}{}", if b.embedded { " (embedded)" } else { "" }),
+        _ => b.url.clone(),
+    }
+}
+
+fn cards(out: &mut String, result: &RunResult, baseline: Option<&RunResult>) {
+    let s = &result.summary;
+    let card = |out: &mut String, label: &str, value: String, base: Option<String>| {
+        let base = base.map(|b| format!("<div class=\"base\">baseline {}</div>", escape(&b))).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "<div class=\"card\"><div class=\"label\">{label}</div><div class=\"value\">{}</div>{base}</div>",
+            escape(&value)
+        );
+    };
+    out.push_str("<div class=\"cards\">\n");
+    let b = baseline.map(|b| &b.summary);
+    card(out, "published / s", si(s.publish_rate), b.map(|b| si(b.publish_rate)));
+    card(out, "consumed / s", si(s.consume_rate), b.map(|b| si(b.consume_rate)));
+    card(out, "e2e p50", micros(s.latency.e2e.p50_us), b.map(|b| micros(b.latency.e2e.p50_us)));
+    card(out, "e2e p99", micros(s.latency.e2e.p99_us), b.map(|b| micros(b.latency.e2e.p99_us)));
+    card(out, "e2e p99.9", micros(s.latency.e2e.p999_us), b.map(|b| micros(b.latency.e2e.p999_us)));
+    card(out, "lost", s.lost.to_string(), b.map(|b| b.lost.to_string()));
+    out.push_str("</div>\n");
+}
+
+fn bands(result: &RunResult) -> Vec<Band> {
+    let warmup = result.scenario.warmup_s;
+    let end = warmup + result.scenario.duration_s;
+    let last = result.time_series.last().map_or(end, |s| s.t as f64 + 1.0);
+    let mut bands = Vec::new();
+    if warmup > 0.0 {
+        bands.push(Band { from: 0.0, to: warmup, label: "warmup".into() });
+    }
+    if last > end {
+        bands.push(Band { from: end, to: last, label: "drain".into() });
+    }
+    bands
+}
+
+fn throughput_chart(result: &RunResult, baseline: Option<&RunResult>) -> Chart {
+    let mut series = Vec::new();
+    let mut add = |r: &RunResult, dashed: bool| {
+        let prefix = if dashed { "baseline " } else { "" };
+        // A second is plotted at its midpoint.
+        let at = |t: u64| t as f64 + 0.5;
+        series.push(Series {
+            label: format!("{prefix}published"),
+            points: r.time_series.iter().map(|s| (at(s.t), s.published as f64)).collect(),
+            colour: 0,
+            dashed,
+        });
+        series.push(Series {
+            label: format!("{prefix}delivered"),
+            points: r.time_series.iter().map(|s| (at(s.t), s.delivered as f64)).collect(),
+            colour: 2,
+            dashed,
+        });
+    };
+    add(result, false);
+    if let Some(b) = baseline {
+        add(b, true);
+    }
+    Chart {
+        id: "chart-throughput".into(),
+        x_label: "seconds since producers started".into(),
+        y_label: "messages / s".into(),
+        x_scale: Scale::Linear,
+        y_format: si,
+        series,
+        bands: bands(result),
+    }
+}
+
+fn latency_chart(result: &RunResult, baseline: Option<&RunResult>) -> Chart {
+    let mut series = Vec::new();
+    let mut add = |r: &RunResult, dashed: bool| {
+        let prefix = if dashed { "baseline " } else { "" };
+        let at = |t: u64| t as f64 + 0.5;
+        series.push(Series {
+            label: format!("{prefix}p50"),
+            points: r.time_series.iter().filter_map(|s| s.p50_us.map(|v| (at(s.t), v / 1000.0))).collect(),
+            colour: 0,
+            dashed,
+        });
+        series.push(Series {
+            label: format!("{prefix}p99"),
+            points: r.time_series.iter().filter_map(|s| s.p99_us.map(|v| (at(s.t), v / 1000.0))).collect(),
+            colour: 1,
+            dashed,
+        });
+    };
+    add(result, false);
+    if let Some(b) = baseline {
+        add(b, true);
+    }
+    Chart {
+        id: "chart-latency".into(),
+        x_label: "seconds since producers started".into(),
+        y_label: "latency".into(),
+        x_scale: Scale::Linear,
+        y_format: ms,
+        series,
+        bands: bands(result),
+    }
+}
+
+/// Every non-empty histogram of the run: `(id, label, run's, baseline's)`.
+fn histograms(result: &RunResult, baseline: Option<&RunResult>) -> Vec<(String, String, Latency, Option<Latency>)> {
+    let decode = |text: &str| histogram::decode(text).ok().filter(|h| !h.is_empty());
+    let mut out = Vec::new();
+    let whole = |r: &RunResult| {
+        let h = &r.histograms;
+        [
+            ("e2e", "end to end (from the intended send time)", h.e2e.clone()),
+            ("e2e-actual", "end to end (from the actual send time)", h.e2e_actual.clone()),
+            ("send-delay", "send delay (actual minus intended send time)", h.send_delay.clone()),
+            ("confirm", "publisher confirm latency", h.confirm.clone()),
+        ]
+    };
+    let theirs = baseline.map(whole);
+    for (index, (id, label, text)) in whole(result).into_iter().enumerate() {
+        if let Some(mine) = decode(&text) {
+            let base = theirs.as_ref().and_then(|t| decode(&t[index].2));
+            out.push((format!("chart-hdr-{id}"), label.to_owned(), mine, base));
+        }
+    }
+    // Per group only where there is more than one group, else it repeats the whole run's.
+    if result.consumers.len() > 1 {
+        for (index, group) in result.consumers.iter().enumerate() {
+            if let Some(mine) = decode(&group.e2e_histogram) {
+                let base = baseline
+                    .and_then(|b| b.consumers.iter().find(|g| g.name == group.name))
+                    .and_then(|g| decode(&g.e2e_histogram));
+                out.push((
+                    format!("chart-hdr-consumer-{index}"),
+                    format!("consumer group `{}`: end to end", group.name),
+                    mine,
+                    base,
+                ));
+            }
+        }
+    }
+    if result.producers.len() > 1 {
+        for (index, group) in result.producers.iter().enumerate() {
+            if let Some(mine) = decode(&group.confirm_histogram) {
+                let base = baseline
+                    .and_then(|b| b.producers.iter().find(|g| g.name == group.name))
+                    .and_then(|g| decode(&g.confirm_histogram));
+                out.push((
+                    format!("chart-hdr-producer-{index}"),
+                    format!("producer group `{}`: confirm latency", group.name),
+                    mine,
+                    base,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `(quantile, milliseconds)` points of a histogram's percentile curve.
+pub fn percentile_curve(h: &Latency) -> Vec<(f64, f64)> {
+    let mut points: Vec<(f64, f64)> = h
+        .iter_quantiles(5)
+        .map(|v| (v.quantile_iterated_to(), h.highest_equivalent(v.value_iterated_to()) as f64 / 1e6))
+        .filter(|(q, _)| *q < 1.0)
+        .collect();
+    // The maximum goes where the percentiles run out: one nine per tenfold of values.
+    let nines = (h.len().max(10) as f64).log10().ceil().min(6.0);
+    points.retain(|(q, _)| percentile_position(*q) < nines);
+    points.push((1.0 - 10f64.powf(-nines), h.max() as f64 / 1e6));
+    points
+}
+
+fn distribution_chart(id: &str, label: &str, mine: &Latency, theirs: Option<&Latency>) -> Chart {
+    let mut series = vec![Series {
+        label: format!("this run ({} values)", mine.len()),
+        points: percentile_curve(mine),
+        colour: 3,
+        dashed: false,
+    }];
+    if let Some(theirs) = theirs {
+        series.push(Series {
+            label: format!("baseline ({} values)", theirs.len()),
+            points: percentile_curve(theirs),
+            colour: 4,
+            dashed: true,
+        });
+    }
+    Chart {
+        id: id.to_owned(),
+        x_label: format!("percentile — {label}"),
+        y_label: "latency".into(),
+        x_scale: Scale::Percentile,
+        y_format: ms,
+        series,
+        bands: Vec::new(),
+    }
+}
+
+fn percentiles_cells(p: &Percentiles) -> String {
+    [p.p50_us, p.p90_us, p.p99_us, p.p999_us, p.max_us].iter().map(|v| format!("<td>{}</td>", micros(*v))).collect()
+}
+
+fn groups(out: &mut String, result: &RunResult) {
+    out.push_str("<h2>Groups</h2>\n<table id=\"producers\"><tr><th>producer group</th><th>instances</th><th>published</th><th>msgs/s</th><th>bytes/s</th><th>confirmed</th><th>nacked</th><th>returned</th><th>confirm p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>\n");
+    for p in &result.producers {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
+            escape(&p.name),
+            p.instances,
+            p.published,
+            si(p.publish_rate),
+            bytes_rate(p.publish_bytes_rate),
+            p.confirmed,
+            p.nacked,
+            p.returned,
+            percentiles_cells(&p.confirm)
+        );
+    }
+    out.push_str("</table>\n<table id=\"consumers\"><tr><th>consumer group</th><th>queue</th><th>instances</th><th>consumed</th><th>msgs/s</th><th>lost</th><th>duplicated</th><th>reordered</th><th>redelivered</th><th>e2e p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>\n");
+    for c in &result.consumers {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
+            escape(&c.name),
+            escape(&c.queue),
+            c.instances,
+            c.consumed,
+            si(c.consume_rate),
+            c.lost,
+            c.duplicated,
+            c.reordered,
+            c.redelivered,
+            percentiles_cells(&c.e2e)
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+fn gates(out: &mut String, result: &RunResult) {
+    if result.gates.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h2>Gates</h2>\n<table id=\"gates\"><tr><th>gate</th><th>threshold</th><th>actual</th><th>verdict</th></tr>\n",
+    );
+    for g in &result.gates {
+        let _ = writeln!(
+            out,
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if g.passed { "pass" } else { "fail" },
+            escape(&g.name),
+            escape(&format_gate_value(&g.name, g.threshold)),
+            escape(&format_gate_value(&g.name, g.actual)),
+            if g.passed { "ok" } else { "FAILED" }
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+fn details(out: &mut String, result: &RunResult, baseline: Option<&RunResult>) {
+    let s = &result.scenario;
+    let m = &result.machine;
+    let g = &result.generator;
+    let mut rows: Vec<(&str, String)> = vec![
+        ("scenario file", s.file.clone()),
+        (
+            "duration / warmup / drain limit",
+            format!(
+                "{:.1}s / {:.1}s / {:.1}s (drained in {:.2}s{})",
+                s.duration_s,
+                s.warmup_s,
+                s.drain_s,
+                result.drain.seconds,
+                if result.drain.complete { "" } else { ", incomplete" }
+            ),
+        ),
+        ("rate scale", s.rate_scale.map_or_else(|| "1".to_owned(), |r| r.to_string())),
+        ("vhost", s.vhost.clone()),
+        ("broker", format!("{} — {}", broker_name(result), result.broker.url)),
+        (
+            "machine",
+            format!(
+                "{} {}, {} cores, {} memory{}",
+                m.os,
+                m.arch,
+                m.cores,
+                m.memory_bytes
+                    .map_or_else(|| "unknown".to_owned(), |b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)),
+                m.hostname.as_ref().map(|h| format!(", host {h}")).unwrap_or_default()
+            ),
+        ),
+        ("git revision", result.git_revision.clone().unwrap_or_else(|| "-".to_owned())),
+        ("warren", result.warren_version.clone()),
+        ("generator", format!("{}{}", if g.limited { "LIMITED: " } else { "kept its schedule" }, g.reasons.join("; "))),
+        (
+            "warren CPU",
+            match (g.cpu_seconds, g.cpu_seconds_per_million) {
+                (Some(cpu), Some(per)) => format!("{cpu:.2}s ({per:.1}s per million messages)"),
+                (Some(cpu), None) => format!("{cpu:.2}s"),
+                _ => "-".to_owned(),
+            },
+        ),
+    ];
+    if let Some(repeat) = &result.repeat {
+        let rates: Vec<String> = repeat.runs.iter().map(|r| si(r.consume_rate)).collect();
+        rows.push((
+            "repeated runs",
+            format!(
+                "{} runs, median run {} shown; consumed msgs/s: {}",
+                repeat.runs.len(),
+                repeat.median_run,
+                rates.join(", ")
+            ),
+        ));
+    }
+    if let Some(shard) = &result.shard {
+        rows.push(("shard", format!("{} of {}", shard.index, shard.count)));
+    }
+    if let Some(merged) = &result.merged {
+        rows.push(("merged from", merged.files.join(", ")));
+    }
+    if let Some(b) = baseline {
+        rows.push(("baseline", format!("{} started {} on {}", b.scenario.file, b.started_at, broker_name(b))));
+    }
+    out.push_str("<h2>Details</h2>\n<table id=\"details\">\n");
+    for (key, value) in rows {
+        let _ = writeln!(out, "<tr><th>{}</th><td>{}</td></tr>", escape(key), escape(&value));
+    }
+    out.push_str("</table>\n");
+    if !result.warnings.is_empty() {
+        out.push_str("<h3>Warnings</h3><ul>");
+        for w in &result.warnings {
+            let _ = write!(out, "<li>{}</li>", escape(w));
+        }
+        out.push_str("</ul>\n");
+    }
+    let document = serde_json::to_string_pretty(&s.document).unwrap_or_default();
+    let _ = writeln!(out, "<details><summary>scenario as run</summary><pre>{}</pre></details>", escape(&document));
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px auto;max-width:920px;color:#222}\
+h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}h3{font-size:14px}\
+.meta{color:#555}.status{padding:2px 8px;border-radius:4px;color:#fff}.completed{background:#2ca02c}\
+.interrupted{background:#ff7f0e}.failed{background:#d62728}.error{color:#d62728}.hint{color:#777;font-size:12px}\
+.cards{display:flex;flex-wrap:wrap;gap:10px}.card{border:1px solid #ddd;border-radius:6px;padding:8px 14px;min-width:120px}\
+.card .label{font-size:12px;color:#666}.card .value{font-size:20px;font-weight:600}.card .base{font-size:11px;color:#888}\
+table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}\
+th{background:#f6f6f6}td:first-child,th:first-child{text-align:left}tr.fail td{background:#fde0e0}\
+svg.chart{display:block;margin:6px 0}pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px}";
+
+/// Marks each chart once the browser has laid it out, so a headless check
+/// can tell drawn charts from markup that failed to render.
+const SCRIPT: &str = "<script>\nfor (const svg of document.querySelectorAll('svg.chart')) {\n  const paths = svg.querySelectorAll('path.series');\n  let drawn = 0;\n  for (const p of paths) { const b = p.getBBox(); if (b.width > 0 || b.height > 0) drawn++; }\n  svg.setAttribute('data-drawn-series', String(drawn));\n}\n</script>\n";

@@ -1,0 +1,425 @@
+//! The CI gate and reports: `compare`, `bench --baseline/--save-baseline/--repeat/--junit/--shard/--start-at`,
+//! `report --html` (checked in headless Chromium), `report A B`, and `report merge`.
+//!
+//! Runs are short and on the embedded broker (each `warren` process has its
+//! own), so they need nothing installed but Chromium for the HTML check.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::Deserializer;
+use serde_json::Value;
+
+use crate::util::{Output, rabbitmq, repo_path, run, unique_name, warren};
+
+/// A scenario with two instances per group, so two shards each get one.
+const SHARDED: &str = r#"
+name: sharded
+topology:
+  vhosts:
+    /:
+      queues:
+        work: { durable: false }
+duration: 2s
+warmup: 0s
+drain: 5s
+producers:
+  - name: web
+    instances: 2
+    exchange: ""
+    routing_key: work
+    rate: 200
+    message: { size: 64 }
+    confirms: { max_in_flight: 64 }
+consumers:
+  - name: worker
+    instances: 2
+    queue: work
+    prefetch: 10
+    ack: manual
+gates:
+  throughput_min: 100
+"#;
+
+fn bench(dir: &Path, name: &str, scenario: &Path, extra: &[&str]) -> (Output, Value, PathBuf) {
+    let out = dir.join(format!("{name}.json"));
+    let mut args: Vec<String> = vec!["bench".into(), scenario.display().to_string()];
+    if !extra.contains(&"--duration") {
+        args.extend(["--duration".into(), "2s".into()]);
+    }
+    args.extend(["--warmup".into(), "0s".into(), "--quiet".into(), "--out".into(), out.display().to_string()]);
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let output = run(&args);
+    let text = std::fs::read_to_string(&out).unwrap_or_else(|error| {
+        panic!("no result file ({error}):\nstdout:\n{}\nstderr:\n{}", output.stdout, output.stderr)
+    });
+    (output, serde_json::from_str(&text).expect("the result is JSON"), out)
+}
+
+fn seed() -> PathBuf {
+    repo_path("scenarios/seed.yaml")
+}
+
+fn write_json(path: &Path, value: &Value) {
+    std::fs::write(path, serde_json::to_string_pretty(value).expect("encodes")).expect("writes");
+}
+
+fn decode(text: &str) -> Histogram<u64> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text).expect("base64");
+    Deserializer::new().deserialize(&mut bytes.as_slice()).expect("an HdrHistogram")
+}
+
+/// Parses JUnit XML with a real XML parser; returns (test case name, failed) in order.
+fn junit_cases(path: &Path) -> Vec<(String, bool)> {
+    use quick_xml::events::Event;
+    let text = std::fs::read_to_string(path).expect("the JUnit file exists");
+    let mut reader = quick_xml::Reader::from_str(&text);
+    let mut cases: Vec<(String, bool)> = Vec::new();
+    let mut roots = 0;
+    loop {
+        match reader.read_event().unwrap_or_else(|e| panic!("{} is not well-formed XML: {e}\n{text}", path.display())) {
+            Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
+                b"testsuites" => roots += 1,
+                b"testcase" => {
+                    let name = e
+                        .try_get_attribute("name")
+                        .expect("attributes parse")
+                        .expect("a test case has a name")
+                        .unescape_value()
+                        .expect("the name unescapes")
+                        .into_owned();
+                    cases.push((name, false));
+                }
+                b"failure" => cases.last_mut().expect("a failure inside a test case").1 = true,
+                _ => {}
+            },
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert_eq!(roots, 1, "one <testsuites> root");
+    cases
+}
+
+#[test]
+fn compare_passes_the_same_run_and_exits_3_on_a_throughput_drop_naming_it() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (output, result, base) = bench(dir.path(), "base", &seed(), &[]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+
+    let same = run(["compare", &base.display().to_string(), &base.display().to_string()]);
+    assert_eq!(same.code, 0, "{}{}", same.stdout, same.stderr);
+    assert!(same.stdout.contains("consumed msgs/s"), "{}", same.stdout);
+    assert!(same.stdout.contains("PASSED"), "{}", same.stdout);
+
+    let mut slower = result.clone();
+    let rate = slower["summary"]["consume_rate"].as_f64().expect("a rate");
+    slower["summary"]["consume_rate"] = Value::from(rate * 0.7);
+    let slower_path = dir.path().join("slower.json");
+    write_json(&slower_path, &slower);
+    let junit = dir.path().join("compare.xml");
+    let out = run([
+        "compare",
+        &base.display().to_string(),
+        &slower_path.display().to_string(),
+        "--junit",
+        &junit.display().to_string(),
+    ]);
+    assert_eq!(out.code, 3, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("regression against the baseline: consumed msgs/s -30.0%"), "{}", out.stdout);
+    let cases = junit_cases(&junit);
+    let failed: Vec<&str> = cases.iter().filter(|(_, f)| *f).map(|(n, _)| n.as_str()).collect();
+    assert_eq!(failed, vec!["consumed msgs/s"], "{cases:?}");
+    let gates = result["gates"].as_array().expect("gates").len();
+    assert!(cases.len() >= 3 + gates, "each figure and each gate is a test case: {cases:?}");
+    assert!(cases.iter().any(|(n, _)| n == "max_lost"));
+
+    // A 30% drop passes when the tolerance allows it; JSON output says why for scripts.
+    let lenient = run([
+        "compare",
+        &base.display().to_string(),
+        &slower_path.display().to_string(),
+        "--max-throughput-drop",
+        "40%",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(lenient.code, 0, "{}{}", lenient.stdout, lenient.stderr);
+    let json: Value = serde_json::from_str(&lenient.stdout).expect("JSON on stdout");
+    assert_eq!(json["failed"], false);
+    assert_eq!(json["figures"][0]["name"], "consumed msgs/s");
+    assert_eq!(json["figures"][0]["verdict"], "ok");
+}
+
+#[test]
+fn compare_refuses_different_scenarios_and_unreadable_files_with_exit_1() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (_, result, base) = bench(dir.path(), "base", &seed(), &[]);
+    let mut other = result.clone();
+    other["scenario"]["name"] = Value::from("orders");
+    let other_path = dir.path().join("other.json");
+    write_json(&other_path, &other);
+    let out = run(["compare", &base.display().to_string(), &other_path.display().to_string()]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("the baseline ran scenario `seed` but the result ran `orders`"), "{}", out.stderr);
+
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, "{\n  \"schema_version\": 1,\n  oops\n}").expect("writes");
+    let out = run(["compare", &base.display().to_string(), &broken.display().to_string()]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains(&format!("{}:3:", broken.display())), "file and line named: {}", out.stderr);
+}
+
+#[test]
+fn bench_saves_a_baseline_then_compares_against_it_and_writes_junit() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let baseline = dir.path().join("baseline.json");
+    let (first, _, _) = bench(dir.path(), "first", &seed(), &["--save-baseline", &baseline.display().to_string()]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(baseline.exists(), "--save-baseline wrote the baseline");
+
+    let junit = dir.path().join("bench.xml");
+    // Latency on a shared two-core machine is noisy; this checks the wiring, not the machine.
+    let (second, _, _) = bench(
+        dir.path(),
+        "second",
+        &seed(),
+        &[
+            "--baseline",
+            &baseline.display().to_string(),
+            "--max-latency-rise",
+            "100000%",
+            "--max-throughput-drop",
+            "50%",
+            "--junit",
+            &junit.display().to_string(),
+        ],
+    );
+    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    assert!(second.stdout.contains("against baseline"), "the comparison is printed: {}", second.stdout);
+    let cases = junit_cases(&junit);
+    let names: Vec<&str> = cases.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"consumed msgs/s") && names.contains(&"max_lost"), "{names:?}");
+    assert!(cases.iter().all(|(_, failed)| !failed), "{cases:?}");
+
+    // Without --baseline the JUnit report holds the scenario's gates; a missed gate is a failed case and exit 3.
+    let junit = dir.path().join("gates.xml");
+    let (third, result, _) =
+        bench(dir.path(), "third", &seed(), &["--rate-scale", "0.5", "--junit", &junit.display().to_string()]);
+    let cases = junit_cases(&junit);
+    let gates: Vec<(String, bool)> = result["gates"]
+        .as_array()
+        .expect("gates")
+        .iter()
+        .map(|g| (g["name"].as_str().unwrap_or_default().to_owned(), g["passed"] == false))
+        .collect();
+    assert_eq!(cases, gates);
+    let expected = if gates.iter().any(|(_, failed)| *failed) { 3 } else { 0 };
+    assert_eq!(third.code, expected, "{}", third.stderr);
+}
+
+#[test]
+fn repeat_reports_the_median_run_and_every_run() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (output, result, _) = bench(dir.path(), "repeat", &seed(), &["--repeat", "3", "--duration", "1s"]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let runs = result["repeat"]["runs"].as_array().expect("repeat.runs");
+    assert_eq!(runs.len(), 3);
+    let median = result["repeat"]["median_run"].as_u64().expect("median_run") as usize;
+    let mut rates: Vec<f64> = runs.iter().map(|r| r["consume_rate"].as_f64().expect("rate")).collect();
+    assert_eq!(
+        rates[median - 1],
+        result["summary"]["consume_rate"].as_f64().expect("rate"),
+        "the result is the median run"
+    );
+    rates.sort_by(f64::total_cmp);
+    assert_eq!(rates[1], result["summary"]["consume_rate"].as_f64().expect("rate"));
+}
+
+#[test]
+fn shards_run_together_and_merge_exactly() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let scenario = dir.path().join("sharded.yaml");
+    std::fs::write(&scenario, SHARDED).expect("writes the scenario");
+    let start_at = std::time::SystemTime::now() + std::time::Duration::from_secs(3);
+    let start_at = humantime::format_rfc3339_millis(start_at).to_string();
+    // Both shards at once, each with its own embedded broker.
+    let children: Vec<(PathBuf, std::process::Child)> = (1..=2)
+        .map(|k| {
+            let out = dir.path().join(format!("shard-{k}.json"));
+            let child = warren()
+                .args(["bench", &scenario.display().to_string(), "--quiet", "--shard", &format!("{k}/2")])
+                .args(["--start-at", &start_at, "--out", &out.display().to_string()])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("warren starts");
+            (out, child)
+        })
+        .collect();
+    let mut shards = Vec::new();
+    for (out, child) in children {
+        let output = child.wait_with_output().expect("the shard finishes");
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        let result: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("a result")).expect("JSON");
+        assert_eq!(result["producers"][0]["instances"], 1, "each shard runs half of every group");
+        assert_eq!(result["consumers"][0]["instances"], 1);
+        assert_eq!(result["summary"]["lost"], 0);
+        shards.push((out, result));
+    }
+    let merged_path = dir.path().join("merged.json");
+    let mut args = vec!["report".to_owned(), "merge".to_owned()];
+    args.extend(shards.iter().map(|(p, _)| p.display().to_string()));
+    args.extend(["-o".to_owned(), merged_path.display().to_string()]);
+    let out = run(&args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let merged: Value = serde_json::from_str(&std::fs::read_to_string(&merged_path).expect("merged")).expect("JSON");
+
+    for field in ["published", "consumed", "expected", "confirmed"] {
+        let sum: u64 = shards.iter().map(|(_, r)| r["summary"][field].as_u64().expect("a count")).sum();
+        assert_eq!(merged["summary"][field].as_u64(), Some(sum), "merged {field} is the shards' sum");
+    }
+    assert_eq!(merged["producers"][0]["instances"], 2);
+    let delivered = |r: &Value| -> u64 {
+        r["time_series"].as_array().expect("series").iter().map(|s| s["delivered"].as_u64().unwrap_or(0)).sum()
+    };
+    assert_eq!(delivered(&merged), shards.iter().map(|(_, r)| delivered(r)).sum::<u64>());
+
+    // One histogram fed every sample the shards recorded, value by value.
+    let mut all: Histogram<u64> = Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("bounds");
+    for (_, shard) in &shards {
+        let h = decode(shard["histograms"]["e2e"].as_str().expect("histogram"));
+        for v in h.iter_recorded() {
+            all.record_n(v.value_iterated_to(), v.count_at_value()).expect("records");
+        }
+    }
+    let e2e = &merged["summary"]["latency"]["e2e"];
+    assert_eq!(e2e["count"].as_u64(), Some(all.len()));
+    for (field, q) in [("p50_us", 0.5), ("p99_us", 0.99), ("p999_us", 0.999)] {
+        assert_eq!(e2e[field].as_f64(), Some(all.value_at_quantile(q) as f64 / 1000.0), "merged {field}");
+    }
+    assert_eq!(e2e["max_us"].as_f64(), Some(all.max() as f64 / 1000.0));
+    let gate = merged["gates"].as_array().expect("gates").iter().find(|g| g["name"] == "throughput_min").cloned();
+    assert_eq!(gate.expect("the throughput gate")["threshold"], 100.0, "the shards' shares add back up");
+}
+
+fn chromium() -> PathBuf {
+    for name in ["chromium", "chromium-browser"] {
+        if let Ok(out) = Command::new("which").arg(name).output()
+            && out.status.success()
+        {
+            return PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        }
+    }
+    panic!("the HTML report test needs Debian's `chromium` (apt-get install chromium); .ci/run installs it");
+}
+
+fn headless(html: &Path, profile: &Path, extra: &[String]) -> std::process::Output {
+    Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium runs")
+}
+
+#[test]
+fn html_report_renders_every_chart_in_chromium_and_needs_no_network() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (_, _, baseline) = bench(dir.path(), "baseline", &seed(), &[]);
+    let (_, _, result) = bench(dir.path(), "result", &seed(), &[]);
+    let html = dir.path().join("report.html");
+    let out = run([
+        "report",
+        &result.display().to_string(),
+        "--html",
+        &html.display().to_string(),
+        "--baseline",
+        &baseline.display().to_string(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = std::fs::read_to_string(&html).expect("the report exists");
+    for external in ["http://", "https://", "src=", "<link"] {
+        let outside: Vec<&str> =
+            text.lines().filter(|l| l.contains(external) && !l.contains("http://www.w3.org/2000/svg")).collect();
+        assert!(outside.is_empty(), "the report loads nothing from outside ({external}): {outside:?}");
+    }
+
+    let profile = tempfile::tempdir().expect("a profile dir");
+    let dom = headless(&html, profile.path(), &["--dump-dom".to_owned()]);
+    let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+    for id in ["chart-throughput", "chart-latency", "chart-hdr-e2e", "chart-hdr-e2e-actual", "chart-hdr-confirm"] {
+        let at = dom.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("chart {id} in the DOM:\n{dom}"));
+        let tag = &dom[dom[..at].rfind('<').unwrap_or(0)..at + dom[at..].find('>').unwrap_or(0)];
+        // The page's script counts the lines the browser laid out: this run's and the baseline's.
+        let drawn: usize = tag
+            .split("data-drawn-series=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("chart {id} was not laid out: {tag}"));
+        assert!(drawn >= 2, "chart {id} drew its lines and the baseline's: {tag}");
+    }
+    assert!(dom.contains("id=\"consumers\"") && dom.contains("worker"), "the per-group table");
+    assert!(dom.contains("RabbitMQ") || dom.contains("embedded"), "the broker details");
+
+    let shot = dir.path().join("report.png");
+    let out = headless(
+        &html,
+        profile.path(),
+        &[format!("--screenshot={}", shot.display()), "--window-size=1000,1400".to_owned()],
+    );
+    let png = std::fs::read(&shot)
+        .unwrap_or_else(|e| panic!("no screenshot ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real screenshot");
+    if let Ok(keep) = std::env::var("WARREN_KEEP_REPORT") {
+        let _ = std::fs::copy(&html, format!("{keep}.html"));
+        let _ = std::fs::copy(&shot, format!("{keep}.png"));
+    }
+}
+
+#[test]
+fn report_of_several_runs_prints_one_row_each() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (_, result, a) = bench(dir.path(), "a", &seed(), &[]);
+    let mut faster = result.clone();
+    let rate = faster["summary"]["consume_rate"].as_f64().expect("a rate");
+    faster["summary"]["consume_rate"] = Value::from(rate * 2.0);
+    let b = dir.path().join("b.json");
+    write_json(&b, &faster);
+    let out = run(["report", &a.display().to_string(), &b.display().to_string()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rows: Vec<&str> = out.stdout.lines().filter(|l| l.contains(".json")).collect();
+    assert_eq!(rows.len(), 2, "{}", out.stdout);
+    assert!(rows[1].contains("+100.0%"), "the second run's change against the first: {}", out.stdout);
+    let json = run(["report", &a.display().to_string(), &b.display().to_string(), "--format", "json"]);
+    let json: Value = serde_json::from_str(&json.stdout).expect("JSON rows");
+    assert_eq!(json.as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn a_shard_runs_against_rabbitmq_and_says_which_slice_it_was() {
+    let Some(rabbit) = rabbitmq() else { return };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let scenario = dir.path().join("sharded.yaml");
+    std::fs::write(&scenario, SHARDED).expect("writes the scenario");
+    let vhost = unique_name("warren-shard");
+    let (output, result, _) =
+        bench(dir.path(), "shard", &scenario, &["--broker", &rabbit.amqp_url, "--shard", "2/2", "--vhost", &vhost]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert_eq!(result["shard"]["index"], 2);
+    assert_eq!(result["scenario"]["vhost"], vhost.as_str());
+    assert_eq!(result["summary"]["lost"], 0);
+    assert!(result["summary"]["consumed"].as_u64().unwrap_or(0) > 0);
+}
