@@ -2,6 +2,9 @@
 //! answers, against RabbitMQ with the same assertions.
 
 mod basics;
+mod connection;
 mod exchanges;
+mod garbage;
 mod queues;
+mod raw;
 mod util;

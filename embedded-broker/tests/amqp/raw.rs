@@ -1,0 +1,156 @@
+//! A minimal raw AMQP client for sending what a well-behaved client never would.
+
+use std::time::Duration;
+
+use amq_protocol::frame::{AMQPFrame, WriteContext, gen_frame, parse_frame};
+use amq_protocol::protocol::{AMQPClass, channel, connection};
+use amq_protocol::types::{AMQPValue, FieldTable};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::util::DEADLINE;
+
+/// A socket speaking frames.
+pub struct Raw {
+    /// The socket.
+    pub socket: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// What the server did in the end.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// `connection.close` with this code.
+    Close(u16),
+    /// The socket was closed without a close method.
+    Eof,
+}
+
+pub fn encode(frame: &AMQPFrame) -> Vec<u8> {
+    gen_frame(frame)(WriteContext::from(Vec::new())).expect("encodes").write
+}
+
+impl Raw {
+    /// Connects without a handshake.
+    pub async fn connect(addr: &str) -> Raw {
+        let socket = TcpStream::connect(addr).await.expect("tcp connect");
+        Raw { socket, buf: Vec::new() }
+    }
+
+    /// Connects, completes the handshake as guest on `/` with `heartbeat`, and opens channel 1.
+    pub async fn open(addr: &str, heartbeat: u16) -> Raw {
+        let mut raw = Raw::connect(addr).await;
+        raw.send_bytes(b"AMQP\x00\x00\x09\x01").await;
+        let start = raw.recv().await.expect("connection.start");
+        assert!(matches!(start, AMQPFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Start(_)))));
+        let mut caps = FieldTable::default();
+        caps.insert("authentication_failure_close".into(), AMQPValue::Boolean(true));
+        let mut props = FieldTable::default();
+        props.insert("capabilities".into(), AMQPValue::FieldTable(caps));
+        raw.send(AMQPFrame::Method(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
+                client_properties: props,
+                mechanism: "PLAIN".into(),
+                response: "\0guest\0guest".into(),
+                locale: "en_US".into(),
+            })),
+        ))
+        .await;
+        let tune = raw.recv().await.expect("connection.tune");
+        let AMQPFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Tune(tune))) = tune else {
+            panic!("expected tune, got {tune:?}")
+        };
+        raw.send(AMQPFrame::Method(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::TuneOk(connection::TuneOk {
+                channel_max: tune.channel_max,
+                frame_max: tune.frame_max,
+                heartbeat,
+            })),
+        ))
+        .await;
+        raw.send(AMQPFrame::Method(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::Open(connection::Open { virtual_host: "/".into() })),
+        ))
+        .await;
+        let ok = raw.recv().await.expect("connection.open-ok");
+        assert!(matches!(ok, AMQPFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::OpenOk(_)))), "{ok:?}");
+        raw.send(AMQPFrame::Method(1, AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})))).await;
+        let ok = raw.recv_non_heartbeat().await.expect("channel.open-ok");
+        assert!(matches!(ok, AMQPFrame::Method(1, AMQPClass::Channel(channel::AMQPMethod::OpenOk(_)))), "{ok:?}");
+        raw
+    }
+
+    /// Sends bytes as they are.
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        // The server may already have closed; what it answered is checked by the caller.
+        let _ = self.socket.write_all(bytes).await;
+    }
+
+    /// Sends a frame.
+    pub async fn send(&mut self, frame: AMQPFrame) {
+        let bytes = encode(&frame);
+        self.send_bytes(&bytes).await;
+    }
+
+    /// Reads raw bytes until EOF or the deadline.
+    pub async fn read_to_end(&mut self) -> Vec<u8> {
+        let mut out = std::mem::take(&mut self.buf);
+        let _ = tokio::time::timeout(DEADLINE, self.socket.read_to_end(&mut out)).await;
+        out
+    }
+
+    /// The next frame, or `None` at EOF.
+    pub async fn recv(&mut self) -> Option<AMQPFrame> {
+        loop {
+            if let Ok((rest, frame)) = parse_frame(&self.buf[..]) {
+                let used = self.buf.len() - rest.len();
+                self.buf.drain(..used);
+                return Some(frame);
+            }
+            let mut chunk = [0u8; 4096];
+            let n = tokio::time::timeout(DEADLINE, self.socket.read(&mut chunk))
+                .await
+                .expect("server answered before the deadline")
+                .unwrap_or(0);
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// The next frame that is not a heartbeat.
+    pub async fn recv_non_heartbeat(&mut self) -> Option<AMQPFrame> {
+        loop {
+            match self.recv().await? {
+                AMQPFrame::Heartbeat => continue,
+                other => return Some(other),
+            }
+        }
+    }
+
+    /// Reads until the server closes the connection: its close code, or EOF.
+    pub async fn ending(&mut self) -> Ending {
+        loop {
+            match self.recv().await {
+                None => return Ending::Eof,
+                Some(AMQPFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Close(c)))) => {
+                    self.send(AMQPFrame::Method(
+                        0,
+                        AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})),
+                    ))
+                    .await;
+                    return Ending::Close(c.reply_code);
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+/// How long a server may take to notice a silent client with heartbeat 1 (two missed beats plus
+/// scheduling slack); only an upper bound for a wait, never an assertion on timing.
+pub const HEARTBEAT_WAIT: Duration = Duration::from_secs(8);
