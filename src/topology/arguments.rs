@@ -33,8 +33,93 @@ const POLICY_NUMBERS: &[(&str, i64, &str)] = &[
 
 const OVERFLOW: &[&str] = &["drop-head", "reject-publish", "reject-publish-dlx"];
 
+/// Queue arguments RabbitMQ (3.10 to 3.13) knows. Others are passed through
+/// and ignored by the broker, so a typo silently does nothing.
+const QUEUE_ARGUMENTS: &[&str] = &[
+    "x-queue-type",
+    "x-message-ttl",
+    "x-expires",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-overflow",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-dead-letter-strategy",
+    "x-max-priority",
+    "x-queue-mode",
+    "x-queue-version",
+    "x-queue-master-locator",
+    "x-queue-leader-locator",
+    "x-single-active-consumer",
+    "x-delivery-limit",
+    "x-quorum-initial-group-size",
+    "x-initial-cluster-size",
+    "x-max-age",
+    "x-stream-max-segment-size-bytes",
+    "x-max-in-memory-length",
+    "x-max-in-memory-bytes",
+    "x-consumer-timeout",
+];
+
+/// Exchange arguments of RabbitMQ and its common plugins.
+const EXCHANGE_ARGUMENTS: &[&str] = &["alternate-exchange", "x-delayed-type", "hash-header", "hash-property"];
+
+/// Policy keys RabbitMQ knows.
+const POLICY_KEYS: &[&str] = &[
+    "alternate-exchange",
+    "dead-letter-exchange",
+    "dead-letter-routing-key",
+    "dead-letter-strategy",
+    "message-ttl",
+    "expires",
+    "max-length",
+    "max-length-bytes",
+    "overflow",
+    "delivery-limit",
+    "max-age",
+    "stream-max-segment-size-bytes",
+    "queue-mode",
+    "queue-version",
+    "queue-master-locator",
+    "queue-leader-locator",
+    "ha-mode",
+    "ha-params",
+    "ha-sync-mode",
+    "ha-sync-batch-size",
+    "ha-promote-on-shutdown",
+    "ha-promote-on-failure",
+    "max-in-memory-length",
+    "max-in-memory-bytes",
+    "federation-upstream",
+    "federation-upstream-set",
+    "consumer-timeout",
+];
+
+/// A key close to a known one but not known is a typo. A key close to none
+/// may belong to a plugin, so it is let through.
+fn typos(conv: &mut Converter<'_>, arguments: &Arguments, at: &NodePath, known: &[&str], consequence: &str) {
+    for key in arguments.keys() {
+        if known.contains(&key.as_str()) {
+            continue;
+        }
+        if let Some(intended) = super::diagnostic::suggest(key, known.iter().copied()) {
+            let arg_at = at.key(key);
+            let owner = {
+                let mut parent = at.clone();
+                parent.0.pop();
+                conv.describe(&parent)
+            };
+            conv.at_key(
+                &arg_at,
+                format!("{owner}: unknown key `{key}`, which {consequence} (did you mean `{intended}`?)"),
+            );
+        }
+    }
+}
+
 /// Checks a queue's arguments; returns the declared `x-queue-type`, if valid.
 pub fn check_queue_arguments(conv: &mut Converter<'_>, arguments: &Arguments, at: &NodePath) -> Option<QueueType> {
+    typos(conv, arguments, at, QUEUE_ARGUMENTS, "RabbitMQ would silently ignore");
     numbers(conv, arguments, at, QUEUE_NUMBERS);
     if let Some(Value::Number(n)) = arguments.get("x-max-priority")
         && n.as_i64().is_some_and(|p| p > 255)
@@ -72,6 +157,7 @@ pub fn check_queue_arguments(conv: &mut Converter<'_>, arguments: &Arguments, at
 
 /// Checks an exchange's arguments.
 pub fn check_exchange_arguments(conv: &mut Converter<'_>, arguments: &Arguments, at: &NodePath) {
+    typos(conv, arguments, at, EXCHANGE_ARGUMENTS, "RabbitMQ would silently ignore");
     strings(conv, arguments, at, &["alternate-exchange"]);
 }
 
@@ -82,6 +168,7 @@ pub fn check_binding_arguments(conv: &mut Converter<'_>, arguments: &Arguments, 
 
 /// Checks a policy definition.
 pub fn check_policy_definition(conv: &mut Converter<'_>, definition: &Arguments, at: &NodePath) {
+    typos(conv, definition, at, POLICY_KEYS, "RabbitMQ would refuse");
     numbers(conv, definition, at, POLICY_NUMBERS);
     strings(
         conv,
@@ -141,4 +228,37 @@ fn choice(conv: &mut Converter<'_>, arguments: &Arguments, at: &NodePath, key: &
         &arg_at,
         format!("{}: unknown value {given}, expected one of `{}`{hint}", conv.describe(&arg_at), allowed.join("`, `")),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crate::topology::load::load_str_with_env;
+
+    fn check(arguments: &str) -> Vec<String> {
+        let text = format!("vhosts:\n  /:\n    queues:\n      q:\n        arguments: {{ {arguments} }}\n");
+        match load_str_with_env("t.yaml", &text, &HashMap::<String, String>::new()) {
+            Ok(_) => Vec::new(),
+            Err(error) => error.diagnostics().iter().map(|d| d.message.clone()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_misspelt_argument_is_reported_instead_of_silently_ignored() {
+        assert_eq!(
+            check("x-mesage-ttl: 1000"),
+            [
+                "queue `q`: unknown key `x-mesage-ttl`, which RabbitMQ would silently ignore (did you mean `x-message-ttl`?)"
+            ]
+        );
+        assert_eq!(check("x-dead-letter-exchnage: dlx").len(), 1);
+    }
+
+    #[test]
+    fn arguments_unlike_any_known_one_are_left_to_plugins() {
+        for key in ["x-custom-flag", "x-cancel-on-ha-failover", "x-stream-filter-size-bytes", "owner", "x-tenant"] {
+            assert_eq!(check(&format!("{key}: 1")), Vec::<String>::new(), "{key}");
+        }
+    }
 }

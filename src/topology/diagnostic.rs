@@ -88,12 +88,13 @@ fn render(diagnostics: &[Diagnostic]) -> String {
 pub struct Diagnostics {
     file: String,
     found: Vec<Diagnostic>,
+    seen: std::collections::HashSet<(Option<Pos>, String)>,
 }
 
 impl Diagnostics {
     /// An empty collection for `file`.
     pub fn new(file: impl Into<String>) -> Diagnostics {
-        Diagnostics { file: file.into(), found: Vec::new() }
+        Diagnostics { file: file.into(), found: Vec::new(), seen: Default::default() }
     }
 
     /// The file name diagnostics are reported against.
@@ -103,11 +104,11 @@ impl Diagnostics {
 
     /// Records a problem.
     pub fn push(&mut self, pos: Option<Pos>, message: impl Into<String>) {
-        let diagnostic = Diagnostic { file: self.file.clone(), pos, message: message.into() };
+        let message = message.into();
         // The same problem can be reached twice (e.g. a name checked as key
         // and as reference); say it once.
-        if !self.found.contains(&diagnostic) {
-            self.found.push(diagnostic);
+        if self.seen.insert((pos, message.clone())) {
+            self.found.push(Diagnostic { file: self.file.clone(), pos, message });
         }
     }
 
