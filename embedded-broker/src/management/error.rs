@@ -44,6 +44,16 @@ pub enum ApiError {
         /// The missing keys, in the order RabbitMQ lists them.
         keys: Vec<&'static str>,
     },
+    /// A message published through the API could not be routed at all (unknown or internal
+    /// exchange); RabbitMQ reports the channel error with its code.
+    #[error("{} {}", .0.reply_code(), .0)]
+    Unroutable(#[source] crate::state::RouteError),
+    /// A message property or payload the API cannot turn into an AMQP message.
+    #[error("{problem}")]
+    BadMessage {
+        /// What is wrong.
+        problem: String,
+    },
     /// `page`/`page_size` outside 1.. and 1..=500.
     #[error("Invalid pagination parameters: page number {page}, page size {size}")]
     InvalidPagination {
@@ -99,6 +109,8 @@ impl ApiError {
             | ApiError::NotJson(_)
             | ApiError::BadBody(_)
             | ApiError::KeysMissing { .. }
+            | ApiError::Unroutable(_)
+            | ApiError::BadMessage { .. }
             | ApiError::InvalidPagination { .. }
             | ApiError::PageOutOfRange { .. }
             | ApiError::UnknownExchangeType(_)

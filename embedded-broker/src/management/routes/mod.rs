@@ -5,6 +5,7 @@
 mod bindings;
 mod definitions;
 mod exchanges;
+mod messages;
 mod overview;
 mod pagination;
 mod permissions;
@@ -22,7 +23,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use tokio::sync::Semaphore;
 
 use super::auth::require_login;
@@ -62,12 +63,14 @@ pub(crate) fn all(api: Api) -> Router {
         .route("/api/exchanges", get(exchanges::list_all))
         .route("/api/exchanges/{vhost}", get(exchanges::list_in))
         .route("/api/exchanges/{vhost}/{name}", get(exchanges::show).put(exchanges::put).delete(exchanges::remove))
+        .route("/api/exchanges/{vhost}/{name}/publish", post(messages::publish))
         .route("/api/exchanges/{vhost}/{name}/bindings/source", get(bindings::with_source))
         .route("/api/exchanges/{vhost}/{name}/bindings/destination", get(bindings::with_exchange_destination))
         .route("/api/queues", get(queues::list_all))
         .route("/api/queues/{vhost}", get(queues::list_in))
         .route("/api/queues/{vhost}/{name}", get(queues::show).put(queues::put).delete(queues::remove))
         .route("/api/queues/{vhost}/{name}/contents", delete(queues::purge))
+        .route("/api/queues/{vhost}/{name}/get", post(messages::get))
         .route("/api/queues/{vhost}/{name}/bindings", get(bindings::with_queue_destination))
         .route("/api/bindings", get(bindings::list_all))
         .route("/api/bindings/{vhost}", get(bindings::list_in))
