@@ -1,101 +1,163 @@
 //! `warren validate FILE...` and `warren schema topology|scenario`: checks
 //! and schemas that need no broker.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde_json::json;
 
+use crate::bench::scenario::{self, ScenarioError};
 use crate::cli::{Format, GlobalArgs, SchemaArgs, SchemaKind, ValidateArgs};
 use crate::outcome::Outcome;
 use crate::topology::Topology;
 use crate::topology::diagnostic::{Diagnostic, LoadError};
-use crate::topology::load::load_file;
 
 /// `warren validate FILE...`: every file is checked and every problem
 /// reported (`error: file:line:column: message` on stderr); exit 1 when any
-/// file has one.
+/// file has one. Topology and scenario files are told apart by content; a
+/// scenario's topology is checked with it.
 pub fn validate(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Outcome> {
-    let mut reports = Vec::new();
-    for file in &args.files {
-        reports.push((file.as_path(), load_file(file)));
-    }
-    let failed = reports.iter().filter(|(_, result)| result.is_err()).count();
+    let reports: Vec<Report> = args.files.iter().map(|file| check(file)).collect();
+    let failed = reports.iter().filter(|report| report.outcome.is_err()).count();
     match global.format {
-        Format::Human => print_human(&reports, global.quiet),
-        Format::Json => print_json(&reports)?,
-    }
-    if failed > 0 {
-        if reports.len() > 1 && global.format == Format::Human {
-            eprintln!("{failed} of {} files are invalid", reports.len());
-        }
-        return Ok(Outcome::Error);
-    }
-    Ok(Outcome::Success)
-}
-
-fn print_human(reports: &[(&Path, Result<Topology, LoadError>)], quiet: bool) {
-    for (file, result) in reports {
-        match result {
-            Ok(topology) if !quiet => println!("{}: ok ({})", file.display(), summary(topology)),
-            Ok(_) => {}
-            Err(LoadError::Invalid { diagnostics }) => {
-                for diagnostic in diagnostics {
-                    eprintln!("error: {diagnostic}");
+        Format::Human => {
+            for report in &reports {
+                match &report.outcome {
+                    Ok(summary) if !global.quiet => println!("{}: ok ({summary})", report.file.display()),
+                    Ok(_) => {}
+                    Err(problems) => problems.iter().for_each(|problem| eprintln!("error: {}", problem.rendered)),
                 }
             }
-            Err(error) => eprintln!("error: {}", error_ref(error)),
+            if failed > 0 && reports.len() > 1 {
+                eprintln!("{failed} of {} files are invalid", reports.len());
+            }
+        }
+        Format::Json => {
+            let files: Vec<_> = reports.iter().map(Report::to_json).collect();
+            let text =
+                serde_json::to_string_pretty(&json!({ "files": files })).context("writing the report as JSON")?;
+            println!("{text}");
+        }
+    }
+    Ok(if failed > 0 { Outcome::Error } else { Outcome::Success })
+}
+
+/// What checking one file found.
+struct Report {
+    file: PathBuf,
+    kind: &'static str,
+    /// A one-line summary, or every problem.
+    outcome: Result<String, Vec<Problem>>,
+}
+
+/// One problem, with its position when known.
+struct Problem {
+    line: Option<usize>,
+    column: Option<usize>,
+    message: String,
+    /// `file:line:column: message`, as printed.
+    rendered: String,
+}
+
+impl From<&Diagnostic> for Problem {
+    fn from(diagnostic: &Diagnostic) -> Problem {
+        Problem {
+            line: diagnostic.pos.map(|p| p.line),
+            column: diagnostic.pos.map(|p| p.column),
+            message: diagnostic.message.clone(),
+            rendered: diagnostic.to_string(),
         }
     }
 }
 
-/// An error that is not a list of diagnostics (an unreadable file), with its cause.
-fn error_ref(error: &LoadError) -> String {
-    match error {
-        LoadError::Read { path, source } => format!("cannot read topology file {}: {source}", path.display()),
-        LoadError::Invalid { .. } => error.to_string(),
+impl Problem {
+    /// A problem without a position; `text` names the file itself.
+    fn plain(text: String) -> Problem {
+        Problem { line: None, column: None, message: text.clone(), rendered: text }
     }
 }
 
-fn print_json(reports: &[(&Path, Result<Topology, LoadError>)]) -> anyhow::Result<()> {
-    let files: Vec<_> = reports
-        .iter()
-        .map(|(file, result)| {
-            let problems: Vec<_> = match result {
-                Ok(_) => Vec::new(),
-                Err(LoadError::Invalid { diagnostics }) => diagnostics.iter().map(diagnostic_json).collect(),
-                Err(error) => vec![json!({ "line": null, "column": null, "message": error_ref(error) })],
-            };
-            json!({ "file": file.display().to_string(), "valid": result.is_ok(), "problems": problems })
+impl Report {
+    fn to_json(&self) -> serde_json::Value {
+        let problems: Vec<_> = match &self.outcome {
+            Ok(_) => Vec::new(),
+            Err(problems) => {
+                problems.iter().map(|p| json!({ "line": p.line, "column": p.column, "message": p.message })).collect()
+            }
+        };
+        json!({
+            "file": self.file.display().to_string(),
+            "kind": self.kind,
+            "valid": self.outcome.is_ok(),
+            "problems": problems,
         })
-        .collect();
-    let text = serde_json::to_string_pretty(&json!({ "files": files })).context("writing the report as JSON")?;
-    println!("{text}");
-    Ok(())
+    }
 }
 
-fn diagnostic_json(diagnostic: &Diagnostic) -> serde_json::Value {
-    json!({
-        "line": diagnostic.pos.map(|p| p.line),
-        "column": diagnostic.pos.map(|p| p.column),
-        "message": diagnostic.message,
-    })
+fn check(file: &Path) -> Report {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(error) => {
+            let problem = Problem::plain(format!("cannot read {}: {error}", file.display()));
+            return Report { file: file.to_path_buf(), kind: "unknown", outcome: Err(vec![problem]) };
+        }
+    };
+    if scenario::load::looks_like_scenario(&text) {
+        return Report { file: file.to_path_buf(), kind: "scenario", outcome: check_scenario(file, &text) };
+    }
+    let name = file.display().to_string();
+    let outcome = crate::topology::load::load_str(&name, &text).map(|t| summary(&t)).map_err(|e| problems(&e));
+    Report { file: file.to_path_buf(), kind: "topology", outcome }
+}
+
+fn problems(error: &LoadError) -> Vec<Problem> {
+    match error {
+        LoadError::Invalid { diagnostics } => diagnostics.iter().map(Problem::from).collect(),
+        LoadError::Read { path, source } => vec![Problem::plain(format!("cannot read {}: {source}", path.display()))],
+    }
+}
+
+/// A scenario, then the topology it names or holds.
+fn check_scenario(file: &Path, text: &str) -> Result<String, Vec<Problem>> {
+    let scenario = scenario::load_str(file, text).map_err(|error| match error {
+        ScenarioError::Invalid { path, position, message } => {
+            let pos = position.map(|(line, column)| crate::topology::diagnostic::Pos { line, column });
+            vec![Problem::from(&Diagnostic { file: path.display().to_string(), pos, message })]
+        }
+        read @ ScenarioError::Read { .. } => vec![Problem::plain(format!("{:#}", anyhow::Error::new(read)))],
+    })?;
+    let topology = crate::bench::setup::load_topology(&scenario, None).map_err(|error| {
+        // The topology's own diagnostics point into its file; other
+        // problems (e.g. more than one vhost) concern the scenario.
+        match error.chain().find_map(|cause| cause.downcast_ref::<LoadError>()) {
+            Some(load) => problems(load),
+            None => vec![Problem::plain(format!("{}: {error:#}", file.display()))],
+        }
+    })?;
+    let count = |n: usize, noun: &str| format!("{n} {noun}{}", if n == 1 { "" } else { "s" });
+    Ok(format!(
+        "scenario `{}`: {}, {} in vhost `{}`",
+        scenario.name,
+        count(scenario.producers.len(), "producer group"),
+        count(scenario.consumers.len(), "consumer group"),
+        topology.vhost_name
+    ))
 }
 
 fn summary(topology: &Topology) -> String {
-    let count = |n: usize, noun: &str| format!("{n} {noun}{}", if n == 1 { "" } else { "s" });
+    let count = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let vhosts = topology.vhosts.values();
     let exchanges = vhosts.clone().map(|v| v.exchanges.len()).sum();
     let queues = vhosts.clone().map(|v| v.queues.len()).sum();
     let bindings = vhosts.clone().map(|v| v.bindings.len()).sum();
     let policies = vhosts.map(|v| v.policies.len() + v.operator_policies.len()).sum();
     [
-        count(topology.vhosts.len(), "vhost"),
-        count(exchanges, "exchange"),
-        count(queues, "queue"),
-        count(bindings, "binding"),
-        count(policies, "policy").replace("policys", "policies"),
-        count(topology.users.len(), "user"),
+        count(topology.vhosts.len(), "vhost", "vhosts"),
+        count(exchanges, "exchange", "exchanges"),
+        count(queues, "queue", "queues"),
+        count(bindings, "binding", "bindings"),
+        count(policies, "policy", "policies"),
+        count(topology.users.len(), "user", "users"),
     ]
     .join(", ")
 }
@@ -104,7 +166,7 @@ fn summary(topology: &Topology) -> String {
 pub fn schema(args: SchemaArgs) -> anyhow::Result<Outcome> {
     let schema = match args.kind {
         SchemaKind::Topology => crate::topology::schema::json_schema(),
-        SchemaKind::Scenario => anyhow::bail!("the scenario schema is not available in this build"),
+        SchemaKind::Scenario => schemars::schema_for!(scenario::raw::RawScenario).to_value(),
     };
     let text = serde_json::to_string_pretty(&schema).context("writing the schema as JSON")?;
     println!("{text}");

@@ -117,7 +117,7 @@ fn topology_errors_an_unreadable_file_is_named() {
     let output = run_clean(&["validate".as_ref(), "tests/topology-errors/does-not-exist.yaml".as_ref()]);
     assert_eq!(output.code, 1);
     assert!(
-        output.stderr.starts_with("error: cannot read topology file tests/topology-errors/does-not-exist.yaml: "),
+        output.stderr.starts_with("error: cannot read tests/topology-errors/does-not-exist.yaml: "),
         "{}",
         output.stderr
     );

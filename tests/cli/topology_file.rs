@@ -102,3 +102,27 @@ fn topology_file_the_schema_accepts_the_examples() {
     let queue = &schema["$defs"]["RawQueue"]["properties"]["durable"]["description"];
     assert!(queue.as_str().is_some_and(|d| d.contains("Survives a broker restart")), "{queue}");
 }
+
+#[test]
+fn topology_file_scenarios_validate_with_their_topologies() {
+    let scenarios: Vec<String> = std::fs::read_dir(repo_path("scenarios"))
+        .expect("scenarios/ exists")
+        .map(|entry| format!("scenarios/{}", entry.expect("an entry").file_name().to_string_lossy()))
+        .filter(|name| name.ends_with(".yaml"))
+        .collect();
+    assert!(!scenarios.is_empty());
+    let files: Vec<&str> = scenarios.iter().map(String::as_str).collect();
+    let output = validate_with(&files, &[]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert!(output.stdout.contains("scenarios/seed.yaml: ok (scenario `seed`"), "{}", output.stdout);
+}
+
+#[test]
+fn topology_file_an_inline_topology_error_points_into_the_scenario() {
+    let output = run(["validate", "tests/topology-files/scenario-inline-error.yaml"]);
+    assert_eq!(output.code, 1);
+    assert_eq!(
+        output.stderr,
+        "error: tests/topology-files/scenario-inline-error.yaml:9:42: binding #1 of vhost `/` names queue `qq`, which is not declared in vhost `/` (did you mean `q`?)\n"
+    );
+}
