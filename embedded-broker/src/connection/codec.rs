@@ -284,3 +284,50 @@ mod tests {
         assert!(decode(&mut BytesMut::from(&garbage[..]), 131072).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use amq_protocol::protocol::basic;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_and_decoded_frames_consume_input(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let mut buf = BytesMut::from(&data[..]);
+            loop {
+                let before = buf.len();
+                match decode(&mut buf, 4096) {
+                    Ok(Some(_)) => prop_assert!(buf.len() < before),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+
+        #[test]
+        fn encoded_publish_methods_decode_back(
+            channel in 1u16..2047,
+            exchange in "[a-z.]{0,40}",
+            key in "[a-z.#*]{0,60}",
+            mandatory in any::<bool>(),
+        ) {
+            let method = AMQPClass::Basic(basic::AMQPMethod::Publish(basic::Publish {
+                exchange: exchange.as_str().into(),
+                routing_key: key.as_str().into(),
+                mandatory,
+                immediate: false,
+            }));
+            let mut out = Vec::new();
+            super::method(&mut out, channel, method.clone());
+            let mut buf = BytesMut::from(&out[..]);
+            match decode(&mut buf, 131_072) {
+                Ok(Some(Frame::Method(ch, decoded))) => {
+                    prop_assert_eq!(ch, channel);
+                    prop_assert_eq!(decoded, method);
+                }
+                other => prop_assert!(false, "unexpected {:?}", other),
+            }
+            prop_assert!(buf.is_empty());
+        }
+    }
+}

@@ -3,8 +3,10 @@
 
 mod basics;
 mod connection;
+mod embedded_only;
 mod exchanges;
 mod garbage;
+mod pika;
 mod queues;
 mod raw;
 mod util;
