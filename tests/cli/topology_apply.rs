@@ -1,4 +1,5 @@
-//! `warren plan | apply | export` against the machine's RabbitMQ.
+//! `warren plan | apply | export` against the embedded broker and the
+//! machine's RabbitMQ (the reference), with the same checks on both.
 //!
 //! Every test works in its own vhost (and with its own users), named by
 //! `unique_name`, and removes them when done, because tests run in parallel
@@ -14,28 +15,42 @@ use warren::management::{Endpoint, Management};
 use warren::topology::definitions::{self, Definitions, QueueDef};
 use warren::topology::model::{Binding, DestinationType, Password, State, Topology};
 
-use crate::util::{Output, RabbitMq, rabbitmq, repo_path, run_with_env, unique_name};
+use crate::util::{EmbeddedBroker, Output, RabbitMq, embedded_broker, rabbitmq, repo_path, run_with_env, unique_name};
 
-/// One test's corner of the shared broker: a vhost and users, deleted on drop.
+/// One test's corner of a broker: a vhost and users, deleted on drop.
 struct Sandbox {
     rabbit: RabbitMq,
     vhost: String,
     users: Vec<String>,
     dir: tempfile::TempDir,
     runtime: tokio::runtime::Runtime,
+    /// Which broker, for assertion messages.
+    name: &'static str,
+    /// Declared last so it stops after the sandbox has cleaned up.
+    _embedded: Option<EmbeddedBroker>,
+}
+
+/// A sandbox on a fresh embedded broker, and one on RabbitMQ when it answers.
+fn sandboxes(prefix: &str) -> Vec<Sandbox> {
+    let embedded = embedded_broker();
+    let mut out = vec![Sandbox::on(embedded.target.clone(), "embedded", prefix, Some(embedded))];
+    if let Some(rabbit) = rabbitmq() {
+        out.push(Sandbox::on(rabbit, "RabbitMQ", prefix, None));
+    }
+    out
 }
 
 impl Sandbox {
-    /// A sandbox on RabbitMQ, or `None` (with a note) when it does not answer.
-    fn new(prefix: &str) -> Option<Sandbox> {
-        let rabbit = rabbitmq()?;
-        Some(Sandbox {
+    fn on(rabbit: RabbitMq, name: &'static str, prefix: &str, embedded: Option<EmbeddedBroker>) -> Sandbox {
+        Sandbox {
             rabbit,
             vhost: unique_name(prefix),
             users: Vec::new(),
             dir: tempfile::tempdir().expect("a temporary directory"),
             runtime: tokio::runtime::Runtime::new().expect("a tokio runtime"),
-        })
+            name,
+            _embedded: embedded,
+        }
     }
 
     /// A user name unique to this test, deleted with the sandbox.
@@ -82,7 +97,8 @@ impl Sandbox {
     }
 
     fn warren(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut all = vec!["--broker", self.rabbit.amqp_url.as_str()];
+        let mut all =
+            vec!["--broker", self.rabbit.amqp_url.as_str(), "--management", self.rabbit.management_url.as_str()];
         all.extend_from_slice(args);
         run_with_env(all, env)
     }
@@ -163,8 +179,11 @@ impl Drop for Sandbox {
     }
 }
 
-fn assert_code(output: &Output, code: i32, what: &str) {
-    assert_eq!(output.code, code, "{what}:\nstdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
+impl Sandbox {
+    fn assert_code(&self, output: &Output, code: i32, what: &str) {
+        let broker = self.name;
+        assert_eq!(output.code, code, "{what} ({broker}):\nstdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
+    }
 }
 
 fn path_str(path: &Path) -> &str {
@@ -174,34 +193,46 @@ fn path_str(path: &Path) -> &str {
 #[test]
 fn each_example_applies_then_plans_nothing_and_so_does_its_export() {
     for example in ["topologies/seed.yaml", "topologies/registration.yaml", "topologies/orders.yaml"] {
-        let Some(mut sandbox) = Sandbox::new("warren-example") else { return };
+        for mut sandbox in sandboxes("warren-example") {
+            check_example(&mut sandbox, example);
+        }
+    }
+}
+
+fn check_example(sandbox: &mut Sandbox, example: &str) {
+    {
         let jack = sandbox.user("jack");
         let file = sandbox.example(example, &jack);
         let file = path_str(&file);
         let env = [("JACK_PASSWORD", "jack-secret")];
 
         let applied = sandbox.warren(&["apply", "--yes", file], &env);
-        assert_code(&applied, 0, &format!("applying {example}"));
+        sandbox.assert_code(&applied, 0, &format!("applying {example}"));
         assert!(applied.stdout.contains("to create"), "the plan was shown:\n{}", applied.stdout);
 
         let again = sandbox.warren(&["plan", file], &env);
-        assert_code(&again, 0, &format!("planning {example} a second time"));
+        sandbox.assert_code(&again, 0, &format!("planning {example} a second time"));
         assert!(again.stdout.contains("No changes"), "{}", again.stdout);
 
         let export = sandbox.dir.path().join("export.yaml");
         let exported = sandbox.warren(&["export", "--vhost", &sandbox.vhost, "-o", path_str(&export)], &[]);
-        assert_code(&exported, 0, "exporting");
+        sandbox.assert_code(&exported, 0, "exporting");
         let replanned = sandbox.warren(&["plan", "--prune", path_str(&export)], &[]);
-        assert_code(&replanned, 0, &format!("planning the export of {example}"));
+        sandbox.assert_code(&replanned, 0, &format!("planning the export of {example}"));
     }
 }
 
 #[test]
 fn after_seed_a_message_to_exchange1_info_reaches_queue1_and_jack_logs_in() {
-    let Some(mut sandbox) = Sandbox::new("warren-seed") else { return };
+    for mut sandbox in sandboxes("warren-seed") {
+        check_after_seed_a_message_to_exchange1_info_reaches_queue1_and_jack_logs_in(&mut sandbox);
+    }
+}
+
+fn check_after_seed_a_message_to_exchange1_info_reaches_queue1_and_jack_logs_in(sandbox: &mut Sandbox) {
     let jack = sandbox.user("jack");
     let file = sandbox.example("topologies/seed.yaml", &jack);
-    assert_code(&sandbox.warren(&["apply", "-y", path_str(&file)], &[("JACK_PASSWORD", "s3cret")]), 0, "apply");
+    sandbox.assert_code(&sandbox.warren(&["apply", "-y", path_str(&file)], &[("JACK_PASSWORD", "s3cret")]), 0, "apply");
 
     sandbox.publish("exchange1", "info", 1);
     let connection = sandbox.connect(&jack, "s3cret").expect("jack logs in with the password from the environment");
@@ -236,10 +267,15 @@ vhosts:
 
 #[test]
 fn drift_is_named_by_plan_and_undone_by_apply_prune() {
-    let Some(sandbox) = Sandbox::new("warren-drift") else { return };
+    for mut sandbox in sandboxes("warren-drift") {
+        check_drift_is_named_by_plan_and_undone_by_apply_prune(&mut sandbox);
+    }
+}
+
+fn check_drift_is_named_by_plan_and_undone_by_apply_prune(sandbox: &mut Sandbox) {
     let file = sandbox.write("drift.yaml", &DRIFT.replace("VHOST", &format!("{:?}", sandbox.vhost)));
     let file = path_str(&file);
-    assert_code(&sandbox.warren(&["apply", "-y", file], &[]), 0, "apply");
+    sandbox.assert_code(&sandbox.warren(&["apply", "-y", file], &[]), 0, "apply");
     let declared = sandbox.state();
 
     // By hand: drop the binding, add a queue.
@@ -266,17 +302,17 @@ fn drift_is_named_by_plan_and_undone_by_apply_prune() {
     sandbox.runtime.block_on(m.import("a stray queue", &extra)).expect("declaring a queue by hand");
 
     let planned = sandbox.warren(&["plan", "--prune", file], &[]);
-    assert_code(&planned, 2, "plan with drift");
+    sandbox.assert_code(&planned, 2, "plan with drift");
     assert!(planned.stdout.contains("+ binding events -> queue audit [#]"), "{}", planned.stdout);
     assert!(planned.stdout.contains("- queue \"stray\""), "{}", planned.stdout);
 
     let without_prune = sandbox.warren(&["plan", file], &[]);
-    assert_code(&without_prune, 2, "plan without --prune");
+    sandbox.assert_code(&without_prune, 2, "plan without --prune");
     assert!(!without_prune.stdout.contains("stray"), "undeclared entities are not shown without --prune");
 
-    assert_code(&sandbox.warren(&["apply", "--prune", "--yes", file], &[]), 0, "apply --prune");
+    sandbox.assert_code(&sandbox.warren(&["apply", "--prune", "--yes", file], &[]), 0, "apply --prune");
     assert_eq!(sandbox.state(), declared, "the broker holds the file's state again");
-    assert_code(&sandbox.warren(&["plan", "--prune", file], &[]), 0, "plan after apply --prune");
+    sandbox.assert_code(&sandbox.warren(&["plan", "--prune", file], &[]), 0, "plan after apply --prune");
 }
 
 const TTL: &str = r#"
@@ -292,15 +328,20 @@ vhosts:
 
 #[test]
 fn replacing_a_queue_with_messages_is_refused_unless_data_loss_is_allowed() {
-    let Some(sandbox) = Sandbox::new("warren-guard") else { return };
+    for mut sandbox in sandboxes("warren-guard") {
+        check_replacing_a_queue_with_messages_is_refused_unless_data_loss_is_allowed(&mut sandbox);
+    }
+}
+
+fn check_replacing_a_queue_with_messages_is_refused_unless_data_loss_is_allowed(sandbox: &mut Sandbox) {
     let vhost = format!("{:?}", sandbox.vhost);
     let before = sandbox.write("before.yaml", &TTL.replace("VHOST", &vhost).replace("TTL", "600000"));
     let after = sandbox.write("after.yaml", &TTL.replace("VHOST", &vhost).replace("TTL", "900000"));
-    assert_code(&sandbox.warren(&["apply", "-y", path_str(&before)], &[]), 0, "apply");
+    sandbox.assert_code(&sandbox.warren(&["apply", "-y", path_str(&before)], &[]), 0, "apply");
     sandbox.publish("work", "job", 3);
 
     let refused = sandbox.warren(&["apply", "-y", path_str(&after)], &[]);
-    assert_code(&refused, 4, "apply of a TTL change on a queue with messages");
+    sandbox.assert_code(&refused, 4, "apply of a TTL change on a queue with messages");
     assert!(refused.stderr.contains("queue \"jobs\""), "{}", refused.stderr);
     assert!(refused.stderr.contains("3 messages"), "{}", refused.stderr);
     assert!(refused.stderr.contains("policy key message-ttl"), "the refusal suggests a policy:\n{}", refused.stderr);
@@ -309,10 +350,10 @@ fn replacing_a_queue_with_messages_is_refused_unless_data_loss_is_allowed() {
     assert_eq!(state.vhosts[&sandbox.vhost].queues["jobs"].arguments["x-message-ttl"], 600000);
 
     let dry = sandbox.warren(&["apply", "--dry-run", path_str(&after)], &[]);
-    assert_code(&dry, 4, "a dry run reports the refusal");
+    sandbox.assert_code(&dry, 4, "a dry run reports the refusal");
     assert!(dry.stdout.contains("-/+ queue \"jobs\""), "{}", dry.stdout);
 
-    assert_code(
+    sandbox.assert_code(
         &sandbox.warren(&["apply", "-y", "--allow-data-loss", path_str(&after)], &[]),
         0,
         "apply allowing loss",
@@ -335,24 +376,33 @@ fn stored_password(state: &Topology, user: &str) -> (String, Vec<String>) {
 
 #[test]
 fn an_unchanged_password_is_not_reset_and_a_changed_one_works_with_tags_kept() {
-    let Some(mut sandbox) = Sandbox::new("warren-password") else { return };
+    for mut sandbox in sandboxes("warren-password") {
+        check_an_unchanged_password_is_not_reset_and_a_changed_one_works_with_tags_kept(&mut sandbox);
+    }
+}
+
+fn check_an_unchanged_password_is_not_reset_and_a_changed_one_works_with_tags_kept(sandbox: &mut Sandbox) {
     let jack = sandbox.user("jack");
     let file = sandbox.example("topologies/seed.yaml", &jack);
     let file = path_str(&file);
-    assert_code(&sandbox.warren(&["apply", "-y", file], &[("JACK_PASSWORD", "first")]), 0, "first apply");
+    sandbox.assert_code(&sandbox.warren(&["apply", "-y", file], &[("JACK_PASSWORD", "first")]), 0, "first apply");
     let (hash, tags) = stored_password(&sandbox.state(), &jack);
 
     let again = sandbox.warren(&["apply", "-y", file], &[("JACK_PASSWORD", "first")]);
-    assert_code(&again, 0, "second apply");
+    sandbox.assert_code(&again, 0, "second apply");
     assert!(again.stdout.contains("No changes"), "{}", again.stdout);
     assert_eq!(stored_password(&sandbox.state(), &jack).0, hash, "the stored hash is unchanged");
 
     let planned = sandbox.warren(&["plan", file], &[("JACK_PASSWORD", "second")]);
-    assert_code(&planned, 2, "plan with a new password");
+    sandbox.assert_code(&planned, 2, "plan with a new password");
     assert!(planned.stdout.contains("password changed"), "{}", planned.stdout);
     assert!(!planned.stdout.contains("second") && !planned.stdout.contains(&hash), "no password or hash is shown");
 
-    assert_code(&sandbox.warren(&["apply", "-y", file], &[("JACK_PASSWORD", "second")]), 0, "apply new password");
+    sandbox.assert_code(
+        &sandbox.warren(&["apply", "-y", file], &[("JACK_PASSWORD", "second")]),
+        0,
+        "apply new password",
+    );
     let (new_hash, new_tags) = stored_password(&sandbox.state(), &jack);
     assert_ne!(new_hash, hash);
     assert_eq!(new_tags, tags, "tags are kept");
@@ -363,20 +413,30 @@ fn an_unchanged_password_is_not_reset_and_a_changed_one_works_with_tags_kept() {
 
 #[test]
 fn apply_without_a_terminal_or_yes_changes_nothing_and_says_why() {
-    let Some(sandbox) = Sandbox::new("warren-noyes") else { return };
+    for mut sandbox in sandboxes("warren-noyes") {
+        check_apply_without_a_terminal_or_yes_changes_nothing_and_says_why(&mut sandbox);
+    }
+}
+
+fn check_apply_without_a_terminal_or_yes_changes_nothing_and_says_why(sandbox: &mut Sandbox) {
     let file = sandbox.write("t.yaml", &DRIFT.replace("VHOST", &format!("{:?}", sandbox.vhost)));
     let output = sandbox.warren(&["apply", path_str(&file)], &[]);
-    assert_code(&output, 1, "apply without --yes");
+    sandbox.assert_code(&output, 1, "apply without --yes");
     assert!(output.stderr.contains("--yes"), "{}", output.stderr);
     assert!(!sandbox.state().vhosts.contains_key(&sandbox.vhost), "the vhost was not created");
 }
 
 #[test]
 fn plan_json_lists_changes_for_machines() {
-    let Some(sandbox) = Sandbox::new("warren-json") else { return };
+    for mut sandbox in sandboxes("warren-json") {
+        check_plan_json_lists_changes_for_machines(&mut sandbox);
+    }
+}
+
+fn check_plan_json_lists_changes_for_machines(sandbox: &mut Sandbox) {
     let file = sandbox.write("t.yaml", &DRIFT.replace("VHOST", &format!("{:?}", sandbox.vhost)));
     let output = sandbox.warren(&["--format", "json", "plan", path_str(&file)], &[]);
-    assert_code(&output, 2, "plan --format json");
+    sandbox.assert_code(&output, 2, "plan --format json");
     let doc: serde_json::Value = serde_json::from_str(&output.stdout).expect("JSON on stdout");
     assert_eq!(doc["in_sync"], false);
     assert_eq!(doc["summary"]["create"], 4, "{doc:#}");
