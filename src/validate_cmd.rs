@@ -23,7 +23,9 @@ pub fn validate(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Outco
         Format::Human => {
             for report in &reports {
                 match &report.outcome {
-                    Ok(summary) if !global.quiet => println!("{}: ok ({summary})", report.file.display()),
+                    Ok(summary) if !global.quiet => {
+                        print_stdout(&format!("{}: ok ({summary})", report.file.display()))?
+                    }
                     Ok(_) => {}
                     Err(problems) => problems.iter().for_each(|problem| eprintln!("error: {}", problem.rendered)),
                 }
@@ -36,7 +38,7 @@ pub fn validate(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Outco
             let files: Vec<_> = reports.iter().map(Report::to_json).collect();
             let text =
                 serde_json::to_string_pretty(&json!({ "files": files })).context("writing the report as JSON")?;
-            println!("{text}");
+            print_stdout(&text)?;
         }
     }
     Ok(if failed > 0 { Outcome::Error } else { Outcome::Success })
@@ -168,7 +170,31 @@ pub fn schema(args: SchemaArgs) -> anyhow::Result<Outcome> {
         SchemaKind::Topology => crate::topology::schema::json_schema(),
         SchemaKind::Scenario => schemars::schema_for!(scenario::raw::RawScenario).to_value(),
     };
-    let text = serde_json::to_string_pretty(&schema).context("writing the schema as JSON")?;
-    println!("{text}");
+    let text = serde_json::to_string_pretty(&readable_order(schema)).context("writing the schema as JSON")?;
+    print_stdout(&text)?;
     Ok(Outcome::Success)
+}
+
+/// `$schema`, `title` and `description` first, as a reader expects them.
+fn readable_order(schema: serde_json::Value) -> serde_json::Value {
+    let serde_json::Value::Object(mut object) = schema else { return schema };
+    let mut ordered = serde_json::Map::new();
+    for key in ["$schema", "title", "description"] {
+        if let Some(value) = object.remove(key) {
+            ordered.insert(key.to_owned(), value);
+        }
+    }
+    ordered.extend(object);
+    serde_json::Value::Object(ordered)
+}
+
+/// Writes a line to stdout; a closed pipe (`warren schema topology | head`)
+/// ends the output quietly instead of failing.
+fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result.context("writing to stdout"),
+    }
 }

@@ -126,3 +126,21 @@ fn topology_file_an_inline_topology_error_points_into_the_scenario() {
         "error: tests/topology-files/scenario-inline-error.yaml:9:42: binding #1 of vhost `/` names queue `qq`, which is not declared in vhost `/` (did you mean `q`?)\n"
     );
 }
+
+#[test]
+fn topology_file_schema_starts_with_its_dialect_and_survives_a_closed_pipe() {
+    let output = run(["schema", "topology"]);
+    assert!(output.stdout.starts_with(
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"title\": \"warren topology\","
+    ));
+    // As in `warren schema topology | head -1`: the reader goes away first.
+    let mut child = crate::util::warren()
+        .args(["schema", "topology"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("warren starts");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("warren ends");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+}
