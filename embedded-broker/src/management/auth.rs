@@ -48,9 +48,12 @@ pub(crate) async fn require_login(
     Ok(next.run(request).await)
 }
 
-/// Endpoints any management user may read; the rest of this subset changes or reveals definitions.
+/// Endpoints any management user may read (identity, overview, health checks); the rest of this
+/// subset changes or reveals definitions.
 fn management_tag_suffices(path: &str) -> bool {
     matches!(path.trim_end_matches('/'), "/api/whoami" | "/api/overview")
+        || path.starts_with("/api/health/")
+        || path.starts_with("/api/aliveness-test/")
 }
 
 fn from_loopback(request: &Request) -> bool {

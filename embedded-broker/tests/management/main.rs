@@ -8,6 +8,7 @@ mod counts;
 mod definitions;
 mod errors;
 mod exchanges_queues;
+mod health;
 mod messages;
 mod persistence;
 mod policies;

@@ -42,6 +42,11 @@ impl Server {
         Server::with_config(BrokerConfig { data_dir: Some(dir.to_owned()), ..BrokerConfig::default() }).await
     }
 
+    /// A fresh broker whose memory alarm goes off above `bytes` of queued messages.
+    pub async fn with_memory_limit(bytes: usize) -> Server {
+        Server::with_config(BrokerConfig { memory_limit: bytes, ..BrokerConfig::default() }).await
+    }
+
     async fn with_config(config: BrokerConfig) -> Server {
         install_crypto_provider();
         let broker = Broker::start(config).await.expect("the embedded broker starts");

@@ -5,6 +5,7 @@
 mod bindings;
 mod definitions;
 mod exchanges;
+mod health;
 mod messages;
 mod overview;
 mod pagination;
@@ -88,6 +89,11 @@ pub(crate) fn all(api: Api) -> Router {
             "/api/operator-policies/{vhost}/{name}",
             get(policies::show_operator).put(policies::put_operator).delete(policies::remove_operator),
         )
+        .route("/api/health/checks/alarms", get(health::alarms))
+        .route("/api/health/checks/local-alarms", get(health::alarms))
+        .route("/api/health/checks/virtual-hosts", get(health::virtual_hosts))
+        .route("/api/health/checks/node-is-quorum-critical", get(health::quorum_critical))
+        .route("/api/aliveness-test/{vhost}", get(health::aliveness))
         .route("/api/definitions", get(definitions::export_all).post(definitions::import_all))
         .route("/api/definitions/{vhost}", get(definitions::export_vhost).post(definitions::import_vhost))
         .fallback(not_found)
