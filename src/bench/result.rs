@@ -185,7 +185,7 @@ pub struct GeneratorInfo {
     pub reasons: Vec<String>,
     /// CPU time warren's process used (user + system), seconds.
     pub cpu_seconds: Option<f64>,
-    /// warren's CPU seconds per million consumed messages.
+    /// warren's CPU seconds per million messages consumed over the whole run (warmup and drain included).
     pub cpu_seconds_per_million: Option<f64>,
 }
 
@@ -388,4 +388,26 @@ pub struct Histograms {
 /// The JSON Schema of result files, as committed in `schemas/result.schema.json`.
 pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(RunResult)).unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `schemas/result.schema.json` is what CI scripts and the integration
+    /// tests validate against; it must match the types. Regenerate with
+    /// `WARREN_UPDATE_SCHEMAS=1 cargo test --lib bench::result`.
+    #[test]
+    fn committed_result_schema_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/result.schema.json");
+        let generated = serde_json::to_string_pretty(&json_schema()).expect("the schema encodes") + "\n";
+        if std::env::var_os("WARREN_UPDATE_SCHEMAS").is_some() {
+            std::fs::write(path, &generated).expect("writing the schema");
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "schemas/result.schema.json is out of date: run `WARREN_UPDATE_SCHEMAS=1 cargo test --lib bench::result`"
+        );
+    }
 }

@@ -61,6 +61,7 @@ pub struct RunOutput {
 
 struct Connected {
     connections: Vec<Connection>,
+    channels: Vec<Channel>,
     consumers: Vec<(Channel, lapin::Consumer, ConsumerPlan)>,
     producers: Vec<(Channel, ProducerPlan)>,
 }
@@ -228,7 +229,7 @@ pub async fn run(
     for task in &producer_tasks {
         task.abort();
     }
-    close(connected.connections).await;
+    close(connected.channels, connected.connections).await;
     reporter.update(&snapshot(&clock, &aggregate, "done"));
     let failure = failure.lock().ok().and_then(|mut f| f.take());
     Ok(RunOutput {
@@ -286,8 +287,13 @@ fn snapshot(clock: &Clock, aggregate: &SharedAggregate, phase: &'static str) -> 
     }
 }
 
-async fn close(connections: Vec<Connection>) {
-    let closing = connections.iter().map(|c| c.close(200, "warren bench done".into()));
+/// Closes channels first, then connections, each politely and within the grace.
+async fn close(channels: Vec<Channel>, connections: Vec<Connection>) {
+    let open = channels.iter().filter(|c| c.status().connected());
+    let closing = open.map(|c| c.close(200, "warren bench done".into()));
+    let _ = tokio::time::timeout(GRACE, futures::future::join_all(closing)).await;
+    let open = connections.iter().filter(|c| c.status().connected());
+    let closing = open.map(|c| c.close(200, "warren bench done".into()));
     let _ = tokio::time::timeout(GRACE, futures::future::join_all(closing)).await;
 }
 
@@ -299,7 +305,8 @@ async fn open(amqp_url: &str, name: String) -> anyhow::Result<Connection> {
 }
 
 async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connected> {
-    let mut connected = Connected { connections: Vec::new(), consumers: Vec::new(), producers: Vec::new() };
+    let mut connected =
+        Connected { connections: Vec::new(), channels: Vec::new(), consumers: Vec::new(), producers: Vec::new() };
     for (index, group) in scenario.consumers.iter().enumerate() {
         for instance in 0..group.instances {
             let label = format!("consumer {}#{instance}", group.name);
@@ -334,6 +341,7 @@ async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connecte
                 reject: group.reject,
                 work: group.work,
             };
+            connected.channels.push(channel.clone());
             connected.consumers.push((channel, stream, plan));
             connected.connections.push(connection);
         }
@@ -377,6 +385,7 @@ async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connecte
                 schedule: Schedule { start_ns: 0, interval_ns: group.rate.map(|rate| 1e9 / rate) },
                 limit: scenario.message_limit,
             };
+            connected.channels.push(channel.clone());
             connected.producers.push((channel, plan));
             id += 1;
         }

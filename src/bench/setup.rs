@@ -11,11 +11,11 @@ use std::collections::BTreeSet;
 use anyhow::{Context, bail};
 
 use crate::bench::scenario::{Scenario, ScenarioError, TopologySource};
-use crate::management::client::Management;
 use crate::target::Target;
-use crate::topology::definitions::{self, PermissionDef};
+use crate::topology::apply::{ConvergeError, ConvergeOptions, converge};
 use crate::topology::env::{Env, ProcessEnv};
-use crate::topology::model::{State, Topology, Vhost};
+use crate::topology::model::{Exchange, Policy, Queue, State, Topology, Vhost};
+use crate::topology::plan::{Action, Subject};
 use crate::topology::source::{Locator, NodePath};
 
 /// Stands in for variables that are unset: they may only appear in the
@@ -104,7 +104,7 @@ pub fn check_references(scenario: &Scenario, topology: &BenchTopology) -> Result
         }
     }
     for (index, group) in scenario.consumers.iter().enumerate() {
-        if !topology.vhost.queues.get(&group.queue).is_some_and(|q| q.state == State::Present) {
+        if topology.vhost.queues.get(&group.queue).is_none_or(|q| q.state != State::Present) {
             let names = topology.vhost.queues.keys().map(String::as_str);
             return Err(ScenarioError::at(
                 &scenario.origin,
@@ -125,9 +125,9 @@ pub fn check_references(scenario: &Scenario, topology: &BenchTopology) -> Result
 pub struct Created {
     vhost: String,
     new_vhost: bool,
-    exchanges: Vec<String>,
-    queues: Vec<String>,
-    policies: Vec<String>,
+    exchanges: Vec<(String, Exchange)>,
+    queues: Vec<(String, Queue)>,
+    policies: Vec<(String, Policy)>,
 }
 
 impl Created {
@@ -137,61 +137,59 @@ impl Created {
     }
 }
 
-/// Brings the broker to the topology and says what was new.
+/// Brings the broker to the topology with the same code as `warren apply`
+/// (plan, data-loss guards, staged apply) and says what was new.
 pub async fn apply(target: &Target, topology: &BenchTopology) -> anyhow::Result<Created> {
-    let management = Management::new(&target.management)?;
-    let current = management.definitions().await.context("reading the broker's state before the run")?;
-    let current = definitions::to_topology(&current).context("reading the broker's state before the run")?;
-    let name = &topology.vhost_name;
-    let existing = current.vhosts.get(name);
-    let mut created = Created { vhost: name.clone(), ..Created::default() };
-    match existing {
-        None => created.new_vhost = true,
-        Some(existing) => {
-            created.exchanges =
-                topology.vhost.exchanges.keys().filter(|n| !existing.exchanges.contains_key(*n)).cloned().collect();
-            created.queues =
-                topology.vhost.queues.keys().filter(|n| !existing.queues.contains_key(*n)).cloned().collect();
-            created.policies =
-                topology.vhost.policies.keys().filter(|n| !existing.policies.contains_key(*n)).cloned().collect();
+    let mut desired = Topology::default();
+    desired.vhosts.insert(topology.vhost_name.clone(), topology.vhost.clone());
+    let options = ConvergeOptions { prune: false, allow_data_loss: false, amqp_url: Some(target.amqp_url.clone()) };
+    let (plan, _) = match converge(&target.management, &desired, options).await {
+        Ok(done) => done,
+        // A refusal keeps its type so the command exits 4, as `warren apply` would.
+        Err(ConvergeError::Refused(refused)) => return Err(refused.into()),
+        Err(error) => return Err(anyhow::Error::new(error).context("applying the scenario's topology")),
+    };
+    let mut created = Created { vhost: topology.vhost_name.clone(), ..Created::default() };
+    for change in plan.changes.iter().filter(|c| c.action == Action::Create) {
+        match &change.subject {
+            Subject::Vhost { .. } => created.new_vhost = true,
+            Subject::Exchange { name, desired: Some(exchange), .. } => {
+                created.exchanges.push((name.clone(), exchange.clone()));
+            }
+            Subject::Queue { name, desired: Some(queue), .. } => created.queues.push((name.clone(), queue.clone())),
+            Subject::Policy { name, operator: false, desired: Some(policy), .. } => {
+                created.policies.push((name.clone(), policy.clone()));
+            }
+            _ => {}
         }
     }
-    let mut desired = Topology::default();
-    desired.vhosts.insert(name.clone(), topology.vhost.clone());
-    let mut document = definitions::from_topology(&desired);
-    if existing.is_none() {
-        // A new vhost grants nobody anything; the run's own user needs access to it.
-        document.permissions.push(PermissionDef {
-            user: target.management.username.clone(),
-            vhost: name.clone(),
-            configure: ".*".into(),
-            write: ".*".into(),
-            read: ".*".into(),
-        });
-    }
-    management.import("the scenario's topology", &document).await.context("applying the scenario's topology")?;
     Ok(created)
 }
 
 /// Deletes what [`apply`] created: the vhost if it was new, otherwise the new
-/// queues, exchanges and policies (bindings go with them).
+/// queues, exchanges and policies (bindings go with them), again through the
+/// same plan-and-apply code.
 pub async fn cleanup(target: &Target, created: &Created) -> anyhow::Result<()> {
     if created.is_empty() {
         return Ok(());
     }
-    let management = Management::new(&target.management)?;
-    let vhost = &created.vhost;
+    let mut vhost = Vhost::default();
     if created.new_vhost {
-        return Ok(management.delete_vhost(vhost).await?);
+        vhost.state = State::Absent;
+    } else {
+        for (name, exchange) in &created.exchanges {
+            vhost.exchanges.insert(name.clone(), Exchange { state: State::Absent, ..exchange.clone() });
+        }
+        for (name, queue) in &created.queues {
+            vhost.queues.insert(name.clone(), Queue { state: State::Absent, ..queue.clone() });
+        }
+        for (name, policy) in &created.policies {
+            vhost.policies.insert(name.clone(), Policy { state: State::Absent, ..policy.clone() });
+        }
     }
-    for queue in &created.queues {
-        management.delete_queue(vhost, queue).await?;
-    }
-    for exchange in &created.exchanges {
-        management.delete_exchange(vhost, exchange).await?;
-    }
-    for policy in &created.policies {
-        management.delete_policy(vhost, policy, false).await?;
-    }
+    let mut absent = Topology::default();
+    absent.vhosts.insert(created.vhost.clone(), vhost);
+    let options = ConvergeOptions { prune: false, allow_data_loss: true, amqp_url: None };
+    converge(&target.management, &absent, options).await.context("deleting what the run created")?;
     Ok(())
 }

@@ -1,1 +1,326 @@
-//! Tests of this area are added as it is built.
+//! `warren bench`: every shipped scenario runs short and is judged as a user
+//! would judge it (nothing lost, counts match, percentiles ordered, the result
+//! validates against the committed schema); gates exit 3; bad scenario files
+//! name file, line and column.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::{RabbitMq, rabbitmq, repo_path, run, unique_name, warren};
+
+/// A short run of `scenario` against RabbitMQ in a vhost of its own; returns the result file.
+fn bench_on_rabbitmq(rabbit: &RabbitMq, scenario: &Path, extra: &[&str]) -> (crate::util::Output, Value, String) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let out = dir.path().join("result.json");
+    let vhost = unique_name("warren-bench");
+    let mut args: Vec<String> = vec![
+        "bench".into(),
+        scenario.display().to_string(),
+        "--broker".into(),
+        rabbit.amqp_url.clone(),
+        "--vhost".into(),
+        vhost.clone(),
+        "--duration".into(),
+        "2s".into(),
+        "--warmup".into(),
+        "0s".into(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let output = run(&args);
+    let text = std::fs::read_to_string(&out).unwrap_or_else(|error| {
+        panic!("no result file ({error}):\nstdout:\n{}\nstderr:\n{}", output.stdout, output.stderr)
+    });
+    let result: Value = serde_json::from_str(&text).expect("the result file is JSON");
+    (output, result, vhost)
+}
+
+fn number(value: &Value, pointer: &str) -> f64 {
+    value.pointer(pointer).and_then(Value::as_f64).unwrap_or_else(|| panic!("{pointer} is a number in {value:#}"))
+}
+
+fn count(value: &Value, pointer: &str) -> u64 {
+    value.pointer(pointer).and_then(Value::as_u64).unwrap_or_else(|| panic!("{pointer} is a count in {value:#}"))
+}
+
+/// What a user checks first: nothing lost, every expected delivery consumed,
+/// no duplicates, percentiles in order, the document matches the schema.
+fn assert_sound(result: &Value) {
+    assert_eq!(result["status"], "completed", "{:#}", result["error"]);
+    let published = count(result, "/summary/published");
+    assert!(published > 0, "something was published");
+    assert_eq!(count(result, "/summary/lost"), 0, "nothing lost");
+    assert_eq!(count(result, "/summary/duplicated"), 0, "no duplicates");
+    assert_eq!(
+        count(result, "/summary/consumed"),
+        count(result, "/summary/expected"),
+        "every expected delivery was consumed"
+    );
+    assert!(count(result, "/summary/expected") >= published, "every message reaches at least one consumed queue");
+    assert!(number(result, "/summary/publish_rate") > 0.0);
+    assert!(number(result, "/summary/consume_rate") > 0.0);
+    for histogram in ["e2e", "e2e_actual", "confirm"] {
+        let at = |p: &str| number(result, &format!("/summary/latency/{histogram}/{p}"));
+        assert!(at("count") > 0.0, "{histogram} recorded values");
+        assert!(
+            at("p50_us") <= at("p90_us")
+                && at("p90_us") <= at("p99_us")
+                && at("p99_us") <= at("p999_us")
+                && at("p999_us") <= at("max_us"),
+            "{histogram} percentiles are ordered: {:#}",
+            result["summary"]["latency"][histogram]
+        );
+    }
+    assert!(
+        number(result, "/summary/latency/e2e/p50_us") >= number(result, "/summary/latency/e2e_actual/p50_us"),
+        "latency from the intended send time is never below latency from the actual send time"
+    );
+    assert!(result["time_series"].as_array().is_some_and(|s| !s.is_empty()), "a time series");
+    assert_valid_result(result);
+}
+
+fn assert_valid_result(result: &Value) {
+    let schema_text = std::fs::read_to_string(repo_path("schemas/result.schema.json")).expect("the committed schema");
+    let schema: Value = serde_json::from_str(&schema_text).expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the schema is a valid JSON Schema");
+    let errors: Vec<String> =
+        validator.iter_errors(result).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "the result does not match schemas/result.schema.json:\n{}", errors.join("\n"));
+}
+
+fn management(rabbit: &RabbitMq, method: reqwest::Method, path: &str) -> u16 {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    runtime.block_on(async {
+        reqwest::Client::new()
+            .request(method, format!("{}{path}", rabbit.management_url))
+            .basic_auth(&rabbit.user, Some(&rabbit.password))
+            .send()
+            .await
+            .expect("the management API answers")
+            .status()
+            .as_u16()
+    })
+}
+
+fn management_json(rabbit: &RabbitMq, path: &str) -> Value {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    runtime.block_on(async {
+        let text = reqwest::Client::new()
+            .get(format!("{}{path}", rabbit.management_url))
+            .basic_auth(&rabbit.user, Some(&rabbit.password))
+            .send()
+            .await
+            .expect("the management API answers")
+            .text()
+            .await
+            .expect("a body");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    })
+}
+
+fn vhost_path(vhost: &str) -> String {
+    format!("/api/vhosts/{}", percent_encoding::utf8_percent_encode(vhost, percent_encoding::NON_ALPHANUMERIC))
+}
+
+fn shipped_scenario_on_rabbitmq(name: &str) {
+    let Some(rabbit) = rabbitmq() else { return };
+    let (output, result, vhost) =
+        bench_on_rabbitmq(&rabbit, &repo_path(format!("scenarios/{name}.yaml")), &["--quiet"]);
+    assert_eq!(output.code, 0, "warren bench failed:\nstdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
+    assert_sound(&result);
+    assert_eq!(result["scenario"]["name"], name);
+    assert_eq!(result["broker"]["product"], "RabbitMQ");
+    assert!(output.stdout.contains("lost 0"), "the summary names the loss: {}", output.stdout);
+    assert_eq!(management(&rabbit, reqwest::Method::GET, &vhost_path(&vhost)), 404, "the run's vhost was deleted");
+}
+
+#[test]
+fn bench_seed_scenario_on_rabbitmq() {
+    shipped_scenario_on_rabbitmq("seed");
+}
+
+#[test]
+fn bench_registration_scenario_on_rabbitmq() {
+    shipped_scenario_on_rabbitmq("registration");
+}
+
+#[test]
+fn bench_orders_scenario_on_rabbitmq() {
+    let Some(rabbit) = rabbitmq() else { return };
+    let (output, result, _) = bench_on_rabbitmq(&rabbit, &repo_path("scenarios/orders.yaml"), &["--quiet"]);
+    assert_eq!(output.code, 0, "warren bench failed:\nstdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
+    assert_sound(&result);
+    // Topic routing: inventory gets every order event, risk only `order.created` (one key in three).
+    let groups = result["consumers"].as_array().expect("consumer groups");
+    let expected =
+        |name: &str| groups.iter().find(|g| g["name"] == name).and_then(|g| g["expected"].as_u64()).expect("the group");
+    let published = count(&result, "/summary/published");
+    assert_eq!(expected("inventory"), published);
+    assert!(expected("risk") * 3 >= published - 2 && expected("risk") * 3 <= published + 6, "risk gets a third");
+}
+
+#[test]
+fn bench_max_throughput_scenario_on_rabbitmq() {
+    shipped_scenario_on_rabbitmq("max-throughput");
+}
+
+fn write_scenario(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("writing a scenario");
+    path
+}
+
+const INLINE: &str = r#"
+name: gated
+topology:
+  vhosts:
+    /:
+      queues:
+        gated: { durable: false }
+duration: 2s
+producers:
+  - name: p
+    exchange: ""
+    routing_key: gated
+    rate: 50
+    message: { size: 32 }
+consumers:
+  - name: c
+    queue: gated
+"#;
+
+#[test]
+fn bench_missed_gate_exits_3_and_still_writes_the_result() {
+    let Some(rabbit) = rabbitmq() else { return };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let text = format!("{INLINE}gates:\n  throughput_min: 1000000000\n  max_lost: 0\n");
+    let scenario = write_scenario(dir.path(), "gated.yaml", &text);
+    let (output, result, _) = bench_on_rabbitmq(&rabbit, &scenario, &[]);
+    assert_eq!(output.code, 3, "a missed gate exits 3:\nstdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
+    assert_sound(&result);
+    let gates = result["gates"].as_array().expect("gates");
+    let verdict = |name: &str| gates.iter().find(|g| g["name"] == name).map(|g| g["passed"].clone());
+    assert_eq!(verdict("throughput_min"), Some(Value::Bool(false)));
+    assert_eq!(verdict("max_lost"), Some(Value::Bool(true)));
+    assert!(output.stdout.contains("FAIL  throughput_min"), "{}", output.stdout);
+}
+
+#[test]
+fn bench_json_format_prints_the_result_on_stdout() {
+    let Some(rabbit) = rabbitmq() else { return };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let scenario = write_scenario(dir.path(), "inline.yaml", INLINE);
+    let (output, file_result, _) = bench_on_rabbitmq(&rabbit, &scenario, &["--format", "json"]);
+    assert_eq!(output.code, 0, "stderr:\n{}", output.stderr);
+    let printed: Value = serde_json::from_str(&output.stdout).expect("stdout is one JSON document");
+    assert_eq!(printed["summary"]["published"], file_result["summary"]["published"]);
+    assert_eq!(printed["schema_version"], 1);
+    assert!(!output.stderr.contains("pub "), "no progress lines with --format json: {}", output.stderr);
+}
+
+#[test]
+fn bench_lost_connection_fails_with_a_partial_result() {
+    let Some(rabbit) = rabbitmq() else { return };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let scenario = write_scenario(dir.path(), "inline.yaml", INLINE);
+    let out = dir.path().join("result.json");
+    let vhost = unique_name("warren-bench-cut");
+    let child = warren()
+        .args(["bench", &scenario.display().to_string(), "--broker", &rabbit.amqp_url, "--vhost", &vhost])
+        .args(["--duration", "60s", "--warmup", "0s", "--quiet", "--out", &out.display().to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("warren starts");
+    // Wait (bounded) for the consumer's connection to show up, then close it as a broker restart would.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let name = loop {
+        let connections = management_json(&rabbit, "/api/connections?columns=name,vhost");
+        let found = connections.as_array().and_then(|all| {
+            all.iter().find(|c| c["vhost"] == vhost.as_str()).and_then(|c| c["name"].as_str().map(str::to_owned))
+        });
+        if let Some(name) = found {
+            break name;
+        }
+        assert!(Instant::now() < deadline, "warren's connections never appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let path = format!(
+        "/api/connections/{}",
+        percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC)
+    );
+    assert_eq!(management(&rabbit, reqwest::Method::DELETE, &path), 204);
+    let output = child.wait_with_output().expect("warren ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "a lost connection is an error: {stderr}");
+    assert!(stderr.contains("the run failed"), "{stderr}");
+    let result: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("a partial result")).expect("JSON");
+    assert_eq!(result["status"], "failed");
+    assert!(result["error"].as_str().is_some_and(|e| !e.is_empty()));
+    assert_valid_result(&result);
+    assert_eq!(management(&rabbit, reqwest::Method::GET, &vhost_path(&vhost)), 404, "cleaned up after a failure too");
+}
+
+/// Runs `warren bench` on a bad file and returns stderr with the temp dir replaced by `[DIR]`.
+fn bench_error(file: &str, text: &str) -> String {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = write_scenario(dir.path(), file, text);
+    let output = run(["bench", &path.display().to_string(), "--duration", "1s"]);
+    assert_eq!(output.code, 1, "a bad scenario is an error:\n{}", output.stderr);
+    output.stderr.replace(&dir.path().display().to_string(), "[DIR]")
+}
+
+const GOOD_HEAD: &str = "name: bad\ntopology: ../topologies/seed.yaml\nduration: 1s\n";
+
+#[test]
+fn bench_rejects_messages_smaller_than_the_header() {
+    let text = format!("{GOOD_HEAD}producers:\n  - name: p\n    exchange: exchange1\n    message: {{ size: 8 }}\n");
+    insta::assert_snapshot!(bench_error("small.yaml", &text));
+}
+
+#[test]
+fn bench_rejects_unknown_fields_with_their_position() {
+    let text = format!("{GOOD_HEAD}producers:\n  - name: p\n    exchange: exchange1\n    rat: 5\n");
+    insta::assert_snapshot!(bench_error("typo.yaml", &text));
+}
+
+#[test]
+fn bench_rejects_bad_durations() {
+    let text = "name: bad\ntopology: t.yaml\nduration: soon\nproducers: []\nconsumers: []\n";
+    insta::assert_snapshot!(bench_error("duration.yaml", text));
+}
+
+#[test]
+fn bench_rejects_exchanges_the_topology_lacks() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let topology = repo_path("topologies/seed.yaml");
+    let text = format!(
+        "name: bad\ntopology: {}\nduration: 1s\nproducers:\n  - name: p\n    exchange: exchange2\n",
+        topology.display()
+    );
+    let path = write_scenario(dir.path(), "reference.yaml", &text);
+    let output = run(["bench", &path.display().to_string()]);
+    assert_eq!(output.code, 1);
+    let stderr = output.stderr.replace(&dir.path().display().to_string(), "[DIR]");
+    insta::assert_snapshot!(stderr);
+}
+
+#[test]
+fn bench_rejects_a_multiple_ack_beyond_the_prefetch() {
+    let text = format!(
+        "{GOOD_HEAD}consumers:\n  - name: c\n    queue: queue1\n    prefetch: 10\n    ack: {{ multiple_every: 50 }}\n"
+    );
+    insta::assert_snapshot!(bench_error("ack.yaml", &text));
+}
+
+#[test]
+fn bench_rejects_malformed_yaml() {
+    let text = format!("{GOOD_HEAD}producers:\n  - name: p\n    exchange: a: b\n");
+    insta::assert_snapshot!(bench_error("syntax.yaml", &text));
+}

@@ -6,7 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use std::future::Future;
+use std::pin::Pin;
+
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicNackOptions};
 use lapin::{Channel, Consumer};
 use tokio_util::sync::CancellationToken;
@@ -17,6 +21,11 @@ use crate::bench::analytics::series::SeriesRecorder;
 use crate::bench::analytics::tracker::Tracker;
 use crate::bench::message::Stamp;
 use crate::bench::scenario::{AckMode, Reject};
+
+/// Acks and rejects handed to lapin and not yet written.
+const MAX_PENDING_ACKS: usize = 4096;
+
+type Pending<'c> = Pin<Box<dyn Future<Output = Result<(), lapin::Error>> + Send + 'c>>;
 
 /// What one consumer instance does.
 #[derive(Debug, Clone)]
@@ -105,10 +114,21 @@ pub async fn run(
     let mut unacked: u32 = 0;
     let mut last_tag = 0;
     let mut reject_credit = 0.0f64;
+    // Acks go out without waiting for lapin to write them: awaiting each would
+    // stall the consumer on a round trip to lapin's I/O thread per ack.
+    let mut acks: FuturesUnordered<Pending<'_>> = FuturesUnordered::new();
     loop {
         let delivery = tokio::select! {
             biased;
             _ = stop.cancelled() => break,
+            Some(result) = acks.next(), if !acks.is_empty() => {
+                if let Err(error) = result {
+                    series.at(clock.now_ns()).errors += 1;
+                    report.failure = Some(fail(error));
+                    break;
+                }
+                continue;
+            }
             delivery = consumer.next() => delivery,
         };
         let delivery = match delivery {
@@ -188,33 +208,44 @@ pub async fn run(
             _ => None,
         };
         let tag = delivery.delivery_tag;
-        let result = if let Some(requeue) = reject {
+        let channel = &channel;
+        if let Some(requeue) = reject {
             report.rejected += 1;
-            channel.basic_nack(tag, BasicNackOptions { multiple: false, requeue }).await
+            acks.push(Box::pin(channel.basic_nack(tag, BasicNackOptions { multiple: false, requeue })));
         } else {
             match plan.ack {
                 AckMode::MultipleEvery(every) => {
                     unacked += 1;
                     last_tag = tag;
                     if unacked >= every {
-                        let acked = u64::from(unacked);
+                        series.at(now).acked += u64::from(unacked);
                         unacked = 0;
-                        series.at(now).acked += acked;
-                        channel.basic_ack(tag, BasicAckOptions { multiple: true }).await
-                    } else {
-                        Ok(())
+                        acks.push(Box::pin(channel.basic_ack(tag, BasicAckOptions { multiple: true })));
                     }
                 }
                 _ => {
                     series.at(now).acked += 1;
-                    channel.basic_ack(tag, BasicAckOptions { multiple: false }).await
+                    acks.push(Box::pin(channel.basic_ack(tag, BasicAckOptions { multiple: false })));
                 }
             }
-        };
-        if let Err(error) = result {
-            series.at(now).errors += 1;
-            report.failure = Some(fail(error));
+        }
+        // Bounded all the same: with an unlimited prefetch nothing else would stop the pile.
+        while acks.len() >= MAX_PENDING_ACKS {
+            if let Some(Err(error)) = acks.next().await {
+                series.at(clock.now_ns()).errors += 1;
+                report.failure = Some(fail(error));
+                break;
+            }
+        }
+        if report.failure.is_some() {
             break;
+        }
+    }
+    while let Some(result) = acks.next().await {
+        if let Err(error) = result
+            && report.failure.is_none()
+        {
+            report.failure = Some(fail(error));
         }
     }
     if report.failure.is_none() {

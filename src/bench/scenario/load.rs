@@ -89,6 +89,9 @@ fn shape_error(origin: &Origin, error: &serde_yaml::Error) -> ScenarioError {
     if let Some(index) = message.rfind(" at line ") {
         message.truncate(index);
     }
+    if let Some(suggestion) = suggest_field(&message) {
+        message.push_str(&suggestion);
+    }
     if message.contains("did not match any variant of untagged enum RawSize") {
         message = message.replace(
             "data did not match any variant of untagged enum RawSize",
@@ -96,6 +99,17 @@ fn shape_error(origin: &Origin, error: &serde_yaml::Error) -> ScenarioError {
         );
     }
     ScenarioError::Invalid { path: origin.path.clone(), position, message }
+}
+
+/// ` (did you mean `rate`?)` for serde's "unknown field `rat`, expected one of …".
+fn suggest_field(message: &str) -> Option<String> {
+    let (_, rest) = message.split_once("unknown field `")?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let expected =
+        rest.split_once("expected one of ").map(|(_, e)| e).or_else(|| rest.split_once("expected ").map(|(_, e)| e))?;
+    let candidates: Vec<&str> = expected.split(", ").map(|c| c.trim_matches('`')).collect();
+    let suggestion = crate::topology::diagnostic::did_you_mean(unknown, candidates.iter().copied());
+    (!suggestion.is_empty()).then_some(suggestion)
 }
 
 struct Checker<'a> {
@@ -117,7 +131,9 @@ impl Checker<'_> {
                 Some(Segment::Key(key)) => key.as_str(),
                 _ => "duration",
             };
-            self.error(at, format!("{field}: `{text}` is not a duration like `30s` or `500ms` ({error})"))
+            // humantime's own wording ("expected number at 0") helps nobody reading a scenario.
+            let _ = error;
+            self.error(at, format!("{field}: `{text}` is not a duration like `30s`, `500ms` or `2m`"))
         })
     }
 
@@ -333,6 +349,20 @@ impl Checker<'_> {
             }
             Some(RawAck::Multiple { multiple_every }) => AckMode::MultipleEvery(*multiple_every),
         };
+        let prefetch = raw.prefetch.unwrap_or(0);
+        if let AckMode::MultipleEvery(every) = ack
+            && prefetch > 0
+            && every > u32::from(prefetch)
+        {
+            // The broker stops delivering at `prefetch` unacked messages, so the ack would never come.
+            return Err(self.error(
+                &at("ack"),
+                format!(
+                    "{label}.ack.multiple_every: {every} is more than the prefetch of {prefetch}; \
+                     the consumer would wait forever for a message the broker holds back"
+                ),
+            ));
+        }
         let reject = match &raw.reject {
             None => None,
             Some(reject) => {
@@ -356,7 +386,7 @@ impl Checker<'_> {
             name: raw.name.clone(),
             instances,
             queue: raw.queue.clone(),
-            prefetch: raw.prefetch.unwrap_or(0),
+            prefetch,
             global_prefetch: raw.global_prefetch,
             ack,
             reject,
@@ -438,7 +468,7 @@ mod tests {
         assert_eq!(
             error.as_deref(),
             Some(
-                "s.yaml:7:23: producers[0].message.size: 8 bytes is smaller than the 16-byte header \
+                "s.yaml:7:22: producers[0].message.size: 8 bytes is smaller than the 16-byte header \
                  (sequence number, timestamp, producer id) every message carries"
             )
         );

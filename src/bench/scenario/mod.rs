@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use load::{ScenarioError, load_file, load_str};
+pub use load::{ScenarioError, load_file, load_str, looks_like_scenario};
 
 /// A validated scenario.
 #[derive(Debug, Clone)]
@@ -184,8 +184,8 @@ pub struct Reject {
     pub requeue: bool,
 }
 
-/// Thresholds checked after the run.
-#[derive(Debug, Clone, PartialEq)]
+/// Thresholds checked after the run; by default only loss is gated (at 0).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Gates {
     /// Minimum consume rate, msgs/s.
     pub throughput_min: Option<f64>,
@@ -203,21 +203,6 @@ pub struct Gates {
     pub max_returned: Option<u64>,
     /// Maximum errors.
     pub max_errors: Option<u64>,
-}
-
-impl Default for Gates {
-    fn default() -> Self {
-        Gates {
-            throughput_min: None,
-            latency_p50_max: None,
-            latency_p99_max: None,
-            latency_p999_max: None,
-            max_lost: 0,
-            max_duplicated: None,
-            max_returned: None,
-            max_errors: None,
-        }
-    }
 }
 
 impl Scenario {
