@@ -40,7 +40,12 @@ pub(crate) async fn publish(
         return Err(ApiError::KeysMissing { keys: missing });
     }
     existing_vhost(&api, &vhost)?;
-    let routing_key = map["routing_key"].as_str().unwrap_or_default().to_owned();
+    let routing_key = map["routing_key"]
+        .as_str()
+        .ok_or_else(|| ApiError::BadMessage {
+            problem: format!("routing_key must be a string, not {}", map["routing_key"]),
+        })?
+        .to_owned();
     let payload = payload(&map)?;
     let properties = properties_from_json(&map["properties"], &user.name)?;
     let expiration_ms = match properties.expiration() {
