@@ -81,6 +81,13 @@ pub fn compare_command(global: &GlobalArgs, args: CompareArgs) -> anyhow::Result
 /// With `--format json` stdout holds the result document alone, so the
 /// comparison goes to stderr there.
 pub fn after_bench(global: &GlobalArgs, args: &BenchArgs, result: &RunResult) -> anyhow::Result<Option<Outcome>> {
+    if let Some(repeat) = &result.repeat {
+        let text = crate::gate::repeat::summary(repeat);
+        match global.format {
+            Format::Json => eprint!("{text}"),
+            Format::Human => print!("\n{text}"),
+        }
+    }
     if let Some(path) = &args.save_baseline {
         let json = serde_json::to_string_pretty(result).context("encoding the result")?;
         std::fs::write(path, json + "\n").with_context(|| format!("writing the baseline {}", path.display()))?;

@@ -42,6 +42,24 @@ pub fn median(runs: Vec<RunResult>) -> Option<RunResult> {
     Some(result)
 }
 
+/// One paragraph for people: every run's headline figures and their spread.
+pub fn summary(repeat: &RepeatInfo) -> String {
+    use crate::bench::report::{micros, si};
+    use crate::gate::compare::spread;
+    let rates: Vec<f64> = repeat.runs.iter().map(|r| r.consume_rate).collect();
+    let p99s: Vec<f64> = repeat.runs.iter().map(|r| r.e2e.p99_us).collect();
+    let percent = |values: &[f64]| spread(values).map_or_else(|| "-".to_owned(), |s| format!("{:.1}%", s * 100.0));
+    format!(
+        "median of {} runs (run {} shown): consumed msgs/s {} (spread {}); e2e p99 {} (spread {})\n",
+        repeat.runs.len(),
+        repeat.median_run,
+        rates.iter().map(|r| si(*r)).collect::<Vec<_>>().join(", "),
+        percent(&rates),
+        p99s.iter().map(|p| micros(*p)).collect::<Vec<_>>().join(", "),
+        percent(&p99s),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +84,16 @@ mod tests {
         let gate = median.gates.iter().find(|g| g.name == "max_lost").expect("loss gate");
         assert!(!gate.passed);
         assert_eq!(gate.actual, 4.0);
+    }
+
+    #[test]
+    fn the_summary_lists_every_run_and_the_spread() {
+        let runs: Vec<RunResult> = [100, 200, 300].iter().map(|n| result("s", *n, &[1000], &[])).collect();
+        let text = summary(&median(runs).and_then(|r| r.repeat).expect("repeat info"));
+        assert!(
+            text.starts_with("median of 3 runs (run 2 shown): consumed msgs/s 10, 20, 30 (spread 100.0%)"),
+            "{text}"
+        );
     }
 
     #[test]
