@@ -324,3 +324,109 @@ fn bench_rejects_malformed_yaml() {
     let text = format!("{GOOD_HEAD}producers:\n  - name: p\n    exchange: a: b\n");
     insta::assert_snapshot!(bench_error("syntax.yaml", &text));
 }
+
+/// A short run of `scenario` on the embedded broker (the default when no broker is named).
+fn bench_on_embedded(scenario: &Path, extra: &[&str]) -> (crate::util::Output, Value) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let out = dir.path().join("result.json");
+    let mut args: Vec<String> = vec![
+        "bench".into(),
+        scenario.display().to_string(),
+        "--duration".into(),
+        "2s".into(),
+        "--warmup".into(),
+        "0s".into(),
+        "--quiet".into(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let output = run(&args);
+    let text = std::fs::read_to_string(&out).unwrap_or_else(|error| {
+        panic!("no result file ({error}):\nstdout:\n{}\nstderr:\n{}", output.stdout, output.stderr)
+    });
+    (output, serde_json::from_str(&text).expect("the result file is JSON"))
+}
+
+fn shipped_scenario_on_embedded(name: &str, extra: &[&str]) -> Value {
+    let (output, result) = bench_on_embedded(&repo_path(format!("scenarios/{name}.yaml")), extra);
+    assert_eq!(output.code, 0, "warren bench failed:\nstdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
+    assert_sound(&result);
+    assert_eq!(result["broker"]["embedded"], true);
+    assert_eq!(result["broker"]["url"], "embedded");
+    result
+}
+
+#[test]
+fn bench_seed_scenario_on_embedded_with_a_scaled_rate() {
+    let result = shipped_scenario_on_embedded("seed", &["--rate-scale", "0.5"]);
+    // seed.yaml publishes 500 msgs/s from one instance; --rate-scale halves the schedule.
+    assert_eq!(result["producers"][0]["target_rate"], 250.0);
+    assert_eq!(result["scenario"]["rate_scale"], 0.5);
+    assert_eq!(result["scenario"]["duration_s"], 2.0, "--duration overrides the file's 10s");
+    assert_eq!(result["scenario"]["warmup_s"], 0.0, "--warmup overrides the file's 2s");
+}
+
+#[test]
+fn bench_registration_scenario_on_embedded() {
+    let result = shipped_scenario_on_embedded("registration", &[]);
+    // Both worker queues get every registration.
+    assert_eq!(count(&result, "/summary/expected"), 2 * count(&result, "/summary/published"));
+}
+
+#[test]
+fn bench_orders_scenario_on_embedded() {
+    shipped_scenario_on_embedded("orders", &[]);
+}
+
+#[test]
+fn bench_max_throughput_scenario_on_embedded() {
+    shipped_scenario_on_embedded("max-throughput", &[]);
+}
+
+#[test]
+fn bench_ctrl_c_stops_producers_drains_and_writes_the_result() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let scenario = write_scenario(dir.path(), "inline.yaml", INLINE);
+    let out = dir.path().join("result.json");
+    let mut child = warren()
+        .args(["bench", &scenario.display().to_string(), "--duration", "60s", "--warmup", "0s"])
+        .args(["--out", &out.display().to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("warren starts");
+    // The plain progress line shows the run is under way (and the Ctrl-C handler installed).
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("pub ") {
+                let _ = seen_tx.send(());
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    let started = seen_rx.recv_timeout(Duration::from_secs(30)).is_ok();
+    if !started {
+        let _ = child.kill();
+    }
+    assert!(started, "no progress line within 30s");
+    let status =
+        std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("warren ends");
+    let lines = reader.join().expect("the reader ends").join("\n");
+    assert_eq!(output.status.code(), Some(1), "an interrupted run is not a success: {lines}");
+    assert!(lines.contains("interrupted"), "{lines}");
+    let result: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("a result")).expect("JSON");
+    assert_eq!(result["status"], "interrupted");
+    assert_eq!(count(&result, "/summary/lost"), 0, "consumers drained what was published before Ctrl-C");
+    assert_eq!(count(&result, "/summary/consumed"), count(&result, "/summary/expected"));
+    assert!(number(&result, "/scenario/duration_s") == 60.0 && number(&result, "/drain/seconds") < 60.0);
+    assert_valid_result(&result);
+}
