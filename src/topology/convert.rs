@@ -334,11 +334,19 @@ impl Converter<'_> {
     fn policy(&mut self, raw: &RawPolicy, at: &NodePath) -> Policy {
         let mut policy = Policy {
             state: state(raw.state),
-            pattern: self.text(&raw.pattern, &at.key("pattern")),
+            pattern: String::new(),
             apply_to: ApplyTo::All,
             priority: raw.priority,
             definition: self.arguments(&raw.definition, &at.key("definition")),
         };
+        match &raw.pattern {
+            Some(pattern) => policy.pattern = self.text(pattern, &at.key("pattern")),
+            None if raw.state == RawState::Absent => {}
+            None => self.at_key(
+                at,
+                format!("{} has no `pattern`: give a regular expression of the names it applies to", self.describe(at)),
+            ),
+        }
         if let Some(raw_apply_to) = &raw.apply_to {
             let apply_at = at.key("apply_to");
             let text = self.text(raw_apply_to, &apply_at);

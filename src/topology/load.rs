@@ -185,6 +185,16 @@ mod tests {
     }
 
     #[test]
+    fn an_absent_policy_needs_no_pattern_but_a_present_one_does() {
+        let topology = load("vhosts:\n  /:\n    policies:\n      old: { state: absent }\n").expect("valid");
+        assert_eq!(topology.vhosts["/"].policies["old"].state, State::Absent);
+        assert_eq!(
+            messages("vhosts:\n  /:\n    policies:\n      p: { definition: { max-length: 1 } }\n"),
+            ["t.yaml:4:7: policy `p` has no `pattern`: give a regular expression of the names it applies to"]
+        );
+    }
+
+    #[test]
     fn an_absent_exchange_needs_no_type() {
         let topology = load("vhosts:\n  /:\n    exchanges:\n      old: { state: absent }\n").expect("valid");
         assert_eq!(topology.vhosts["/"].exchanges["old"].state, State::Absent);

@@ -184,8 +184,10 @@ pub struct RawPolicy {
     /// `absent` removes it.
     #[serde(default, skip_serializing_if = "RawState::is_present")]
     pub state: RawState,
-    /// Regular expression matched against exchange and queue names, e.g. `^orders\.`.
-    pub pattern: String,
+    /// Regular expression matched against exchange and queue names, e.g.
+    /// `^orders\.`. Required unless `state: absent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
     /// `all` (default), `exchanges`, `queues`, `classic_queues`, `quorum_queues` or `streams`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apply_to: Option<String>,

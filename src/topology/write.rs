@@ -116,7 +116,7 @@ fn binding_raw(binding: &Binding) -> RawBinding {
 fn policy_raw(policy: &Policy) -> RawPolicy {
     RawPolicy {
         state: state(policy.state),
-        pattern: text(&policy.pattern),
+        pattern: Some(text(&policy.pattern)),
         apply_to: (policy.apply_to != ApplyTo::All).then(|| policy.apply_to.as_str().to_owned()),
         priority: policy.priority,
         definition: arguments(&policy.definition),
