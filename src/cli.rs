@@ -156,8 +156,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "K/N", value_parser = crate::gate::shard::Shard::parse)]
     pub shard: Option<crate::gate::shard::Shard>,
     /// Start producers at this wall-clock time (RFC 3339, e.g. `2026-01-01T12:00:00Z`,
-    /// or Unix seconds), so shards begin together.
-    #[arg(long, value_parser = crate::gate::shard::parse_start_at)]
+    /// or Unix seconds), so shards begin together. Not with --repeat: later runs could not begin together.
+    #[arg(long, value_parser = crate::gate::shard::parse_start_at, conflicts_with = "repeat")]
     pub start_at: Option<std::time::SystemTime>,
     /// What counts as a regression against `--baseline`.
     #[command(flatten)]

@@ -74,6 +74,15 @@ pub fn compare_command(global: &GlobalArgs, args: CompareArgs) -> anyhow::Result
     Ok(if comparison.failed { Outcome::GateFailed } else { Outcome::Success })
 }
 
+/// Checks, before a bench runs, what would otherwise only fail after it:
+/// the baseline must be a readable result file.
+pub fn preflight(args: &BenchArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.baseline {
+        load_result(path).context("checking --baseline before the run")?;
+    }
+    Ok(())
+}
+
 /// What `bench` does with a finished result besides printing it: writes the
 /// baseline, compares with `--baseline`, writes `--junit`. Returns
 /// [`Outcome::GateFailed`] when the comparison found a regression.

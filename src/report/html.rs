@@ -274,7 +274,7 @@ fn percentiles_cells(p: &Percentiles) -> String {
 }
 
 fn groups(out: &mut String, result: &RunResult) {
-    out.push_str("<h2>Groups</h2>\n<table id=\"producers\"><tr><th>producer group</th><th>instances</th><th>published</th><th>msgs/s</th><th>bytes/s</th><th>confirmed</th><th>nacked</th><th>returned</th><th>confirm p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>\n");
+    out.push_str("<h2>Groups</h2>\n<div class=\"scroll\"><table id=\"producers\"><tr><th>producer group</th><th>instances</th><th>published</th><th>msgs/s</th><th>bytes/s</th><th>confirmed</th><th>nacked</th><th>returned</th><th>confirm p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>\n");
     for p in &result.producers {
         let _ = writeln!(
             out,
@@ -290,7 +290,7 @@ fn groups(out: &mut String, result: &RunResult) {
             percentiles_cells(&p.confirm)
         );
     }
-    out.push_str("</table>\n<table id=\"consumers\"><tr><th>consumer group</th><th>queue</th><th>instances</th><th>consumed</th><th>msgs/s</th><th>lost</th><th>duplicated</th><th>reordered</th><th>redelivered</th><th>e2e p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>\n");
+    out.push_str("</table></div>\n<div class=\"scroll\"><table id=\"consumers\"><tr><th>consumer group</th><th>queue</th><th>instances</th><th>consumed</th><th>msgs/s</th><th>lost</th><th>duplicated</th><th>reordered</th><th>redelivered</th><th>e2e p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>\n");
     for c in &result.consumers {
         let _ = writeln!(
             out,
@@ -307,7 +307,7 @@ fn groups(out: &mut String, result: &RunResult) {
             percentiles_cells(&c.e2e)
         );
     }
-    out.push_str("</table>\n");
+    out.push_str("</table></div>\n");
 }
 
 fn gates(out: &mut String, result: &RunResult) {
@@ -420,7 +420,7 @@ h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd
 .card .label{font-size:12px;color:#666}.card .value{font-size:20px;font-weight:600}.card .base{font-size:11px;color:#888}\
 table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}\
 th{background:#f6f6f6}td:first-child,th:first-child{text-align:left}tr.fail td{background:#fde0e0}\
-svg.chart{display:block;margin:6px 0}pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px}";
+svg.chart{display:block;margin:6px 0;max-width:100%;height:auto}.scroll{overflow-x:auto}#details td{text-align:left}pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px}";
 
 /// Marks each chart once the browser has laid it out, so a headless check
 /// can tell drawn charts from markup that failed to render.

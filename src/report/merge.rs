@@ -189,6 +189,21 @@ pub fn merge(files: &[(String, RunResult)]) -> Result<RunResult, MergeError> {
             }
         }
     }
+    let mut hosts: Vec<String> = Vec::new();
+    for (_, result) in files {
+        let host = result.machine.hostname.clone().unwrap_or_else(|| "unknown host".to_owned());
+        let entry = format!("{host} ({} cores)", result.machine.cores);
+        if !hosts.contains(&entry) {
+            hosts.push(entry);
+        }
+    }
+    if hosts.len() > 1 {
+        warnings.push(format!(
+            "the shards ran on {} machines: {}; `machine` describes the first",
+            hosts.len(),
+            hosts.join(", ")
+        ));
+    }
     merged.warnings = warnings;
     merged.repeat = None;
     merged.shard = None;

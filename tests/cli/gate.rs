@@ -469,3 +469,25 @@ fn the_example_ci_gate_runs_against_its_committed_baseline() {
     let html = std::fs::read_to_string(out.join("report.html")).expect("the HTML report");
     assert!(html.contains("id=\"chart-throughput\""));
 }
+
+#[test]
+fn bench_checks_its_baseline_before_running_and_refuses_start_at_with_repeat() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let missing = dir.path().join("missing.json");
+    let out = dir.path().join("never.json");
+    let output = run([
+        "bench",
+        &seed().display().to_string(),
+        "--baseline",
+        &missing.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    assert!(output.stderr.contains(&missing.display().to_string()), "names the file: {}", output.stderr);
+    assert!(!out.exists(), "nothing ran");
+
+    let output = run(["bench", &seed().display().to_string(), "--repeat", "2", "--start-at", "1767225600"]);
+    assert_eq!(output.code, 2, "a usage error: {}", output.stderr);
+    assert!(output.stderr.contains("--start-at") && output.stderr.contains("--repeat"), "{}", output.stderr);
+}
