@@ -19,6 +19,11 @@ use crate::state::exchange::{Binding, DestinationKind, ExchangeKind};
 use crate::state::policy::{Policy, validate_queue_arguments};
 use crate::state::{ExchangeDecl, QueueDecl, State, VhostInfo, args};
 
+/// The exchanges every vhost has from its creation, so bindings from them are valid even in a
+/// vhost the same document creates.
+const PREDECLARED_EXCHANGES: [&str; 6] =
+    ["amq.direct", "amq.fanout", "amq.topic", "amq.headers", "amq.match", "amq.rabbitmq.trace"];
+
 /// What an import changed, for logs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Imported {
@@ -199,7 +204,9 @@ fn check(state: &State, document: &Definitions, into_vhost: Option<&str>) -> Res
             }
         };
         let exchange_known = |name: &str| {
-            state.exchange(&vhost, name).is_ok() || exchanges.iter().any(|(v, x)| *v == vhost && x.name == name)
+            PREDECLARED_EXCHANGES.contains(&name)
+                || state.exchange(&vhost, name).is_ok()
+                || exchanges.iter().any(|(v, x)| *v == vhost && x.name == name)
         };
         if !exchange_known(&b.source) {
             return Err(missing("exchange", &b.source, &vhost));

@@ -17,6 +17,8 @@ pub mod import;
 pub mod password;
 pub mod phash2;
 pub mod properties_key;
+#[cfg(test)]
+mod roundtrip_tests;
 mod routes;
 
 use std::net::SocketAddr;

@@ -252,3 +252,19 @@ async fn a_large_definitions_import_is_accepted_whole() {
     let exported = server.client().export_cluster_wide_definitions_as_data().await.expect("export");
     assert_eq!((exported.exchanges.len(), exported.queues.len(), exported.bindings.len()), (2000, 5000, 10000));
 }
+
+/// Regression: a binding from a predeclared exchange (`amq.direct`) in a vhost that the same
+/// document creates was refused as binding from a missing exchange.
+#[tokio::test]
+async fn a_binding_from_amq_direct_in_a_vhost_the_document_creates_imports() {
+    let server = Server::start().await;
+    let document = json!({
+        "vhosts": [{"name": "fresh"}],
+        "queues": [{"name": "q", "vhost": "fresh", "durable": true}],
+        "bindings": [{"source": "amq.direct", "vhost": "fresh", "destination": "q", "destination_type": "queue",
+                      "routing_key": "k", "arguments": {}}],
+    });
+    server.client().import_cluster_wide_definitions(document).await.expect("import");
+    let bindings = server.client().list_queue_bindings("fresh", "q").await.expect("bindings");
+    assert!(bindings.iter().any(|b| b.source == "amq.direct" && b.routing_key == "k"), "{bindings:?}");
+}
