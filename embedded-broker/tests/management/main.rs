@@ -9,6 +9,7 @@ mod definitions;
 mod errors;
 mod exchanges_queues;
 mod health;
+mod hostile;
 mod messages;
 mod persistence;
 mod policies;

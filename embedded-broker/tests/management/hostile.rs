@@ -1,0 +1,70 @@
+//! Bodies of every wrong shape, sent to every write endpoint: each answer is a
+//! RabbitMQ-shaped 4xx (or a success), never a 5xx, and the server keeps serving.
+
+use crate::util::Server;
+
+/// Write endpoints, with the entities they refer to created beforehand.
+const ENDPOINTS: [(&str, &str); 14] = [
+    ("PUT", "/api/vhosts/hostile"),
+    ("PUT", "/api/users/hostile"),
+    ("PUT", "/api/permissions/%2F/guest"),
+    ("PUT", "/api/topic-permissions/%2F/guest"),
+    ("PUT", "/api/exchanges/%2F/hostile-x"),
+    ("PUT", "/api/queues/%2F/hostile-q"),
+    ("POST", "/api/bindings/%2F/e/amq.direct/q/target"),
+    ("PUT", "/api/policies/%2F/hostile"),
+    ("PUT", "/api/operator-policies/%2F/hostile"),
+    ("POST", "/api/definitions"),
+    ("POST", "/api/definitions/%2F"),
+    ("POST", "/api/exchanges/%2F/amq.default/publish"),
+    ("POST", "/api/queues/%2F/target/get"),
+    ("DELETE", "/api/queues/%2F/target/contents"),
+];
+
+const BODIES: [&str; 24] = [
+    "",
+    "null",
+    "[]",
+    "123",
+    "\"text\"",
+    "{",
+    "{\"a\":1e400}",
+    "{\"durable\":\"maybe\",\"auto_delete\":7}",
+    "{\"type\":[\"direct\"]}",
+    "{\"arguments\":[]}",
+    "{\"arguments\":{\"x-message-ttl\":\"abc\",\"x-max-priority\":1000,\"x-queue-type\":7}}",
+    "{\"arguments\":{\"x-expires\":0,\"x-overflow\":\"explode\"}}",
+    "{\"tags\":5,\"password\":5}",
+    "{\"password\":\"a\",\"password_hash\":\"b\"}",
+    "{\"password_hash\":\"!!!\",\"hashing_algorithm\":\"md5\"}",
+    "{\"configure\":\"(\",\"write\":\"[\",\"read\":\"*\"}",
+    "{\"exchange\":5,\"write\":null,\"read\":{}}",
+    "{\"pattern\":5,\"definition\":5,\"priority\":\"high\",\"apply-to\":\"everything\"}",
+    "{\"routing_key\":{},\"arguments\":\"none\"}",
+    "{\"users\":\"all\",\"queues\":{},\"bindings\":[1,2]}",
+    "{\"queues\":[{\"name\":\"q\"}],\"exchanges\":[{\"name\":\"x\",\"vhost\":\"/\",\"type\":\"direct\"}]}",
+    "{\"properties\":[1],\"routing_key\":1,\"payload\":2,\"payload_encoding\":\"rot13\"}",
+    "{\"count\":-1,\"ackmode\":[],\"encoding\":5,\"truncate\":\"all\"}",
+    "{\"deep\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[{}]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+];
+
+#[tokio::test]
+async fn no_body_makes_the_api_fail_with_a_server_error() {
+    let server = Server::start().await;
+    assert_eq!(server.raw("PUT", "/api/queues/%2F/target", Some("{\"durable\":true}")).await.status, 201);
+    for (method, path) in ENDPOINTS {
+        for body in BODIES {
+            let response = server.raw(method, path, Some(body)).await;
+            assert!(response.status < 500, "{method} {path} with {body}: {} {}", response.status, response.body);
+            if response.status >= 400 {
+                let json = response.json();
+                assert!(
+                    json["error"].is_string() && json["reason"].is_string(),
+                    "{method} {path} with {body}: {} is not a RabbitMQ error body",
+                    response.body
+                );
+            }
+        }
+    }
+    assert!(server.client().current_user().await.is_ok(), "the API still serves");
+}
