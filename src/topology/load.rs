@@ -71,7 +71,10 @@ pub fn is_definitions(text: &str) -> bool {
     if !text.trim_start().starts_with('{') {
         return false;
     }
-    let Ok(serde_json::Value::Object(object)) = serde_json::from_str::<serde_json::Value>(text) else {
+    // An export with a JSON syntax error should still be read as one, so
+    // that the error is reported as JSON; YAML's flow syntax parses it.
+    let document = serde_json::from_str::<serde_json::Value>(text).ok().or_else(|| yaml::to_json_value(text));
+    let Some(serde_json::Value::Object(object)) = document else {
         return false;
     };
     ["rabbit_version", "rabbitmq_version", "product_version"].iter().any(|key| object.contains_key(*key))
@@ -92,10 +95,38 @@ fn load_definitions(source_name: &str, text: &str) -> Result<Topology, LoadError
                 let message = message.split(" at line ").next().unwrap_or(message);
                 diags.push(Some(Pos { line: *line, column: *column }), format!("RabbitMQ definitions: {message}"));
             }
-            _ => diags.push(None, format!("RabbitMQ definitions: {error}")),
+            _ => diags.push(definitions_position(source_name, text, &error), format!("RabbitMQ definitions: {error}")),
         }
         diags.into_error()
     })
+}
+
+/// Where in the export the entity an error names is: the definitions
+/// reader names entities, not positions, so find the entity's list item.
+fn definitions_position(source_name: &str, text: &str, error: &super::definitions::DefinitionsError) -> Option<Pos> {
+    use super::definitions::DefinitionsError as E;
+    let (list, wanted, field): (&str, Vec<(&str, &str)>, Option<&str>) = match error {
+        E::ExchangeType { vhost, name, .. } => ("exchanges", vec![("vhost", vhost), ("name", name)], Some("type")),
+        E::DestinationType { vhost, source_name, destination, .. } => (
+            "bindings",
+            vec![("vhost", vhost), ("source", source_name), ("destination", destination)],
+            Some("destination_type"),
+        ),
+        E::Policy { vhost, name, .. } => ("policies", vec![("vhost", vhost), ("name", name)], None),
+        E::HashingAlgorithm { name, .. } => ("users", vec![("name", name)], Some("hashing_algorithm")),
+        E::UnknownUser { user, vhost } => ("permissions", vec![("user", user), ("vhost", vhost)], Some("user")),
+        E::QueueType { vhost, .. } => ("vhosts", vec![("name", vhost)], None),
+        E::Json { .. } => return None,
+    };
+    let document: serde_json::Value = serde_json::from_str(text).ok()?;
+    // A vhost-scoped export (`GET /api/definitions/{vhost}`) has no `vhost` fields.
+    let matches = |item: &serde_json::Value| {
+        wanted.iter().all(|(key, value)| item.get(*key).is_none_or(|v| v.as_str() == Some(*value)))
+    };
+    let index = document.get(list)?.as_array()?.iter().position(matches)?;
+    let locator = Locator::new(source_name, text);
+    let item = NodePath::root().key(list).index(index);
+    field.and_then(|field| locator.value(&item.key(field))).or_else(|| locator.value(&item))
 }
 
 #[cfg(test)]

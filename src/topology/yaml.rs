@@ -50,6 +50,11 @@ pub fn from_value<T: DeserializeOwned>(value: serde_yaml::Value, locator: &Locat
     })
 }
 
+/// `text` parsed as YAML into a JSON value, or `None` when it does not parse.
+pub fn to_json_value(text: &str) -> Option<serde_json::Value> {
+    serde_yaml::from_str(text).ok()
+}
+
 /// Writes `value` as YAML.
 pub fn to_string<T: Serialize>(value: &T) -> String {
     // Only warren's own raw structs come here: string-keyed maps, strings,

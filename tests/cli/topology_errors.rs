@@ -59,7 +59,7 @@ fn topology_errors_each_bad_file_gets_a_precise_message() {
     settings.add_filter(&regex_escape(&root), "[REPO]");
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| {
-        insta::glob!(repo_path("tests/topology-errors"), "*.yaml", |path| {
+        insta::glob!(repo_path("tests/topology-errors"), "*.{yaml,json}", |path| {
             let output = run_clean(&["validate".as_ref(), relative(path).as_os_str()]);
             assert_eq!(output.code, 1, "validate {} should fail:\n{}", path.display(), output.stderr);
             assert_eq!(output.stdout, "", "nothing on stdout for a bad file");
