@@ -119,8 +119,8 @@ pub struct Figure {
     pub baseline: f64,
     /// The run's value.
     pub current: f64,
-    /// `(current - baseline) / baseline`; 0 when both are 0.
-    pub delta: f64,
+    /// `(current - baseline) / baseline`; 0 when both are 0, absent when only the baseline is.
+    pub delta: Option<f64>,
     /// The accepted change in the bad direction, a fraction.
     pub tolerance: f64,
     /// The verdict.
@@ -255,13 +255,29 @@ fn run_spread(result: &RunResult, figure: &dyn Fn(&crate::bench::result::RepeatR
     spread(&repeat.runs.iter().map(figure).collect::<Vec<_>>())
 }
 
-/// Judges `current` against `baseline`.
+/// The value a figure is judged on: with `--repeat`, the median over every
+/// run (so one noisy run cannot move it), else the run's own.
+fn judged(result: &RunResult, own: f64, figure: &dyn Fn(&crate::bench::result::RepeatRun) -> f64) -> f64 {
+    match &result.repeat {
+        Some(repeat) if !repeat.runs.is_empty() => {
+            let mut values: Vec<f64> = repeat.runs.iter().map(figure).collect();
+            values.sort_by(f64::total_cmp);
+            let middle = values.len() / 2;
+            if values.len() % 2 == 1 { values[middle] } else { (values[middle - 1] + values[middle]) / 2.0 }
+        }
+        _ => own,
+    }
+}
+
+/// Judges `current` against `baseline`. With repeated runs each figure is the
+/// median over the runs.
 pub fn compare(baseline: &RunResult, current: &RunResult, tolerance: &Tolerance) -> Result<Comparison, CompareError> {
     check_comparable(baseline, current)?;
     let metric = tolerance.metric;
     let name = metric_name(metric);
     let mut figures = Vec::new();
     let mut throughput = |label: &str, b: f64, c: f64, of: &dyn Fn(&crate::bench::result::RepeatRun) -> f64| {
+        let (b, c) = (judged(baseline, b, of), judged(current, c, of));
         let delta = relative(b, c);
         let verdict = if delta < -tolerance.max_throughput_drop {
             Verdict::Regression
@@ -277,6 +293,7 @@ pub fn compare(baseline: &RunResult, current: &RunResult, tolerance: &Tolerance)
     throughput("published msgs/s", baseline.summary.publish_rate, current.summary.publish_rate, &|r| r.publish_rate);
 
     let mut latency = |label: String, b: f64, c: f64, of: &dyn Fn(&crate::bench::result::RepeatRun) -> f64| {
+        let (b, c) = (judged(baseline, b, of), judged(current, c, of));
         let delta = relative(b, c);
         let beyond_floor = (c - b).abs() > tolerance.min_latency_rise_us;
         let verdict = if delta > tolerance.max_latency_rise && beyond_floor {
@@ -323,6 +340,9 @@ pub fn compare(baseline: &RunResult, current: &RunResult, tolerance: &Tolerance)
         ));
     }
     for (which, result) in [("baseline", baseline), ("result", current)] {
+        if let Some(repeat) = &result.repeat {
+            notes.push(format!("the {which}'s figures are medians over its {} runs", repeat.runs.len()));
+        }
         if result.generator.limited {
             notes.push(format!(
                 "the {which} run was generator-limited (warren could not keep its own schedule): {}",
@@ -371,7 +391,7 @@ fn figure(
         kind,
         baseline,
         current,
-        delta: relative(baseline, current),
+        delta: Some(relative(baseline, current)).filter(|d| d.is_finite()),
         tolerance,
         verdict,
         spread,
@@ -388,8 +408,8 @@ pub fn format_value(kind: Kind, value: f64) -> String {
 }
 
 /// A fraction as a signed percentage; `new` when the baseline was zero.
-pub fn format_delta(delta: f64) -> String {
-    if delta.is_infinite() { "new".to_owned() } else { format!("{:+.1}%", delta * 100.0) }
+pub fn format_delta(delta: Option<f64>) -> String {
+    delta.map_or_else(|| "new".to_owned(), |d| format!("{:+.1}%", d * 100.0))
 }
 
 /// A gate's threshold or figure in the gate's unit.
@@ -509,7 +529,7 @@ mod tests {
         let c = compare(&base, &slower, &Tolerance::default()).expect("comparable");
         assert_eq!(c.figures[0].verdict, Verdict::Regression, "{:?}", verdicts(&c));
         assert!(c.failed);
-        assert!((c.figures[0].delta + 0.21).abs() < 1e-9);
+        assert!((c.figures[0].delta.expect("a delta") + 0.21).abs() < 1e-9);
         assert!(
             verdict_line(&c).contains("regression against the baseline: consumed msgs/s -21.0%"),
             "{}",
@@ -529,7 +549,7 @@ mod tests {
         let small = result("s", 1000, &spread_us(1000, 10, 150), &[]);
         let c = compare(&base, &small, &Tolerance::default()).expect("comparable");
         let e2e = c.figures.iter().find(|f| f.name == "e2e latency p99").expect("e2e figure");
-        assert!(e2e.delta > 0.2);
+        assert!(e2e.delta.expect("a delta") > 0.2);
         assert_eq!(e2e.verdict, Verdict::Ok);
         // From ~99µs to ~990µs: a regression.
         let big = result("s", 1000, &spread_us(1000, 10, 1000), &[]);
@@ -595,6 +615,34 @@ mod tests {
         assert!((consumed.spread.expect("a spread") - 0.5).abs() < 1e-9, "(130 - 80) / 100");
         assert!(consumed.note.as_deref().is_some_and(|n| n.contains("wider than the 10.0% tolerance")), "{consumed:?}");
         assert!(render(&c, "base.json", "run.json").contains("cannot tell a regression from noise"));
+    }
+
+    #[test]
+    fn repeated_runs_are_judged_on_the_median_of_each_figure() {
+        let base = result("s", 1000, &spread_us(1000, 100, 1000), &[]);
+        // Three runs at the same rate; one has a p99 five times the others'.
+        let runs: Vec<RunResult> =
+            [1000, 2000, 5000].iter().map(|top| result("s", 1000, &spread_us(1000, 100, *top), &[])).collect();
+        let current = crate::gate::repeat::median(runs).expect("runs");
+        let c =
+            compare(&base, &current, &Tolerance { max_latency_rise: 5.0, ..Tolerance::default() }).expect("comparable");
+        let e2e = c.figures.iter().find(|f| f.name == "e2e latency p99").expect("e2e");
+        let middle = result("s", 1000, &spread_us(1000, 100, 2000), &[]).summary.latency.e2e.p99_us;
+        assert_eq!(e2e.current, middle, "the median run's p99, whichever run the result holds");
+    }
+
+    #[test]
+    fn a_zero_baseline_has_no_delta_and_the_json_says_so() {
+        let mut base = result("s", 1000, &[1000], &[]);
+        base.summary.publish_rate = 0.0;
+        let current = result("s", 1000, &[1000], &[]);
+        let c = compare(&base, &current, &Tolerance::default()).expect("comparable");
+        let published = c.figures.iter().find(|f| f.name == "published msgs/s").expect("figure");
+        assert_eq!(published.delta, None);
+        assert_eq!(published.verdict, Verdict::Improved);
+        assert_eq!(format_delta(published.delta), "new");
+        let json = serde_json::to_value(&c).expect("encodes");
+        assert!(json["figures"][1]["delta"].is_null());
     }
 
     #[test]
