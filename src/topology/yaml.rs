@@ -271,6 +271,9 @@ fn char_at(source: &str, pos: Pos) -> Option<char> {
 }
 
 fn syntax_message(text: &str) -> String {
+    if text.contains("more than one document") {
+        return "a topology file holds one YAML document, but this one has several (separated by `---`)".to_owned();
+    }
     let Some(caps) = SYNTAX.captures(text) else {
         return format!("YAML syntax error: {text}");
     };
@@ -310,6 +313,19 @@ mod tests {
         let dup = &map.duplicates()[0];
         assert_eq!(dup.path, NodePath::root().key("queues").key("a"));
         assert_eq!((dup.first, dup.again), (Pos { line: 2, column: 3 }, Pos { line: 4, column: 3 }));
+    }
+
+    #[test]
+    fn several_documents_are_named_as_the_problem() {
+        let error = from_str::<crate::topology::raw::RawTopology>(
+            "vhosts: {}\n---\nusers: {}\n",
+            &Locator::without_positions("t.yaml"),
+        )
+        .expect_err("two documents");
+        assert_eq!(
+            error.to_string(),
+            "t.yaml: a topology file holds one YAML document, but this one has several (separated by `---`)"
+        );
     }
 
     #[test]
