@@ -12,8 +12,8 @@ use futures::stream::{self, StreamExt};
 
 use super::current::{self, ReadError};
 use super::definitions::{
-    self, Definitions, Tags, UserDef, binding_def, exchange_def, operator_policy_def, permission_def, policy_def,
-    queue_def, topic_permission_def,
+    self, Definitions, Tags, UserDef, VhostDef, VhostMetadata, binding_def, exchange_def, operator_policy_def,
+    permission_def, policy_def, queue_def, topic_permission_def,
 };
 use super::diff::{DiffError, DiffOptions, diff};
 use super::guard;
@@ -183,6 +183,27 @@ async fn delete(m: &Management, change: &Change) -> Result<(), ManagementError> 
 
 async fn put_vhost(m: &Management, change: &Change) -> Result<(), ManagementError> {
     match &change.subject {
+        // A new vhost with a default queue type is imported: RabbitMQ 3.10
+        // takes the type from an import's metadata but ignores it in
+        // `PUT /api/vhosts`. Others are PUT, the API's ordinary way.
+        Subject::Vhost { name, desired: Some(vhost) }
+            if change.action == Action::Create && vhost.default_queue_type.is_some() =>
+        {
+            let metadata = VhostMetadata {
+                description: vhost.description.clone(),
+                tags: Some(Tags::List(vhost.tags.clone())),
+                default_queue_type: vhost.default_queue_type.map(|t| t.as_str().to_owned()),
+            };
+            // Only `metadata`: RabbitMQ 3.10 ignores it when top-level fields are present.
+            let def = VhostDef {
+                name: name.clone(),
+                description: None,
+                tags: None,
+                default_queue_type: None,
+                metadata: Some(metadata),
+            };
+            m.import(&format!("vhost {name:?}"), &Definitions { vhosts: vec![def], ..Definitions::default() }).await
+        }
         Subject::Vhost { name, desired: Some(vhost) } => m.put_vhost(name, vhost).await,
         // The diff gives every creating vhost change its desired value.
         _ => Ok(()),

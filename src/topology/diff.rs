@@ -114,7 +114,7 @@ fn vhost_differences(desired: &Vhost, current: &Vhost) -> Vec<String> {
         && current.default_queue_type != Some(d)
     {
         let from = current.default_queue_type.map(|t| t.as_str()).unwrap_or("unset");
-        out.push(format!("default queue type {from} -> {d}"));
+        out.push(format!("default queue type {from} -> {d} (RabbitMQ before 3.11 only sets it on a new vhost)"));
     }
     out
 }
@@ -163,7 +163,17 @@ fn diff_vhost(vhost: &str, dv: &Vhost, cv: &Vhost, prune: bool, changes: &mut Ve
         }
     }
 
-    // Queues.
+    // Queues. A queue is declared with its type spelled out: RabbitMQ 3.10
+    // applies a vhost's default queue type to AMQP declares only, not to the
+    // management API or definitions imports that apply uses.
+    let default_type = dv.default_queue_type.or(cv.default_queue_type);
+    let declared = |q: &Queue| -> Queue {
+        let mut q = q.clone();
+        if let Some(t) = default_type {
+            q.arguments.entry("x-queue-type".to_owned()).or_insert_with(|| Value::from(t.as_str()));
+        }
+        q
+    };
     let mut replaced_queues = BTreeSet::new();
     for (name, dq) in &dv.queues {
         if is_server_named_queue(name) {
@@ -173,14 +183,16 @@ fn diff_vhost(vhost: &str, dv: &Vhost, cv: &Vhost, prune: bool, changes: &mut Ve
         match (dq.state, cv.queues.get(name)) {
             (State::Absent, Some(_)) => changes.push(Change::new(Action::Delete, subject(None), "declared absent")),
             (State::Absent, None) => {}
-            (State::Present, None) => {
-                changes.push(Change::new(Action::Create, subject(Some(dq.clone())), "declared, missing on the broker"))
-            }
+            (State::Present, None) => changes.push(Change::new(
+                Action::Create,
+                subject(Some(declared(dq))),
+                "declared, missing on the broker",
+            )),
             (State::Present, Some(cq)) => {
                 let (changed, lines) = queue_differences(dq, cq);
                 if !changed.is_empty() {
                     replaced_queues.insert(name.clone());
-                    changes.push(replace(subject(Some(dq.clone())), changed, lines));
+                    changes.push(replace(subject(Some(declared(dq))), changed, lines));
                 }
             }
         }

@@ -13,7 +13,7 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use warren::management::{Endpoint, Management};
 use warren::topology::definitions::{self, Definitions, QueueDef};
-use warren::topology::model::{Binding, DestinationType, Password, State, Topology};
+use warren::topology::model::{Binding, DestinationType, Password, QueueType, State, Topology};
 
 use crate::util::{EmbeddedBroker, Output, RabbitMq, embedded_broker, rabbitmq, repo_path, run_with_env, unique_name};
 
@@ -107,6 +107,8 @@ impl Sandbox {
     fn state(&self) -> Topology {
         let m = self.management();
         let mut defs = self.runtime.block_on(m.definitions()).expect("reading definitions");
+        // RabbitMQ 3.10's definitions name vhosts only; their metadata is in /api/vhosts.
+        defs.vhosts = self.runtime.block_on(m.vhosts()).expect("listing vhosts");
         defs.vhosts.retain(|v| v.name == self.vhost);
         defs.queues.retain(|q| q.vhost == self.vhost);
         defs.exchanges.retain(|x| x.vhost == self.vhost);
@@ -442,4 +444,71 @@ fn check_plan_json_lists_changes_for_machines(sandbox: &mut Sandbox) {
     assert_eq!(doc["summary"]["create"], 4, "{doc:#}");
     assert_eq!(doc["changes"][0]["kind"], "vhost");
     assert_eq!(doc["changes"][0]["action"], "create");
+}
+
+const EVERYTHING: &str = r##"
+vhosts:
+  VHOST:
+    description: warren test vhost
+    tags: [warren, test]
+    default_queue_type: quorum
+    exchanges:
+      events: { type: topic, durable: true, arguments: { alternate-exchange: unrouted } }
+      unrouted: { type: fanout, durable: true }
+      internal.hub: { type: headers, durable: true, internal: true }
+      scratch: { type: direct, durable: false, auto_delete: true }
+    queues:
+      orders: { durable: true }
+      classic.jobs: { durable: true, arguments: { x-queue-type: classic, x-max-priority: 5, x-message-ttl: "60000" } }
+      lost: { durable: true, arguments: { x-queue-type: classic } }
+    bindings:
+      - { exchange: events, to_exchange: internal.hub, routing_key: "#" }
+      - { exchange: internal.hub, queue: orders, arguments: { x-match: all, kind: order } }
+      - { exchange: unrouted, queue: lost }
+      - { exchange: amq.topic, queue: classic.jobs, routing_key: "jobs.#" }
+    policies:
+      jobs-cap: { pattern: "^classic\\.", apply_to: queues, priority: 2, definition: { max-length: 1000 } }
+    operator_policies:
+      size-cap: { pattern: ".*", apply_to: queues, definition: { max-length-bytes: 1048576 } }
+users:
+  USER:
+    password: pw
+    tags: [monitoring, management]
+    permissions:
+      VHOST: { configure: "^$", write: ".*", read: ".*" }
+    topic_permissions:
+      VHOST:
+        amq.topic: { write: "^jobs\\.", read: ".*" }
+"##;
+
+#[test]
+fn every_kind_of_entity_applies_and_plans_nothing_afterwards() {
+    for mut sandbox in sandboxes("warren-everything") {
+        check_every_kind_of_entity(&mut sandbox);
+    }
+}
+
+fn check_every_kind_of_entity(sandbox: &mut Sandbox) {
+    let user = sandbox.user("ops");
+    let text = EVERYTHING.replace("VHOST", &format!("{:?}", sandbox.vhost)).replace("USER", &user);
+    let file = sandbox.write("everything.yaml", &text);
+    let file = path_str(&file);
+    let applied = sandbox.warren(&["apply", "--yes", file], &[]);
+    sandbox.assert_code(&applied, 0, "apply");
+    let again = sandbox.warren(&["plan", "--prune", file], &[]);
+    sandbox.assert_code(&again, 0, "plan after apply");
+
+    let state = sandbox.state();
+    let v = &state.vhosts[&sandbox.vhost];
+    assert_eq!(v.description.as_deref(), Some("warren test vhost"), "{}", sandbox.name);
+    assert_eq!(v.default_queue_type, Some(QueueType::Quorum), "{}", sandbox.name);
+    assert_eq!(v.bindings.len(), 4, "{}: {:?}", sandbox.name, v.bindings);
+    assert_eq!(state.users[&user].topic_permissions[&sandbox.vhost]["amq.topic"].write, "^jobs\\.");
+    assert_eq!(v.operator_policies["size-cap"].definition["max-length-bytes"], 1048576);
+
+    let export = sandbox.dir.path().join("export.yaml");
+    let exported = sandbox.warren(&["export", "--vhost", &sandbox.vhost, "-o", path_str(&export)], &[]);
+    sandbox.assert_code(&exported, 0, "export");
+    let replanned = sandbox.warren(&["plan", "--prune", path_str(&export)], &[]);
+    sandbox.assert_code(&replanned, 0, "plan of the export");
 }
