@@ -83,7 +83,7 @@ async fn run(url: String, count: u64) -> Result<(u64, Duration), lapin::Error> {
         let Ok(Some(delivery)) = tokio::time::timeout(Duration::from_secs(10), consumer.next()).await else { break };
         let delivery = delivery?;
         received += 1;
-        if received % 50 == 0 || received == count {
+        if received.is_multiple_of(50) || received == count {
             delivery.acker.ack(BasicAckOptions { multiple: true }).await?;
         }
     }
@@ -100,8 +100,9 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let count: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
     let external = args.next();
+    let broker_threads: usize = std::env::var("BROKER_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let broker_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(broker_threads)
         .thread_name("wb-broker")
         .enable_all()
         .build()

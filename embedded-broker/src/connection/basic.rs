@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use amq_protocol::protocol::{AMQPClass, basic, confirm as cf, tx as txm};
-use amq_protocol::types::{AMQPValue, FieldTable};
+use amq_protocol::types::FieldTable;
 use bytes::Bytes;
 use rand::RngCore as _;
 
@@ -165,7 +165,7 @@ fn complete_publish(c: &mut Connection, channel: u16) -> Result<(), Fail> {
     let facts = property_facts(c, &properties)?;
     let exchange = incoming.publish.exchange.as_str().to_owned();
     let ch = c.channels.get_mut(&channel).ok_or_else(|| Fail::channel_error("channel closed"))?;
-    if !ch.write_allowed.iter().any(|e| *e == exchange) {
+    if !ch.write_allowed.contains(&exchange) {
         let user = c.user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
         c.state.check_access(&user, &c.vhost, Access::Write, EntityKind::Exchange, &exchange)?;
         if let Some(ch) = c.channels.get_mut(&channel) {
@@ -175,9 +175,15 @@ fn complete_publish(c: &mut Connection, channel: u16) -> Result<(), Fail> {
     c.published = true;
     let message = Arc::new(Message {
         exchange,
-        routing_key: incoming.publish.routing_key.as_str().to_owned(),
-        properties: if properties.len() <= 256 { Bytes::copy_from_slice(&properties) } else { properties },
-        body: incoming.body.finish(),
+        routing_key: String::from(incoming.publish.routing_key),
+        properties: if properties[..] == [0, 0] {
+            Bytes::from_static(&[0, 0])
+        } else if properties.len() <= 256 {
+            c.arena.copy(&properties)
+        } else {
+            properties
+        },
+        body: incoming.body.finish(&mut c.arena),
         priority: facts.priority,
         expiration_ms: facts.expiration_ms,
         persistent: facts.persistent,
@@ -530,6 +536,3 @@ pub(super) fn tx(c: &mut Connection, channel: u16, m: txm::AMQPMethod) -> Result
         _ => Err(Fail::command_invalid("server-to-client tx method sent by the client")),
     }
 }
-
-#[allow(dead_code)]
-fn unused_value(_: AMQPValue) {}

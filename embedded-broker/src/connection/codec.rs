@@ -85,7 +85,7 @@ pub fn decode(buf: &mut BytesMut, frame_max: u32) -> Result<Option<Frame>, Frame
     let payload = frame;
     match kind {
         FRAME_METHOD => match parse_class(&payload[..]) {
-            Ok((rest, class)) if rest.is_empty() => Ok(Some(Frame::Method(channel, class))),
+            Ok((&[], class)) => Ok(Some(Frame::Method(channel, class))),
             Ok(_) => Err(FrameError::Syntax("trailing bytes after method arguments".into())),
             Err(_) => Err(FrameError::Syntax(format!(
                 "cannot decode method (class {}, method {})",
@@ -275,10 +275,13 @@ mod tests {
         let mut bad_end = full.clone();
         let last = bad_end.len() - 1;
         bad_end[last] = 0;
-        assert_eq!(decode(&mut BytesMut::from(&bad_end[..]), 131072).map(|_| ()).unwrap_err().reply_code(), 501);
+        assert_eq!(
+            decode(&mut BytesMut::from(&bad_end[..]), 131072).map(|_| ()).expect_err("bad end").reply_code(),
+            501
+        );
 
         let huge = [1u8, 0, 1, 0x7f, 0xff, 0xff, 0xff];
-        assert_eq!(decode(&mut BytesMut::from(&huge[..]), 131072).map(|_| ()).unwrap_err().reply_code(), 501);
+        assert_eq!(decode(&mut BytesMut::from(&huge[..]), 131072).map(|_| ()).expect_err("too big").reply_code(), 501);
 
         let garbage = [0x47u8, 0x45, 0x54, 0x20, 0x2f, 0x20, 0x48, 0x54];
         assert!(decode(&mut BytesMut::from(&garbage[..]), 131072).is_err());

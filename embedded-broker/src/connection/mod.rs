@@ -71,6 +71,8 @@ pub struct Connection {
     channels: HashMap<u16, Channel>,
     outbox: Arc<Outbox>,
     out: Vec<u8>,
+    /// Where small bodies and properties of published messages are packed.
+    arena: channel::Arena,
     drained: Vec<Outgoing>,
     dead: Vec<DeadLetter>,
     /// A publisher: subject to `connection.blocked` under memory pressure.
@@ -104,6 +106,7 @@ pub async fn serve(
         channels: HashMap::new(),
         outbox: Arc::new(Outbox::default()),
         out: Vec::with_capacity(64 * 1024),
+        arena: channel::Arena::default(),
         drained: Vec::new(),
         dead: Vec::new(),
         published: false,
@@ -154,7 +157,11 @@ impl Connection {
                     }
                     last_recv = Instant::now();
                 }
-                () = self.outbox.notify.notified() => {}
+                () = self.outbox.notify.notified() => {
+                    // Let publishers on this runtime route what they have already read, so one
+                    // write carries several deliveries instead of one each.
+                    tokio::task::yield_now().await;
+                }
                 _ = ticker.tick() => {
                     let now = Instant::now();
                     if self.heartbeat > 0 {

@@ -253,8 +253,7 @@ async fn x_expires_deletes_an_unused_queue() {
                 )
                 .await
                 .expect("publish");
-            let returned = timeout(c, "confirm").await.expect("confirmation").take_message().is_some();
-            returned
+            timeout(c, "confirm").await.expect("confirmation").take_message().is_some()
         })
         .await;
         let _ = conn.close(200, "bye".into()).await;
