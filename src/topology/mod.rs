@@ -4,6 +4,22 @@
 //! resolved); the broker's definitions are read and normalised into the same
 //! type; the diff yields a plan of explained changes; apply runs the plan in
 //! dependency order.
+//!
+//! ```text
+//! load ──▶ Topology ─┐
+//!                    ├─▶ diff ──▶ Plan ──▶ guard ──▶ apply (stage by stage)
+//! current (broker) ──┘                                  │
+//!   GET /api/definitions/{vhost}, /api/users, …         └─ deletes: one request each, 16 at a time
+//!                                                          creates: one POST /api/definitions per stage
+//! ```
+//!
+//! # From other commands
+//!
+//! [`apply::converge`] plans, guards and applies a topology without any
+//! output (`bench` applies a scenario's topology with it), and
+//! [`apply::remove`] deletes the exchanges and queues a topology declares
+//! (what a bench run created). Both read only the vhosts the topology names;
+//! a refusal comes back as [`apply::ConvergeError::Refused`].
 
 pub mod apply;
 pub mod arguments;
@@ -11,8 +27,8 @@ pub mod command;
 pub mod convert;
 pub mod current;
 pub mod definitions;
-pub mod diff;
 pub mod diagnostic;
+pub mod diff;
 pub mod env;
 pub mod guard;
 pub mod load;
