@@ -8,6 +8,7 @@
 
 use std::fmt::Write as _;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::bench::analytics::histogram::Percentiles;
@@ -25,7 +26,7 @@ pub fn parse_percent(text: &str) -> Result<f64, String> {
 }
 
 /// What counts as a regression.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
 pub struct Tolerance {
     /// Largest accepted throughput drop, a fraction (0.10 = 10%).
     pub max_throughput_drop: f64,
@@ -77,7 +78,7 @@ pub fn metric_of(percentiles: &Percentiles, metric: Metric) -> f64 {
 }
 
 /// A figure's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Within tolerance.
@@ -99,7 +100,7 @@ impl Verdict {
 }
 
 /// Which way is better for a figure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// Messages per second: higher is better.
@@ -109,7 +110,7 @@ pub enum Kind {
 }
 
 /// One compared figure.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Figure {
     /// What it is (`consumed msgs/s`, `e2e latency p99`).
     pub name: String,
@@ -131,8 +132,9 @@ pub struct Figure {
     pub note: Option<String>,
 }
 
-/// The comparison of a run with its baseline.
-#[derive(Debug, Clone, Serialize)]
+/// The comparison of a run with its baseline: the document `warren compare
+/// --format json` prints (schema: `schemas/compare.schema.json`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Comparison {
     /// The scenario both ran.
     pub scenario: String,
@@ -267,6 +269,11 @@ fn judged(result: &RunResult, own: f64, figure: &dyn Fn(&crate::bench::result::R
         }
         _ => own,
     }
+}
+
+/// The JSON Schema of `warren compare --format json`.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Comparison)).unwrap_or(serde_json::Value::Null)
 }
 
 /// Judges `current` against `baseline`. With repeated runs each figure is the
@@ -643,6 +650,22 @@ mod tests {
         assert_eq!(format_delta(published.delta), "new");
         let json = serde_json::to_value(&c).expect("encodes");
         assert!(json["figures"][1]["delta"].is_null());
+    }
+
+    /// `schemas/compare.schema.json` is what scripts validate `compare --format json`
+    /// against. Regenerate with `WARREN_UPDATE_SCHEMAS=1 cargo test --lib gate::compare`.
+    #[test]
+    fn committed_compare_schema_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/compare.schema.json");
+        let generated = serde_json::to_string_pretty(&json_schema()).expect("the schema encodes") + "\n";
+        if std::env::var_os("WARREN_UPDATE_SCHEMAS").is_some() {
+            std::fs::write(path, &generated).expect("writing the schema");
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "schemas/compare.schema.json is out of date: run `WARREN_UPDATE_SCHEMAS=1 cargo test --lib gate::compare`"
+        );
     }
 
     #[test]

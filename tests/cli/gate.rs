@@ -163,6 +163,13 @@ fn compare_passes_the_same_run_and_exits_3_on_a_throughput_drop_naming_it() {
     assert_eq!(lenient.code, 0, "{}{}", lenient.stdout, lenient.stderr);
     let json: Value = serde_json::from_str(&lenient.stdout).expect("JSON on stdout");
     assert_eq!(json["failed"], false);
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("schemas/compare.schema.json")).expect("the committed schema"),
+    )
+    .expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let errors: Vec<String> = validator.iter_errors(&json).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "compare --format json does not match its schema:\n{}", errors.join("\n"));
     assert_eq!(json["figures"][0]["name"], "consumed msgs/s");
     assert_eq!(json["figures"][0]["verdict"], "ok");
 }
