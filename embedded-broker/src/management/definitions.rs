@@ -68,9 +68,9 @@ pub struct UserDef {
     /// A clear-text password, accepted on import instead of a hash; never written.
     #[serde(default, skip_serializing)]
     pub password: Option<String>,
-    /// RabbitMQ's module name of the hash function.
-    #[serde(default = "default_hashing_algorithm")]
-    pub hashing_algorithm: String,
+    /// RabbitMQ's module name of the hash function; when absent, the hash's length decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hashing_algorithm: Option<String>,
     /// Tags (`administrator`, `management`, …).
     #[serde(deserialize_with = "tags", default)]
     pub tags: Vec<String>,
@@ -252,10 +252,6 @@ pub struct BindingDef {
     pub arguments: Map<String, Value>,
 }
 
-fn default_hashing_algorithm() -> String {
-    "rabbit_password_hashing_sha256".to_owned()
-}
-
 fn default_apply_to() -> String {
     "all".to_owned()
 }
@@ -329,7 +325,7 @@ mod tests {
     fn tags_as_a_comma_separated_string_read_as_a_list() {
         let user: UserDef = serde_json::from_str(r#"{"name":"u","tags":"administrator, management"}"#).expect("parses");
         assert_eq!(user.tags, vec!["administrator".to_owned(), "management".to_owned()]);
-        assert_eq!(user.hashing_algorithm, "rabbit_password_hashing_sha256");
+        assert_eq!(user.hashing_algorithm, None, "decided by the hash when imported");
     }
 
     #[test]

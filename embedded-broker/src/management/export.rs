@@ -127,7 +127,7 @@ pub fn definitions(state: &State, scope: Scope<'_>) -> Definitions {
                     name: u.name,
                     password_hash: u.password_hash,
                     password: None,
-                    hashing_algorithm: u.hashing_algorithm,
+                    hashing_algorithm: Some(u.hashing_algorithm),
                     tags: u.tags,
                     limits: Value::Object(Default::default()),
                 })

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::ApiError;
 use super::definitions::{Definitions, PolicyDef, UserDef};
-use super::password::{self, HashingAlgorithm};
+use super::password;
 use super::routes::policies::{self as policy_routes, Kind};
 use crate::state::auth::{Permission, TopicPermission, User};
 use crate::state::exchange::{Binding, DestinationKind, ExchangeKind};
@@ -318,7 +318,7 @@ fn policy_body(p: &PolicyDef) -> Map<String, Value> {
 
 /// A user from a definitions entry: a clear-text password is hashed, a hash is checked.
 fn user(def: &UserDef) -> Result<User, ApiError> {
-    let algorithm = HashingAlgorithm::from_name(&def.hashing_algorithm)
+    let algorithm = password::resolve(def.hashing_algorithm.as_deref(), &def.password_hash)
         .map_err(|e| ApiError::PasswordHash { problem: format!("user '{}': {e}", def.name) })?;
     let password_hash = match &def.password {
         Some(clear) if def.password_hash.is_empty() => password::hash_password(clear, algorithm),

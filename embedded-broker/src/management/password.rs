@@ -56,6 +56,18 @@ impl HashingAlgorithm {
     }
 }
 
+/// The algorithm of a hash: the declared one, or, when none is declared, the one whose digest
+/// length the hash has (a SHA-512 hash sent without its algorithm, as `rabbitmq_http_client`'s
+/// `UserParams` sends every hash, still logs in), defaulting to SHA-256 like RabbitMQ.
+pub fn resolve(declared: Option<&str>, hash: &str) -> Result<HashingAlgorithm, UnknownAlgorithm> {
+    if let Some(name) = declared {
+        return HashingAlgorithm::from_name(name);
+    }
+    let sha512_length =
+        STANDARD.decode(hash).is_ok_and(|bytes| bytes.len() == 4 + HashingAlgorithm::Sha512.digest_len());
+    Ok(if sha512_length { HashingAlgorithm::Sha512 } else { HashingAlgorithm::Sha256 })
+}
+
 /// Hashes `password` with a fresh random salt; returns the base64 text RabbitMQ stores.
 pub fn hash_password(password: &str, algorithm: HashingAlgorithm) -> String {
     let mut salt = [0u8; 4];
@@ -118,6 +130,16 @@ mod tests {
             assert!(!user(&a, algorithm).check_password(b"s3cret "));
             assert!(check_hash(&a, algorithm).is_ok());
         }
+    }
+
+    #[test]
+    fn an_undeclared_algorithm_follows_the_hash_length() {
+        let sha512 = hash_password("pw", HashingAlgorithm::Sha512);
+        let sha256 = hash_password("pw", HashingAlgorithm::Sha256);
+        assert_eq!(resolve(None, &sha512).ok(), Some(HashingAlgorithm::Sha512));
+        assert_eq!(resolve(None, &sha256).ok(), Some(HashingAlgorithm::Sha256));
+        assert_eq!(resolve(None, "").ok(), Some(HashingAlgorithm::Sha256));
+        assert_eq!(resolve(Some("rabbit_password_hashing_sha256"), &sha512).ok(), Some(HashingAlgorithm::Sha256));
     }
 
     #[test]

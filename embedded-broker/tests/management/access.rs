@@ -100,6 +100,17 @@ async fn a_sha512_hash_from_another_broker_logs_in() {
     assert!(server.client_as("sha", "pw512").current_user().await.is_ok());
     let user = server.client().get_user("sha").await.expect("get user");
     assert_eq!(user.password_hash.map(|h| h.to_string()), Some(hash));
+
+    // rabbitmq_http_client's UserParams carries no algorithm: the hash's length tells SHA-512.
+    let other = password_hashing::base64_encoded_salted_password_hash_sha512(&password_hashing::salt(), "other");
+    server
+        .client()
+        .create_user(&UserParams { name: "sha2", password_hash: &other, tags: "management" })
+        .await
+        .expect("create user");
+    assert!(server.client_as("sha2", "other").current_user().await.is_ok());
+    let stored = server.client().get_user("sha2").await.expect("get user");
+    assert_eq!(stored.password_hash.map(|h| h.to_string()), Some(other));
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::written;
 use crate::management::definitions::tags_from_value;
-use crate::management::password::{self, HashingAlgorithm};
+use crate::management::password;
 use crate::management::{Api, ApiError, body};
 use crate::state::auth::User;
 
@@ -41,12 +41,8 @@ pub(crate) async fn remove(State(api): State<Api>, Path(name): Path<String>) -> 
 /// Builds a user from a `PUT` body or a definitions entry, with RabbitMQ's rules for passwords.
 pub(crate) fn user_from_body(name: &str, map: &Map<String, Value>, existing: Option<&User>) -> Result<User, ApiError> {
     let text = |key: &str| map.get(key).and_then(Value::as_str);
-    let algorithm = match text("hashing_algorithm") {
-        Some(name) => {
-            HashingAlgorithm::from_name(name).map_err(|e| ApiError::PasswordHash { problem: e.to_string() })?
-        }
-        None => HashingAlgorithm::default(),
-    };
+    let algorithm = password::resolve(text("hashing_algorithm"), text("password_hash").unwrap_or_default())
+        .map_err(|e| ApiError::PasswordHash { problem: e.to_string() })?;
     let tags = match map.get("tags") {
         Some(value) => tags_from_value(value).ok_or_else(|| {
             ApiError::BadBody(serde::de::Error::custom("tags must be a list of strings or a comma-separated string"))
