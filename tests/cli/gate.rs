@@ -261,20 +261,19 @@ fn repeat_reports_the_median_run_and_every_run() {
     assert_eq!(rates[1], result["summary"]["consume_rate"].as_f64().expect("rate"));
 }
 
-#[test]
-fn shards_run_together_and_merge_exactly() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let scenario = dir.path().join("sharded.yaml");
+/// Runs both halves of [`SHARDED`] at once, starting together; `extra(k)` adds arguments to shard k.
+fn run_two_shards(dir: &Path, extra: &dyn Fn(u32) -> Vec<String>) -> Vec<(PathBuf, Value)> {
+    let scenario = dir.join("sharded.yaml");
     std::fs::write(&scenario, SHARDED).expect("writes the scenario");
     let start_at = std::time::SystemTime::now() + std::time::Duration::from_secs(3);
     let start_at = humantime::format_rfc3339_millis(start_at).to_string();
-    // Both shards at once, each with its own embedded broker.
     let children: Vec<(PathBuf, std::process::Child)> = (1..=2)
         .map(|k| {
-            let out = dir.path().join(format!("shard-{k}.json"));
+            let out = dir.join(format!("shard-{k}.json"));
             let child = warren()
                 .args(["bench", &scenario.display().to_string(), "--quiet", "--shard", &format!("{k}/2")])
                 .args(["--start-at", &start_at, "--out", &out.display().to_string()])
+                .args(extra(k))
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -283,16 +282,23 @@ fn shards_run_together_and_merge_exactly() {
         })
         .collect();
     let mut shards = Vec::new();
-    for (out, child) in children {
+    for (index, (out, child)) in children.into_iter().enumerate() {
         let output = child.wait_with_output().expect("the shard finishes");
         assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
         let result: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("a result")).expect("JSON");
+        assert_eq!(result["shard"], serde_json::json!({ "index": index + 1, "count": 2 }));
         assert_eq!(result["producers"][0]["instances"], 1, "each shard runs half of every group");
         assert_eq!(result["consumers"][0]["instances"], 1);
         assert_eq!(result["summary"]["lost"], 0);
         shards.push((out, result));
     }
-    let merged_path = dir.path().join("merged.json");
+    shards
+}
+
+/// Merges the shards and checks the merge is exact: counts add up, and the
+/// percentiles are those of one histogram fed every sample of every shard.
+fn assert_exact_merge(dir: &Path, shards: &[(PathBuf, Value)]) {
+    let merged_path = dir.join("merged.json");
     let mut args = vec!["report".to_owned(), "merge".to_owned()];
     args.extend(shards.iter().map(|(p, _)| p.display().to_string()));
     args.extend(["-o".to_owned(), merged_path.display().to_string()]);
@@ -312,7 +318,7 @@ fn shards_run_together_and_merge_exactly() {
 
     // One histogram fed every sample the shards recorded, value by value.
     let mut all: Histogram<u64> = Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("bounds");
-    for (_, shard) in &shards {
+    for (_, shard) in shards {
         let h = decode(shard["histograms"]["e2e"].as_str().expect("histogram"));
         for v in h.iter_recorded() {
             all.record_n(v.value_iterated_to(), v.count_at_value()).expect("records");
@@ -326,6 +332,29 @@ fn shards_run_together_and_merge_exactly() {
     assert_eq!(e2e["max_us"].as_f64(), Some(all.max() as f64 / 1000.0));
     let gate = merged["gates"].as_array().expect("gates").iter().find(|g| g["name"] == "throughput_min").cloned();
     assert_eq!(gate.expect("the throughput gate")["threshold"], 100.0, "the shards' shares add back up");
+}
+
+#[test]
+fn shards_run_together_and_merge_exactly() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    // Each shard has its own embedded broker.
+    let shards = run_two_shards(dir.path(), &|_| Vec::new());
+    assert_exact_merge(dir.path(), &shards);
+}
+
+#[test]
+fn shards_against_rabbitmq_each_in_a_vhost_merge_exactly() {
+    let Some(rabbit) = rabbitmq() else { return };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let vhosts = [unique_name("warren-shard"), unique_name("warren-shard")];
+    let shards = run_two_shards(dir.path(), &|k| {
+        let vhost = vhosts[k as usize - 1].clone();
+        vec!["--broker".into(), rabbit.amqp_url.clone(), "--vhost".into(), vhost]
+    });
+    for ((_, shard), vhost) in shards.iter().zip(&vhosts) {
+        assert_eq!(shard["scenario"]["vhost"], vhost.as_str());
+    }
+    assert_exact_merge(dir.path(), &shards);
 }
 
 fn chromium() -> PathBuf {
@@ -429,22 +458,6 @@ fn report_of_several_runs_prints_one_row_each() {
     let json = run(["report", &a.display().to_string(), &b.display().to_string(), "--format", "json"]);
     let json: Value = serde_json::from_str(&json.stdout).expect("JSON rows");
     assert_eq!(json.as_array().map(Vec::len), Some(2));
-}
-
-#[test]
-fn a_shard_runs_against_rabbitmq_and_says_which_slice_it_was() {
-    let Some(rabbit) = rabbitmq() else { return };
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let scenario = dir.path().join("sharded.yaml");
-    std::fs::write(&scenario, SHARDED).expect("writes the scenario");
-    let vhost = unique_name("warren-shard");
-    let (output, result, _) =
-        bench(dir.path(), "shard", &scenario, &["--broker", &rabbit.amqp_url, "--shard", "2/2", "--vhost", &vhost]);
-    assert_eq!(output.code, 0, "{}", output.stderr);
-    assert_eq!(result["shard"]["index"], 2);
-    assert_eq!(result["scenario"]["vhost"], vhost.as_str());
-    assert_eq!(result["summary"]["lost"], 0);
-    assert!(result["summary"]["consumed"].as_u64().unwrap_or(0) > 0);
 }
 
 #[test]
