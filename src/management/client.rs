@@ -99,6 +99,11 @@ fn request_error(action: impl Into<String>) -> impl FnOnce(HttpClientError) -> M
                     .as_ref()
                     .and_then(|d| d.reason().map(str::to_owned))
                     .or_else(|| body.clone().filter(|b| !b.is_empty()));
+                // RabbitMQ HTML-escapes its reasons and spreads them over lines.
+                let detail = detail.map(|d| {
+                    let d = d.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&");
+                    d.split_whitespace().collect::<Vec<_>>().join(" ")
+                });
                 Some(match detail {
                     Some(detail) => format!("HTTP {status_code}: {detail}"),
                     None => format!("HTTP {status_code}"),

@@ -512,3 +512,39 @@ fn check_every_kind_of_entity(sandbox: &mut Sandbox) {
     let replanned = sandbox.warren(&["plan", "--prune", path_str(&export)], &[]);
     sandbox.assert_code(&replanned, 0, "plan of the export");
 }
+
+const REJECTED_POLICY: &str = r#"
+vhosts:
+  VHOST:
+    exchanges:
+      events: { type: direct }
+    queues:
+      audit: { durable: true }
+    bindings:
+      - { exchange: events, queue: audit, routing_key: k }
+    policies:
+      broken: { pattern: "^audit$", definition: { no-such-policy-key: 1 } }
+"#;
+
+#[test]
+fn a_change_the_broker_rejects_stops_the_apply_with_what_was_and_was_not_done() {
+    for mut sandbox in sandboxes("warren-rejected") {
+        check_a_change_the_broker_rejects(&mut sandbox);
+    }
+}
+
+fn check_a_change_the_broker_rejects(sandbox: &mut Sandbox) {
+    let file = sandbox.write("rejected.yaml", &REJECTED_POLICY.replace("VHOST", &format!("{:?}", sandbox.vhost)));
+    let output = sandbox.warren(&["apply", "--yes", path_str(&file)], &[]);
+    sandbox.assert_code(&output, 1, "apply with a policy the broker rejects");
+    assert!(output.stderr.contains("1 of 5 changes were made"), "{}: {}", sandbox.name, output.stderr);
+    assert!(output.stderr.contains("policy \"broken\""), "{}: {}", sandbox.name, output.stderr);
+    assert!(output.stderr.contains("no-such-policy-key"), "the broker's reason is shown:\n{}", output.stderr);
+    let not_done = output.stderr.split("not done:").nth(1).unwrap_or_default();
+    assert!(
+        not_done.contains("exchange \"events\"") && not_done.contains("binding events -> queue audit"),
+        "{not_done}"
+    );
+    let state = sandbox.state();
+    assert!(state.vhosts[&sandbox.vhost].exchanges.is_empty(), "later stages did not run");
+}
