@@ -3,6 +3,7 @@
 
 mod basics;
 mod connection;
+mod consumers;
 mod embedded_only;
 mod exchanges;
 mod garbage;
