@@ -425,3 +425,51 @@ svg.chart{display:block;margin:6px 0;max-width:100%;height:auto}.scroll{overflow
 /// Marks each chart once the browser has laid it out, so a headless check
 /// can tell drawn charts from markup that failed to render.
 const SCRIPT: &str = "<script>\nfor (const svg of document.querySelectorAll('svg.chart')) {\n  const paths = svg.querySelectorAll('path.series');\n  let drawn = 0;\n  for (const p of paths) { const b = p.getBBox(); if (b.width > 0 || b.height > 0) drawn++; }\n  svg.setAttribute('data-drawn-series', String(drawn));\n}\n</script>\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::sample::{result, spread_us};
+
+    #[test]
+    fn every_histogram_with_values_gets_a_chart_and_empty_ones_none() {
+        let run = result("s", 1000, &spread_us(1000, 100, 5000), &[]);
+        let html = render(&run, None);
+        for id in ["chart-throughput", "chart-latency", "chart-hdr-e2e", "chart-hdr-e2e-actual"] {
+            assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
+        }
+        assert!(!html.contains("id=\"chart-hdr-confirm\""), "no confirms, no confirm chart");
+        assert!(!html.contains("id=\"chart-hdr-send-delay\""));
+        assert!(!html.contains("baseline"), "no baseline, no overlay");
+    }
+
+    #[test]
+    fn a_baseline_adds_a_dashed_line_to_every_chart() {
+        let run = result("s", 1000, &spread_us(1000, 100, 5000), &spread_us(1000, 50, 500));
+        let base = result("s", 900, &spread_us(900, 100, 4000), &spread_us(900, 50, 400));
+        let html = render(&run, Some(&base));
+        let charts = html.matches("<svg class=\"chart\"").count();
+        assert_eq!(charts, 5, "throughput, latency, e2e, e2e actual, confirm");
+        // Throughput and latency draw two lines per run; each distribution one per run.
+        assert_eq!(html.matches("stroke-dasharray=\"6 4\"><title>").count(), 2 + 2 + 3);
+    }
+
+    #[test]
+    fn text_from_the_result_is_escaped() {
+        let mut run = result("<script>", 10, &[1000], &[]);
+        run.warnings.push("a & b < c".into());
+        let html = render(&run, None);
+        assert!(!html.contains("<script>alert") && html.contains("&lt;script&gt;"));
+        assert!(html.contains("a &amp; b &lt; c"));
+    }
+
+    #[test]
+    fn the_percentile_curve_rises_and_ends_at_the_maximum() {
+        let h = crate::gate::sample::histogram_of(&spread_us(1000, 100, 5000));
+        let curve = percentile_curve(&h);
+        assert!(curve.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1), "{curve:?}");
+        let last = curve.last().expect("points");
+        assert_eq!(last.1, h.max() as f64 / 1e6);
+        assert!((percentile_position(last.0) - 3.0).abs() < 1e-6, "1000 values reach 99.9%");
+    }
+}
