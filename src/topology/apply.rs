@@ -12,7 +12,7 @@ use futures::stream::{self, StreamExt};
 
 use super::current::{self, ReadError};
 use super::definitions::{
-    self, Definitions, Tags, UserDef, VhostDef, VhostMetadata, binding_def, exchange_def, operator_policy_def,
+    Definitions, Tags, UserDef, VhostDef, VhostMetadata, binding_def, exchange_def, operator_policy_def,
     permission_def, policy_def, queue_def, topic_permission_def,
 };
 use super::diff::{DiffError, DiffOptions, diff};
@@ -302,8 +302,11 @@ pub async fn converge(
 /// leaving vhosts, users, permissions and policies: how `bench` removes what
 /// a run created.
 pub async fn remove(endpoint: &Endpoint, topology: &Topology) -> Result<(Plan, ApplyReport), ConvergeError> {
+    // Only vhosts that exist: a vhost named with nothing present in it would otherwise be created.
+    let management = Management::new(endpoint).map_err(ConvergeError::Client)?;
+    let existing = management.vhosts().await.map_err(ConvergeError::Client)?;
     let mut absent = Topology::default();
-    for (name, vhost) in &topology.vhosts {
+    for (name, vhost) in topology.vhosts.iter().filter(|(name, _)| existing.iter().any(|v| &v.name == *name)) {
         let mut v = super::model::Vhost::default();
         for (x, exchange) in &vhost.exchanges {
             v.exchanges.insert(x.clone(), super::model::Exchange { state: State::Absent, ..exchange.clone() });
@@ -314,10 +317,4 @@ pub async fn remove(endpoint: &Endpoint, topology: &Topology) -> Result<(Plan, A
         absent.vhosts.insert(name.clone(), v);
     }
     converge(endpoint, &absent, ConvergeOptions { prune: false, allow_data_loss: true, amqp_url: None }).await
-}
-
-/// A definitions document of the whole present part of `topology`, as
-/// `rabbitmqctl import_definitions` would take it (used by the benchmark).
-pub fn definitions_document(topology: &Topology) -> Definitions {
-    definitions::from_topology(topology)
 }

@@ -548,3 +548,39 @@ fn check_a_change_the_broker_rejects(sandbox: &mut Sandbox) {
     let state = sandbox.state();
     assert!(state.vhosts[&sandbox.vhost].exchanges.is_empty(), "later stages did not run");
 }
+
+#[test]
+fn remove_deletes_the_declared_exchanges_and_queues_and_nothing_else() {
+    for mut sandbox in sandboxes("warren-remove") {
+        check_remove(&mut sandbox);
+    }
+}
+
+fn check_remove(sandbox: &mut Sandbox) {
+    let text = DRIFT.replace("VHOST", &format!("{:?}", sandbox.vhost));
+    let file = sandbox.write("t.yaml", &text);
+    sandbox.assert_code(&sandbox.warren(&["apply", "-y", path_str(&file)], &[]), 0, "apply");
+    sandbox.publish("events", "anything", 2);
+    let topology = warren::topology::load::load_file(&file).expect("the file loads");
+    let endpoint =
+        Endpoint::parse(&sandbox.rabbit.management_url, Some((&sandbox.rabbit.user, &sandbox.rabbit.password)))
+            .expect("the management URL parses");
+    let (plan, report) = sandbox
+        .runtime
+        .block_on(warren::topology::apply::remove(&endpoint, &topology))
+        .expect("remove succeeds even though the queue holds messages");
+    assert_eq!(report.applied, 2, "{}: {}", sandbox.name, plan.render(false));
+    let state = sandbox.state();
+    let v = &state.vhosts[&sandbox.vhost];
+    assert!(v.exchanges.is_empty() && v.queues.is_empty() && v.bindings.is_empty(), "{}: {v:?}", sandbox.name);
+
+    // A vhost that does not exist is not created by a removal.
+    let mut elsewhere = topology.clone();
+    let other = unique_name("warren-remove-missing");
+    if let Some(v) = elsewhere.vhosts.remove(&sandbox.vhost) {
+        elsewhere.vhosts.insert(other.clone(), v);
+    }
+    sandbox.runtime.block_on(warren::topology::apply::remove(&endpoint, &elsewhere)).expect("nothing to remove");
+    let vhosts = sandbox.runtime.block_on(sandbox.management().vhosts()).expect("listing vhosts");
+    assert!(!vhosts.iter().any(|v| v.name == other), "{}", sandbox.name);
+}
