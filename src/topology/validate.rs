@@ -344,17 +344,17 @@ impl Checker<'_> {
     fn duplicates(&mut self) {
         for dup in self.loc.duplicates() {
             let (line, column) = (dup.first.line, dup.first.column);
-            let what = match dup.path.0.as_slice() {
-                [.., super::source::Seg::Key(_)] if super::source::entity(&dup.path).1.is_empty() => {
-                    describe(&dup.path)
-                }
-                _ => format!("key {}", describe(&dup.path)),
+            let what = self.describe(&dup.path);
+            // An entity is declared; a setting is given.
+            let entity = super::source::entity(&dup.path).1.is_empty();
+            let verb = match (entity, what.starts_with("permissions") || what.starts_with("topic permissions")) {
+                (true, true) => "are declared",
+                (true, false) => "is declared",
+                (false, _) => "is given",
             };
             self.diags.push(
                 Some(dup.again),
-                format!(
-                    "{what} is declared twice (first at line {line}, column {column}); YAML keeps only the last one"
-                ),
+                format!("{what} {verb} twice (first at line {line}, column {column}); YAML keeps only the last one"),
             );
         }
     }

@@ -229,6 +229,27 @@ fn explain(error: &serde_yaml::Error, source: &str, locator: &Locator) -> (Optio
     if let Some(rest) = message.strip_prefix("unknown field ") {
         return (pos, unknown_field(&path, rest));
     }
+    if message.starts_with("duplicate field") {
+        // serde points at the mapping; the source map knows both occurrences.
+        let field = BACKTICKED.captures(&message).and_then(|c| c.get(1)).map_or("", |m| m.as_str());
+        let duplicate = locator.duplicates().into_iter().find(|dup| {
+            dup.path
+                .0
+                .split_last()
+                .is_some_and(|(last, parent)| *last == Seg::Key(field.to_owned()) && path.0.starts_with(parent))
+        });
+        if let Some(dup) = duplicate {
+            let Pos { line, column } = dup.first;
+            return (
+                Some(dup.again),
+                format!(
+                    "{} is given twice (first at line {line}, column {column}); YAML keeps only the last one",
+                    describe(&dup.path)
+                ),
+            );
+        }
+        return (pos, format!("{} is given twice; YAML keeps only the last one", describe(&path)));
+    }
     let hint = if message.starts_with("unknown value") { value_hint(&message) } else { String::new() };
     if missing {
         return (pos, format!("{} is {}{hint}", describe(&path), message.replacen("missing field", "missing", 1)));
