@@ -137,6 +137,7 @@ fn throughput_chart(result: &RunResult, baseline: Option<&RunResult>) -> Chart {
         y_label: "messages / s".into(),
         x_scale: Scale::Linear,
         y_format: si,
+        y_log: false,
         series,
         bands: bands(result),
     }
@@ -170,6 +171,7 @@ fn latency_chart(result: &RunResult, baseline: Option<&RunResult>) -> Chart {
         y_label: "latency".into(),
         x_scale: Scale::Linear,
         y_format: ms,
+        y_log: true,
         series,
         bands: bands(result),
     }
@@ -264,6 +266,7 @@ fn distribution_chart(id: &str, label: &str, mine: &Latency, theirs: Option<&Lat
         y_label: "latency".into(),
         x_scale: Scale::Percentile,
         y_format: ms,
+        y_log: true,
         series,
         bands: Vec::new(),
     }

@@ -58,6 +58,9 @@ pub struct Chart {
     pub x_scale: Scale,
     /// Formats a y value for the axis.
     pub y_format: fn(f64) -> String,
+    /// A logarithmic y axis (one gridline per decade), for latencies that span
+    /// microseconds to seconds; values at or below zero sit on the bottom line.
+    pub y_log: bool,
     /// The lines.
     pub series: Vec<Series>,
     /// Shaded stretches.
@@ -119,11 +122,28 @@ impl Chart {
         let highest = ys.iter().copied().fold(0.0, f64::max) * 1.05;
         let y_step = nice_step(highest, 5.0);
         let y_max = (highest / y_step).ceil().max(1.0) * y_step;
+        // Log axis: whole decades around the positive values.
+        let positive = || ys.iter().copied().filter(|y| *y > 0.0);
+        let decade_low = positive().fold(f64::INFINITY, f64::min).log10().floor();
+        let decade_high = positive().fold(0.0, f64::max).log10().ceil();
+        let (decade_low, decade_high) = if decade_low.is_finite() && decade_high.is_finite() {
+            (decade_low, decade_high.max(decade_low + 1.0))
+        } else {
+            (0.0, 1.0)
+        };
         let plot_w = WIDTH - LEFT - RIGHT;
         let plot_h = HEIGHT - top - BOTTOM;
         let px = |x: f64| LEFT + (self.x_of(x) - x_min) / (x_max - x_min) * plot_w;
         let px_raw = |x: f64| LEFT + (x - x_min) / (x_max - x_min) * plot_w;
-        let py = |y: f64| top + plot_h - (y / y_max) * plot_h;
+        let py = |y: f64| {
+            let share = if self.y_log {
+                let decades = if y > 0.0 { y.log10().max(decade_low) } else { decade_low };
+                (decades - decade_low) / (decade_high - decade_low)
+            } else {
+                y / y_max
+            };
+            top + plot_h - share * plot_h
+        };
 
         let _ = writeln!(
             out,
@@ -146,8 +166,12 @@ impl Chart {
             }
         }
         // Grid and y ticks.
-        for k in 0..=(y_max / y_step).round() as i64 {
-            let y = k as f64 * y_step;
+        let ticks: Vec<f64> = if self.y_log {
+            (decade_low as i32..=decade_high as i32).map(|d| 10f64.powi(d)).collect()
+        } else {
+            (0..=(y_max / y_step).round() as i64).map(|k| k as f64 * y_step).collect()
+        };
+        for y in ticks {
             let at = py(y);
             let _ = writeln!(
                 out,
@@ -246,6 +270,29 @@ mod tests {
     }
 
     #[test]
+    fn a_log_axis_puts_one_gridline_on_each_decade() {
+        let chart = Chart {
+            id: "c".into(),
+            x_label: "s".into(),
+            y_label: "ms".into(),
+            x_scale: Scale::Linear,
+            y_format: |v| format!("{v}"),
+            y_log: true,
+            series: vec![Series {
+                label: "a".into(),
+                points: vec![(0.0, 0.05), (1.0, 30.0)],
+                colour: 0,
+                dashed: false,
+            }],
+            bands: vec![],
+        };
+        let svg = chart.render();
+        let labels: Vec<&str> =
+            svg.split("text-anchor=\"end\">").skip(1).filter_map(|rest| rest.split('<').next()).collect();
+        assert_eq!(labels, vec!["0.01", "0.1", "1", "10", "100"]);
+    }
+
+    #[test]
     fn steps_are_round() {
         assert_eq!(nice_step(1000.0, 5.0), 200.0);
         assert_eq!(nice_step(7.0, 8.0), 1.0);
@@ -260,6 +307,7 @@ mod tests {
             y_label: "msgs/s".into(),
             x_scale: Scale::Linear,
             y_format: |v| format!("{v}"),
+            y_log: false,
             series: vec![Series {
                 label: "a<b".into(),
                 points: vec![(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)],
