@@ -119,8 +119,10 @@ async fn run_on(
     };
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let cpu_before = machine::cpu_seconds();
-    let expected = |reports: &[_]| routes.expected_all(reports);
-    let output = runner::run(scenario, &amqp_url, reporter, interrupt, &expected).await;
+    let own = std::mem::replace(reporter, Reporter::Silent);
+    let (output, own) =
+        runner::run_on_own_thread(scenario.clone(), amqp_url.clone(), own, interrupt, routes.clone()).await;
+    *reporter = own;
     let cpu = cpu_before.and_then(|before| machine::cpu_seconds().map(|after| after - before));
     listener.abort();
 

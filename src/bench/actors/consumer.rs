@@ -117,10 +117,13 @@ pub async fn run(
     // Acks go out without waiting for lapin to write them: awaiting each would
     // stall the consumer on a round trip to lapin's I/O thread per ack.
     let mut acks: FuturesUnordered<Pending<'_>> = FuturesUnordered::new();
+    // One waiter for the whole run: a fresh `cancelled()` per message would register (and lock) each time.
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
     loop {
         let delivery = tokio::select! {
             biased;
-            _ = stop.cancelled() => break,
+            _ = &mut stopped => break,
             Some(result) = acks.next(), if !acks.is_empty() => {
                 if let Err(error) = result {
                     series.at(clock.now_ns()).errors += 1;
