@@ -14,7 +14,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::model::{
-    Arguments, Binding, DestinationType, Exchange, Password, Policy, Queue, State, Topology, User, Vhost,
+    Arguments, Binding, DestinationType, Exchange, Password, Policy, Queue, QueueType, State, Topology, User, Vhost,
 };
 use super::normalise::{is_builtin_exchange, is_server_named_queue};
 use super::plan::{Action, Change, PasswordChange, Plan, Subject, UserSpec};
@@ -189,7 +189,8 @@ fn diff_vhost(vhost: &str, dv: &Vhost, cv: &Vhost, prune: bool, changes: &mut Ve
                 "declared, missing on the broker",
             )),
             (State::Present, Some(cq)) => {
-                let (changed, lines) = queue_differences(dq, cq);
+                let (changed, lines) =
+                    queue_differences(dq, dv.default_queue_type.or(cv.default_queue_type), cq, cv.default_queue_type);
                 if !changed.is_empty() {
                     replaced_queues.insert(name.clone());
                     changes.push(replace(subject(Some(declared(dq))), changed, lines));
@@ -378,11 +379,30 @@ fn exchange_differences(d: &Exchange, c: &Exchange) -> (Vec<String>, Vec<String>
     out.into_iter().unzip()
 }
 
-fn queue_differences(d: &Queue, c: &Queue) -> (Vec<String>, Vec<String>) {
+/// Compares two queues. Their types are compared as each side means them:
+/// normalisation drops an `x-queue-type` equal to its own vhost's default,
+/// and the file's vhost default may differ from the broker's.
+fn queue_differences(
+    d: &Queue,
+    d_default: Option<QueueType>,
+    c: &Queue,
+    c_default: Option<QueueType>,
+) -> (Vec<String>, Vec<String>) {
+    const TYPE: &str = "x-queue-type";
+    let effective = |q: &Queue, default: Option<QueueType>| -> Value {
+        q.arguments.get(TYPE).cloned().unwrap_or_else(|| Value::from(default.unwrap_or(QueueType::Classic).as_str()))
+    };
     let mut out = Vec::new();
     flag("durable", d.durable, c.durable, &mut out);
     flag("auto_delete", d.auto_delete, c.auto_delete, &mut out);
-    out.extend(argument_differences(&d.arguments, &c.arguments));
+    let (d_type, c_type) = (effective(d, d_default), effective(c, c_default));
+    if d_type != c_type {
+        out.push((TYPE.to_owned(), format!("{TYPE} {c_type} -> {d_type}")));
+    }
+    let without_type = |q: &Queue| -> Arguments {
+        q.arguments.iter().filter(|(k, _)| k.as_str() != TYPE).map(|(k, v)| (k.clone(), v.clone())).collect()
+    };
+    out.extend(argument_differences(&without_type(d), &without_type(c)));
     out.into_iter().unzip()
 }
 
