@@ -472,3 +472,30 @@ fn plan_output_reads_like_terraform() {
         [(Kind::Queue, true), (Kind::Queue, false)]
     );
 }
+
+#[test]
+fn queue_types_compare_by_meaning_when_file_and_broker_vhost_defaults_differ() {
+    let mut file = Vhost { default_queue_type: Some(QueueType::Quorum), ..Vhost::default() };
+    file.queues.insert("q".into(), Queue::default());
+    let desired = one_vhost(file);
+
+    // RabbitMQ 3.10 keeps an existing vhost's default; the queue was declared with its type spelled out.
+    let mut held = Vhost::default();
+    held.queues.insert("q".into(), q(&[("x-queue-type", json!("quorum"))]));
+    let plan = diff(&desired, &one_vhost(held), &DiffOptions::default()).expect("plans");
+    assert_eq!(
+        plan.changes.iter().map(|c| c.subject.kind()).collect::<Vec<_>>(),
+        [Kind::Vhost],
+        "{}",
+        plan.render(false)
+    );
+
+    let mut classic = Vhost::default();
+    classic.queues.insert("q".into(), Queue::default());
+    let plan = diff(&desired, &one_vhost(classic), &DiffOptions::default()).expect("plans");
+    let replace = plan.changes.iter().find(|c| c.action == Action::Replace).expect("the queue is replaced");
+    assert_eq!(replace.changed, ["x-queue-type"]);
+    assert!(replace.reason.starts_with("x-queue-type \"classic\" -> \"quorum\""), "{}", replace.reason);
+    let Subject::Queue { desired: Some(declared), .. } = &replace.subject else { panic!("a queue change") };
+    assert_eq!(declared.arguments["x-queue-type"], json!("quorum"), "declared with its type spelled out");
+}
