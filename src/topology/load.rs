@@ -299,4 +299,35 @@ mod tests {
             "{error}"
         );
     }
+
+    proptest::proptest! {
+        /// Whatever a typo does to a file, loading it returns: either a
+        /// topology or problems that point inside the file.
+        #[test]
+        fn any_small_edit_of_an_example_loads_or_points_inside_the_file(
+            example in 0usize..3,
+            at in 0usize..2000,
+            removed in 0usize..4,
+            inserted in "[ -~\n\t]{0,3}",
+        ) {
+            let name = ["seed", "registration", "orders"][example];
+            let path = format!("{}/topologies/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
+            let original = std::fs::read_to_string(&path).expect("example exists");
+            let chars: Vec<char> = original.chars().collect();
+            let at = at % (chars.len() + 1);
+            let end = (at + removed).min(chars.len());
+            let text: String = chars[..at].iter().chain(inserted.chars().collect::<Vec<_>>().iter()).chain(chars[end..].iter()).collect();
+            let env = HashMap::from([("JACK_PASSWORD".to_owned(), "pw".to_owned())]);
+            let lines = text.lines().count().max(1);
+            if let Err(error) = load_str_with_env("edited.yaml", &text, &env) {
+                proptest::prop_assert!(!error.diagnostics().is_empty());
+                for diagnostic in error.diagnostics() {
+                    if let Some(pos) = diagnostic.pos {
+                        proptest::prop_assert!(pos.line >= 1 && pos.line <= lines + 1, "{diagnostic} in:\n{text}");
+                        proptest::prop_assert!(pos.column >= 1, "{diagnostic}");
+                    }
+                }
+            }
+        }
+    }
 }
