@@ -158,10 +158,10 @@ pub fn save_now(store: &Store, state: &State) -> Result<(), PersistError> {
 /// cancelled, so a graceful stop never loses a change. The broker awaits the
 /// handle during its shutdown.
 pub fn spawn_saver(store: Store, state: State, shutdown: CancellationToken) -> JoinHandle<()> {
-    tracing::info!(
-        path = %store.path().display(),
-        "durable definitions are saved to the data directory; messages are kept in memory only"
-    );
+    tracing::info!(path = %store.path().display(), "durable definitions are saved to the data directory");
+    // A warning, not information: a data directory suggests durability, and messages are not yet
+    // written to it, so persistent messages are lost on restart.
+    tracing::warn!("messages are kept in memory only: queued messages, persistent or not, are lost on restart");
     tokio::spawn(async move {
         let mut saved = None;
         let mut ticker = tokio::time::interval(SAVE_INTERVAL);
