@@ -216,7 +216,13 @@ impl Converter<'_> {
     /// Names the broker would refuse.
     fn entity_name(&mut self, what: &str, name: &str, at: &NodePath) {
         if name.is_empty() {
-            self.at_key(at, format!("an {what} name must not be empty").replace("an queue", "a queue"));
+            let why = match what {
+                "exchange" => {
+                    "an exchange name must not be empty: `\"\"` is the default exchange, which the broker owns"
+                }
+                _ => "a queue name must not be empty: an empty name asks the broker to make one up",
+            };
+            self.at_key(at, why);
         } else if name.starts_with("amq.") {
             self.at_key(
                 at,
