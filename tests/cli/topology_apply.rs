@@ -584,3 +584,53 @@ fn check_remove(sandbox: &mut Sandbox) {
     let vhosts = sandbox.runtime.block_on(sandbox.management().vhosts()).expect("listing vhosts");
     assert!(!vhosts.iter().any(|v| v.name == other), "{}", sandbox.name);
 }
+
+/// Runs `warren ARGS` on a pseudo-terminal (util-linux `script`), typing `answer`.
+fn on_terminal(sandbox: &Sandbox, args: &[&str], answer: &str) -> Output {
+    use std::io::Write as _;
+    let mut line = format!(
+        "'{}' --broker '{}' --management '{}'",
+        env!("CARGO_BIN_EXE_warren"),
+        sandbox.rabbit.amqp_url,
+        sandbox.rabbit.management_url
+    );
+    for arg in args {
+        line.push_str(&format!(" '{arg}'"));
+    }
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .env_remove("WARREN_BROKER")
+        .env_remove("WARREN_MANAGEMENT")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs (it gives warren a terminal)");
+    child.stdin.take().expect("stdin").write_all(answer.as_bytes()).expect("typing the answer");
+    let output = child.wait_with_output().expect("script finishes");
+    Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn on_a_terminal_apply_asks_and_only_yes_applies() {
+    for mut sandbox in sandboxes("warren-ask") {
+        check_on_a_terminal_apply_asks(&mut sandbox);
+    }
+}
+
+fn check_on_a_terminal_apply_asks(sandbox: &mut Sandbox) {
+    let file = sandbox.write("t.yaml", &DRIFT.replace("VHOST", &format!("{:?}", sandbox.vhost)));
+    let declined = on_terminal(sandbox, &["apply", path_str(&file)], "no\n");
+    assert!(declined.stdout.contains("Apply these 4 change(s)?"), "{}: {}", sandbox.name, declined.stdout);
+    assert!(declined.stdout.contains("nothing was changed"), "{}: {}", sandbox.name, declined.stdout);
+    assert!(!sandbox.state().vhosts.contains_key(&sandbox.vhost), "{}: declined, yet changed", sandbox.name);
+
+    let accepted = on_terminal(sandbox, &["apply", path_str(&file)], "yes\n");
+    assert_eq!(accepted.code, 0, "{}: {}", sandbox.name, accepted.stdout);
+    assert!(sandbox.state().vhosts[&sandbox.vhost].queues.contains_key("audit"), "{}", sandbox.name);
+}
