@@ -303,6 +303,69 @@ proptest! {
     }
 }
 
+/// `b` with every other exchange, queue and binding turned `absent`.
+fn with_absent(mut b: Topology) -> Topology {
+    for v in b.vhosts.values_mut() {
+        for (i, x) in v.exchanges.values_mut().enumerate() {
+            if i % 2 == 1 {
+                x.state = State::Absent;
+            }
+        }
+        for (i, q) in v.queues.values_mut().enumerate() {
+            if i % 2 == 1 {
+                q.state = State::Absent;
+            }
+        }
+        // Bindings of absent entities cannot be declared present.
+        let gone: Vec<String> = v
+            .exchanges
+            .iter()
+            .map(|(k, x)| (k, x.state))
+            .chain(v.queues.iter().map(|(k, q)| (k, q.state)))
+            .filter(|(_, state)| *state == State::Absent)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (i, b) in v.bindings.iter_mut().enumerate() {
+            if i % 2 == 1 || gone.contains(&b.source) || gone.contains(&b.destination) {
+                b.state = State::Absent;
+            }
+        }
+    }
+    b
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn without_prune_apply_converges_keeps_the_undeclared_and_removes_the_absent(a in topology(), b in topology()) {
+        let b = with_absent(b);
+        let options = DiffOptions { prune: false, connecting_user: None };
+        let plan = diff(&b, &a, &options).expect("plans");
+        let mut state = a.clone();
+        apply_in_memory(&mut state, &plan);
+        let again = diff(&b, &state, &options).expect("plans");
+        prop_assert!(again.is_empty(), "first plan:\n{}\nsecond plan:\n{}", plan.render(false), again.render(false));
+        for (vname, bv) in &b.vhosts {
+            let sv = &state.vhosts[vname];
+            for (name, x) in &bv.exchanges {
+                prop_assert_eq!(sv.exchanges.contains_key(name), x.state == State::Present);
+            }
+            for (name, q) in &bv.queues {
+                prop_assert_eq!(sv.queues.contains_key(name), q.state == State::Present);
+            }
+            // Undeclared exchanges and queues are untouched.
+            let av = &a.vhosts[vname];
+            for (name, x) in av.exchanges.iter().filter(|(n, _)| !bv.exchanges.contains_key(*n)) {
+                prop_assert_eq!(sv.exchanges.get(name), Some(x));
+            }
+            for (name, q) in av.queues.iter().filter(|(n, _)| !bv.queues.contains_key(*n)) {
+                prop_assert_eq!(sv.queues.get(name), Some(q));
+            }
+        }
+    }
+}
+
 // ---- examples --------------------------------------------------------------
 
 fn one_vhost(v: Vhost) -> Topology {
