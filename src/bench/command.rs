@@ -78,7 +78,7 @@ pub async fn bench(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<Outco
     // --save-baseline, --baseline, --junit (crate::gate::command).
     let regression = match result.status {
         RunStatus::Completed => crate::gate::command::after_bench(global, &args, &result)?,
-        _ => None,
+        _ => crate::gate::command::after_incomplete_bench(&args, &result)?,
     };
     let written = args.out.as_ref().map(|p| format!("; partial result written to {}", p.display())).unwrap_or_default();
     match result.status {

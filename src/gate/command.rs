@@ -121,3 +121,66 @@ pub fn after_bench(global: &GlobalArgs, args: &BenchArgs, result: &RunResult) ->
     }
     Ok(comparison.filter(|(_, c)| c.failed).map(|_| Outcome::GateFailed))
 }
+
+/// For a run that failed or was interrupted: `--junit` still gets a report,
+/// one failed case saying why, so CI shows the failure where it shows gates.
+pub fn after_incomplete_bench(args: &BenchArgs, result: &RunResult) -> anyhow::Result<Option<Outcome>> {
+    if let Some(path) = &args.junit {
+        let why = result.error.clone().unwrap_or_else(|| format!("the run ended {:?}", result.status).to_lowercase());
+        let case = junit::Case {
+            suite: "run".to_owned(),
+            name: "run completed".to_owned(),
+            failure: Some(why.clone()),
+            detail: why,
+        };
+        junit::write(path, &result.scenario.name, &[case])?;
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::bench::result::RunStatus;
+    use crate::cli::{Cli, Command};
+    use crate::gate::sample::result;
+
+    fn bench_args(extra: &[&str]) -> BenchArgs {
+        let mut argv = vec!["warren", "bench", "scenario.yaml"];
+        argv.extend(extra);
+        match Cli::try_parse_from(argv).expect("the arguments parse").command {
+            Command::Bench(args) => args,
+            other => panic!("not bench: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failed_run_still_writes_a_junit_report_with_one_failed_case() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("junit.xml");
+        let args = bench_args(&["--junit", path.to_str().expect("a UTF-8 path")]);
+        let mut failed = result("seed", 100, &[1000], &[]);
+        failed.status = RunStatus::Failed;
+        failed.error = Some("connection to the broker lost".into());
+        assert_eq!(after_incomplete_bench(&args, &failed).expect("writes"), None);
+        let xml = std::fs::read_to_string(&path).expect("the report exists");
+        assert!(xml.contains("tests=\"1\" failures=\"1\""), "{xml}");
+        assert!(xml.contains("message=\"connection to the broker lost\""), "{xml}");
+    }
+
+    #[test]
+    fn bench_flags_parse_with_their_defaults() {
+        let args = bench_args(&[]);
+        assert_eq!(args.repeat, 1);
+        assert_eq!(args.tolerance.max_throughput_drop, 0.10);
+        assert_eq!(args.tolerance.max_latency_rise, 0.20);
+        let args = bench_args(&["--shard", "2/3", "--max-throughput-drop", "5%", "--metric", "p999"]);
+        assert_eq!(args.shard.map(|s| (s.index, s.count)), Some((2, 3)));
+        assert_eq!(args.tolerance.max_throughput_drop, 0.05);
+        assert_eq!(args.tolerance.metric, crate::cli::Metric::P999);
+        assert!(Cli::try_parse_from(["warren", "bench", "s.yaml", "--shard", "4/3"]).is_err());
+        assert!(Cli::try_parse_from(["warren", "bench", "s.yaml", "--repeat", "0"]).is_err());
+    }
+}
