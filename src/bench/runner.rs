@@ -34,6 +34,9 @@ pub const GRACE: Duration = Duration::from_secs(5);
 
 const TICK: Duration = Duration::from_millis(200);
 
+/// How long one AMQP connection may take to open before the run gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What a run produced, complete or not.
 #[derive(Debug)]
 pub struct RunOutput {
@@ -163,12 +166,19 @@ pub async fn run(
     let drain_limit = if interrupted { clock.now_ns() + nanos(scenario.drain) } else { clock.drain_end_ns };
     let producers_done = {
         let mut deadline_abort = Box::pin(tokio::time::sleep_until(clock.instant(drain_limit)));
+        // Producers stop at once when aborted; one that does not within the grace is left behind.
+        let hard_deadline = tokio::time::sleep_until(clock.instant(drain_limit) + GRACE);
+        tokio::pin!(hard_deadline);
         let joined = futures::future::join_all(producer_tasks.iter_mut());
         tokio::pin!(joined);
         loop {
             tokio::select! {
                 results = &mut joined => break results,
-                _ = &mut deadline_abort => abort.cancel(),
+                _ = &mut deadline_abort, if !abort.is_cancelled() => abort.cancel(),
+                _ = &mut hard_deadline => {
+                    note_failure(&failure, format!("producers did not stop within {}s of the drain's end", GRACE.as_secs()));
+                    break Vec::new();
+                }
                 _ = ticker.tick() => reporter.update(&snapshot(&clock, &aggregate, "drain")),
                 _ = fault.cancelled(), if !abort.is_cancelled() => abort.cancel(),
             }
@@ -299,9 +309,14 @@ async fn close(channels: Vec<Channel>, connections: Vec<Connection>) {
 
 async fn open(amqp_url: &str, name: String) -> anyhow::Result<Connection> {
     let properties = ConnectionProperties::default().with_connection_name(name.clone().into());
-    Connection::connect(amqp_url, properties)
-        .await
-        .with_context(|| format!("connecting {name} to {}", redact_url(amqp_url)))
+    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(amqp_url, properties)).await {
+        Ok(connected) => connected.with_context(|| format!("connecting {name} to {}", redact_url(amqp_url))),
+        Err(_) => anyhow::bail!(
+            "connecting {name} to {}: no answer within {}s",
+            redact_url(amqp_url),
+            CONNECT_TIMEOUT.as_secs()
+        ),
+    }
 }
 
 async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connected> {

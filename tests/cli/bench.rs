@@ -430,3 +430,53 @@ fn bench_ctrl_c_stops_producers_drains_and_writes_the_result() {
     assert!(number(&result, "/scenario/duration_s") == 60.0 && number(&result, "/drain/seconds") < 60.0);
     assert_valid_result(&result);
 }
+
+const REJECTS: &str = r#"
+name: rejects
+topology:
+  vhosts:
+    /:
+      queues:
+        rejects: { durable: false }
+duration: 2s
+producers:
+  - name: p
+    exchange: ""
+    routing_key: rejects
+    rate: 200
+    message: { size: 32 }
+consumers:
+  - name: c
+    queue: rejects
+    prefetch: 10
+    reject: { fraction: 0.1, requeue: REQUEUE }
+"#;
+
+/// Rejected messages are not lost: requeued ones come back flagged
+/// redelivered (not counted as duplicates); dropped ones did arrive once.
+fn assert_rejects(result: &Value, requeue: bool) {
+    assert_sound(result);
+    assert!(count(result, "/summary/rejected") > 0, "the consumer rejected some messages");
+    if requeue {
+        assert!(count(result, "/summary/redelivered") > 0, "requeued messages come back");
+    } else {
+        assert_eq!(count(result, "/summary/redelivered"), 0, "dropped messages do not come back");
+    }
+}
+
+#[test]
+fn bench_rejected_messages_are_redelivered_or_dropped_but_never_lost() {
+    for requeue in [true, false] {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let text = REJECTS.replace("REQUEUE", &requeue.to_string());
+        let scenario = write_scenario(dir.path(), "rejects.yaml", &text);
+        let (output, result) = bench_on_embedded(&scenario, &[]);
+        assert_eq!(output.code, 0, "embedded, requeue {requeue}:\n{}\n{}", output.stdout, output.stderr);
+        assert_rejects(&result, requeue);
+        if let Some(rabbit) = rabbitmq() {
+            let (output, result, _) = bench_on_rabbitmq(&rabbit, &scenario, &["--quiet"]);
+            assert_eq!(output.code, 0, "RabbitMQ, requeue {requeue}:\n{}\n{}", output.stdout, output.stderr);
+            assert_rejects(&result, requeue);
+        }
+    }
+}

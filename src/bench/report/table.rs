@@ -139,7 +139,10 @@ pub fn render(result: &RunResult) -> String {
             .cpu_seconds_per_million
             .map(|m| format!(", {m:.1}s per million messages"))
             .unwrap_or_default();
-        let _ = writeln!(out, "client CPU: {cpu:.2}s{per_million}");
+        // Per million messages means something at full speed; at a modest rate the share of a core says more.
+        let wall = result.scenario.warmup_s + result.scenario.duration_s + result.drain.seconds;
+        let share = if wall > 0.0 { format!(" ({:.0}% of one core)", cpu / wall * 100.0) } else { String::new() };
+        let _ = writeln!(out, "client CPU: {cpu:.2}s over {wall:.1}s{share}{per_million}");
     }
     if result.generator.limited {
         let _ = writeln!(
