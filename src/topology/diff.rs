@@ -456,7 +456,14 @@ fn diff_user(
                 lines.push(format!("tags {:?} -> {:?}", cu.tags, du.tags));
             }
             if password_changed {
-                lines.push("password changed".to_owned());
+                lines.push(
+                    match (&du.password, &cu.password) {
+                        (Password::None, _) => "password removed (the file gives none)",
+                        (_, Password::None) => "password set",
+                        _ => "password changed",
+                    }
+                    .to_owned(),
+                );
             }
             if !lines.is_empty() {
                 changes.push(Change::new(
