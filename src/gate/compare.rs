@@ -340,6 +340,16 @@ pub fn compare(baseline: &RunResult, current: &RunResult, tolerance: &Tolerance)
     if broker(baseline) != broker(current) {
         notes.push(format!("the broker differs: baseline on {}, result on {}", broker(baseline), broker(current)));
     }
+    if (baseline.scenario.duration_s - current.scenario.duration_s).abs() > 1e-9 {
+        notes.push(format!(
+            "the measured durations differ: baseline {:.1}s, result {:.1}s (shorter runs are noisier)",
+            baseline.scenario.duration_s, current.scenario.duration_s
+        ));
+    }
+    let changed = changed_keys(&baseline.scenario.document, &current.scenario.document);
+    if !changed.is_empty() {
+        notes.push(format!("the scenario file changed since the baseline: {}", changed.join(", ")));
+    }
     if baseline.machine.cores != current.machine.cores {
         notes.push(format!(
             "the machine differs: baseline on {} cores, result on {}",
@@ -360,6 +370,38 @@ pub fn compare(baseline: &RunResult, current: &RunResult, tolerance: &Tolerance)
     let gates = current.gates.clone();
     let failed = figures.iter().any(|f| f.verdict == Verdict::Regression) || gates.iter().any(|g| !g.passed);
     Ok(Comparison { scenario: current.scenario.name.clone(), tolerance: *tolerance, figures, gates, notes, failed })
+}
+
+/// The paths (`producers[0].rate`) where two scenario documents differ,
+/// leaving out `duration` and `warmup`, which the command line overrides anyway.
+fn changed_keys(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    fn walk(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+        use serde_json::Value;
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for key in keys {
+                    if path.is_empty() && matches!(key.as_str(), "duration" | "warmup") {
+                        continue;
+                    }
+                    let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                    walk(&child, x.get(key).unwrap_or(&Value::Null), y.get(key).unwrap_or(&Value::Null), out);
+                }
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+                for (index, (a, b)) in x.iter().zip(y).enumerate() {
+                    walk(&format!("{path}[{index}]"), a, b, out);
+                }
+            }
+            (a, b) if a != b => out.push(path.to_owned()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk("", a, b, &mut out);
+    out
 }
 
 fn relative(baseline: f64, current: f64) -> f64 {
@@ -665,6 +707,21 @@ mod tests {
         assert!(
             committed == generated,
             "schemas/compare.schema.json is out of date: run `WARREN_UPDATE_SCHEMAS=1 cargo test --lib gate::compare`"
+        );
+    }
+
+    #[test]
+    fn a_changed_scenario_file_is_noted_by_path() {
+        let mut base = result("s", 1000, &[1000], &[]);
+        base.scenario.document = serde_json::json!({ "name": "s", "duration": "30s", "producers": [{ "rate": 100 }] });
+        let mut current = result("s", 1000, &[1000], &[]);
+        current.scenario.document =
+            serde_json::json!({ "name": "s", "duration": "5s", "producers": [{ "rate": 200 }] });
+        let c = compare(&base, &current, &Tolerance::default()).expect("comparable");
+        assert!(
+            c.notes.iter().any(|n| n == "the scenario file changed since the baseline: producers[0].rate"),
+            "{:?}",
+            c.notes
         );
     }
 
