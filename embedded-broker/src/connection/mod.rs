@@ -164,6 +164,11 @@ impl Connection {
                 }
                 _ = ticker.tick() => {
                     let now = Instant::now();
+                    if self.blocked {
+                        // We are not reading, so the client's heartbeats cannot arrive; RabbitMQ
+                        // also pauses its heartbeat monitor for blocked connections.
+                        last_recv = now;
+                    }
                     if self.heartbeat > 0 {
                         let interval = Duration::from_secs(u64::from(self.heartbeat));
                         if now.duration_since(last_recv) > interval * 2 {

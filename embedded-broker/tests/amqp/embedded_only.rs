@@ -18,31 +18,43 @@ async fn publishers_are_blocked_above_the_memory_limit_and_unblocked_when_it_dra
     let pch = publisher.create_channel().await.expect("channel");
     let q = unique("memory");
     declare(&pch, &q, FieldTable::default()).await;
-    let body = vec![0u8; 16 * 1024];
-    // Publish until the broker says "blocked"; bounded so a broken limit fails instead of hanging.
-    let mut sent = 0;
-    while !publisher.status().blocked() {
-        assert!(sent < 200, "never blocked after {sent} x 16 KiB with a 256 KiB limit");
-        pch.basic_publish(
-            "".into(),
-            q.as_str().into(),
-            BasicPublishOptions::default(),
-            &body,
-            BasicProperties::default(),
-        )
-        .await
-        .expect("publish");
-        sent += 1;
-        // Let the connection's reader see connection.blocked.
-        tokio::task::yield_now().await;
-    }
+    // Publish from a task (lapin holds publishes while blocked) until the broker says
+    // "blocked"; bounded so a broken limit fails instead of running on.
+    let publishing = {
+        let pch = pch.clone();
+        let q = q.clone();
+        tokio::spawn(async move {
+            let body = vec![0u8; 16 * 1024];
+            for _ in 0..200 {
+                if pch
+                    .basic_publish(
+                        "".into(),
+                        q.as_str().into(),
+                        BasicPublishOptions::default(),
+                        &body,
+                        BasicProperties::default(),
+                    )
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        })
+    };
+    wait_until("publisher blocked", || async { publisher.status().blocked() }).await;
     assert!(broker.state().memory_alarm(), "the alarm is on while blocked");
     // A separate consumer connection drains the queue; the publisher is then unblocked.
     let consumer =
         timeout(Connection::connect(&url, ConnectionProperties::default()), "connect").await.expect("connect");
     let cch = consumer.create_channel().await.expect("channel");
-    cch.queue_purge(q.as_str().into(), QueuePurgeOptions::default()).await.expect("purge");
-    wait_until("publisher unblocked", || async { !publisher.status().blocked() }).await;
+    publishing.abort();
+    // Publishes already in the socket are read once unblocked, so purge until it stays unblocked.
+    wait_until("publisher unblocked", || async {
+        cch.queue_purge(q.as_str().into(), QueuePurgeOptions::default()).await.expect("purge");
+        !publisher.status().blocked() && !broker.state().memory_alarm()
+    })
+    .await;
     let _ = publisher.close(200, "bye".into()).await;
     let _ = consumer.close(200, "bye".into()).await;
     broker.shutdown().await;

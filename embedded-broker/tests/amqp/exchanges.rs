@@ -255,41 +255,11 @@ async fn declare_rules_inequivalent_406_reserved_403_passive_404_internal_403() 
             .expect_err("passive on missing");
         assert_eq!(code(&err), Some(404), "[{}] passive: {err}", t.name);
 
-        let ch = conn.create_channel().await.expect("channel");
-        let err = ch
-            .basic_publish(
-                "amq.rabbitmq.trace".into(),
-                "k".into(),
-                BasicPublishOptions::default(),
-                b"x",
-                BasicProperties::default(),
-            )
-            .await
-            .map(|_| ());
-        // The error arrives as a channel close; the next synchronous call reports it.
-        let next = match err {
-            Err(e) => e,
-            Ok(()) => ch.basic_qos(1, BasicQosOptions::default()).await.expect_err("channel closed by 403"),
-        };
-        assert_eq!(code(&next), Some(403), "[{}] internal exchange: {next}", t.name);
-
-        let ch = conn.create_channel().await.expect("channel");
-        let err = ch
-            .basic_publish(
-                unique("nope").as_str().into(),
-                "k".into(),
-                BasicPublishOptions::default(),
-                b"x",
-                BasicProperties::default(),
-            )
-            .await
-            .map(|_| ());
-        let next = match err {
-            Err(e) => e,
-            Ok(()) => ch.basic_qos(1, BasicQosOptions::default()).await.expect_err("channel closed by 404"),
-        };
-        assert_eq!(code(&next), Some(404), "[{}] publish to a missing exchange: {next}", t.name);
-
+        let (code_, text_) = crate::raw::publish_error(&t.addr, "amq.rabbitmq.trace", "k", Default::default()).await;
+        assert_eq!(code_, 403, "[{}] internal exchange: {text_}", t.name);
+        let (code_, text_) = crate::raw::publish_error(&t.addr, &unique("nope"), "k", Default::default()).await;
+        assert_eq!(code_, 404, "[{}] publish to a missing exchange: {text_}", t.name);
+        assert!(text_.starts_with("NOT_FOUND - no exchange"), "[{}] {text_}", t.name);
         let ch = conn.create_channel().await.expect("channel");
         let q = bound_queue(&ch, &x, &["k"], FieldTable::default()).await;
         let err = ch

@@ -154,3 +154,35 @@ impl Raw {
 /// How long a server may take to notice a silent client with heartbeat 1 (two missed beats plus
 /// scheduling slack); only an upper bound for a wait, never an assertion on timing.
 pub const HEARTBEAT_WAIT: Duration = Duration::from_secs(8);
+
+/// Publishes `body` with `properties` on channel 1 of a fresh raw connection and returns the
+/// code and text of the `channel.close` the server answers with (lapin cannot show the code of an
+/// error on a method that has no reply).
+pub async fn publish_error(
+    addr: &str,
+    exchange: &str,
+    routing_key: &str,
+    properties: amq_protocol::protocol::BasicProperties,
+) -> (u16, String) {
+    use amq_protocol::protocol::basic;
+    let mut raw = Raw::open(addr, 0).await;
+    raw.send(AMQPFrame::Method(
+        1,
+        AMQPClass::Basic(basic::AMQPMethod::Publish(basic::Publish {
+            exchange: exchange.into(),
+            routing_key: routing_key.into(),
+            mandatory: false,
+            immediate: false,
+        })),
+    ))
+    .await;
+    raw.send(AMQPFrame::Header(1, amq_protocol::frame::AMQPContentHeader { class_id: 60, body_size: 1, properties }))
+        .await;
+    raw.send(AMQPFrame::Body(1, b"x".to_vec())).await;
+    match raw.recv_non_heartbeat().await {
+        Some(AMQPFrame::Method(1, AMQPClass::Channel(channel::AMQPMethod::Close(c)))) => {
+            (c.reply_code, c.reply_text.as_str().to_owned())
+        }
+        other => panic!("expected channel.close on {addr}, got {other:?}"),
+    }
+}
