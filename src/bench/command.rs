@@ -29,7 +29,7 @@ pub async fn bench(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<Outco
     crate::gate::command::preflight(&args)?;
     // --shard: this process runs one slice of every group (see crate::gate::shard).
     if let Some(shard) = args.shard {
-        shard.apply(&mut scenario);
+        shard.apply(&mut scenario)?;
     }
     let named_broker = global.broker.as_deref().or(scenario.broker.as_deref());
     let vhost = crate::gate::shard::vhost(args.shard, args.vhost.as_deref(), named_broker);

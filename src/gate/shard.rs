@@ -7,6 +7,26 @@ use std::time::{Duration, SystemTime};
 
 use crate::bench::scenario::Scenario;
 
+/// Why a scenario cannot be split as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    /// A group too small to give every shard an instance.
+    #[error(
+        "shard {shard}: {kind} group `{group}` has {instances} instance(s), fewer than the {} shards; give every group at least as many instances as shards",
+        shard.count
+    )]
+    TooFewInstances {
+        /// The shard asked for.
+        shard: Shard,
+        /// `producer` or `consumer`.
+        kind: &'static str,
+        /// The group.
+        group: String,
+        /// Its instances.
+        instances: u32,
+    },
+}
+
 /// The K-th (from 1) of N slices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
@@ -45,7 +65,18 @@ impl Shard {
     /// limit stays per instance, so it needs no change; the throughput gate
     /// shrinks with the shard's share of producers (`report merge` adds the
     /// shares back up), the latency and count gates hold for every shard.
-    pub fn apply(self, scenario: &mut Scenario) {
+    ///
+    /// A group with fewer instances than shards is refused: the shard without
+    /// its consumers would count every message as lost, the one without its
+    /// producers would measure nothing.
+    pub fn apply(self, scenario: &mut Scenario) -> Result<(), ShardError> {
+        let groups = scenario.producers.iter().map(|g| ("producer", &g.name, g.instances));
+        let groups = groups.chain(scenario.consumers.iter().map(|g| ("consumer", &g.name, g.instances)));
+        for (kind, name, instances) in groups {
+            if self.slice(instances) == 0 {
+                return Err(ShardError::TooFewInstances { shard: self, kind, group: name.clone(), instances });
+            }
+        }
         let total: u32 = scenario.producers.iter().map(|g| g.instances).sum();
         let mine: u32 = scenario.producers.iter().map(|g| self.slice(g.instances)).sum();
         if let Some(min) = scenario.gates.throughput_min.as_mut()
@@ -59,6 +90,7 @@ impl Shard {
         for group in &mut scenario.consumers {
             group.instances = self.slice(group.instances);
         }
+        Ok(())
     }
 
     /// The vhost a shard runs in when none is given: messages carry a

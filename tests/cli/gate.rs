@@ -491,7 +491,7 @@ fn the_example_ci_gate_runs_against_its_committed_baseline() {
 }
 
 #[test]
-fn bench_checks_its_baseline_before_running_and_refuses_start_at_with_repeat() {
+fn bench_checks_its_baseline_and_shard_before_running_and_refuses_start_at_with_repeat() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let missing = dir.path().join("missing.json");
     let out = dir.path().join("never.json");
@@ -505,6 +505,16 @@ fn bench_checks_its_baseline_before_running_and_refuses_start_at_with_repeat() {
     ]);
     assert_eq!(output.code, 1, "{}", output.stderr);
     assert!(output.stderr.contains(&missing.display().to_string()), "names the file: {}", output.stderr);
+    assert!(!out.exists(), "nothing ran");
+
+    // The seed has one producer: a second shard would have none.
+    let output = run(["bench", &seed().display().to_string(), "--shard", "2/2", "--out", &out.display().to_string()]);
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    assert!(
+        output.stderr.contains("producer group `web` has 1 instance(s), fewer than the 2 shards"),
+        "{}",
+        output.stderr
+    );
     assert!(!out.exists(), "nothing ran");
 
     let output = run(["bench", &seed().display().to_string(), "--repeat", "2", "--start-at", "1767225600"]);
