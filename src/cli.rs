@@ -222,7 +222,7 @@ pub struct ReportArgs {
     /// Result files: one for an HTML report, several for a comparison table.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Write a self-contained HTML report of the (first) result file here.
+    /// Write a self-contained HTML report of the result file (give one) here.
     #[arg(long)]
     pub html: Option<PathBuf>,
     /// Overlay this baseline result in the HTML report.
