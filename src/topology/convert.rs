@@ -81,10 +81,12 @@ impl Converter<'_> {
 
     /// `raw` with `${VAR}` substituted; on failure reports it at the value of `path`.
     pub fn text(&mut self, raw: &str, path: &NodePath) -> String {
-        match super::env::substitute(raw, self.env) {
+        match super::env::substitute_located(raw, self.env) {
             Ok(text) => text,
-            Err(error) => {
-                self.at_value(path, format!("{}: {error}", self.describe(path)));
+            Err((offset, error)) => {
+                let pos = self.loc.value(path).map(|start| self.loc.inside_scalar(start, raw, offset));
+                let message = format!("{}: {error}", self.describe(path));
+                self.diags.push(pos, message);
                 raw.to_owned()
             }
         }
@@ -92,10 +94,12 @@ impl Converter<'_> {
 
     /// A mapping key with `${VAR}` substituted; on failure reports it at the key.
     fn name(&mut self, raw: &str, path: &NodePath) -> String {
-        match super::env::substitute(raw, self.env) {
+        match super::env::substitute_located(raw, self.env) {
             Ok(text) => text,
-            Err(error) => {
-                self.at_key(path, format!("{}: {error}", self.describe(path)));
+            Err((offset, error)) => {
+                let pos = self.loc.key(path).map(|start| self.loc.inside_scalar(start, raw, offset));
+                let message = format!("{}: {error}", self.describe(path));
+                self.diags.push(pos, message);
                 raw.to_owned()
             }
         }

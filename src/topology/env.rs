@@ -55,6 +55,12 @@ pub enum EnvError {
 
 /// Replaces every `${VAR}` / `${VAR:-default}` in `text`.
 pub fn substitute(text: &str, env: &dyn Env) -> Result<String, EnvError> {
+    substitute_located(text, env).map_err(|(_, error)| error)
+}
+
+/// [`substitute`], with the byte offset in `text` of the `${` that failed,
+/// so a message can point at the reference rather than the whole string.
+pub fn substitute_located(text: &str, env: &dyn Env) -> Result<String, (usize, EnvError)> {
     if !text.contains('$') {
         return Ok(text.to_owned());
     }
@@ -75,21 +81,23 @@ pub fn substitute(text: &str, env: &dyn Env) -> Result<String, EnvError> {
             rest = &after[1..];
             continue;
         }
-        let close = after.find('}').ok_or(EnvError::Unterminated)?;
+        // Where the reference's `${` starts: after the escaping `$` pairs.
+        let offset = text.len() - after.len() - 1;
+        let close = after.find('}').ok_or((offset, EnvError::Unterminated))?;
         let inner = &after[1..close];
         let (name, default) = match inner.split_once(":-") {
             Some((name, default)) => (name, Some(default)),
             None => (inner, None),
         };
         if !is_variable_name(name) {
-            return Err(EnvError::BadName { name: inner.to_owned() });
+            return Err((offset, EnvError::BadName { name: inner.to_owned() }));
         }
         match (env.var(name), default) {
             // As in a shell, `:-` also covers a variable set to the empty string.
             (Some(value), Some(default)) if value.is_empty() => out.push_str(default),
             (Some(value), _) => out.push_str(&value),
             (None, Some(default)) => out.push_str(default),
-            (None, None) => return Err(EnvError::Unset { name: name.to_owned() }),
+            (None, None) => return Err((offset, EnvError::Unset { name: name.to_owned() })),
         }
         rest = &after[close + 1..];
     }
@@ -149,6 +157,13 @@ mod tests {
         assert_eq!(substitute("a$$b", &env), Ok("a$$b".to_owned()));
         assert_eq!(substitute("$${USER_PW}", &env), Ok("${USER_PW}".to_owned()));
         assert_eq!(substitute("$$${USER_PW}", &env), Ok("$s3cret".to_owned()));
+    }
+
+    #[test]
+    fn a_failure_says_where_its_reference_starts() {
+        let env = env();
+        assert_eq!(substitute_located("a ${USER_PW} b ${NOPE}", &env).map_err(|(at, _)| at), Err(15));
+        assert_eq!(substitute_located("$${X} ${", &env).map_err(|(at, _)| at), Err(6));
     }
 
     #[test]

@@ -146,6 +146,8 @@ pub struct Locator {
     file: String,
     map: SourceMap,
     prefix: NodePath,
+    /// The document, to find positions inside a scalar.
+    text: std::sync::Arc<str>,
 }
 
 impl Locator {
@@ -154,19 +156,24 @@ impl Locator {
     /// already reported syntax errors with their own positions.
     pub fn new(file: impl Into<String>, text: &str) -> Locator {
         let map = super::yaml::source_map(text).unwrap_or_default();
-        Locator { file: file.into(), map, prefix: NodePath::root() }
+        Locator { file: file.into(), map, prefix: NodePath::root(), text: text.into() }
     }
 
     /// A locator that knows the file but no positions (e.g. for a topology
     /// built in memory); diagnostics then name the file only.
     pub fn without_positions(file: impl Into<String>) -> Locator {
-        Locator { file: file.into(), map: SourceMap::default(), prefix: NodePath::root() }
+        Locator { file: file.into(), map: SourceMap::default(), prefix: NodePath::root(), text: "".into() }
     }
 
     /// The same file, with paths taken relative to the node at `prefix`
     /// (e.g. `NodePath::root().key("topology")` for a scenario's inline topology).
     pub fn within(&self, prefix: NodePath) -> Locator {
-        Locator { file: self.file.clone(), map: self.map.clone(), prefix: prefix.under(&self.prefix) }
+        Locator {
+            file: self.file.clone(),
+            map: self.map.clone(),
+            prefix: prefix.under(&self.prefix),
+            text: self.text.clone(),
+        }
     }
 
     /// The file name used in diagnostics.
@@ -192,6 +199,24 @@ impl Locator {
             .iter()
             .filter_map(|dup| Some(Duplicate { path: dup.path.strip(&self.prefix)?, ..dup.clone() }))
             .collect()
+    }
+
+    /// The position of byte `offset` of the scalar `value` that starts at
+    /// `start`, when the file spells it out on one line (plain or quoted,
+    /// without escapes before `offset`); otherwise `start` itself.
+    pub fn inside_scalar(&self, start: Pos, value: &str, offset: usize) -> Pos {
+        let Some(before) = value.get(..offset) else { return start };
+        let Some(line) = self.text.lines().nth(start.line.saturating_sub(1)) else { return start };
+        let Some(from) = line.char_indices().nth(start.column.saturating_sub(1)).map(|(i, _)| i) else {
+            return start;
+        };
+        let rest = &line[from..];
+        let quote = usize::from(rest.starts_with('"') || rest.starts_with('\''));
+        if rest[quote..].starts_with(before) {
+            Pos { line: start.line, column: start.column + quote + before.chars().count() }
+        } else {
+            start
+        }
     }
 
     /// Paths (relative to this locator's prefix) of every mapping key named `key`.
@@ -227,6 +252,7 @@ pub fn describe(path: &NodePath) -> String {
         (Some(entity), []) => entity,
         (Some(entity), [section, key]) if section == "arguments" => format!("argument `{key}` of {entity}"),
         (Some(entity), [section, key]) if section == "definition" => format!("`{key}` in the definition of {entity}"),
+        (Some(entity), [section, item]) if item.starts_with('#') => format!("`{section}` item {item} of {entity}"),
         (Some(entity), _) => format!("`{}` of {entity}", field.join(".")),
     }
 }

@@ -55,6 +55,12 @@ impl Checker<'_> {
         describe(&path.resolved(self.env))
     }
 
+    /// A name whose `${VAR}` could not be substituted: that has been
+    /// reported, and checking the name as a reference would only add noise.
+    fn unresolved(&self, name: &str) -> bool {
+        name.contains("${") && super::env::substitute(name, self.env).is_err()
+    }
+
     fn at_key(&mut self, path: Option<&NodePath>, message: String) {
         let pos = path.and_then(|p| self.loc.key(p));
         self.diags.push(pos, message);
@@ -109,14 +115,18 @@ impl Checker<'_> {
                         "{what}: cannot bind from the default exchange (`\"\"`); it already routes to every queue by name"
                     ),
                 );
-            } else if let Some(problem) = resolver.missing(Kind::Exchange, &binding.source) {
+            } else if !self.unresolved(&binding.source)
+                && let Some(problem) = resolver.missing(Kind::Exchange, &binding.source)
+            {
                 self.at_value(path.as_ref().map(|p| p.key("exchange")).as_ref(), format!("{what} names {problem}"));
             }
             let (kind, field) = match binding.destination_type {
                 DestinationType::Queue => (Kind::Queue, "queue"),
                 DestinationType::Exchange => (Kind::Exchange, "to_exchange"),
             };
-            if let Some(problem) = resolver.missing(kind, &binding.destination) {
+            if !self.unresolved(&binding.destination)
+                && let Some(problem) = resolver.missing(kind, &binding.destination)
+            {
                 self.at_value(path.as_ref().map(|p| p.key(field)).as_ref(), format!("{what} names {problem}"));
             }
             match seen.entry(super::normalise::binding_sort_key(binding)) {
@@ -224,7 +234,7 @@ impl Checker<'_> {
     ) {
         let Some(Value::String(target)) = arguments.get(key) else { return };
         // An empty dead-letter exchange means the default exchange, which always exists.
-        if target.is_empty() {
+        if target.is_empty() || self.unresolved(target) {
             return;
         }
         if let Some(problem) = resolver.missing(Kind::Exchange, target) {

@@ -207,6 +207,9 @@ fn explain(error: &serde_yaml::Error, source: &str, locator: &Locator) -> (Optio
         let mut message = syntax_message(&text);
         if pos.is_some_and(|pos| char_at(source, pos) == Some('\t')) {
             message.push_str("; YAML does not allow tabs for indentation, use spaces");
+        } else if pos.and_then(|pos| source.lines().nth(pos.line.saturating_sub(1))).is_some_and(|l| l.contains("${")) {
+            // `{` and `}` delimit flow mappings, so an unquoted reference there breaks the line.
+            message.push_str("; inside `{ }` or `[ ]`, quote a `${VAR}` reference: \"${VAR}\"");
         }
         return (pos, message);
     };

@@ -7,14 +7,15 @@ use std::path::{Path, PathBuf};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::util::{Output, RabbitMq, embedded_broker, management_request, rabbitmq, repo_path, repo_root, warren};
+use crate::util::{
+    Output, RabbitMq, embedded_broker, management_request, rabbitmq, repo_path, repo_root, unique_name, warren,
+};
 
-/// The vhost every bad file declares. No other test uses it: RabbitMQ is
-/// shared with tests running in parallel, so the broker-unchanged check
-/// compares this vhost's definitions rather than the whole broker's.
+/// The vhost every bad file declares (and the prefix of the user they
+/// declare, `warren-errors-user`). The broker tests give each run its own
+/// copy of the files with this name made unique, because RabbitMQ is shared
+/// with other test runs: they compare only that vhost and user.
 const VHOST: &str = "warren-errors";
-/// The user the bad files declare.
-const USER: &str = "warren-errors-user";
 
 fn bad_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(repo_path("tests/topology-errors"))
@@ -124,11 +125,11 @@ fn topology_errors_an_unreadable_file_is_named() {
 }
 
 /// Removes the test's vhost however the test ends.
-struct VhostGuard<'a>(&'a RabbitMq);
+struct VhostGuard<'a>(&'a RabbitMq, String);
 
 impl Drop for VhostGuard<'_> {
     fn drop(&mut self) {
-        management_request(self.0, Method::DELETE, &format!("/api/vhosts/{VHOST}"), None);
+        management_request(self.0, Method::DELETE, &format!("/api/vhosts/{}", self.1), None);
     }
 }
 
@@ -140,9 +141,10 @@ fn put(rabbit: &RabbitMq, path: &str, body: serde_json::Value) {
 #[test]
 fn topology_errors_apply_of_a_bad_file_leaves_rabbitmq_unchanged() {
     let Some(rabbit) = rabbitmq() else { return };
-    // RabbitMQ is shared with tests running in parallel: compare only the
-    // vhost and the user the bad files name, which no other test touches.
-    apply_bad_files_and_compare(&rabbit, &[], &[&format!("/api/definitions/{VHOST}"), &format!("/api/users/{USER}")]);
+    let vhost = unique_name(VHOST);
+    // Other runs use RabbitMQ at the same time: compare only this run's vhost and user.
+    let watched = [format!("/api/definitions/{vhost}"), format!("/api/users/{vhost}-user")];
+    apply_bad_files_and_compare(&rabbit, &vhost, &[], &watched);
 }
 
 #[test]
@@ -150,23 +152,24 @@ fn topology_errors_apply_of_a_bad_file_leaves_the_embedded_broker_unchanged() {
     let embedded = embedded_broker();
     let target = &embedded.target;
     // Nothing else uses this broker, so the whole definitions document must stay byte-identical.
-    apply_bad_files_and_compare(target, &["--management", &target.management_url], &["/api/definitions"]);
+    let watched = ["/api/definitions".to_owned()];
+    apply_bad_files_and_compare(target, VHOST, &["--management", &target.management_url], &watched);
 }
 
-/// Prepares the vhost the bad files name, applies each bad file, and checks
-/// that apply fails with validate's message and that every `watched`
-/// management resource reads back byte for byte as before.
-fn apply_bad_files_and_compare(target: &RabbitMq, extra_args: &[&str], watched: &[&str]) {
+/// Prepares `vhost`, applies a copy of each bad file naming `vhost` instead
+/// of `warren-errors`, and checks that apply fails with validate's message
+/// and that every `watched` management resource reads back byte for byte.
+fn apply_bad_files_and_compare(target: &RabbitMq, vhost: &str, extra_args: &[&str], watched: &[String]) {
     // Something for a wrongly-applied file to damage: the vhost with an
     // exchange, a queue and a binding, as a previous good apply would leave it.
-    put(target, &format!("/api/vhosts/{VHOST}"), json!({ "description": "warren topology_errors test" }));
-    let _guard = VhostGuard(target);
-    put(target, &format!("/api/exchanges/{VHOST}/events"), json!({ "type": "topic", "durable": true }));
-    put(target, &format!("/api/queues/{VHOST}/orders"), json!({ "durable": true }));
+    put(target, &format!("/api/vhosts/{vhost}"), json!({ "description": "warren topology_errors test" }));
+    let _guard = VhostGuard(target, vhost.to_owned());
+    put(target, &format!("/api/exchanges/{vhost}/events"), json!({ "type": "topic", "durable": true }));
+    put(target, &format!("/api/queues/{vhost}/orders"), json!({ "durable": true }));
     let (status, text) = management_request(
         target,
         Method::POST,
-        &format!("/api/bindings/{VHOST}/e/events/q/orders"),
+        &format!("/api/bindings/{vhost}/e/events/q/orders"),
         Some(json!({ "routing_key": "order.*" })),
     );
     assert!((200..300).contains(&status), "binding: {status} {text}");
@@ -178,9 +181,14 @@ fn apply_bad_files_and_compare(target: &RabbitMq, extra_args: &[&str], watched: 
     assert_eq!(before[0].0, 200, "{}", before[0].1);
     assert!(before[0].1.contains("\"orders\""), "the prepared queue is there: {}", before[0].1);
 
+    let copies = tempfile::tempdir().expect("a temporary directory");
     for path in bad_files() {
-        let file = relative(&path).as_os_str();
+        let text = std::fs::read_to_string(&path).expect("a readable bad file");
+        let copy = copies.path().join(path.file_name().expect("a file name"));
+        std::fs::write(&copy, text.replace(VHOST, vhost)).expect("the copy is written");
+        let file = copy.as_os_str();
         let validate = run_clean(&["validate".as_ref(), file]);
+        assert_eq!(validate.code, 1, "validate {} should fail:\n{}", copy.display(), validate.stderr);
         let mut args: Vec<&std::ffi::OsStr> =
             vec!["apply".as_ref(), "--yes".as_ref(), "--broker".as_ref(), target.amqp_url.as_ref()];
         args.extend(extra_args.iter().map(|a| std::ffi::OsStr::new(*a)));

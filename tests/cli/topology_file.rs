@@ -61,7 +61,7 @@ fn topology_file_variables_are_substituted_in_names_and_values() {
         "{}",
         unset.stderr
     );
-    assert!(unset.stderr.contains(&format!("{file}:11:21: `exchange` of binding #1")), "{}", unset.stderr);
+    assert!(unset.stderr.contains(&format!("{file}:11:22: `exchange` of binding #1")), "{}", unset.stderr);
     let bad_ttl = validate_with(&[file], &[("WARREN_TEST_EXCHANGE", "x"), ("WARREN_TEST_TTL", "soon")]);
     assert_eq!(bad_ttl.code, 1);
     assert!(bad_ttl.stderr.contains("argument `x-message-ttl` of queue `audit` in vhost `warren-variables`: must be a whole number of milliseconds, got \"soon\""), "{}", bad_ttl.stderr);
