@@ -112,7 +112,7 @@ pub async fn apply(global: &GlobalArgs, args: ApplyArgs) -> anyhow::Result<Outco
     target.close().await;
     match result {
         Ok(report) => {
-            if global.format == Format::Human {
+            if global.format == Format::Human && !global.quiet {
                 eprintln!("applied {} change(s)", report.applied);
             }
             Ok(Outcome::Success)
