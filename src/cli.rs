@@ -225,9 +225,12 @@ pub struct ReportArgs {
     /// Write a self-contained HTML report of the result file (give one) here.
     #[arg(long)]
     pub html: Option<PathBuf>,
-    /// Overlay this baseline result in the HTML report.
+    /// Overlay this baseline result in the HTML report, with the verdicts of `compare`.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
+    /// What counts as a regression against `--baseline`.
+    #[command(flatten)]
+    pub tolerance: ToleranceArgs,
 }
 
 /// What `report` does besides reporting.

@@ -17,15 +17,17 @@ REPEAT=${REPEAT:-3}
 OUT=${OUT:-bench-out}
 BASELINE=${BASELINE:-examples/ci/baseline-seed.json}
 mkdir -p "$OUT"
+# The same tolerances judge the run and annotate the HTML report.
+TOLERANCE=(--max-throughput-drop 10% --max-latency-rise 50% --min-latency-rise 2ms)
 
 "$WARREN" bench scenarios/seed.yaml --broker embedded \
     --duration "$DURATION" --warmup 2s --repeat "$REPEAT" \
-    --baseline "$BASELINE" --max-throughput-drop 10% --max-latency-rise 50% --min-latency-rise 2ms \
+    --baseline "$BASELINE" "${TOLERANCE[@]}" \
     --junit "$OUT/junit.xml" --out "$OUT/result.json"
 status=$?
 
 # The report is written whatever the verdict, so a failed gate can be looked at.
 if [ -f "$OUT/result.json" ]; then
-    "$WARREN" report "$OUT/result.json" --baseline "$BASELINE" --html "$OUT/report.html" || status=1
+    "$WARREN" report "$OUT/result.json" --baseline "$BASELINE" "${TOLERANCE[@]}" --html "$OUT/report.html" || status=1
 fi
 exit $status

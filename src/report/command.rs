@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use crate::bench::result::RunResult;
 use crate::cli::{Format, GlobalArgs, MergeArgs, ReportAction, ReportArgs};
 use crate::gate::command::load_result;
+use crate::gate::compare::{self, Comparison, Tolerance};
 use crate::outcome::Outcome;
 use crate::report::{html, merge, runs};
 
@@ -25,7 +26,10 @@ pub fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Outcome> 
             bail!("--html takes one result file (and --baseline for a second one to overlay), not {}", results.len());
         };
         let baseline = args.baseline.as_deref().map(load_result).transpose()?;
-        write_html(path, result, baseline.as_ref())?;
+        let tolerance = Tolerance::from(&args.tolerance);
+        let comparison = baseline.as_ref().map(|b| compare::compare(b, result, &tolerance).map_err(|e| e.to_string()));
+        let comparison = comparison.as_ref().map(|c| c.as_ref().map_err(Clone::clone));
+        write_html(path, result, baseline.as_ref(), comparison)?;
         if !global.quiet {
             eprintln!("wrote {}", path.display());
         }
@@ -42,8 +46,13 @@ pub fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Outcome> 
     Ok(Outcome::Success)
 }
 
-fn write_html(path: &Path, result: &RunResult, baseline: Option<&RunResult>) -> anyhow::Result<()> {
-    std::fs::write(path, html::render(result, baseline))
+fn write_html(
+    path: &Path,
+    result: &RunResult,
+    baseline: Option<&RunResult>,
+    comparison: Option<Result<&Comparison, String>>,
+) -> anyhow::Result<()> {
+    std::fs::write(path, html::render(result, baseline, comparison))
         .with_context(|| format!("writing the HTML report {}", path.display()))
 }
 

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use crate::bench::analytics::histogram::{self, Latency, Percentiles};
 use crate::bench::report::{bytes_rate, micros, si};
 use crate::bench::result::{RunResult, RunStatus};
-use crate::gate::compare::format_gate_value;
+use crate::gate::compare::{Comparison, Verdict, format_delta, format_gate_value, format_value, verdict_line};
 use crate::report::svg::{Band, Chart, Scale, Series, percentile_position};
 
 fn escape(text: &str) -> String {
@@ -17,8 +17,13 @@ fn ms(value: f64) -> String {
     micros(value * 1000.0)
 }
 
-/// The whole report for `result`, overlaying `baseline` when given.
-pub fn render(result: &RunResult, baseline: Option<&RunResult>) -> String {
+/// The whole report for `result`, overlaying `baseline` when given, with the
+/// comparison's verdicts (or why the two could not be compared).
+pub fn render(
+    result: &RunResult,
+    baseline: Option<&RunResult>,
+    comparison: Option<Result<&Comparison, String>>,
+) -> String {
     let mut out = String::new();
     let title = format!("warren bench: {}", result.scenario.name);
     let _ = write!(
@@ -45,6 +50,9 @@ pub fn render(result: &RunResult, baseline: Option<&RunResult>) -> String {
         let _ = writeln!(out, "<p class=\"error\">{}</p>", escape(error));
     }
     cards(&mut out, result, baseline);
+    if let Some(comparison) = comparison {
+        verdicts(&mut out, comparison);
+    }
 
     out.push_str("<h2>Throughput over time</h2>\n");
     out.push_str(&throughput_chart(result, baseline).render());
@@ -92,6 +100,43 @@ fn cards(out: &mut String, result: &RunResult, baseline: Option<&RunResult>) {
     card(out, "e2e p99.9", micros(s.latency.e2e.p999_us), b.map(|b| micros(b.latency.e2e.p999_us)));
     card(out, "lost", s.lost.to_string(), b.map(|b| b.lost.to_string()));
     out.push_str("</div>\n");
+}
+
+fn verdicts(out: &mut String, comparison: Result<&Comparison, String>) {
+    out.push_str("<h2>Against the baseline</h2>\n");
+    let comparison = match comparison {
+        Ok(comparison) => comparison,
+        Err(why) => {
+            let _ = writeln!(out, "<p class=\"error\" id=\"verdict\">not comparable: {}</p>", escape(&why));
+            return;
+        }
+    };
+    out.push_str("<table id=\"comparison\"><tr><th>figure</th><th>baseline</th><th>this run</th><th>delta</th><th>spread</th><th>verdict</th></tr>\n");
+    for f in &comparison.figures {
+        let spread = f.spread.map_or_else(|| "-".to_owned(), |s| format!("{:.1}%", s * 100.0));
+        let _ = writeln!(
+            out,
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if f.verdict == Verdict::Regression { "fail" } else { "pass" },
+            escape(&f.name),
+            escape(&format_value(f.kind, f.baseline)),
+            escape(&format_value(f.kind, f.current)),
+            escape(&format_delta(f.delta)),
+            escape(&spread),
+            match f.verdict {
+                Verdict::Ok => "ok",
+                Verdict::Improved => "improved",
+                Verdict::Regression => "REGRESSION",
+            }
+        );
+    }
+    out.push_str("</table>\n");
+    let notes = comparison.figures.iter().filter_map(|f| f.note.as_ref().map(|n| format!("{}: {n}", f.name)));
+    for note in notes.chain(comparison.notes.iter().cloned()) {
+        let _ = writeln!(out, "<p class=\"hint\">note: {}</p>", escape(&note));
+    }
+    let class = if comparison.failed { "error" } else { "meta" };
+    let _ = writeln!(out, "<p class=\"{class}\" id=\"verdict\">{}</p>", escape(&verdict_line(comparison)));
 }
 
 fn bands(result: &RunResult) -> Vec<Band> {
@@ -437,7 +482,7 @@ mod tests {
     #[test]
     fn every_histogram_with_values_gets_a_chart_and_empty_ones_none() {
         let run = result("s", 1000, &spread_us(1000, 100, 5000), &[]);
-        let html = render(&run, None);
+        let html = render(&run, None, None);
         for id in ["chart-throughput", "chart-latency", "chart-hdr-e2e", "chart-hdr-e2e-actual"] {
             assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
         }
@@ -450,7 +495,10 @@ mod tests {
     fn a_baseline_adds_a_dashed_line_to_every_chart() {
         let run = result("s", 1000, &spread_us(1000, 100, 5000), &spread_us(1000, 50, 500));
         let base = result("s", 900, &spread_us(900, 100, 4000), &spread_us(900, 50, 400));
-        let html = render(&run, Some(&base));
+        let comparison = crate::gate::compare::compare(&base, &run, &Default::default()).expect("comparable");
+        let html = render(&run, Some(&base), Some(Ok(&comparison)));
+        assert!(html.contains("id=\"comparison\"") && html.contains("consumed msgs/s"), "the verdicts are shown");
+        assert!(html.contains("PASSED") || html.contains("FAILED"));
         let charts = html.matches("<svg class=\"chart\"").count();
         assert_eq!(charts, 5, "throughput, latency, e2e, e2e actual, confirm");
         // Throughput and latency draw two lines per run; each distribution one per run.
@@ -461,7 +509,7 @@ mod tests {
     fn text_from_the_result_is_escaped() {
         let mut run = result("<script>", 10, &[1000], &[]);
         run.warnings.push("a & b < c".into());
-        let html = render(&run, None);
+        let html = render(&run, None, None);
         assert!(!html.contains("<script>alert") && html.contains("&lt;script&gt;"));
         assert!(html.contains("a &amp; b &lt; c"));
     }

@@ -424,6 +424,8 @@ fn html_report_renders_every_chart_in_chromium_and_needs_no_network() {
         assert!(drawn >= 2, "chart {id} drew its lines and the baseline's: {tag}");
     }
     assert!(dom.contains("id=\"consumers\"") && dom.contains("worker"), "the per-group table");
+    assert!(dom.contains("id=\"comparison\""), "the verdicts against the baseline");
+    assert!(dom.contains("id=\"verdict\""), "the overall verdict");
     assert!(dom.contains("RabbitMQ") || dom.contains("embedded"), "the broker details");
 
     let shot = dir.path().join("report.png");
@@ -488,6 +490,8 @@ fn the_example_ci_gate_runs_against_its_committed_baseline() {
     assert_eq!(cases.iter().any(|(_, failed)| *failed), code == Some(3), "failed cases match the exit code: {cases:?}");
     let html = std::fs::read_to_string(out.join("report.html")).expect("the HTML report");
     assert!(html.contains("id=\"chart-throughput\""));
+    let verdict = if code == Some(0) { ">PASSED" } else { ">FAILED" };
+    assert!(html.contains(verdict), "the report gives the same verdict as the gate");
 }
 
 #[test]
