@@ -96,7 +96,8 @@ pub struct RawVhost {
     pub operator_policies: BTreeMap<String, RawPolicy>,
     /// Regular expressions of exchange, queue and policy names that this file
     /// does not manage: `--prune` leaves them alone, and bindings and
-    /// dead-letter settings may refer to them without declaring them.
+    /// dead-letter settings may refer to them without declaring them. warren
+    /// matches these itself: no look-around or backreferences.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmanaged: Vec<String>,
 }

@@ -212,11 +212,23 @@ impl Checker<'_> {
         let mut compiled = Vec::new();
         for (i, pattern) in vhost.unmanaged.iter().enumerate() {
             let path = self.origins.unmanaged.get(&(vhost_name.to_owned(), i)).cloned();
-            if self.regex(path.as_ref(), pattern) {
-                // Only patterns the regex crate supports can exempt names here;
-                // one it cannot compile exempts nothing, which errs towards reporting.
-                if let Ok(regex) = Regex::new(pattern) {
-                    compiled.push(regex);
+            // warren itself matches these when pruning, with the regex crate:
+            // a pattern it cannot compile would protect nothing, and `--prune`
+            // would delete what it was meant to keep.
+            match Regex::new(pattern) {
+                Ok(regex) => compiled.push(regex),
+                Err(error) => {
+                    let what = path.as_ref().map_or_else(|| "an `unmanaged` pattern".to_owned(), |p| self.describe(p));
+                    let reason = regex_reason(&error);
+                    let hint = if reason.contains("look-around") || reason.contains("backreferences") {
+                        " (warren matches `unmanaged` names itself, without look-around or backreferences)"
+                    } else {
+                        ""
+                    };
+                    self.at_value(
+                        path.as_ref(),
+                        format!("{what}: `{pattern}` is not a valid regular expression: {reason}{hint}"),
+                    );
                 }
             }
         }
@@ -248,7 +260,8 @@ impl Checker<'_> {
         }
     }
 
-    /// Reports `pattern` when it is not a regular expression; true when it is.
+    /// Reports `pattern` when it is not a regular expression RabbitMQ
+    /// accepts; true when it is.
     fn regex(&mut self, path: Option<&NodePath>, pattern: &str) -> bool {
         match Regex::new(pattern) {
             Ok(_) => true,
@@ -261,11 +274,7 @@ impl Checker<'_> {
             }
             Err(error) => {
                 let what = path.map_or_else(|| "a pattern".to_owned(), |p| self.describe(p));
-                let reason = match &error {
-                    regex::Error::Syntax(text) => text.lines().last().unwrap_or(text).trim().to_owned(),
-                    other => other.to_string(),
-                };
-                let reason = reason.trim_start_matches("error: ").to_owned();
+                let reason = regex_reason(&error);
                 self.at_value(path, format!("{what}: `{pattern}` is not a valid regular expression: {reason}"));
                 false
             }
@@ -405,4 +414,13 @@ impl Resolver<'_> {
             }
         }
     }
+}
+
+/// The last line of the regex crate's message: the one that says what is wrong.
+fn regex_reason(error: &regex::Error) -> String {
+    let text = match error {
+        regex::Error::Syntax(text) => text.lines().last().unwrap_or(text).trim().to_owned(),
+        other => other.to_string(),
+    };
+    text.trim_start_matches("error: ").to_owned()
 }
