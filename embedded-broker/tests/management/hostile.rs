@@ -68,3 +68,44 @@ async fn no_body_makes_the_api_fail_with_a_server_error() {
     }
     assert!(server.client().current_user().await.is_ok(), "the API still serves");
 }
+
+#[tokio::test]
+async fn framework_rejections_are_rabbitmq_shaped_too() {
+    let server = Server::start().await;
+    let not_utf8 = server.raw("GET", "/api/queues/%FF/q", None).await;
+    assert_eq!((not_utf8.status, not_utf8.error().as_str()), (400, "bad_request"), "{}", not_utf8.body);
+    let (status, body) = oversized_put(server.addr).await;
+    assert_eq!(status, 413, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    assert_eq!(json["error"], "bad_request", "{body}");
+    assert!(server.state.vhost("big").is_none());
+}
+
+/// PUTs a 21 MiB body while reading the answer: the server may answer 413 and close before the
+/// body is all sent, so the write may fail and only the answer counts.
+async fn oversized_put(addr: std::net::SocketAddr) -> (u16, String) {
+    use base64::Engine;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let body = format!("{{\"description\":\"{}\"}}", "x".repeat(21 << 20));
+    let token = base64::engine::general_purpose::STANDARD.encode("guest:guest");
+    let head = format!(
+        "PUT /api/vhosts/big HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Basic {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let write = tokio::spawn(async move {
+        // Errors are expected once the server has answered and closed.
+        let _ = writer.write_all(head.as_bytes()).await;
+        let _ = writer.write_all(body.as_bytes()).await;
+    });
+    let mut bytes = Vec::new();
+    let _ = reader.read_to_end(&mut bytes).await;
+    write.abort();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}

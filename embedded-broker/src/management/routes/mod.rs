@@ -99,8 +99,26 @@ pub(crate) fn all(api: Api) -> Router {
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(api.clone(), require_login))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::map_response(json_rejections))
         .layer(middleware::from_fn_with_state(turns, one_at_a_turn))
         .with_state(api)
+}
+
+/// Turns the framework's plain-text rejections (a path segment that is not UTF-8, a body over the
+/// limit, a malformed query) into RabbitMQ's JSON error shape, so every 4xx parses alike.
+async fn json_rejections(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status == StatusCode::BAD_REQUEST || status == StatusCode::PAYLOAD_TOO_LARGE) {
+        return response;
+    }
+    let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
+    let reason = String::from_utf8_lossy(&bytes).into_owned();
+    let body = serde_json::json!({ "error": "bad_request", "reason": reason });
+    (status, axum::Json(body)).into_response()
 }
 
 /// Waits for a free turn before handling the request.
