@@ -174,7 +174,7 @@ pub struct ToleranceArgs {
     #[arg(long, default_value = "20%", value_parser = crate::gate::compare::parse_percent)]
     pub max_latency_rise: f64,
     /// A latency rise smaller than this is noise, whatever its percentage.
-    #[arg(long, default_value = "100us", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1ms", value_parser = humantime::parse_duration)]
     pub min_latency_rise: std::time::Duration,
     /// Which latency percentile to compare.
     #[arg(long, value_enum, default_value_t = Metric::P99)]

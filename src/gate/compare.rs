@@ -51,7 +51,12 @@ impl From<&ToleranceArgs> for Tolerance {
 
 impl Default for Tolerance {
     fn default() -> Tolerance {
-        Tolerance { max_throughput_drop: 0.10, max_latency_rise: 0.20, min_latency_rise_us: 100.0, metric: Metric::P99 }
+        Tolerance {
+            max_throughput_drop: 0.10,
+            max_latency_rise: 0.20,
+            min_latency_rise_us: 1000.0,
+            metric: Metric::P99,
+        }
     }
 }
 
@@ -593,15 +598,20 @@ mod tests {
 
     #[test]
     fn latency_rises_need_both_the_percentage_and_the_absolute_floor() {
-        let base = result("s", 1000, &spread_us(1000, 10, 100), &[]);
-        // p99 from ~99µs to ~150µs: +50%, but only ~50µs, under the 100µs floor.
-        let small = result("s", 1000, &spread_us(1000, 10, 150), &[]);
+        let base = result("s", 1000, &spread_us(1000, 100, 1000), &[]);
+        // p99 from ~1.0ms to ~1.5ms: +50%, but only ~0.5ms, under the default 1ms floor.
+        let small = result("s", 1000, &spread_us(1000, 100, 1500), &[]);
         let c = compare(&base, &small, &Tolerance::default()).expect("comparable");
         let e2e = c.figures.iter().find(|f| f.name == "e2e latency p99").expect("e2e figure");
         assert!(e2e.delta.expect("a delta") > 0.2);
         assert_eq!(e2e.verdict, Verdict::Ok);
-        // From ~99µs to ~990µs: a regression.
-        let big = result("s", 1000, &spread_us(1000, 10, 1000), &[]);
+        // With a 100µs floor the same rise is a regression.
+        let fine = Tolerance { min_latency_rise_us: 100.0, ..Tolerance::default() };
+        let c = compare(&base, &small, &fine).expect("comparable");
+        let e2e = c.figures.iter().find(|f| f.name == "e2e latency p99").expect("e2e figure");
+        assert_eq!(e2e.verdict, Verdict::Regression);
+        // From ~1ms to ~10ms: a regression under the default floor too.
+        let big = result("s", 1000, &spread_us(1000, 100, 10_000), &[]);
         let c = compare(&base, &big, &Tolerance::default()).expect("comparable");
         let e2e = c.figures.iter().find(|f| f.name == "e2e latency p99").expect("e2e figure");
         assert_eq!(e2e.verdict, Verdict::Regression);
