@@ -266,24 +266,27 @@ pub async fn run(
             SizeSpec::Range { min, max } => rng.random_range(*min..=*max),
             SizeSpec::Choices(choices) => pick(choices, &mut rng),
         };
-        let mut body = vec![0u8; size.max(HEADER_LEN)];
-        Stamp { seq, sent_ns, producer: plan.id }.write(&mut body);
+        let size = size.max(HEADER_LEN);
         if clock.measured(sent_ns) {
             if measured_from.is_none() {
                 measured_from = Some(seq);
             }
-            tally.report.measured_bytes += body.len() as u64;
+            tally.report.measured_bytes += size as u64;
             if let Some(intended) = intended {
                 histogram::record(&mut tally.report.send_delay, sent_ns.saturating_sub(intended));
             }
         }
         tally.series.at(sent_ns).published += 1;
-        let key = keys[seq as usize % keys.len()].clone();
-        let channel = &channel;
-        let exchange = exchange.clone();
-        let properties = plan.properties.clone();
+        let stamp = Stamp { seq, sent_ns, producer: plan.id };
+        let (channel, exchange, key, properties) =
+            (&channel, &exchange, &keys[seq as usize % keys.len()], &plan.properties);
+        // The future captures only references and numbers, so boxing it copies a few words;
+        // the body, the clones and lapin's own (large) future are built in place on first poll.
         in_flight.push(Box::pin(async move {
-            let outcome = match channel.basic_publish(exchange, key, options, &body, properties).await {
+            let mut body = vec![0u8; size];
+            stamp.write(&mut body);
+            let publish = channel.basic_publish(exchange.clone(), key.clone(), options, &body, properties.clone());
+            let outcome = match publish.await {
                 Ok(confirm) => confirm.await,
                 Err(error) => Err(error),
             };
