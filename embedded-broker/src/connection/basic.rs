@@ -205,15 +205,21 @@ fn publish(
     message: Arc<Message>,
     headers: Option<&FieldTable>,
 ) -> Result<(), Fail> {
-    let mut queues: Vec<Arc<Queue>> = Vec::new();
-    c.state.route(&c.vhost, &message.exchange, &message.routing_key, headers, true, &mut queues)?;
+    // The routing buffer is reused across publishes: no allocation per message.
+    let mut queues = std::mem::take(&mut c.route_buf);
+    queues.clear();
+    let routed = c.state.route(&c.vhost, &message.exchange, &message.routing_key, headers, true, &mut queues);
     let mut rejected = false;
     for q in &queues {
         if q.publish(Arc::clone(&message), &mut c.dead) == Enqueued::Rejected {
             rejected = true;
         }
     }
-    if queues.is_empty() && mandatory {
+    let unroutable = queues.is_empty();
+    queues.clear();
+    c.route_buf = queues;
+    routed?;
+    if unroutable && mandatory {
         c.send(
             channel,
             AMQPClass::Basic(basic::AMQPMethod::Return(basic::Return {
@@ -304,7 +310,9 @@ fn ack(c: &mut Connection, channel: u16, tag: u64, multiple: bool) -> Result<(),
     let ch = c.channels.get_mut(&channel).ok_or_else(|| Fail::channel_error("channel closed"))?;
     let entries =
         ch.take_acked(tag, multiple).ok_or_else(|| Fail::precondition(format!("unknown delivery tag {tag}")))?;
-    let consumed: Vec<Arc<Queue>> = ch.consumers.values().map(|i| Arc::clone(&i.queue)).collect();
+    // Only a channel consuming from several queues needs them all re-dispatched (global qos).
+    let consumed: Vec<Arc<Queue>> =
+        if ch.consumers.len() > 1 { ch.consumers.values().map(|i| Arc::clone(&i.queue)).collect() } else { Vec::new() };
     release_credit(&entries);
     for (queue, list) in by_queue(entries) {
         queue.ack(list.into_iter().map(|u| u.message.message));

@@ -73,6 +73,8 @@ pub struct Connection {
     out: Vec<u8>,
     /// Where small bodies and properties of published messages are packed.
     arena: channel::Arena,
+    /// Reused routing result.
+    route_buf: Vec<Arc<crate::state::queue::Queue>>,
     drained: Vec<Outgoing>,
     dead: Vec<DeadLetter>,
     /// A publisher: subject to `connection.blocked` under memory pressure.
@@ -107,6 +109,7 @@ pub async fn serve(
         outbox: Arc::new(Outbox::default()),
         out: Vec::with_capacity(64 * 1024),
         arena: channel::Arena::default(),
+        route_buf: Vec::new(),
         drained: Vec::new(),
         dead: Vec::new(),
         published: false,
