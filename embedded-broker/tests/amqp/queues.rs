@@ -422,3 +422,49 @@ async fn consumers_are_told_when_their_queue_is_deleted() {
         t.stop().await;
     }
 }
+
+#[tokio::test]
+async fn quorum_delivery_limit_drops_a_message_requeued_too_often() {
+    for t in targets().await {
+        let (conn, ch) = t.channel().await;
+        ch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
+        let q = unique("delivery-limit");
+        ch.queue_declare(
+            q.as_str().into(),
+            QueueDeclareOptions { durable: true, ..Default::default() },
+            args(&[
+                ("x-queue-type", AMQPValue::LongString("quorum".into())),
+                ("x-delivery-limit", AMQPValue::LongInt(1)),
+            ]),
+        )
+        .await
+        .expect("quorum declare");
+        publish(&ch, &q, b"poison", BasicProperties::default()).await;
+        for round in 0..2 {
+            let got = timeout(
+                async {
+                    loop {
+                        if let Some(m) = ch.basic_get(q.as_str().into(), BasicGetOptions::default()).await.expect("get")
+                        {
+                            return m;
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                },
+                "the message back",
+            )
+            .await;
+            assert_eq!(got.delivery.data, b"poison", "[{}] round {round}", t.name);
+            got.delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await.expect("nack");
+        }
+        wait_until("message dropped after the delivery limit", || async { ready(&ch, &q).await == Some(0) }).await;
+        assert!(
+            ch.basic_get(q.as_str().into(), BasicGetOptions { no_ack: true }).await.expect("get").is_none(),
+            "[{}] dropped after two deliveries with x-delivery-limit 1",
+            t.name
+        );
+        delete(&ch, &q).await;
+        let _ = conn.close(200, "bye".into()).await;
+        t.stop().await;
+    }
+}
