@@ -105,6 +105,11 @@ pub struct ExportArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Include users' password hashes (to move users to another broker).
+    /// Without it users are exported without a password, which `apply`
+    /// reads as "keep the stored one".
+    #[arg(long)]
+    pub include_password_hashes: bool,
 }
 
 /// Options of `validate`.

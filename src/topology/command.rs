@@ -9,6 +9,7 @@ use super::current::{self, CurrentState};
 use super::diff::{DiffOptions, diff};
 use super::guard;
 use super::load::load_file;
+use super::model::Password;
 use super::plan::{Plan, use_color};
 use crate::cli::{ApplyArgs, ExportArgs, Format, GlobalArgs, PlanArgs};
 use crate::management::Management;
@@ -168,6 +169,11 @@ pub async fn export(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result<Out
         for user in topology.users.values_mut() {
             user.permissions.retain(|v, _| args.vhost.contains(v));
             user.topic_permissions.retain(|v, _| args.vhost.contains(v));
+        }
+    }
+    if !args.include_password_hashes {
+        for user in topology.users.values_mut() {
+            user.password = Password::None;
         }
     }
     let yaml = super::write::to_yaml(&topology);

@@ -412,7 +412,9 @@ fn password_change(desired: &Password, current: &Password) -> (bool, PasswordCha
             super::password::matches(clear, hash, *algorithm)
         }
         (Password::Hash { hash: d, algorithm: da }, Password::Hash { hash: c, algorithm: ca }) => d == c && da == ca,
-        (Password::None, Password::None) => true,
+        // A file without a password leaves the stored one alone: removing a
+        // credential is not something an omission should do.
+        (Password::None, _) => true,
         _ => false,
     };
     if same { (false, PasswordChange::Keep(current.clone())) } else { (true, PasswordChange::Set(desired.clone())) }
@@ -457,9 +459,8 @@ fn diff_user(
             }
             if password_changed {
                 lines.push(
-                    match (&du.password, &cu.password) {
-                        (Password::None, _) => "password removed (the file gives none)",
-                        (_, Password::None) => "password set",
+                    match &cu.password {
+                        Password::None => "password set",
                         _ => "password changed",
                     }
                     .to_owned(),

@@ -505,6 +505,17 @@ fn an_unchanged_clear_password_keeps_the_stored_hash_and_a_tag_change_sends_it_b
     assert_eq!(plan.changes[0].reason, "password changed");
     assert!(!plan.render(false).contains("n3w"), "the plan never shows a password");
     assert!(!format!("{plan:?}").contains("n3w"), "not even in debug output");
+
+    // A file that leaves the password out keeps the stored one, even when the tags change.
+    let mut unspecified = Topology::default();
+    unspecified.users.insert("jack".into(), user(Password::None, &["a", "b"]));
+    let plan = diff(&unspecified, &current, &pruning()).expect("plans");
+    assert_eq!(plan.changes.len(), 1);
+    assert_eq!(plan.changes[0].reason, "tags [\"a\"] -> [\"a\", \"b\"]");
+    let Subject::User { desired: Some(spec), .. } = &plan.changes[0].subject else { panic!("a user change") };
+    assert_eq!(spec.password.to_hash().0, stored, "the stored hash is sent back unchanged");
+    unspecified.users.insert("jack".into(), user(Password::None, &["a"]));
+    assert!(diff(&unspecified, &current, &pruning()).expect("plans").is_empty());
 }
 
 #[test]

@@ -315,7 +315,9 @@ pub enum Password {
         /// The digest algorithm.
         algorithm: HashAlgorithm,
     },
-    /// No password: the user can only log in through other mechanisms.
+    /// The file gives no password: a new user is created without one (it can
+    /// only log in through other mechanisms), an existing user keeps its own.
+    /// Leaving the password out is never a reason to change a stored one.
     None,
 }
 

@@ -208,7 +208,9 @@ pub struct RawUser {
     #[serde(default, skip_serializing_if = "RawState::is_present")]
     pub state: RawState,
     /// Clear-text password, normally `${SOME_VARIABLE}`; compared against the
-    /// broker's salted hash and never printed. Give this or `password_hash`, not both.
+    /// broker's salted hash and never printed. Give this or `password_hash`, not both;
+    /// leave both out to keep whatever password the user has (a new user is
+    /// then created without one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     /// A RabbitMQ password hash (base64 of salt and digest), as in a

@@ -511,6 +511,12 @@ fn check_every_kind_of_entity(sandbox: &mut Sandbox) {
     sandbox.assert_code(&exported, 0, "export");
     let replanned = sandbox.warren(&["plan", "--prune", path_str(&export)], &[]);
     sandbox.assert_code(&replanned, 0, "plan of the export");
+    let exported_text = std::fs::read_to_string(&export).expect("the export was written");
+    assert!(!exported_text.contains("password_hash"), "an export leaves hashes out unless asked:\n{exported_text}");
+
+    let with_hashes = sandbox.warren(&["export", "--vhost", &sandbox.vhost, "--include-password-hashes"], &[]);
+    sandbox.assert_code(&with_hashes, 0, "export with password hashes");
+    assert!(with_hashes.stdout.contains("password_hash"), "{}", with_hashes.stdout);
 }
 
 const REJECTED_POLICY: &str = r#"
