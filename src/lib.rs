@@ -8,7 +8,7 @@
 //! - [`topology`]: the topology file: model, loading, validation, the
 //!   definitions format, the diff and the apply.
 //! - [`management`]: the one place that talks to a management HTTP API.
-//! - [`bench`]: load-test scenarios: runner, metrics, report, gates.
+//! - [`bench`](mod@bench): load-test scenarios: runner, metrics, report, gates.
 //! - [`gate`]: the CI gate: a run against a baseline, repeated runs, shards, JUnit.
 //! - [`report`]: `warren report`: HTML report, several runs side by side, merging shards.
 //! - [`validate_cmd`]: `validate` and `schema`, the commands that need no broker.
