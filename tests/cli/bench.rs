@@ -128,11 +128,29 @@ fn vhost_path(vhost: &str) -> String {
     format!("/api/vhosts/{}", percent_encoding::utf8_percent_encode(vhost, percent_encoding::NON_ALPHANUMERIC))
 }
 
+/// The run succeeded, or exited 3 only because a timing gate (latency,
+/// throughput) was missed: the shipped scenarios carry such gates, and a
+/// loaded test machine must not turn them into a flaky test. Loss and error
+/// gates still count.
+fn assert_ok_apart_from_timing_gates(output: &crate::util::Output, result: &Value) {
+    let failed: Vec<&str> = result["gates"]
+        .as_array()
+        .map(|gates| gates.iter().filter(|g| g["passed"] == false).filter_map(|g| g["name"].as_str()).collect())
+        .unwrap_or_default();
+    let timing_only = failed.iter().all(|name| name.starts_with("latency_") || *name == "throughput_min");
+    let acceptable = output.code == 0 || (output.code == 3 && !failed.is_empty() && timing_only);
+    assert!(
+        acceptable,
+        "warren bench exited {} (failed gates: {failed:?}):\nstdout:\n{}\nstderr:\n{}",
+        output.code, output.stdout, output.stderr
+    );
+}
+
 fn shipped_scenario_on_rabbitmq(name: &str) {
     let Some(rabbit) = rabbitmq() else { return };
     let (output, result, vhost) =
         bench_on_rabbitmq(&rabbit, &repo_path(format!("scenarios/{name}.yaml")), &["--quiet"]);
-    assert_eq!(output.code, 0, "warren bench failed:\nstdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
+    assert_ok_apart_from_timing_gates(&output, &result);
     assert_sound(&result);
     assert_eq!(result["scenario"]["name"], name);
     assert_eq!(result["broker"]["product"], "RabbitMQ");
@@ -154,7 +172,7 @@ fn bench_registration_scenario_on_rabbitmq() {
 fn bench_orders_scenario_on_rabbitmq() {
     let Some(rabbit) = rabbitmq() else { return };
     let (output, result, _) = bench_on_rabbitmq(&rabbit, &repo_path("scenarios/orders.yaml"), &["--quiet"]);
-    assert_eq!(output.code, 0, "warren bench failed:\nstdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
+    assert_ok_apart_from_timing_gates(&output, &result);
     assert_sound(&result);
     // Topic routing: inventory gets every order event, risk only `order.created` (one key in three).
     let groups = result["consumers"].as_array().expect("consumer groups");
@@ -350,7 +368,7 @@ fn bench_on_embedded(scenario: &Path, extra: &[&str]) -> (crate::util::Output, V
 
 fn shipped_scenario_on_embedded(name: &str, extra: &[&str]) -> Value {
     let (output, result) = bench_on_embedded(&repo_path(format!("scenarios/{name}.yaml")), extra);
-    assert_eq!(output.code, 0, "warren bench failed:\nstdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
+    assert_ok_apart_from_timing_gates(&output, &result);
     assert_sound(&result);
     assert_eq!(result["broker"]["embedded"], true);
     assert_eq!(result["broker"]["url"], "embedded");
