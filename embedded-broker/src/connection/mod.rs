@@ -136,6 +136,10 @@ impl Connection {
             if !self.out.is_empty() {
                 socket.write_all(&self.out).await?;
                 self.out.clear();
+                // Do not keep a large buffer (a big message) for the life of the connection.
+                if self.out.capacity() > 1 << 20 {
+                    self.out = Vec::with_capacity(64 * 1024);
+                }
                 last_sent = Instant::now();
             }
             if self.phase == Phase::Done {
