@@ -498,3 +498,48 @@ fn bench_rejected_messages_are_redelivered_or_dropped_but_never_lost() {
         }
     }
 }
+
+#[test]
+fn bench_message_limit_stops_each_producer_and_shared_connections_work() {
+    let text = r#"
+name: limited
+topology:
+  vhosts:
+    /:
+      exchanges:
+        fan: { type: fanout, durable: false }
+      queues:
+        left: { durable: false }
+        right: { durable: false }
+      bindings:
+        - { exchange: fan, queue: left }
+        - { exchange: fan, queue: right }
+duration: 30s
+messages: 100
+producers:
+  - name: p
+    instances: 2
+    exchange: fan
+    connection: shared
+    message: { size: 16 }
+consumers:
+  - name: l
+    queue: left
+    ack: { multiple_every: 7 }
+    prefetch: 20
+  - name: r
+    queue: right
+    ack: auto
+"#;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let scenario = write_scenario(dir.path(), "limited.yaml", text);
+    let (output, result) = bench_on_embedded(&scenario, &[]);
+    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
+    assert_sound(&result);
+    // Two producers stop at 100 messages each; the fanout gives both queues all 200.
+    assert_eq!(count(&result, "/summary/published"), 200);
+    assert_eq!(count(&result, "/summary/expected"), 400);
+    assert_eq!(count(&result, "/summary/consumed"), 400);
+    let groups = result["consumers"].as_array().expect("consumer groups");
+    assert!(groups.iter().all(|g| g["consumed"] == 200), "{groups:#?}");
+}
