@@ -162,3 +162,26 @@ async fn a_silent_client_is_disconnected_after_missed_heartbeats() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_bad_login_without_authentication_failure_close_just_drops_the_socket() {
+    use amq_protocol::protocol::connection;
+    with_bystander(|addr| async move {
+        let mut raw = Raw::connect(&addr).await;
+        raw.send_bytes(b"AMQP\x00\x00\x09\x01").await;
+        let start = raw.recv().await.expect("connection.start");
+        assert!(matches!(start, AMQPFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Start(_)))));
+        raw.send(AMQPFrame::Method(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
+                client_properties: Default::default(),
+                mechanism: "PLAIN".into(),
+                response: "\0guest\0wrong".into(),
+                locale: "en_US".into(),
+            })),
+        ))
+        .await;
+        assert_eq!(raw.ending().await, Ending::Eof, "no connection.close without the capability on {addr}");
+    })
+    .await;
+}
