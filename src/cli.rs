@@ -134,6 +134,10 @@ pub struct BenchArgs {
     /// Override the scenario's warmup (e.g. `1s`).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub warmup: Option<std::time::Duration>,
+    /// Override how long consumers may finish after producers stop (e.g. `30s`);
+    /// the drain ends as soon as every expected message arrived.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub drain: Option<std::time::Duration>,
     /// Multiply every producer rate by this factor.
     #[arg(long)]
     pub rate_scale: Option<f64>,

@@ -26,6 +26,7 @@ pub async fn bench(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<Outco
         bail!("--duration must be longer than 0s");
     }
     scenario.override_with(args.duration, args.warmup, args.rate_scale);
+    scenario.override_drain(args.drain);
     crate::gate::command::preflight(&args)?;
     // --shard: this process runs one slice of every group (see crate::gate::shard).
     if let Some(shard) = args.shard {

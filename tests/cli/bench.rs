@@ -27,6 +27,9 @@ fn bench_on_rabbitmq(rabbit: &RabbitMq, scenario: &Path, extra: &[&str]) -> (cra
         "2s".into(),
         "--warmup".into(),
         "0s".into(),
+        // Ends as soon as everything arrived; generous so a loaded CI machine does not count a slow drain as loss.
+        "--drain".into(),
+        "60s".into(),
         "--out".into(),
         out.display().to_string(),
     ];
@@ -354,6 +357,8 @@ fn bench_on_embedded(scenario: &Path, extra: &[&str]) -> (crate::util::Output, V
         "2s".into(),
         "--warmup".into(),
         "0s".into(),
+        "--drain".into(),
+        "60s".into(),
         "--quiet".into(),
         "--out".into(),
         out.display().to_string(),

@@ -206,6 +206,13 @@ pub struct Gates {
 }
 
 impl Scenario {
+    /// Applies `--drain`.
+    pub fn override_drain(&mut self, drain: Option<Duration>) {
+        if let Some(drain) = drain {
+            self.drain = drain;
+        }
+    }
+
     /// Applies command-line overrides: `--duration`, `--warmup`, `--rate-scale`.
     pub fn override_with(&mut self, duration: Option<Duration>, warmup: Option<Duration>, rate_scale: Option<f64>) {
         if let Some(duration) = duration {
