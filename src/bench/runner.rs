@@ -272,7 +272,8 @@ fn snapshot(clock: &Clock, aggregate: &SharedAggregate, phase: &'static str) -> 
     let now = clock.now_ns();
     let elapsed = Duration::from_nanos(now.saturating_sub(clock.start_ns));
     let remaining = Duration::from_nanos(clock.measure_end_ns.saturating_sub(now));
-    let second = now.saturating_sub(clock.start_ns) / 1_000_000_000;
+    // Actors hand a second over when they first record in the next one, so look a little behind.
+    let second = now.saturating_sub(clock.start_ns).saturating_sub(250_000_000) / 1_000_000_000;
     let (last, totals) = match aggregate.lock() {
         Ok(aggregate) => {
             let last = second.checked_sub(1).and_then(|s| aggregate.second(s)).map(|(c, h)| {

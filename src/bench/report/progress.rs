@@ -89,8 +89,13 @@ impl Reporter {
             Reporter::Silent => {}
             Reporter::Plain { last } => {
                 let due = last.is_none_or(|at| at.elapsed() >= PLAIN_EVERY) || snapshot.phase == "done";
-                if due && snapshot.elapsed >= Duration::from_secs(1) {
-                    eprintln!("[{:>5.0}s] {}", snapshot.elapsed.as_secs_f64(), snapshot.line());
+                if due && snapshot.elapsed >= Duration::from_millis(1500) {
+                    let left = if snapshot.remaining.is_zero() {
+                        String::new()
+                    } else {
+                        format!(", {}s left", snapshot.remaining.as_secs())
+                    };
+                    eprintln!("[{:>5.0}s{left}] {}", snapshot.elapsed.as_secs_f64(), snapshot.line());
                     *last = Some(Instant::now());
                 }
             }
