@@ -16,6 +16,22 @@ use crate::target::{Target, redact_url};
 
 /// `warren bench SCENARIO`
 pub async fn bench(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<Outcome> {
+    let mut has_result = false;
+    let outcome = bench_run(global, args.clone(), &mut has_result).await;
+    if let Err(error) = &outcome
+        && !has_result
+    {
+        // --junit: a bench that failed before any run produced a result still
+        // shows up in CI as a failed case.
+        crate::gate::command::after_failed_start(&args, error)
+            .with_context(|| format!("(after the bench failed: {error:#})"))?;
+    }
+    outcome
+}
+
+/// Runs the bench; sets `has_result` once a result exists, so the caller
+/// knows whether `--junit` has been written already.
+async fn bench_run(global: &GlobalArgs, args: BenchArgs, has_result: &mut bool) -> anyhow::Result<Outcome> {
     let mut scenario = scenario::load_file(&args.scenario)?;
     if let Some(scale) = args.rate_scale
         && !(scale.is_finite() && scale > 0.0)
@@ -64,6 +80,7 @@ pub async fn bench(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<Outco
         Some(other) => other?,
         None => (crate::gate::repeat::median(finished).context("no run finished")?, None),
     };
+    *has_result = true;
 
     if let Some(path) = &args.out {
         let json = serde_json::to_string_pretty(&result).context("encoding the result")?;

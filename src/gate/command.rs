@@ -138,6 +138,23 @@ pub fn after_incomplete_bench(args: &BenchArgs, result: &RunResult) -> anyhow::R
     Ok(None)
 }
 
+/// For a bench that failed before any run produced a result (a bad scenario,
+/// an unreachable broker): `--junit` still gets one failed case saying why.
+pub fn after_failed_start(args: &BenchArgs, error: &anyhow::Error) -> anyhow::Result<()> {
+    if let Some(path) = &args.junit {
+        let why = format!("{error:#}");
+        let scenario = args.scenario.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let case = junit::Case {
+            suite: "run".to_owned(),
+            name: "run completed".to_owned(),
+            failure: Some(why.clone()),
+            detail: why,
+        };
+        junit::write(path, &scenario, &[case])?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -168,6 +185,18 @@ mod tests {
         let xml = std::fs::read_to_string(&path).expect("the report exists");
         assert!(xml.contains("tests=\"1\" failures=\"1\""), "{xml}");
         assert!(xml.contains("message=\"connection to the broker lost\""), "{xml}");
+    }
+
+    #[test]
+    fn a_bench_that_never_started_still_writes_a_junit_report() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("junit.xml");
+        let args = bench_args(&["--junit", path.to_str().expect("a UTF-8 path")]);
+        let error = anyhow::anyhow!("connection refused").context("connecting to the broker");
+        after_failed_start(&args, &error).expect("writes");
+        let xml = std::fs::read_to_string(&path).expect("the report exists");
+        assert!(xml.contains("tests=\"1\" failures=\"1\""), "{xml}");
+        assert!(xml.contains("connecting to the broker: connection refused"), "{xml}");
     }
 
     #[test]

@@ -525,3 +525,22 @@ fn bench_checks_its_baseline_and_shard_before_running_and_refuses_start_at_with_
     assert_eq!(output.code, 2, "a usage error: {}", output.stderr);
     assert!(output.stderr.contains("--start-at") && output.stderr.contains("--repeat"), "{}", output.stderr);
 }
+
+#[test]
+fn a_bench_that_cannot_reach_its_broker_still_writes_a_failed_junit_case() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let junit = dir.path().join("junit.xml");
+    // Port 1 on loopback refuses at once: nothing listens there.
+    let output = run([
+        "bench",
+        &seed().display().to_string(),
+        "--broker",
+        "amqp://guest:guest@127.0.0.1:1/%2f",
+        "--management",
+        "http://127.0.0.1:1",
+        "--junit",
+        &junit.display().to_string(),
+    ]);
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    assert_eq!(junit_cases(&junit), vec![("run completed".to_owned(), true)]);
+}
