@@ -110,7 +110,15 @@ fn request_error(action: impl Into<String>) -> impl FnOnce(HttpClientError) -> M
                 })
             }
             HttpClientError::NotFound => Some("not found".to_owned()),
-            HttpClientError::RequestError { error, .. } => Some(error.to_string()),
+            // The transport's own words ("Connection refused", a TLS alert)
+            // sit at the bottom of reqwest's chain; its top only repeats the URL.
+            HttpClientError::RequestError { error, .. } => {
+                let mut cause: &dyn std::error::Error = error;
+                while let Some(next) = cause.source() {
+                    cause = next;
+                }
+                Some(cause.to_string())
+            }
             _ => None,
         };
         ManagementError::Request { action, reason, source: Box::new(source) }
