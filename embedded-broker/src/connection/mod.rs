@@ -126,8 +126,12 @@ pub async fn serve(
 impl Connection {
     async fn run(&mut self, mut socket: TcpStream, shutdown: &CancellationToken) -> std::io::Result<()> {
         let mut rbuf = BytesMut::with_capacity(64 * 1024);
+        // Reads and writes only raise flags; the ticker turns them into times, so the hot path
+        // does not read the clock once per socket call.
         let mut last_recv = Instant::now();
         let mut last_sent = Instant::now();
+        let mut received = false;
+        let mut sent = false;
         let tick = Duration::from_millis(250);
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -140,7 +144,7 @@ impl Connection {
                 if self.out.capacity() > 1 << 20 {
                     self.out = Vec::with_capacity(64 * 1024);
                 }
-                last_sent = Instant::now();
+                sent = true;
             }
             if self.phase == Phase::Done {
                 let _ = socket.shutdown().await;
@@ -162,7 +166,7 @@ impl Connection {
                     if read? == 0 {
                         return Ok(());
                     }
-                    last_recv = Instant::now();
+                    received = true;
                 }
                 () = self.outbox.notify.notified() => {
                     // Let publishers on this runtime route what they have already read, so one
@@ -171,6 +175,12 @@ impl Connection {
                 }
                 _ = ticker.tick() => {
                     let now = Instant::now();
+                    if std::mem::take(&mut received) {
+                        last_recv = now;
+                    }
+                    if std::mem::take(&mut sent) {
+                        last_sent = now;
+                    }
                     if self.blocked {
                         // We are not reading, so the client's heartbeats cannot arrive; RabbitMQ
                         // also pauses its heartbeat monitor for blocked connections.
