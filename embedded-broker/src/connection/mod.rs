@@ -168,11 +168,10 @@ impl Connection {
                     }
                     received = true;
                 }
-                () = self.outbox.notify.notified() => {
-                    // Let publishers on this runtime route what they have already read, so one
-                    // write carries several deliveries instead of one each.
-                    tokio::task::yield_now().await;
-                }
+                // No yield here: on tokio a yield costs an extra driver poll (epoll_wait) per wake
+                // and measured no fewer writes, since a publisher routes its whole read batch
+                // before this task runs.
+                () = self.outbox.notify.notified() => {}
                 _ = ticker.tick() => {
                     let now = Instant::now();
                     if std::mem::take(&mut received) {
