@@ -377,6 +377,9 @@ fn shipped_scenario_on_embedded(name: &str, extra: &[&str]) -> Value {
     assert_sound(&result);
     assert_eq!(result["broker"]["embedded"], true);
     assert_eq!(result["broker"]["url"], "embedded");
+    // Regression: the embedded broker hung up before the client after
+    // `close-ok`, and lapin logged every clean close as a broken connection.
+    assert!(!output.stderr.contains("ERROR"), "a clean run logs no errors:\n{}", output.stderr);
     result
 }
 

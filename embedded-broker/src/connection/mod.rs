@@ -81,6 +81,8 @@ pub struct Connection {
     published: bool,
     blocked: bool,
     closing_deadline: Option<Instant>,
+    /// The client closed the connection (`close-ok` sent): it closes the socket.
+    client_closed: bool,
 }
 
 /// Serves one accepted socket until the client leaves, an error closes it, or shutdown.
@@ -115,6 +117,7 @@ pub async fn serve(
         published: false,
         blocked: false,
         closing_deadline: None,
+        client_closed: false,
     };
     if let Err(e) = connection.run(socket, &shutdown).await {
         tracing::debug!(peer = %connection.peer, "connection ended: {e}");
@@ -147,6 +150,18 @@ impl Connection {
                 sent = true;
             }
             if self.phase == Phase::Done {
+                if self.client_closed {
+                    // As RabbitMQ does, let the client hang up first after `close-ok`:
+                    // lapin reports a broker that closes the socket first as a broken
+                    // connection. Bounded, and cut short by a broker shutdown.
+                    let mut sink = [0u8; 256];
+                    let client_hangs_up = async { while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {} };
+                    tokio::select! {
+                        () = client_hangs_up => {}
+                        () = shutdown.cancelled() => {}
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
                 let _ = socket.shutdown().await;
                 return Ok(());
             }
@@ -382,6 +397,7 @@ impl Connection {
                 self.teardown_all();
                 self.send(0, AMQPClass::Connection(conn::AMQPMethod::CloseOk(conn::CloseOk {})));
                 self.phase = Phase::Done;
+                self.client_closed = true;
                 Ok(())
             }
             conn::AMQPMethod::UpdateSecret(_) => {
