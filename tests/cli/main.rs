@@ -8,6 +8,7 @@ mod util;
 
 mod bench;
 mod gate;
+mod tls;
 mod topology_apply;
 mod topology_errors;
 mod topology_file;
