@@ -118,6 +118,11 @@ pub struct ValidateArgs {
     /// Topology or scenario files; the kind is detected from the content.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// Check files whose secrets are not in this environment: an unset
+    /// `${VAR}` without a default stands for the text `unset-VAR` instead of
+    /// being an error. Everything else is checked as usual.
+    #[arg(long)]
+    pub allow_unset: bool,
 }
 
 /// Options of `bench`.

@@ -11,13 +11,16 @@ use crate::cli::{Format, GlobalArgs, SchemaArgs, SchemaKind, ValidateArgs};
 use crate::outcome::Outcome;
 use crate::topology::Topology;
 use crate::topology::diagnostic::{Diagnostic, LoadError};
+use crate::topology::env::{Env, ProcessEnv};
 
 /// `warren validate FILE...`: every file is checked and every problem
 /// reported (`error: file:line:column: message` on stderr); exit 1 when any
 /// file has one. Topology and scenario files are told apart by content; a
 /// scenario's topology is checked with it.
 pub fn validate(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Outcome> {
-    let reports: Vec<Report> = args.files.iter().map(|file| check(file)).collect();
+    let lenient = LenientEnv;
+    let env: &dyn Env = if args.allow_unset { &lenient } else { &ProcessEnv };
+    let reports: Vec<Report> = args.files.iter().map(|file| check(file, env)).collect();
     let failed = reports.iter().filter(|report| report.outcome.is_err()).count();
     match global.format {
         Format::Human => {
@@ -96,7 +99,16 @@ impl Report {
     }
 }
 
-fn check(file: &Path) -> Report {
+/// The process environment, with `unset-NAME` for what it lacks (`--allow-unset`).
+struct LenientEnv;
+
+impl Env for LenientEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        Some(ProcessEnv.var(name).unwrap_or_else(|| format!("unset-{name}")))
+    }
+}
+
+fn check(file: &Path, env: &dyn Env) -> Report {
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(error) => {
@@ -108,7 +120,8 @@ fn check(file: &Path) -> Report {
         return Report { file: file.to_path_buf(), kind: "scenario", outcome: check_scenario(file, &text) };
     }
     let name = file.display().to_string();
-    let outcome = crate::topology::load::load_str(&name, &text).map(|t| summary(&t)).map_err(|e| problems(&e));
+    let outcome =
+        crate::topology::load::load_str_with_env(&name, &text, env).map(|t| summary(&t)).map_err(|e| problems(&e));
     Report { file: file.to_path_buf(), kind: "topology", outcome }
 }
 
