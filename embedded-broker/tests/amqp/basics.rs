@@ -66,17 +66,7 @@ async fn get_reports_remaining_count_and_get_empty() {
             .expect("publish");
         }
         // Wait until all three are in the queue (publishes are asynchronous).
-        wait_until("3 messages queued", || async {
-            ch.queue_declare(
-                q.as_str().into(),
-                QueueDeclareOptions { passive: true, ..Default::default() },
-                FieldTable::default(),
-            )
-            .await
-            .map(|q| q.message_count() == 3)
-            .unwrap_or(false)
-        })
-        .await;
+        wait_for_ready(&ch, &q, 3, "3 messages queued").await;
         let first =
             ch.basic_get(q.as_str().into(), BasicGetOptions { no_ack: true }).await.expect("get").expect("a message");
         assert_eq!(first.delivery.data, [0], "[{}] FIFO", t.name);
@@ -136,17 +126,7 @@ async fn nack_with_requeue_redelivers_first_and_flagged_and_reject_drops() {
         c.reject(BasicRejectOptions { requeue: false }).await.expect("reject");
         a2.ack(BasicAckOptions::default()).await.expect("ack");
         b2.ack(BasicAckOptions::default()).await.expect("ack");
-        wait_until("queue empty", || async {
-            ch.queue_declare(
-                q.as_str().into(),
-                QueueDeclareOptions { passive: true, ..Default::default() },
-                FieldTable::default(),
-            )
-            .await
-            .map(|q| q.message_count() == 0)
-            .unwrap_or(false)
-        })
-        .await;
+        wait_for_ready(&ch, &q, 0, "queue empty").await;
         delete(&ch, &q).await;
         let _ = conn.close(200, "bye".into()).await;
         t.stop().await;
@@ -247,31 +227,11 @@ async fn prefetch_limits_unacked_deliveries_per_consumer() {
         let d0 = next(&mut consumer).await;
         let _d1 = next(&mut consumer).await;
         // With two unacked, the broker holds the rest: the queue reports 3 ready.
-        wait_until("3 ready with prefetch 2", || async {
-            ch.queue_declare(
-                q.as_str().into(),
-                QueueDeclareOptions { passive: true, ..Default::default() },
-                FieldTable::default(),
-            )
-            .await
-            .map(|q| q.message_count() == 3)
-            .unwrap_or(false)
-        })
-        .await;
+        wait_for_ready(&ch, &q, 3, "3 ready with prefetch 2").await;
         d0.ack(BasicAckOptions::default()).await.expect("ack");
         let d2 = next(&mut consumer).await;
         assert_eq!(d2.data, [2], "[{}] one more after one ack", t.name);
-        wait_until("2 ready", || async {
-            ch.queue_declare(
-                q.as_str().into(),
-                QueueDeclareOptions { passive: true, ..Default::default() },
-                FieldTable::default(),
-            )
-            .await
-            .map(|q| q.message_count() == 2)
-            .unwrap_or(false)
-        })
-        .await;
+        wait_for_ready(&ch, &q, 2, "2 ready").await;
         delete(&ch, &q).await;
         let _ = conn.close(200, "bye".into()).await;
         t.stop().await;

@@ -44,17 +44,7 @@ async fn an_exclusive_consumer_refuses_others_and_no_ack_consumers_need_no_acks(
         let d = next(&mut exclusive).await;
         assert_eq!(d.data, b"no-ack", "[{}]", t.name);
         // Nothing is unacked with no-ack: the queue is empty.
-        wait_until("queue empty with no-ack", || async {
-            ch.queue_declare(
-                q.as_str().into(),
-                QueueDeclareOptions { passive: true, ..Default::default() },
-                FieldTable::default(),
-            )
-            .await
-            .map(|q| q.message_count() == 0)
-            .unwrap_or(false)
-        })
-        .await;
+        wait_for_ready(&ch, &q, 0, "queue empty with no-ack").await;
         delete(&ch, &q).await;
         let _ = conn.close(200, "bye".into()).await;
         t.stop().await;
@@ -86,19 +76,11 @@ async fn global_prefetch_is_shared_by_all_consumers_of_a_channel() {
         let _c2 = consume(&cch, &q2).await;
         // Two unacked in total across both queues: 6 - 2 = 4 stay ready.
         wait_until("4 ready across both queues", || async {
-            let mut ready = 0;
+            let mut total = 0;
             for q in [&q1, &q2] {
-                ready += ch
-                    .queue_declare(
-                        q.as_str().into(),
-                        QueueDeclareOptions { passive: true, ..Default::default() },
-                        FieldTable::default(),
-                    )
-                    .await
-                    .map(|q| q.message_count())
-                    .unwrap_or(99);
+                total += ready(&ch, q).await.unwrap_or(99);
             }
-            ready == 4
+            total == 4
         })
         .await;
         for q in [&q1, &q2] {

@@ -15,13 +15,6 @@ fn args(pairs: &[(&str, AMQPValue)]) -> FieldTable {
     t
 }
 
-async fn ready(ch: &Channel, q: &str) -> Option<u32> {
-    ch.queue_declare(q.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
-        .await
-        .ok()
-        .map(|q| q.message_count())
-}
-
 async fn publish(ch: &Channel, q: &str, body: &[u8], props: BasicProperties) -> lapin::Confirmation {
     let c = ch.basic_publish("".into(), q.into(), BasicPublishOptions::default(), body, props).await.expect("publish");
     timeout(c, "confirm").await.expect("confirmation")

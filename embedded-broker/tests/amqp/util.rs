@@ -153,6 +153,19 @@ pub async fn consume(ch: &Channel, queue: &str) -> Consumer {
         .expect("basic.consume")
 }
 
+/// Messages ready in queue `q` (a passive declare), or `None` when it does not exist.
+pub async fn ready(ch: &Channel, q: &str) -> Option<u32> {
+    ch.queue_declare(q.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+        .await
+        .ok()
+        .map(|q| q.message_count())
+}
+
+/// Waits (with the deadline) until queue `q` reports `count` ready messages.
+pub async fn wait_for_ready(ch: &Channel, q: &str, count: u32, what: &str) {
+    wait_until(what, || async { ready(ch, q).await == Some(count) }).await;
+}
+
 /// Polls `check` until it holds or the deadline passes.
 pub async fn wait_until<F, Fut>(what: &str, mut check: F)
 where
