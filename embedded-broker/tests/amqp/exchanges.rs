@@ -6,6 +6,13 @@ use lapin::{BasicProperties, Channel, ExchangeKind};
 
 use crate::util::*;
 
+/// Declares a durable exchange of `kind` with no arguments.
+async fn declare_exchange(ch: &Channel, name: &str, kind: ExchangeKind) {
+    ch.exchange_declare(name.into(), kind, ExchangeDeclareOptions::default(), FieldTable::default())
+        .await
+        .unwrap_or_else(|e| panic!("declaring exchange {name}: {e}"));
+}
+
 /// Declares an exclusive server-named queue bound to `exchange` with each key; returns its name.
 async fn bound_queue(ch: &Channel, exchange: &str, keys: &[&str], args: FieldTable) -> String {
     let q = ch
@@ -44,14 +51,7 @@ async fn topic_exchange_matches_star_hash_empty_words_and_empty_key() {
         let (conn, ch) = t.channel().await;
         ch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
         let x = unique("topic");
-        ch.exchange_declare(
-            x.as_str().into(),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("declare");
+        declare_exchange(&ch, &x, ExchangeKind::Topic).await;
         let star = bound_queue(&ch, &x, &["a.*.c"], FieldTable::default()).await;
         let hash = bound_queue(&ch, &x, &["a.#"], FieldTable::default()).await;
         let all = bound_queue(&ch, &x, &["#"], FieldTable::default()).await;
@@ -77,14 +77,7 @@ async fn headers_exchange_all_any_and_with_x_variants() {
         let (conn, ch) = t.channel().await;
         ch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
         let x = unique("headers");
-        ch.exchange_declare(
-            x.as_str().into(),
-            ExchangeKind::Headers,
-            ExchangeDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("declare");
+        declare_exchange(&ch, &x, ExchangeKind::Headers).await;
         let table = |mode: &str, pairs: &[(&str, &str)]| {
             let mut t = FieldTable::default();
             t.insert("x-match".into(), AMQPValue::LongString(mode.into()));
@@ -129,27 +122,13 @@ async fn fanout_exchange_to_exchange_binding_and_alternate_exchange() {
         let fan = unique("fanout");
         let direct = unique("direct");
         let ae = unique("ae");
-        ch.exchange_declare(
-            fan.as_str().into(),
-            ExchangeKind::Fanout,
-            ExchangeDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("declare fanout");
+        declare_exchange(&ch, &fan, ExchangeKind::Fanout).await;
         let mut args = FieldTable::default();
         args.insert("alternate-exchange".into(), AMQPValue::LongString(fan.as_str().into()));
         ch.exchange_declare(ae.as_str().into(), ExchangeKind::Direct, ExchangeDeclareOptions::default(), args)
             .await
             .expect("declare with alternate-exchange");
-        ch.exchange_declare(
-            direct.as_str().into(),
-            ExchangeKind::Direct,
-            ExchangeDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("declare direct");
+        declare_exchange(&ch, &direct, ExchangeKind::Direct).await;
         ch.exchange_bind(
             fan.as_str().into(),
             direct.as_str().into(),
@@ -194,23 +173,9 @@ async fn declare_rules_inequivalent_406_reserved_403_passive_404_internal_403() 
         let conn = t.connect().await;
         let ch = conn.create_channel().await.expect("channel");
         let x = unique("decl");
-        ch.exchange_declare(
-            x.as_str().into(),
-            ExchangeKind::Direct,
-            ExchangeDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("declare");
+        declare_exchange(&ch, &x, ExchangeKind::Direct).await;
         // Redeclaring the same is fine; amq.* predeclared exchanges can be redeclared durable.
-        ch.exchange_declare(
-            x.as_str().into(),
-            ExchangeKind::Direct,
-            ExchangeDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("redeclare");
+        declare_exchange(&ch, &x, ExchangeKind::Direct).await;
         ch.exchange_declare(
             "amq.topic".into(),
             ExchangeKind::Topic,
