@@ -18,6 +18,26 @@ impl Connection {
         self.state.check_access(&self.user_name(), &self.vhost, access, kind, name).map_err(Fail::from)
     }
 
+    /// An exchange-to-exchange binding, once the user may write to its
+    /// destination and read from its source (as for `exchange.bind` and `unbind`).
+    fn exchange_binding(
+        &self,
+        source: &amq_protocol::types::ShortString,
+        destination: &amq_protocol::types::ShortString,
+        routing_key: &amq_protocol::types::ShortString,
+        arguments: amq_protocol::types::FieldTable,
+    ) -> Result<Binding, Fail> {
+        self.check(Access::Write, EntityKind::Exchange, destination.as_str())?;
+        self.check(Access::Read, EntityKind::Exchange, source.as_str())?;
+        Ok(Binding {
+            source: source.as_str().to_owned(),
+            destination: destination.as_str().to_owned(),
+            destination_kind: DestinationKind::Exchange,
+            routing_key: routing_key.as_str().to_owned(),
+            arguments,
+        })
+    }
+
     /// An empty queue name means the channel's last declared queue (404-free only if there is one).
     pub(super) fn resolve_queue(&self, channel: u16, name: &str) -> Result<String, Fail> {
         if !name.is_empty() {
@@ -83,15 +103,7 @@ pub(super) fn exchange(c: &mut Connection, channel: u16, m: ex::AMQPMethod) -> R
             Ok(())
         }
         ex::AMQPMethod::Bind(b) => {
-            let binding = Binding {
-                source: b.source.as_str().to_owned(),
-                destination: b.destination.as_str().to_owned(),
-                destination_kind: DestinationKind::Exchange,
-                routing_key: b.routing_key.as_str().to_owned(),
-                arguments: b.arguments,
-            };
-            c.check(Access::Write, EntityKind::Exchange, &binding.destination)?;
-            c.check(Access::Read, EntityKind::Exchange, &binding.source)?;
+            let binding = c.exchange_binding(&b.source, &b.destination, &b.routing_key, b.arguments)?;
             c.state.bind(&vhost, binding)?;
             if !b.nowait {
                 c.send(channel, AMQPClass::Exchange(ex::AMQPMethod::BindOk(ex::BindOk {})));
@@ -99,15 +111,7 @@ pub(super) fn exchange(c: &mut Connection, channel: u16, m: ex::AMQPMethod) -> R
             Ok(())
         }
         ex::AMQPMethod::Unbind(b) => {
-            let binding = Binding {
-                source: b.source.as_str().to_owned(),
-                destination: b.destination.as_str().to_owned(),
-                destination_kind: DestinationKind::Exchange,
-                routing_key: b.routing_key.as_str().to_owned(),
-                arguments: b.arguments,
-            };
-            c.check(Access::Write, EntityKind::Exchange, &binding.destination)?;
-            c.check(Access::Read, EntityKind::Exchange, &binding.source)?;
+            let binding = c.exchange_binding(&b.source, &b.destination, &b.routing_key, b.arguments)?;
             c.state.unbind(&vhost, &binding)?;
             if !b.nowait {
                 c.send(channel, AMQPClass::Exchange(ex::AMQPMethod::UnbindOk(ex::UnbindOk {})));
