@@ -542,5 +542,7 @@ fn a_bench_that_cannot_reach_its_broker_still_writes_a_failed_junit_case() {
         &junit.display().to_string(),
     ]);
     assert_eq!(output.code, 1, "{}", output.stderr);
+    // The error gives the transport's own reason, not only the URL it tried.
+    assert!(output.stderr.to_lowercase().contains("connection refused"), "{}", output.stderr);
     assert_eq!(junit_cases(&junit), vec![("run completed".to_owned(), true)]);
 }
