@@ -163,7 +163,7 @@ fn complete_publish(c: &mut Connection, channel: u16) -> Result<(), Fail> {
     let Some(incoming) = ch.incoming.take() else { return Ok(()) };
     let properties = incoming.properties.unwrap_or_default();
     let facts = property_facts(c, &properties)?;
-    let exchange = incoming.publish.exchange.as_str().to_owned();
+    let exchange = String::from(incoming.publish.exchange);
     let ch = c.channels.get_mut(&channel).ok_or_else(|| Fail::channel_error("channel closed"))?;
     if !ch.write_allowed.contains(&exchange) {
         let user = c.user.as_ref().map(|u| u.name.clone()).unwrap_or_default();

@@ -68,7 +68,9 @@ pub struct Connection {
     channel_max: u16,
     heartbeat: u16,
     caps: ClientCapabilities,
-    channels: HashMap<u16, Channel>,
+    /// Looked up several times per frame: a fast fixed hasher instead of SipHash (channel numbers are
+    /// chosen by the client, but a connection holds at most `channel_max` of them).
+    channels: HashMap<u16, Channel, foldhash::fast::FixedState>,
     outbox: Arc<Outbox>,
     out: Vec<u8>,
     /// Where small bodies and properties of published messages are packed.
@@ -107,7 +109,7 @@ pub async fn serve(
         channel_max: 2047,
         heartbeat: 0,
         caps: ClientCapabilities::default(),
-        channels: HashMap::new(),
+        channels: HashMap::default(),
         outbox: Arc::new(Outbox::default()),
         out: Vec::with_capacity(64 * 1024),
         arena: channel::Arena::default(),
