@@ -27,7 +27,13 @@ pub enum Frame {
     Body(u16, Bytes),
     /// A heartbeat (channel is always 0 here; others are rejected in decoding).
     Heartbeat,
+    /// `basic.qos` with a non-zero prefetch-size (channel, size): `amq-protocol` drops the field,
+    /// so it is read here; RabbitMQ refuses it with 540 NOT_IMPLEMENTED.
+    QosPrefetchSize(u16, u32),
 }
+
+/// Class and method ids of `basic.qos`, the start of its method payload.
+const BASIC_QOS: [u8; 4] = [0, 60, 0, 10];
 
 /// Why a frame could not be decoded; every case closes the connection with a reply code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,7 +91,12 @@ pub fn decode(buf: &mut BytesMut, frame_max: u32) -> Result<Option<Frame>, Frame
     let payload = frame;
     match kind {
         FRAME_METHOD => match parse_class(&payload[..]) {
-            Ok((&[], class)) => Ok(Some(Frame::Method(channel, class))),
+            Ok((&[], class)) => match payload.get(..8) {
+                Some(p) if p[..4] == BASIC_QOS && p[4..] != [0; 4] => {
+                    Ok(Some(Frame::QosPrefetchSize(channel, u32::from_be_bytes([p[4], p[5], p[6], p[7]]))))
+                }
+                _ => Ok(Some(Frame::Method(channel, class))),
+            },
             Ok(_) => Err(FrameError::Syntax("trailing bytes after method arguments".into())),
             Err(_) => Err(FrameError::Syntax(format!(
                 "cannot decode method (class {}, method {})",
@@ -285,6 +296,18 @@ mod tests {
 
         let garbage = [0x47u8, 0x45, 0x54, 0x20, 0x2f, 0x20, 0x48, 0x54];
         assert!(decode(&mut BytesMut::from(&garbage[..]), 131072).is_err());
+    }
+
+    #[test]
+    fn a_qos_prefetch_size_dropped_by_amq_protocol_is_still_seen() {
+        let mut frame = Vec::new();
+        method(
+            &mut frame,
+            3,
+            AMQPClass::Basic(basic::AMQPMethod::Qos(basic::Qos { prefetch_count: 5, global: false })),
+        );
+        frame[11..15].copy_from_slice(&70_000u32.to_be_bytes());
+        assert!(matches!(decode(&mut BytesMut::from(&frame[..]), 131072), Ok(Some(Frame::QosPrefetchSize(3, 70_000)))));
     }
 }
 

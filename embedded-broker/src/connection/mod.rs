@@ -313,12 +313,13 @@ impl Connection {
         let (channel, class_method) = match &frame {
             Frame::Heartbeat => return,
             Frame::Method(ch, class) => (*ch, (class.get_amqp_class_id(), class.get_amqp_method_id())),
+            Frame::QosPrefetchSize(ch, _) => (*ch, (60, 10)),
             Frame::Header(ch, ..) | Frame::Body(ch, _) => (*ch, (0, 0)),
         };
         if channel == 0 {
             let result = match frame {
                 Frame::Method(_, AMQPClass::Connection(m)) => self.connection_method(m),
-                Frame::Method(_, _) => {
+                Frame::Method(_, _) | Frame::QosPrefetchSize(..) => {
                     Err(Fail::command_invalid("only connection methods are allowed on channel 0".to_string()))
                 }
                 _ => Err(Fail::connection(505, "UNEXPECTED_FRAME - content frame on channel 0")),
@@ -355,6 +356,7 @@ impl Connection {
                     self.method(ch, class)
                 }
             }
+            Frame::QosPrefetchSize(_, size) => Err(Fail::not_implemented(format!("prefetch_size!=0 ({size})"))),
             Frame::Header(ch, class_id, size, props) => basic::content_header(self, ch, class_id, size, props),
             Frame::Body(ch, bytes) => basic::content_body(self, ch, bytes),
             Frame::Heartbeat => Ok(()),

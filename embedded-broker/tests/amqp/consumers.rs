@@ -2,7 +2,7 @@
 //! flow, user_id validation, channel limits, heartbeats.
 
 use amq_protocol::frame::AMQPFrame;
-use amq_protocol::protocol::{AMQPClass, channel};
+use amq_protocol::protocol::{AMQPClass, basic, channel, connection};
 use lapin::BasicProperties;
 use lapin::options::*;
 use lapin::types::FieldTable;
@@ -160,6 +160,38 @@ async fn the_server_sends_heartbeats_at_the_negotiated_interval() {
             .await
             .expect("a frame before the wait ran out");
         assert_eq!(frame, Some(AMQPFrame::Heartbeat), "[{}] heartbeat", t.name);
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn qos_with_a_prefetch_size_is_a_540_connection_error() {
+    for t in targets().await {
+        let mut raw = Raw::open(&t.addr, 0).await;
+        // amq-protocol always writes prefetch-size 0: patch it into the encoded frame (type 1,
+        // channel 2, size 4, class 2, method 2, then the 4-byte prefetch-size).
+        let mut frame = crate::raw::encode(&AMQPFrame::Method(
+            1,
+            AMQPClass::Basic(basic::AMQPMethod::Qos(basic::Qos { prefetch_count: 10, global: false })),
+        ));
+        frame[11..15].copy_from_slice(&4096u32.to_be_bytes());
+        raw.send_bytes(&frame).await;
+        let close = loop {
+            match raw.recv_non_heartbeat().await {
+                Some(AMQPFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Close(c)))) => break c,
+                Some(AMQPFrame::Method(_, AMQPClass::Basic(basic::AMQPMethod::QosOk(_)))) => {
+                    panic!("[{}] qos-ok for a prefetch size", t.name)
+                }
+                Some(_) => {}
+                None => panic!("[{}] the socket closed without connection.close", t.name),
+            }
+        };
+        assert_eq!(
+            (close.reply_code, close.reply_text.as_str(), close.class_id, close.method_id),
+            (540, "NOT_IMPLEMENTED - prefetch_size!=0 (4096)", 60, 10),
+            "[{}]",
+            t.name
+        );
         t.stop().await;
     }
 }
