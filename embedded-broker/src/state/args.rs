@@ -145,6 +145,8 @@ pub fn compare_key(current: &FieldTable, new: &FieldTable, key: &str) -> Result<
     match (cur, got) {
         (None, None) => Ok(()),
         (Some(c), Some(g)) if equivalent(c, g) => Ok(()),
+        // Both present: RabbitMQ shows the bare values, without their types.
+        (Some(c), Some(g)) => Err(format!("received '{}' but current is '{}'", display(g), display(c))),
         (c, g) => {
             let received = match g {
                 Some(g) => format!("the value '{}' of type '{}'", display(g), type_name(g)),
@@ -183,5 +185,15 @@ mod tests {
         new.insert("x-message-ttl".into(), AMQPValue::LongInt(2000));
         let err = compare_key(&FieldTable::default(), &new, "x-message-ttl").expect_err("differs");
         assert_eq!(err, "received the value '2000' of type 'signedint' but current is none");
+    }
+
+    #[test]
+    fn differing_values_are_reported_without_their_types() {
+        let mut current = FieldTable::default();
+        current.insert("x-queue-mode".into(), AMQPValue::LongString("lazy".into()));
+        let mut new = FieldTable::default();
+        new.insert("x-queue-mode".into(), AMQPValue::LongString("default".into()));
+        let err = compare_key(&current, &new, "x-queue-mode").expect_err("differs");
+        assert_eq!(err, "received 'default' but current is 'lazy'");
     }
 }

@@ -251,6 +251,15 @@ pub fn validate_queue_arguments(vhost: &str, name: &str, arguments: &FieldTable)
                     return Err(invalid(key, format!("{{invalid_value,{}}}", args::display(value))));
                 }
             }
+            "x-queue-mode" => {
+                // RabbitMQ 3.10 knows two modes, spelled exactly so.
+                let Some(mode) = args::as_str(value) else {
+                    return Err(invalid(key, format!("{{unacceptable_type,{}}}", args::type_name(value))));
+                };
+                if mode != "default" && mode != "lazy" {
+                    return Err(invalid(key, format!("\"unsupported queue mode '{mode}'\"")));
+                }
+            }
             "x-dead-letter-exchange" | "x-dead-letter-routing-key" if args::as_str(value).is_none() => {
                 return Err(invalid(key, format!("{{unacceptable_type,{}}}", args::type_name(value))));
             }

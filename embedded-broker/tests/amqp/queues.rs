@@ -461,3 +461,68 @@ async fn quorum_delivery_limit_drops_a_message_requeued_too_often() {
         t.stop().await;
     }
 }
+
+#[tokio::test]
+async fn x_queue_mode_is_default_or_lazy_and_a_different_mode_is_inequivalent() {
+    for t in targets().await {
+        let conn = t.connect().await;
+        let refused = [
+            (AMQPValue::LongString("bogus".into()), "\"unsupported queue mode 'bogus'\""),
+            (AMQPValue::LongString("LAZY".into()), "\"unsupported queue mode 'LAZY'\""),
+            (AMQPValue::LongInt(1), "{unacceptable_type,signedint}"),
+        ];
+        for (mode, detail) in refused {
+            let ch = conn.create_channel().await.expect("channel");
+            let q = unique("mode-bad");
+            let err = ch
+                .queue_declare(q.as_str().into(), QueueDeclareOptions::default(), args(&[("x-queue-mode", mode)]))
+                .await
+                .expect_err("invalid mode");
+            assert_eq!(code(&err), Some(406), "[{}] {err}", t.name);
+            assert_eq!(
+                text(&err),
+                format!("PRECONDITION_FAILED - invalid arg 'x-queue-mode' for queue '{q}' in vhost '/': {detail}"),
+                "[{}]",
+                t.name
+            );
+            assert!(!ch.status().connected() && conn.status().connected(), "[{}] a channel error", t.name);
+        }
+        let ch = conn.create_channel().await.expect("channel");
+        let q = unique("mode");
+        let lazy = || args(&[("x-queue-mode", AMQPValue::LongString("lazy".into()))]);
+        declare(&ch, &q, lazy()).await;
+        declare(&ch, &q, lazy()).await;
+        let default = unique("mode-default");
+        declare(&ch, &default, args(&[("x-queue-mode", AMQPValue::LongString("default".into()))])).await;
+        delete(&ch, &default).await;
+        let redeclares = [
+            (
+                args(&[("x-queue-mode", AMQPValue::LongString("default".into()))]),
+                "received 'default' but current is 'lazy'",
+            ),
+            (FieldTable::default(), "received none but current is the value 'lazy' of type 'longstr'"),
+            (
+                args(&[("x-queue-mode", AMQPValue::LongString("bogus".into()))]),
+                "received 'bogus' but current is 'lazy'",
+            ),
+        ];
+        for (arguments, detail) in redeclares {
+            let ch = conn.create_channel().await.expect("channel");
+            let err = ch
+                .queue_declare(q.as_str().into(), QueueDeclareOptions::default(), arguments)
+                .await
+                .expect_err("inequivalent");
+            assert_eq!(code(&err), Some(406), "[{}] {err}", t.name);
+            assert_eq!(
+                text(&err),
+                format!("PRECONDITION_FAILED - inequivalent arg 'x-queue-mode' for queue '{q}' in vhost '/': {detail}"),
+                "[{}]",
+                t.name
+            );
+        }
+        let ch = conn.create_channel().await.expect("channel");
+        delete(&ch, &q).await;
+        let _ = conn.close(200, "bye".into()).await;
+        t.stop().await;
+    }
+}
