@@ -129,8 +129,11 @@ fn start_ok(c: &mut Connection, ok: conn::StartOk) -> Result<(), Fail> {
     let Some(account) = c.state.authenticate(&user, &password) else {
         return refused(c, generic);
     };
-    if c.state.is_loopback_only(&user) && !c.peer.ip().is_loopback() {
-        return refused(c, format!("ACCESS_REFUSED - user '{user}' can only connect via localhost"));
+    // RabbitMQ looks at the address the connection arrived on (its socket's own name), and tells
+    // the client only the generic refusal; the reason goes to the log.
+    if !c.local.is_some_and(|local| c.state.may_log_in_from(&user, local.ip())) {
+        tracing::info!(peer = %c.peer, "login refused: user '{user}' can only connect via localhost");
+        return refused(c, generic);
     }
     c.user = Some(account);
     c.send(

@@ -61,6 +61,8 @@ pub struct Connection {
     state: State,
     limits: Arc<ServerLimits>,
     peer: SocketAddr,
+    /// The address the connection arrived on (`None` if the socket could not tell).
+    local: Option<SocketAddr>,
     phase: Phase,
     user: Option<User>,
     vhost: String,
@@ -102,6 +104,7 @@ pub async fn serve(
         state: state.clone(),
         limits,
         peer,
+        local: socket.local_addr().ok(),
         phase: Phase::Header,
         user: None,
         vhost: String::new(),

@@ -34,7 +34,7 @@ pub(crate) async fn require_login(
 ) -> Result<Response, ApiError> {
     let (name, password) = basic_credentials(request.headers()).ok_or(ApiError::LoginFailed)?;
     let user = api.state.authenticate(&name, password.as_bytes()).ok_or(ApiError::LoginFailed)?;
-    if api.state.is_loopback_only(&name) && !from_loopback(&request) {
+    if !peer(&request).is_some_and(|peer| api.state.may_log_in_from(&name, peer.ip())) {
         return Err(ApiError::LoginFailed);
     }
     let has = |tag: &str| user.tags.iter().any(|t| t == tag);
@@ -56,8 +56,8 @@ fn management_tag_suffices(path: &str) -> bool {
         || path.starts_with("/api/aliveness-test/")
 }
 
-fn from_loopback(request: &Request) -> bool {
-    request.extensions().get::<ConnectInfo<SocketAddr>>().is_some_and(|ConnectInfo(peer)| peer.ip().is_loopback())
+fn peer(request: &Request) -> Option<SocketAddr> {
+    request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| *peer)
 }
 
 /// `Authorization: Basic base64(user:password)`; `None` when absent or malformed.

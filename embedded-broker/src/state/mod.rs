@@ -291,6 +291,13 @@ impl State {
         self.shared.loopback_users.iter().any(|u| u == name)
     }
 
+    /// Whether `name` may log in over a connection on `addr`: users in `loopback_users` (guest)
+    /// only over loopback. RabbitMQ checks the socket's local address for AMQP and the peer's for
+    /// HTTP; either is loopback exactly when the traffic never left the host.
+    pub fn may_log_in_from(&self, name: &str, addr: std::net::IpAddr) -> bool {
+        !self.is_loopback_only(name) || is_loopback(addr)
+    }
+
     // ---- permissions ----
 
     /// All permissions.
@@ -416,4 +423,11 @@ impl State {
             })
         }
     }
+}
+
+/// RabbitMQ's `rabbit_net:is_loopback`: 127.0.0.0/8, `::1`, and IPv4 loopback mapped into IPv6
+/// (`::ffff:127.0.0.1`, how a dual-stack listener sees an IPv4 client), which
+/// `IpAddr::is_loopback` alone does not count.
+pub fn is_loopback(addr: std::net::IpAddr) -> bool {
+    addr.to_canonical().is_loopback()
 }

@@ -877,6 +877,28 @@ mod tests {
     }
 
     #[test]
+    fn guest_logs_in_only_over_loopback_and_other_users_from_anywhere() {
+        use crate::state::auth::{self, User};
+        let s = state();
+        s.put_user(User {
+            name: "remote".into(),
+            password_hash: auth::hash_password("pw"),
+            hashing_algorithm: auth::SHA256.into(),
+            tags: vec![],
+        });
+        let ip = |text: &str| text.parse::<std::net::IpAddr>().expect("an address");
+        for loopback in ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"] {
+            assert!(s.may_log_in_from("guest", ip(loopback)), "guest over {loopback}");
+        }
+        for remote in
+            ["10.0.0.7", "192.168.1.20", "0.0.0.0", "fe80::1", "2001:db8::1", "::ffff:10.0.0.7", "::127.0.0.1"]
+        {
+            assert!(!s.may_log_in_from("guest", ip(remote)), "guest refused from {remote}");
+            assert!(s.may_log_in_from("remote", ip(remote)), "other users are not loopback-only ({remote})");
+        }
+    }
+
+    #[test]
     fn new_state_has_guest_and_predeclared_exchanges() {
         let s = state();
         assert!(s.authenticate("guest", b"guest").is_some());
