@@ -101,6 +101,56 @@ pub struct TopicPermission {
     pub read: String,
 }
 
+/// Compiles a permission pattern as RabbitMQ's PCRE reads it: a `{` that does not open a
+/// quantifier (`{2}`, `{2,}`, `{2,5}`) is a literal there, as in the `{username}` and `{vhost}`
+/// placeholders of topic permissions, while the `regex` crate refuses it; such braces are escaped.
+pub fn compile_pattern(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    if !pattern.contains('{') {
+        return regex::Regex::new(pattern);
+    }
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut chars = pattern.char_indices().peekable();
+    let mut in_class = false;
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                out.push(c);
+                if let Some((_, next)) = chars.next() {
+                    out.push(next);
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // A `]` right after `[` or `[^` is a literal member of the class.
+                if let Some(&(_, '^')) = chars.peek() {
+                    out.push('^');
+                    chars.next();
+                }
+                if let Some(&(_, ']')) = chars.peek() {
+                    out.push(']');
+                    chars.next();
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            '{' if !in_class && !opens_quantifier(&pattern[i + 1..]) => out.push_str("\\{"),
+            _ => out.push(c),
+        }
+    }
+    regex::Regex::new(&out)
+}
+
+/// Whether `rest` (what follows a `{`) is `n}`, `n,}` or `n,m}`.
+fn opens_quantifier(rest: &str) -> bool {
+    let Some((inside, _)) = rest.split_once('}') else { return false };
+    let (min, max) = inside.split_once(',').unwrap_or((inside, "0"));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    !min.is_empty() && digits(min) && digits(max)
+}
+
 /// Which of the three permission kinds an operation needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -132,6 +182,17 @@ mod tests {
         // From RabbitMQ's "Credentials and Passwords" guide: salt 908D C60A, password "test12".
         let hash = hash_password_with_salt([0x90, 0x8D, 0xC6, 0x0A], "test12");
         assert_eq!(hash, "kI3GCqW5JLMJa4iX1lo7X4D6XbYqlLgxIs30+P6tENUV2POR");
+    }
+
+    #[test]
+    fn braces_that_open_no_quantifier_are_literal_as_in_pcre() {
+        let re = compile_pattern(r"^{username}\.a{2}b{1,}c{1,2}$").expect("compiles");
+        assert!(re.is_match("{username}.aabcc"));
+        assert!(!re.is_match("{username}.abc"));
+        assert!(compile_pattern("^x{,3}$").expect("literal").is_match("x{,3}"));
+        assert!(compile_pattern("[{]v}").expect("class").is_match("{v}"));
+        assert!(compile_pattern(r"\{a}").expect("escaped").is_match("{a}"));
+        assert!(compile_pattern("(").is_err());
     }
 
     #[test]

@@ -110,6 +110,9 @@ pub(crate) struct Shared {
     pub(crate) memory: Arc<AtomicUsize>,
     memory_limit: usize,
     generation: AtomicU64,
+    /// Increases whenever topic permissions may have changed, so connections refresh the rules
+    /// they cache.
+    topic_generation: AtomicU64,
     next_connection: AtomicU64,
     loopback_users: Vec<String>,
 }
@@ -160,6 +163,7 @@ impl State {
                 memory: Arc::new(AtomicUsize::new(0)),
                 memory_limit,
                 generation: AtomicU64::new(0),
+                topic_generation: AtomicU64::new(0),
                 next_connection: AtomicU64::new(1),
                 loopback_users: vec!["guest".into()],
             }),
@@ -245,6 +249,7 @@ impl State {
         reg.permissions.retain(|(_, v), _| v != name);
         reg.topic_permissions.retain(|(_, v, _), _| v != name);
         drop(reg);
+        self.topic_changed();
         for queue in vhost.queues.values() {
             topology::notify_deleted(queue);
         }
@@ -277,6 +282,7 @@ impl State {
         reg.permissions.retain(|(u, _), _| u != name);
         reg.topic_permissions.retain(|(u, _, _), _| u != name);
         drop(reg);
+        self.topic_changed();
         self.changed();
         Ok(())
     }
@@ -308,7 +314,7 @@ impl State {
     /// Sets a user's permissions in a vhost; both must exist and the patterns must compile.
     pub fn put_permission(&self, permission: Permission) -> Result<(), StateError> {
         for pattern in [&permission.configure, &permission.write, &permission.read] {
-            regex::Regex::new(pattern)
+            auth::compile_pattern(pattern)
                 .map_err(|e| StateError::Invalid { reason: format!("invalid permission pattern '{pattern}': {e}") })?;
         }
         let mut reg = self.registry();
@@ -346,7 +352,7 @@ impl State {
     /// Sets a topic permission.
     pub fn put_topic_permission(&self, permission: TopicPermission) -> Result<(), StateError> {
         for pattern in [&permission.write, &permission.read] {
-            regex::Regex::new(pattern)
+            auth::compile_pattern(pattern)
                 .map_err(|e| StateError::Invalid { reason: format!("invalid permission pattern '{pattern}': {e}") })?;
         }
         let mut reg = self.registry();
@@ -359,6 +365,7 @@ impl State {
         let key = (permission.user.clone(), permission.vhost.clone(), permission.exchange.clone());
         reg.topic_permissions.insert(key, permission);
         drop(reg);
+        self.topic_changed();
         self.changed();
         Ok(())
     }
@@ -370,6 +377,7 @@ impl State {
         reg.topic_permissions.retain(|(u, v, x), _| !(u == user && v == vhost && exchange.is_none_or(|e| e == x)));
         let removed = before != reg.topic_permissions.len();
         drop(reg);
+        self.topic_changed();
         if !removed {
             return Err(StateError::NotFound {
                 kind: EntityKind::Permission,
@@ -379,6 +387,33 @@ impl State {
         }
         self.changed();
         Ok(())
+    }
+
+    fn topic_changed(&self) {
+        self.shared.topic_generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Increases whenever topic permissions may have changed: a cache of
+    /// [`State::topic_write_rules`] is current while this stays the same.
+    pub fn topic_generation(&self) -> u64 {
+        self.shared.topic_generation.load(Ordering::Relaxed)
+    }
+
+    /// The user's topic write rules in a vhost, by exchange name (empty for most users). As in
+    /// RabbitMQ, `{username}` and `{vhost}` in a pattern are replaced (unescaped) before it is
+    /// compiled, and an empty pattern allows only the empty routing key. A pattern that no longer
+    /// compiles after expansion is `None` and allows nothing.
+    pub fn topic_write_rules(&self, user: &str, vhost: &str) -> Vec<(String, Option<regex::Regex>)> {
+        let reg = self.registry();
+        reg.topic_permissions
+            .values()
+            .filter(|p| p.user == user && p.vhost == vhost)
+            .map(|p| {
+                let pattern = if p.write.is_empty() { "^$" } else { p.write.as_str() };
+                let expanded = pattern.replace("{username}", user).replace("{vhost}", vhost);
+                (p.exchange.clone(), auth::compile_pattern(&expanded).ok())
+            })
+            .collect()
     }
 
     /// Whether the user has any permission entry in the vhost (needed to open a connection there).
@@ -413,7 +448,7 @@ impl State {
                 Access::Read => &p.read,
             };
             // RabbitMQ anchors nothing implicitly; an empty pattern grants nothing.
-            !pattern.is_empty() && regex::Regex::new(pattern).is_ok_and(|re| re.is_match(name))
+            !pattern.is_empty() && auth::compile_pattern(pattern).is_ok_and(|re| re.is_match(name))
         });
         if allowed {
             Ok(())

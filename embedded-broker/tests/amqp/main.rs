@@ -1,6 +1,7 @@
 //! Client-visible AMQP behaviour, checked with lapin against the embedded broker and, when it
 //! answers, against RabbitMQ with the same assertions.
 
+mod access;
 mod basics;
 mod connection;
 mod consumers;

@@ -39,6 +39,11 @@ impl Raw {
 
     /// Connects, completes the handshake as guest on `/` with `heartbeat`, and opens channel 1.
     pub async fn open(addr: &str, heartbeat: u16) -> Raw {
+        Raw::open_as(addr, heartbeat, "guest", "guest").await
+    }
+
+    /// [`Raw::open`] as another user.
+    pub async fn open_as(addr: &str, heartbeat: u16, user: &str, password: &str) -> Raw {
         let mut raw = Raw::connect(addr).await;
         raw.send_bytes(b"AMQP\x00\x00\x09\x01").await;
         let start = raw.recv().await.expect("connection.start");
@@ -52,7 +57,7 @@ impl Raw {
             AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
                 client_properties: props,
                 mechanism: "PLAIN".into(),
-                response: "\0guest\0guest".into(),
+                response: format!("\0{user}\0{password}").as_str().into(),
                 locale: "en_US".into(),
             })),
         ))
@@ -164,8 +169,19 @@ pub async fn publish_error(
     routing_key: &str,
     properties: amq_protocol::protocol::BasicProperties,
 ) -> (u16, String) {
+    publish_error_as(addr, ("guest", "guest"), exchange, routing_key, properties).await
+}
+
+/// [`publish_error`] as another user.
+pub async fn publish_error_as(
+    addr: &str,
+    (user, password): (&str, &str),
+    exchange: &str,
+    routing_key: &str,
+    properties: amq_protocol::protocol::BasicProperties,
+) -> (u16, String) {
     use amq_protocol::protocol::basic;
-    let mut raw = Raw::open(addr, 0).await;
+    let mut raw = Raw::open_as(addr, 0, user, password).await;
     raw.send(AMQPFrame::Method(
         1,
         AMQPClass::Basic(basic::AMQPMethod::Publish(basic::Publish {

@@ -21,6 +21,8 @@ pub struct Target {
     pub url: String,
     /// Host and port, for raw-socket tests.
     pub addr: String,
+    /// Host and port of the management API.
+    pub http: String,
     /// Keeps the embedded broker alive for the test.
     pub broker: Option<Broker>,
 }
@@ -60,8 +62,14 @@ impl Target {
 pub async fn targets() -> Vec<Target> {
     let broker = Broker::start(BrokerConfig::default()).await.expect("embedded broker starts");
     let addr = broker.amqp_addr().to_string();
-    let mut out =
-        vec![Target { name: "embedded", url: format!("amqp://guest:guest@{addr}/%2f"), addr, broker: Some(broker) }];
+    let http = broker.http_addr().to_string();
+    let mut out = vec![Target {
+        name: "embedded",
+        url: format!("amqp://guest:guest@{addr}/%2f"),
+        addr,
+        http,
+        broker: Some(broker),
+    }];
     if let Some(t) = rabbitmq().await {
         out.push(t);
     }
@@ -81,7 +89,9 @@ pub async fn rabbitmq() -> Option<Target> {
     {
         Ok(Ok(conn)) => {
             let _ = conn.close(200, "probe".into()).await;
-            Some(Target { name: "rabbitmq", url, addr, broker: None })
+            let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+            let http = format!("{host}:15672");
+            Some(Target { name: "rabbitmq", url, addr, http, broker: None })
         }
         other => {
             let why = match other {
@@ -177,4 +187,30 @@ where
         assert!(start.elapsed() < DEADLINE, "timed out waiting until {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// One HTTP/1.1 request as guest to the management API at `http` (host:port), read to its end:
+/// the status and the body (RabbitMQ and the embedded broker answer these small requests in one
+/// piece, without chunking).
+pub async fn management(http: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    use base64::Engine as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let request = async {
+        let mut stream = tokio::net::TcpStream::connect(http).await.expect("connect to the management API");
+        let token = base64::engine::general_purpose::STANDARD.encode("guest:guest");
+        let body = body.unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\nAuthorization: Basic {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.expect("send the request");
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).await.expect("read the response");
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let text = timeout(request, "a management API answer").await;
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("an HTTP status line");
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
 }

@@ -109,8 +109,8 @@ pub(crate) async fn put_topic(
     if api.state.vhost(&vhost).is_none() || api.state.user(&user).is_none() {
         return Err(ApiError::VhostOrUserNotFound);
     }
-    let created =
-        !api.state.topic_permissions().iter().any(|p| p.vhost == vhost && p.user == user && p.exchange == exchange);
+    // As RabbitMQ: "created" when the user had no topic permission in the vhost yet.
+    let created = !api.state.topic_permissions().iter().any(|p| p.vhost == vhost && p.user == user);
     api.state.put_topic_permission(TopicPermission { user, vhost, exchange, write, read })?;
     Ok(written(created))
 }
