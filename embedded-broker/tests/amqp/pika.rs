@@ -1,7 +1,6 @@
 //! The classic pika tutorial, end to end, against the embedded broker: declare `exchange1` and
 //! `queue1`, bind `info`, publish a persistent message, consume with prefetch 1 and manual ack.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 const TUTORIAL: &str = r#"
@@ -38,40 +37,9 @@ print("LEFT", ok.method.message_count)
 connection.close()
 "#;
 
-/// Installs pika into the target directory; `None` (with a loud note) only when pip cannot reach
-/// the package registry.
-fn pika_path() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pika");
-    if dir.join("pika").is_dir() {
-        return Some(dir);
-    }
-    let out = Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
-        .arg(&dir)
-        .arg("pika>=1.3,<2")
-        .output()
-        .expect("python3 runs (the pika test needs Python 3 with pip)");
-    if out.status.success() {
-        return Some(dir);
-    }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let offline = [
-        "Could not find a version",
-        "Failed to establish",
-        "Network is unreachable",
-        "Name or service not known",
-        "Temporary failure",
-    ]
-    .iter()
-    .any(|s| stderr.contains(s));
-    assert!(offline, "pip failed for another reason than the registry being unreachable:\n{stderr}");
-    eprintln!("SKIPPED LOUDLY: the pika tutorial test could not install pika (registry unreachable):\n{stderr}");
-    None
-}
-
 #[tokio::test]
 async fn pika_tutorial_runs_end_to_end_against_the_embedded_broker() {
-    let Some(path) = tokio::task::spawn_blocking(pika_path).await.expect("install task") else { return };
+    let Some(path) = crate::python::pip_install("pika", "pika>=1.3,<2", "pika").await else { return };
     let broker = warren_broker::Broker::start(warren_broker::BrokerConfig::default()).await.expect("broker");
     let url = format!("amqp://guest:guest@{}/%2F", broker.amqp_addr());
     let out = tokio::task::spawn_blocking(move || {
