@@ -58,7 +58,14 @@ async fn check_topic_publishes(name: &str, addr: &str, url: &str, user: &str) {
     let ch = conn.create_channel().await.expect("channel");
     ch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
     let q = unique("topic-perm");
-    declare(&ch, &q, FieldTable::default()).await;
+    // Exclusive: gone with the connection even when a check below fails.
+    ch.queue_declare(
+        q.as_str().into(),
+        QueueDeclareOptions { exclusive: true, ..Default::default() },
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue.declare");
     ch.queue_bind(
         q.as_str().into(),
         "amq.topic".into(),
