@@ -15,6 +15,7 @@ use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicNackOptions};
 use lapin::{Channel, Consumer};
 use tokio_util::sync::CancellationToken;
 
+use super::pace::Pacer;
 use super::{ActorError, Clock, Schedule};
 use crate::bench::analytics::histogram::{self, Latency};
 use crate::bench::analytics::series::SeriesRecorder;
@@ -114,6 +115,7 @@ pub async fn run(
     let mut unacked: u32 = 0;
     let mut last_tag = 0;
     let mut reject_credit = 0.0f64;
+    let mut pacer = Pacer::new();
     // Acks go out without waiting for lapin to write them: awaiting each would
     // stall the consumer on a round trip to lapin's I/O thread per ack.
     let mut acks: FuturesUnordered<Pending<'_>> = FuturesUnordered::new();
@@ -193,7 +195,7 @@ pub async fn run(
             None => report.tracker.foreign += 1,
         }
         if !plan.work.is_zero() {
-            work(plan.work).await;
+            work(plan.work, &mut pacer).await;
         }
         if plan.ack == AckMode::Auto {
             continue;
@@ -262,11 +264,12 @@ pub async fn run(
     report
 }
 
-/// Simulated processing: a timer at 1 ms and above; below that a timer is
-/// too coarse, so the task spins (and holds its worker thread, as real CPU work would).
-async fn work(duration: Duration) {
+/// Simulated processing: a timer at 1 ms and above (the precise one producers
+/// use, so 2 ms of work takes 2 ms and not up to 3); below that the task spins
+/// (and holds its worker thread, as real CPU work would).
+async fn work(duration: Duration, pacer: &mut Pacer) {
     if duration >= Duration::from_millis(1) {
-        tokio::time::sleep(duration).await;
+        pacer.sleep_until(tokio::time::Instant::now() + duration).await;
     } else {
         let until = Instant::now() + duration;
         while Instant::now() < until {

@@ -4,6 +4,7 @@
 //! ends (per-second figures go to the aggregate once per second).
 
 pub mod consumer;
+pub mod pace;
 pub mod producer;
 
 use std::time::{Duration, Instant};

@@ -17,6 +17,7 @@ use lapin::{BasicProperties, Channel, Confirmation};
 use rand::{Rng, SeedableRng};
 use tokio_util::sync::CancellationToken;
 
+use super::pace::Pacer;
 use super::{ActorError, Clock, Schedule, field_table};
 use crate::bench::analytics::histogram::{self, Latency};
 use crate::bench::analytics::series::SeriesRecorder;
@@ -209,6 +210,7 @@ pub async fn run(
     // publishes then go out in bursts that lapin writes together, instead of one wake-up
     // of its I/O thread per message.
     let mut refilling = true;
+    let mut pacer = Pacer::new();
     let mut measured_from: Option<u32> = None;
     let mut seq: u32 = 0;
     let mut tally =
@@ -256,7 +258,7 @@ pub async fn run(
                         break 'publish;
                     }
                 }
-                _ = tokio::time::sleep_until(wake), if timer => {}
+                _ = pacer.sleep_until(wake), if timer => {}
             }
             continue;
         }
