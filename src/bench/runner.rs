@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use amq_protocol::frame::{AMQPContentHeader, AMQPFrame, WriteContext, gen_frame};
 use anyhow::Context;
 use lapin::options::{BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
@@ -308,9 +309,13 @@ async fn close(channels: Vec<Channel>, connections: Vec<Connection>) {
     let _ = tokio::time::timeout(GRACE, futures::future::join_all(closing)).await;
 }
 
-async fn open(amqp_url: &str, name: String) -> anyhow::Result<Connection> {
+async fn open(amqp_url: &str, frame_max: Option<usize>, name: String) -> anyhow::Result<Connection> {
     let properties = ConnectionProperties::default().with_connection_name(name.clone().into());
-    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(amqp_url, properties)).await {
+    let url = match frame_max {
+        Some(frame_max) => with_frame_max(amqp_url, frame_max),
+        None => amqp_url.to_owned(),
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&url, properties)).await {
         Ok(connected) => connected.with_context(|| format!("connecting {name} to {}", redact_url(amqp_url))),
         Err(_) => anyhow::bail!(
             "connecting {name} to {}: no answer within {}s",
@@ -320,13 +325,58 @@ async fn open(amqp_url: &str, name: String) -> anyhow::Result<Connection> {
     }
 }
 
+/// The `frame_max` warren's connections ask for, unless the URL names one.
+///
+/// lapin keeps two ring buffers of 32 frames per connection, sized by the
+/// negotiated `frame_max`: 8 MiB per connection at RabbitMQ's default of
+/// 128 KiB, gigabytes for a few hundred simulated clients. The smallest
+/// power of two that still carries the scenario's largest body and its
+/// content header in one frame each (4 KiB at least, 128 KiB at most) puts the
+/// same bytes on the wire with buffers a fraction of that size.
+fn frame_max_for(scenario: &Scenario, amqp_url: &str) -> Option<usize> {
+    let named = url::Url::parse(amqp_url).ok()?.query_pairs().any(|(key, _)| key == "frame_max");
+    if named {
+        return None;
+    }
+    let largest = scenario
+        .producers
+        .iter()
+        .map(|group| group.size.max().max(content_header_len(&ProducerPlan::properties(group))))
+        .max()
+        .unwrap_or(0);
+    // A frame adds 8 bytes around its payload.
+    Some((largest + 8).next_power_of_two().clamp(4096, 131_072))
+}
+
+/// Payload bytes of a content header carrying `properties`.
+fn content_header_len(properties: &lapin::BasicProperties) -> usize {
+    let header = AMQPContentHeader { class_id: 60, body_size: 0, properties: properties.clone() };
+    match gen_frame(&AMQPFrame::Header(1, header))(WriteContext::from(Vec::new())) {
+        Ok(written) => written.write.len(),
+        // Cannot be encoded at all: lapin will say so on publish; ask for the largest frames meanwhile.
+        Err(_) => 131_072,
+    }
+}
+
+/// `amqp_url` with `frame_max` added to its query.
+fn with_frame_max(amqp_url: &str, frame_max: usize) -> String {
+    match url::Url::parse(amqp_url) {
+        Ok(mut url) => {
+            url.query_pairs_mut().append_pair("frame_max", &frame_max.to_string());
+            url.to_string()
+        }
+        Err(_) => amqp_url.to_owned(),
+    }
+}
+
 async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connected> {
+    let frame_max = frame_max_for(scenario, amqp_url);
     let mut connected =
         Connected { connections: Vec::new(), channels: Vec::new(), consumers: Vec::new(), producers: Vec::new() };
     for (index, group) in scenario.consumers.iter().enumerate() {
         for instance in 0..group.instances {
             let label = format!("consumer {}#{instance}", group.name);
-            let connection = open(amqp_url, format!("warren bench {label}")).await?;
+            let connection = open(amqp_url, frame_max, format!("warren bench {label}")).await?;
             let channel =
                 connection.create_channel().await.with_context(|| format!("opening a channel for {label}"))?;
             if let Some(global) = group.global_prefetch {
@@ -366,7 +416,9 @@ async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connecte
     for (index, group) in scenario.producers.iter().enumerate() {
         let properties = ProducerPlan::properties(group);
         let shared = match group.layout {
-            ConnectionLayout::Shared => Some(open(amqp_url, format!("warren bench producers {}", group.name)).await?),
+            ConnectionLayout::Shared => {
+                Some(open(amqp_url, frame_max, format!("warren bench producers {}", group.name)).await?)
+            }
             ConnectionLayout::PerInstance => None,
         };
         for instance in 0..group.instances {
@@ -374,7 +426,7 @@ async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connecte
             let channel = match &shared {
                 Some(connection) => connection.create_channel().await,
                 None => {
-                    let connection = open(amqp_url, format!("warren bench {label}")).await?;
+                    let connection = open(amqp_url, frame_max, format!("warren bench {label}")).await?;
                     let channel = connection.create_channel().await;
                     connected.connections.push(connection);
                     channel
@@ -441,4 +493,41 @@ pub async fn run_on_own_thread(
     result
         .await
         .unwrap_or_else(|_| (Err(anyhow::anyhow!("the bench's thread ended without a result")), Reporter::Silent))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::scenario::load::load_str;
+    use std::path::Path;
+
+    fn scenario(producer: &str) -> Scenario {
+        let text = format!(
+            "name: t\ntopology: {{ vhosts: {{ /: {{ queues: {{ q: {{}} }} }} }} }}\nduration: 1s\n\
+             producers:\n  - {{ name: p, exchange: \"\", routing_key: q, {producer} }}\n"
+        );
+        load_str(Path::new("t.yaml"), &text).expect("a valid scenario")
+    }
+
+    #[test]
+    fn frame_max_is_the_smallest_power_of_two_that_carries_the_largest_body() {
+        let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
+        assert_eq!(frame_max_for(&scenario("message: { size: 16 }"), url), Some(4096));
+        assert_eq!(frame_max_for(&scenario("message: { size: 4088 }"), url), Some(4096));
+        assert_eq!(frame_max_for(&scenario("message: { size: 4089 }"), url), Some(8192));
+        assert_eq!(frame_max_for(&scenario("message: { size: { min: 16, max: 20000 } }"), url), Some(32768));
+        assert_eq!(frame_max_for(&scenario("message: { size: 1000000 }"), url), Some(131_072));
+    }
+
+    #[test]
+    fn large_headers_raise_frame_max_and_a_frame_max_in_the_url_is_kept() {
+        let header = "x".repeat(6000);
+        let with_headers = scenario(&format!("message: {{ size: 16, headers: {{ big: {header} }} }}"));
+        assert_eq!(frame_max_for(&with_headers, "amqp://127.0.0.1/%2f"), Some(8192));
+        assert_eq!(frame_max_for(&with_headers, "amqp://127.0.0.1/%2f?frame_max=131072"), None);
+        assert_eq!(
+            with_frame_max("amqp://u:p@127.0.0.1:5672/%2f?heartbeat=10", 4096),
+            "amqp://u:p@127.0.0.1:5672/%2f?heartbeat=10&frame_max=4096"
+        );
+    }
 }
