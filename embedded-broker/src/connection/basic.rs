@@ -10,7 +10,6 @@ use rand::RngCore as _;
 use super::channel::{BodyParts, Confirms, ConsumerInfo, Incoming, TxOp, Unacked};
 use super::{Connection, Fail, codec, short};
 use crate::state::auth::Access;
-use crate::state::exchange::ExchangeKind;
 use crate::state::message::Message;
 use crate::state::queue::{Consumer, Credit, DeadLetter, Delivery, Enqueued, Queue, QueuedMessage};
 use crate::state::{EntityKind, args};
@@ -173,7 +172,7 @@ fn complete_publish(c: &mut Connection, channel: u16) -> Result<(), Fail> {
             ch.write_allowed.push(exchange.clone());
         }
     }
-    check_topic_write(c, &exchange, incoming.publish.routing_key.as_str())?;
+    c.check_topic(Access::Write, &exchange, incoming.publish.routing_key.as_str())?;
     c.published = true;
     let message = Arc::new(Message {
         exchange,
@@ -198,34 +197,6 @@ fn complete_publish(c: &mut Connection, channel: u16) -> Result<(), Fail> {
         return Ok(());
     }
     publish(c, channel, incoming.publish.mandatory, message, facts.headers.as_ref())
-}
-
-/// RabbitMQ's topic authorisation: publishing to a topic exchange the user has a topic
-/// permission on needs a routing key matching its write pattern (403 on the channel otherwise).
-/// Without topic permissions in the vhost this is one atomic load and an empty check.
-fn check_topic_write(c: &mut Connection, exchange: &str, routing_key: &str) -> Result<(), Fail> {
-    let generation = c.state.topic_generation();
-    if c.topic_rules.generation != Some(generation) {
-        let user = c.user.as_ref().map(|u| u.name.as_str()).unwrap_or_default();
-        c.topic_rules.rules = c.state.topic_write_rules(user, &c.vhost);
-        c.topic_rules.generation = Some(generation);
-    }
-    let Some((_, pattern)) = c.topic_rules.rules.iter().find(|(x, _)| x == exchange) else { return Ok(()) };
-    // A missing exchange is left to routing (404), as RabbitMQ looks it up first.
-    if !c.state.exchange(&c.vhost, exchange).is_ok_and(|x| x.kind == ExchangeKind::Topic) {
-        return Ok(());
-    }
-    if pattern.as_ref().is_some_and(|re| re.is_match(routing_key)) {
-        return Ok(());
-    }
-    let user = c.user.as_ref().map(|u| u.name.as_str()).unwrap_or_default();
-    Err(Fail::channel(
-        403,
-        format!(
-            "ACCESS_REFUSED - access to topic '{routing_key}' in exchange '{exchange}' in vhost '{}' refused for user '{user}'",
-            c.vhost
-        ),
-    ))
 }
 
 fn publish(

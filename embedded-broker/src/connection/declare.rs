@@ -18,10 +18,11 @@ impl Connection {
         self.state.check_access(&self.user_name(), &self.vhost, access, kind, name).map_err(Fail::from)
     }
 
-    /// An exchange-to-exchange binding, once the user may write to its
-    /// destination and read from its source (as for `exchange.bind` and `unbind`).
+    /// An exchange-to-exchange binding, once the user may write to its destination, read from its
+    /// source, and (topic permissions) read the routing key from it (as for `exchange.bind` and
+    /// `unbind`).
     fn exchange_binding(
-        &self,
+        &mut self,
         source: &amq_protocol::types::ShortString,
         destination: &amq_protocol::types::ShortString,
         routing_key: &amq_protocol::types::ShortString,
@@ -29,6 +30,7 @@ impl Connection {
     ) -> Result<Binding, Fail> {
         self.check(Access::Write, EntityKind::Exchange, destination.as_str())?;
         self.check(Access::Read, EntityKind::Exchange, source.as_str())?;
+        self.check_topic(Access::Read, source.as_str(), routing_key.as_str())?;
         Ok(Binding {
             source: source.as_str().to_owned(),
             destination: destination.as_str().to_owned(),
@@ -194,9 +196,11 @@ pub(super) fn queue(c: &mut Connection, channel: u16, m: qu::AMQPMethod) -> Resu
                     format!("ACCESS_REFUSED - operation not permitted on the default exchange in vhost '{vhost}'"),
                 ));
             }
-            c.state.queue_for(&vhost, &queue, c.id)?;
+            // Permissions first, then the queue (404, 405), as in RabbitMQ's binding_action.
             c.check(Access::Write, EntityKind::Queue, &queue)?;
             c.check(Access::Read, EntityKind::Exchange, b.exchange.as_str())?;
+            c.check_topic(Access::Read, b.exchange.as_str(), &key)?;
+            c.state.queue_for(&vhost, &queue, c.id)?;
             let binding = Binding {
                 source: b.exchange.as_str().to_owned(),
                 destination: queue,
@@ -218,9 +222,10 @@ pub(super) fn queue(c: &mut Connection, channel: u16, m: qu::AMQPMethod) -> Resu
                     format!("ACCESS_REFUSED - operation not permitted on the default exchange in vhost '{vhost}'"),
                 ));
             }
-            c.state.queue_for(&vhost, &queue, c.id)?;
             c.check(Access::Write, EntityKind::Queue, &queue)?;
             c.check(Access::Read, EntityKind::Exchange, b.exchange.as_str())?;
+            c.check_topic(Access::Read, b.exchange.as_str(), b.routing_key.as_str())?;
+            c.state.queue_for(&vhost, &queue, c.id)?;
             let binding = Binding {
                 source: b.exchange.as_str().to_owned(),
                 destination: queue,

@@ -151,6 +151,32 @@ fn opens_quantifier(rest: &str) -> bool {
     !min.is_empty() && digits(min) && digits(max)
 }
 
+/// A user's topic permission on one exchange, compiled for matching routing keys: what
+/// [`crate::State::topic_rules`] returns and a connection caches. A pattern that does not compile
+/// (after `{username}`/`{vhost}` expansion) is `None` and allows nothing.
+#[derive(Debug, Clone)]
+pub struct TopicRule {
+    /// The exchange the permission is for.
+    pub exchange: String,
+    /// Checked against the routing key of a publish.
+    pub write: Option<regex::Regex>,
+    /// Checked against the routing key of a binding whose source is the exchange.
+    pub read: Option<regex::Regex>,
+}
+
+impl TopicRule {
+    /// Whether `routing_key` is allowed for `access` (write: publish; read: bind and unbind).
+    /// Topic permissions have no configure pattern: it allows nothing.
+    pub fn allows(&self, access: Access, routing_key: &str) -> bool {
+        let pattern = match access {
+            Access::Write => &self.write,
+            Access::Read => &self.read,
+            Access::Configure => return false,
+        };
+        pattern.as_ref().is_some_and(|re| re.is_match(routing_key))
+    }
+}
+
 /// Which of the three permission kinds an operation needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {

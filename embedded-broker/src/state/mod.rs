@@ -43,7 +43,7 @@ use std::time::Instant;
 pub use error::{EntityKind, StateError};
 pub use topology::{ExchangeDecl, QueueDecl, RouteError, decode_properties, encode_properties};
 
-use auth::{Access, Permission, TopicPermission, User};
+use auth::{Access, Permission, TopicPermission, TopicRule, User};
 use exchange::{Binding, Exchange, ExchangeKind};
 use policy::Policy;
 use queue::Queue;
@@ -394,25 +394,24 @@ impl State {
     }
 
     /// Increases whenever topic permissions may have changed: a cache of
-    /// [`State::topic_write_rules`] is current while this stays the same.
+    /// [`State::topic_rules`] is current while this stays the same.
     pub fn topic_generation(&self) -> u64 {
         self.shared.topic_generation.load(Ordering::Relaxed)
     }
 
-    /// The user's topic write rules in a vhost, by exchange name (empty for most users). As in
+    /// The user's topic permissions in a vhost, one rule per exchange (none for most users). As in
     /// RabbitMQ, `{username}` and `{vhost}` in a pattern are replaced (unescaped) before it is
-    /// compiled, and an empty pattern allows only the empty routing key. A pattern that no longer
-    /// compiles after expansion is `None` and allows nothing.
-    pub fn topic_write_rules(&self, user: &str, vhost: &str) -> Vec<(String, Option<regex::Regex>)> {
+    /// compiled, and an empty pattern allows only the empty routing key.
+    pub fn topic_rules(&self, user: &str, vhost: &str) -> Vec<TopicRule> {
+        let compile = |pattern: &str| {
+            let pattern = if pattern.is_empty() { "^$" } else { pattern };
+            auth::compile_pattern(&pattern.replace("{username}", user).replace("{vhost}", vhost)).ok()
+        };
         let reg = self.registry();
         reg.topic_permissions
             .values()
             .filter(|p| p.user == user && p.vhost == vhost)
-            .map(|p| {
-                let pattern = if p.write.is_empty() { "^$" } else { p.write.as_str() };
-                let expanded = pattern.replace("{username}", user).replace("{vhost}", vhost);
-                (p.exchange.clone(), auth::compile_pattern(&expanded).ok())
-            })
+            .map(|p| TopicRule { exchange: p.exchange.clone(), write: compile(&p.write), read: compile(&p.read) })
             .collect()
     }
 

@@ -1,25 +1,32 @@
-//! Access control a logged-in client meets: topic permissions on publish. Users are created
-//! through the management API (both brokers have it) and deleted again, also when a check fails.
+//! Access control a logged-in client meets: topic permissions on publish and bind. Users are
+//! created through the management API (both brokers have it) and deleted again, also when a check
+//! fails.
+
+use std::future::Future;
 
 use amq_protocol::protocol::BasicProperties as RawProperties;
 use lapin::options::*;
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
 use crate::raw::publish_error_as;
 use crate::util::*;
 
-/// Creates `user` (password `pw`) with full permissions on `/` and the topic permissions given as
-/// (exchange, write pattern) pairs.
-async fn create_user(name: &str, http: &str, user: &str, topic: &[(&str, &str)]) {
+/// Configure, write and read patterns granting everything.
+const ALL: [&str; 3] = [".*", ".*", ".*"];
+
+/// Creates `user` (password `pw`) with `permissions` (configure, write, read) on `/` and the topic
+/// permissions given as (exchange, write pattern, read pattern).
+async fn create_user(name: &str, http: &str, user: &str, permissions: [&str; 3], topic: &[(&str, &str, &str)]) {
     let body = r#"{"password":"pw","tags":""}"#;
     let (status, text) = management(http, "PUT", &format!("/api/users/{user}"), Some(body)).await;
     assert_eq!(status, 201, "[{name}] create user: {text}");
-    let all = r#"{"configure":".*","write":".*","read":".*"}"#;
-    let (status, text) = management(http, "PUT", &format!("/api/permissions/%2F/{user}"), Some(all)).await;
+    let [configure, write, read] = permissions;
+    let permissions = serde_json::json!({"configure": configure, "write": write, "read": read}).to_string();
+    let (status, text) = management(http, "PUT", &format!("/api/permissions/%2F/{user}"), Some(&permissions)).await;
     assert_eq!(status, 201, "[{name}] permissions: {text}");
-    for (i, (exchange, write)) in topic.iter().enumerate() {
-        let permission = serde_json::json!({"exchange": exchange, "write": write, "read": ".*"}).to_string();
+    for (i, (exchange, write, read)) in topic.iter().enumerate() {
+        let permission = serde_json::json!({"exchange": exchange, "write": write, "read": read}).to_string();
         let (status, text) =
             management(http, "PUT", &format!("/api/topic-permissions/%2F/{user}"), Some(&permission)).await;
         // RabbitMQ answers "created" only for the user's first topic permission in the vhost.
@@ -28,27 +35,45 @@ async fn create_user(name: &str, http: &str, user: &str, topic: &[(&str, &str)])
     }
 }
 
+/// Runs `checks` with a fresh user name on `t`, then deletes that user and the `exchanges` of `/`
+/// through the management API whatever happened (404 for what was never created), and re-raises
+/// a failed check.
+async fn with_user<F, Fut>(t: &Target, prefix: &str, exchanges: &[&str], checks: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let user = unique(prefix);
+    let outcome = tokio::spawn(checks(user.clone())).await;
+    let _ = management(&t.http, "DELETE", &format!("/api/users/{user}"), None).await;
+    for x in exchanges {
+        let _ = management(&t.http, "DELETE", &format!("/api/exchanges/%2F/{x}"), None).await;
+    }
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// RabbitMQ's refusal of a routing key by a topic permission, on publish and on bind alike.
+fn topic_refusal(key: &str, exchange: &str, user: &str) -> String {
+    format!("ACCESS_REFUSED - access to topic '{key}' in exchange '{exchange}' in vhost '/' refused for user '{user}'")
+}
+
 #[tokio::test]
 async fn topic_permissions_limit_the_routing_keys_a_user_may_publish_with() {
     for t in targets().await {
-        let user = unique("topic-user");
-        let (http, addr, url, name) = (t.http.clone(), t.addr.clone(), t.url_with(&user, "pw", "%2f"), t.name);
-        let checks = tokio::spawn({
-            let user = user.clone();
+        let (http, addr, name) = (t.http.clone(), t.addr.clone(), t.name);
+        with_user(&t, "topic-user", &[], |user| {
+            let url = t.url_with(&user, "pw", "%2f");
             async move {
                 // `{username}` and `{vhost}` are expanded in the pattern before it is matched; the
                 // braces are literal for RabbitMQ's PCRE when no variable matches.
                 let topic = r"^allowed\..*|^{username}\.|^vhost-{vhost}$|^{other}$";
-                create_user(name, &http, &user, &[("amq.topic", topic), ("amq.direct", "^$")]).await;
+                create_user(name, &http, &user, ALL, &[("amq.topic", topic, ".*"), ("amq.direct", "^$", ".*")]).await;
                 check_topic_publishes(name, &addr, &url, &user).await;
             }
         })
         .await;
-        // Deleted whatever happened above (404 when its creation failed).
-        let _ = management(&t.http, "DELETE", &format!("/api/users/{user}"), None).await;
-        if let Err(e) = checks {
-            std::panic::resume_unwind(e.into_panic());
-        }
         t.stop().await;
     }
 }
@@ -104,19 +129,134 @@ async fn check_topic_publishes(name: &str, addr: &str, url: &str, user: &str) {
     wait_for_ready(&ch, &q, 4, "the allowed messages").await;
     for key in ["forbidden.news", "allowed", "{username}.news", "vhost-{vhost}"] {
         let (code, text) = publish_error_as(addr, (user, "pw"), "amq.topic", key, RawProperties::default()).await;
-        assert_eq!(
-            (code, text.as_str()),
-            (
-                403,
-                format!(
-                    "ACCESS_REFUSED - access to topic '{key}' in exchange 'amq.topic' in vhost '/' refused for user '{user}'"
-                )
-                .as_str()
-            ),
-            "[{name}] '{key}'"
-        );
+        assert_eq!((code, text), (403, topic_refusal(key, "amq.topic", user)), "[{name}] '{key}'");
     }
     assert_eq!(ready(&ch, &q).await, Some(4), "[{name}] nothing refused was routed");
     delete(&ch, &q).await;
+    let _ = conn.close(200, "bye".into()).await;
+}
+
+#[tokio::test]
+async fn topic_read_permissions_limit_the_keys_a_user_may_bind_and_unbind_with() {
+    for t in targets().await {
+        let (http, name) = (t.http.clone(), t.name);
+        let destination = unique("bind-destination");
+        let exchanges = [destination.as_str()];
+        with_user(&t, "bind-user", &exchanges, |user| {
+            let url = t.url_with(&user, "pw", "%2f");
+            let destination = destination.clone();
+            async move {
+                // Read patterns are checked on binding keys; write patterns play no part.
+                let topic = [("amq.topic", "^$", r"^news\.|^{username}$"), ("amq.direct", "^$", "^$")];
+                create_user(name, &http, &user, ALL, &topic).await;
+                check_topic_binds(name, &url, &user, &destination).await;
+            }
+        })
+        .await;
+        t.stop().await;
+    }
+}
+
+async fn check_topic_binds(name: &str, url: &str, user: &str, destination: &str) {
+    let conn = timeout(Connection::connect(url, ConnectionProperties::default()), "connect").await.expect("login");
+    let ch = conn.create_channel().await.expect("channel");
+    let q = unique("topic-bind");
+    // Exclusive: gone with the connection even when a check below fails.
+    ch.queue_declare(
+        q.as_str().into(),
+        QueueDeclareOptions { exclusive: true, ..Default::default() },
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue.declare");
+    ch.exchange_declare(
+        destination.into(),
+        lapin::ExchangeKind::Fanout,
+        ExchangeDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("exchange.declare");
+    let bind = |ch: Channel, source: &'static str, key: String| {
+        let q = q.clone();
+        async move {
+            ch.queue_bind(
+                q.as_str().into(),
+                source.into(),
+                key.as_str().into(),
+                Default::default(),
+                FieldTable::default(),
+            )
+            .await
+        }
+    };
+    let unbind = |ch: Channel, source: &'static str, key: String| {
+        let q = q.clone();
+        async move { ch.queue_unbind(q.as_str().into(), source.into(), key.as_str().into(), FieldTable::default()).await }
+    };
+    for key in ["news.#", user] {
+        bind(ch.clone(), "amq.topic", key.to_owned()).await.unwrap_or_else(|e| panic!("[{name}] bind '{key}': {e}"));
+        unbind(ch.clone(), "amq.topic", key.to_owned())
+            .await
+            .unwrap_or_else(|e| panic!("[{name}] unbind '{key}': {e}"));
+    }
+    // Topic permissions apply to topic exchanges only: amq.direct's "^$" is not checked.
+    bind(ch.clone(), "amq.direct", "any".to_owned()).await.unwrap_or_else(|e| panic!("[{name}] direct: {e}"));
+    ch.exchange_bind(
+        destination.into(),
+        "amq.topic".into(),
+        "news.x".into(),
+        Default::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("[{name}] exchange.bind 'news.x': {e}"));
+
+    // Each refusal closes its channel: every attempt gets a fresh one.
+    let refused = |what: &str, result: lapin::Result<()>, key: &str| {
+        let e = result.expect_err(&format!("[{name}] {what} '{key}' is refused"));
+        assert_eq!((code(&e), text(&e)), (Some(403), topic_refusal(key, "amq.topic", user)), "[{name}] {what}");
+    };
+    for key in ["sport", "{username}", "news"] {
+        let ch = conn.create_channel().await.expect("channel");
+        refused("queue.bind", bind(ch, "amq.topic", key.to_owned()).await, key);
+    }
+    // Unbinding is checked too, before the missing binding would be a 404.
+    let ch = conn.create_channel().await.expect("channel");
+    refused("queue.unbind", unbind(ch, "amq.topic", "sport".to_owned()).await, "sport");
+    let ch = conn.create_channel().await.expect("channel");
+    let result = ch
+        .exchange_bind(
+            destination.into(),
+            "amq.topic".into(),
+            "sport".into(),
+            Default::default(),
+            FieldTable::default(),
+        )
+        .await;
+    refused("exchange.bind", result, "sport");
+    let ch = conn.create_channel().await.expect("channel");
+    let result = ch
+        .exchange_unbind(
+            destination.into(),
+            "amq.topic".into(),
+            "sport".into(),
+            Default::default(),
+            FieldTable::default(),
+        )
+        .await;
+    refused("exchange.unbind", result, "sport");
+    // Permissions come before the queue lookup: a missing queue is refused, not a 404.
+    let ch = conn.create_channel().await.expect("channel");
+    let result = ch
+        .queue_bind(
+            unique("no-such-queue").as_str().into(),
+            "amq.topic".into(),
+            "sport".into(),
+            Default::default(),
+            FieldTable::default(),
+        )
+        .await;
+    refused("queue.bind to a missing queue", result, "sport");
     let _ = conn.close(200, "bye".into()).await;
 }
