@@ -133,14 +133,6 @@ fn property_facts(c: &Connection, raw: &[u8]) -> Result<PropertyFacts, Fail> {
     }
     let props = crate::state::decode_properties(raw)
         .ok_or_else(|| Fail::connection(502, "SYNTAX_ERROR - content header properties do not decode"))?;
-    let expiration_ms = match props.expiration() {
-        None => None,
-        Some(s) => Some(
-            s.as_str()
-                .parse::<u64>()
-                .map_err(|_| Fail::precondition(format!("invalid expiration '{}': no_integer", s.as_str())))?,
-        ),
-    };
     if let Some(user_id) = props.user_id() {
         let login = c.user.as_ref().map(|u| u.name.as_str()).unwrap_or_default();
         if user_id.as_str() != login {
@@ -150,6 +142,15 @@ fn property_facts(c: &Connection, raw: &[u8]) -> Result<PropertyFacts, Fail> {
             )));
         }
     }
+    // After user_id, as RabbitMQ checks them.
+    let expiration_ms = match props.expiration() {
+        None => None,
+        Some(s) => Some(
+            s.as_str()
+                .parse::<u64>()
+                .map_err(|_| Fail::precondition(format!("invalid expiration '{}': no_integer", s.as_str())))?,
+        ),
+    };
     Ok(PropertyFacts {
         priority: props.priority().unwrap_or(0),
         expiration_ms,
@@ -162,7 +163,10 @@ fn complete_publish(c: &mut Connection, channel: u16) -> Result<(), Fail> {
     let Some(ch) = c.channels.get_mut(&channel) else { return Ok(()) };
     let Some(incoming) = ch.incoming.take() else { return Ok(()) };
     let properties = incoming.properties.unwrap_or_default();
-    let facts = property_facts(c, &properties)?;
+    // RabbitMQ's order: write permission, the exchange (404, internal), topic permission, and
+    // only then the properties (user_id, expiration). A property error is kept until the checks
+    // before it have passed.
+    let facts = property_facts(c, &properties);
     let exchange = String::from(incoming.publish.exchange);
     let ch = c.channels.get_mut(&channel).ok_or_else(|| Fail::channel_error("channel closed"))?;
     if !ch.write_allowed.contains(&exchange) {
@@ -172,7 +176,12 @@ fn complete_publish(c: &mut Connection, channel: u16) -> Result<(), Fail> {
             ch.write_allowed.push(exchange.clone());
         }
     }
+    if facts.is_err() {
+        // Only on this rare path: publishing itself looks the exchange up while routing.
+        c.state.route(&c.vhost, &exchange, "", None, true, &mut Vec::new())?;
+    }
     c.check_topic(Access::Write, &exchange, incoming.publish.routing_key.as_str())?;
+    let facts = facts?;
     c.published = true;
     let message = Arc::new(Message {
         exchange,

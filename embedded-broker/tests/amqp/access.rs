@@ -1,6 +1,6 @@
-//! Access control a logged-in client meets: topic permissions on publish and bind. Users are
-//! created through the management API (both brokers have it) and deleted again, also when a check
-//! fails.
+//! Access control a logged-in client meets: topic permissions on publish and bind, and the order
+//! of the checks on publish. Users are created through the management API (both brokers have it)
+//! and deleted again, also when a check fails.
 
 use std::future::Future;
 
@@ -259,4 +259,61 @@ async fn check_topic_binds(name: &str, url: &str, user: &str, destination: &str)
         .await;
     refused("queue.bind to a missing queue", result, "sport");
     let _ = conn.close(200, "bye".into()).await;
+}
+
+#[tokio::test]
+async fn publish_checks_permissions_and_the_exchange_before_user_id_and_expiration() {
+    for t in targets().await {
+        let (http, addr, name) = (t.http.clone(), t.addr.clone(), t.name);
+        with_user(&t, "order-user", &[], |user| async move {
+            let write = r"^amq\.(topic|direct|rabbitmq\.trace)$|^warren-test\.no-such-exchange$";
+            create_user(name, &http, &user, [".*", write, ".*"], &[("amq.topic", "^allowed$", ".*")]).await;
+            let wrong_user = RawProperties::default().with_user_id("someone-else".into());
+            let bad_expiration = RawProperties::default().with_expiration("soon".into());
+            let both = wrong_user.clone().with_expiration("soon".into());
+            let write_refused =
+                |x: &str| format!("ACCESS_REFUSED - access to exchange '{x}' in vhost '/' refused for user '{user}'");
+            let user_id_refused = format!(
+                "PRECONDITION_FAILED - user_id property set to 'someone-else' but authenticated user was '{user}'"
+            );
+            let cases = [
+                // Write permission first.
+                ("amq.fanout", "k", wrong_user.clone(), 403, write_refused("amq.fanout")),
+                ("amq.fanout", "k", bad_expiration.clone(), 403, write_refused("amq.fanout")),
+                // Then the exchange must exist and not be internal.
+                (
+                    "warren-test.no-such-exchange",
+                    "k",
+                    both.clone(),
+                    404,
+                    "NOT_FOUND - no exchange 'warren-test.no-such-exchange' in vhost '/'".to_owned(),
+                ),
+                (
+                    "amq.rabbitmq.trace",
+                    "k",
+                    both.clone(),
+                    403,
+                    "ACCESS_REFUSED - cannot publish to internal exchange 'amq.rabbitmq.trace' in vhost '/'".to_owned(),
+                ),
+                // Then the topic permission.
+                ("amq.topic", "forbidden", both.clone(), 403, topic_refusal("forbidden", "amq.topic", &user)),
+                // Then user_id, before expiration.
+                ("amq.topic", "allowed", both.clone(), 406, user_id_refused.clone()),
+                ("amq.direct", "k", both, 406, user_id_refused),
+                (
+                    "amq.direct",
+                    "k",
+                    bad_expiration,
+                    406,
+                    "PRECONDITION_FAILED - invalid expiration 'soon': no_integer".to_owned(),
+                ),
+            ];
+            for (exchange, key, properties, code, text) in cases {
+                let got = publish_error_as(&addr, (&user, "pw"), exchange, key, properties).await;
+                assert_eq!(got, (code, text), "[{name}] publish to '{exchange}' with '{key}'");
+            }
+        })
+        .await;
+        t.stop().await;
+    }
 }
