@@ -167,13 +167,13 @@ fn complete_publish(c: &mut Connection, channel: u16) -> Result<(), Fail> {
     // only then the properties (user_id, expiration). A property error is kept until the checks
     // before it have passed.
     let facts = property_facts(c, &properties);
-    let exchange = String::from(incoming.publish.exchange);
+    let exchange = c.names.intern(incoming.publish.exchange.as_str());
     let ch = c.channels.get_mut(&channel).ok_or_else(|| Fail::channel_error("channel closed"))?;
-    if !ch.write_allowed.contains(&exchange) {
+    if !ch.write_allowed.iter().any(|allowed| **allowed == *exchange) {
         let user = c.user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
         c.state.check_access(&user, &c.vhost, Access::Write, EntityKind::Exchange, &exchange)?;
         if let Some(ch) = c.channels.get_mut(&channel) {
-            ch.write_allowed.push(exchange.clone());
+            ch.write_allowed.push(exchange.to_string());
         }
     }
     if facts.is_err() {
@@ -184,8 +184,8 @@ fn complete_publish(c: &mut Connection, channel: u16) -> Result<(), Fail> {
     let facts = facts?;
     c.published = true;
     let message = Arc::new(Message {
+        routing_key: c.names.intern(incoming.publish.routing_key.as_str()),
         exchange,
-        routing_key: String::from(incoming.publish.routing_key),
         properties: if properties[..] == [0, 0] {
             Bytes::from_static(&[0, 0])
         } else if properties.len() <= 256 {
@@ -235,7 +235,7 @@ fn publish(
             AMQPClass::Basic(basic::AMQPMethod::Return(basic::Return {
                 reply_code: 312,
                 reply_text: "NO_ROUTE".into(),
-                exchange: message.exchange.as_str().into(),
+                exchange: (&*message.exchange).into(),
                 routing_key: short(&message.routing_key),
             })),
         );
@@ -483,7 +483,7 @@ fn get(c: &mut Connection, channel: u16, g: basic::Get) -> Result<(), Fail> {
         AMQPClass::Basic(basic::AMQPMethod::GetOk(basic::GetOk {
             delivery_tag: tag,
             redelivered: entry.redelivered,
-            exchange: m.exchange.as_str().into(),
+            exchange: (&*m.exchange).into(),
             routing_key: short(&m.routing_key),
             message_count: left as u32,
         })),

@@ -78,6 +78,8 @@ pub struct Connection {
     out: Vec<u8>,
     /// Where small bodies and properties of published messages are packed.
     arena: channel::Arena,
+    /// Exchange names and routing keys of published messages, each kept once.
+    names: crate::state::message::Names,
     /// The user's topic permissions in the vhost, as of a [`State::topic_generation`]; for most
     /// users empty, so a publish or bind costs one atomic load.
     topic_rules: TopicRules,
@@ -128,6 +130,7 @@ pub async fn serve(
         outbox: Arc::new(Outbox::default()),
         out: Vec::with_capacity(64 * 1024),
         arena: channel::Arena::default(),
+        names: crate::state::message::Names::default(),
         topic_rules: TopicRules::default(),
         route_buf: Vec::new(),
         drained: Vec::new(),

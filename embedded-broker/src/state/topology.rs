@@ -684,13 +684,13 @@ impl State {
             rounds += 1;
             let mut next = Vec::new();
             for d in pending {
-                let key = d.routing_key.clone().unwrap_or_else(|| d.message.routing_key.clone());
+                let key = d.routing_key.clone().unwrap_or_else(|| d.message.routing_key.to_string());
                 let (message, headers, cycle) = with_x_death(&d, vhost);
                 let mut queues = Vec::new();
                 if self.route(vhost, &d.exchange, &key, headers.as_ref(), false, &mut queues).is_err() {
                     continue;
                 }
-                let message = Arc::new(Message { routing_key: key.clone(), ..message });
+                let message = Arc::new(Message { routing_key: Arc::from(key.as_str()), ..message });
                 for q in queues {
                     if cycle && q.name == d.queue && d.reason != super::queue::DeathReason::Rejected {
                         continue;
@@ -747,8 +747,8 @@ fn with_x_death(d: &DeadLetter, vhost: &str) -> (Message, Option<FieldTable>, bo
             t.insert("reason".into(), AMQPValue::LongString(reason.into()));
             t.insert("queue".into(), AMQPValue::LongString(d.queue.as_str().into()));
             t.insert("time".into(), AMQPValue::Timestamp(now_secs));
-            t.insert("exchange".into(), AMQPValue::LongString(d.message.exchange.as_str().into()));
-            let keys = vec![AMQPValue::LongString(LongString::from(d.message.routing_key.as_str()))];
+            t.insert("exchange".into(), AMQPValue::LongString((&*d.message.exchange).into()));
+            let keys = vec![AMQPValue::LongString(LongString::from(&*d.message.routing_key))];
             t.insert("routing-keys".into(), AMQPValue::FieldArray(FieldArray::from(keys)));
             if let Some(exp) = props.expiration() {
                 t.insert("original-expiration".into(), AMQPValue::LongString(exp.as_str().into()));
@@ -761,11 +761,11 @@ fn with_x_death(d: &DeadLetter, vhost: &str) -> (Message, Option<FieldTable>, bo
     if !headers.inner().contains_key("x-first-death-reason") {
         headers.insert("x-first-death-reason".into(), AMQPValue::LongString(reason.into()));
         headers.insert("x-first-death-queue".into(), AMQPValue::LongString(d.queue.as_str().into()));
-        headers.insert("x-first-death-exchange".into(), AMQPValue::LongString(d.message.exchange.as_str().into()));
+        headers.insert("x-first-death-exchange".into(), AMQPValue::LongString((&*d.message.exchange).into()));
     }
     headers.insert("x-last-death-reason".into(), AMQPValue::LongString(reason.into()));
     headers.insert("x-last-death-queue".into(), AMQPValue::LongString(d.queue.as_str().into()));
-    headers.insert("x-last-death-exchange".into(), AMQPValue::LongString(d.message.exchange.as_str().into()));
+    headers.insert("x-last-death-exchange".into(), AMQPValue::LongString((&*d.message.exchange).into()));
     let _ = vhost;
     let new_props = strip_expiration(props).with_headers(headers.clone());
     let message = Message {

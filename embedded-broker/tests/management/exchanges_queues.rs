@@ -19,8 +19,8 @@ pub fn publish(state: &State, vhost: &str, queue: &str, count: usize) {
         state.route(vhost, "", queue, None, true, &mut queues).expect("the default exchange routes");
         assert_eq!(queues.len(), 1, "queue {queue} exists");
         let message = Arc::new(Message {
-            exchange: String::new(),
-            routing_key: queue.to_owned(),
+            exchange: Arc::from(""),
+            routing_key: Arc::from(queue),
             properties: Bytes::from_static(&[0, 0]),
             body: Bytes::from(format!("message {i}")),
             priority: 0,

@@ -55,8 +55,8 @@ pub(crate) async fn aliveness(State(api): State<Api>, Path(vhost): Path<String>)
     };
     let (queue, _) = api.state.declare_queue(&vhost, decl)?;
     let message = Arc::new(Message {
-        exchange: String::new(),
-        routing_key: ALIVENESS_QUEUE.to_owned(),
+        exchange: Arc::from(""),
+        routing_key: Arc::from(ALIVENESS_QUEUE),
         properties: Bytes::from_static(&[0, 0]),
         body: Bytes::from_static(b"test_message"),
         priority: 0,

@@ -55,8 +55,8 @@ pub(crate) async fn publish(
         })?),
     };
     let message = Arc::new(Message {
-        exchange: exchange_name(&name).to_owned(),
-        routing_key,
+        exchange: Arc::from(exchange_name(&name)),
+        routing_key: Arc::from(routing_key),
         properties: encode_properties(&properties),
         body: Bytes::from(payload),
         priority: properties.priority().unwrap_or(0),
@@ -260,8 +260,8 @@ fn view(entry: &QueuedMessage, left: usize, base64_only: bool, truncate: Option<
     json!({
         "payload_bytes": message.body.len(),
         "redelivered": entry.redelivered,
-        "exchange": message.exchange,
-        "routing_key": message.routing_key,
+        "exchange": &*message.exchange,
+        "routing_key": &*message.routing_key,
         "message_count": left,
         "properties": properties_to_json(&message.properties),
         "payload": payload,
