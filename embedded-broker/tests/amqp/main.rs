@@ -3,6 +3,7 @@
 
 mod access;
 mod basics;
+mod celery;
 mod connection;
 mod consumers;
 mod embedded_only;
