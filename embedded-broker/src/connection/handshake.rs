@@ -5,6 +5,7 @@ use amq_protocol::types::{AMQPValue, FieldTable, LongString};
 
 use super::codec::Frame;
 use super::{Connection, Fail, Phase};
+use crate::management::COMPATIBLE_RABBITMQ_VERSION;
 use crate::state::args;
 
 /// The capabilities RabbitMQ announces; clients switch features on from this table.
@@ -29,10 +30,15 @@ pub(super) fn send_start(c: &mut Connection) {
     let mut props = FieldTable::default();
     props.insert("capabilities".into(), AMQPValue::FieldTable(caps));
     props.insert("cluster_name".into(), AMQPValue::LongString("warren@localhost".into()));
-    props.insert("product".into(), AMQPValue::LongString("warren-broker".into()));
-    props.insert("version".into(), AMQPValue::LongString(env!("CARGO_PKG_VERSION").into()));
+    // Clients branch on product and version, as on the management API's rabbitmq_version: kombu
+    // (so celery) sets `global` on basic.qos only for RabbitMQ 3.3 to 3.x, and without it a
+    // worker's prefetch increments for ETA tasks never reach its running consumer, so held ETA
+    // tasks starve every other task. What answers is named in `information` and `platform`.
+    props.insert("product".into(), AMQPValue::LongString("RabbitMQ".into()));
+    props.insert("version".into(), AMQPValue::LongString(COMPATIBLE_RABBITMQ_VERSION.into()));
     props.insert("platform".into(), AMQPValue::LongString("Rust".into()));
-    props.insert("information".into(), AMQPValue::LongString("An embedded AMQP 0-9-1 broker".into()));
+    let information = concat!("warren-broker ", env!("CARGO_PKG_VERSION"), ", an embedded AMQP 0-9-1 broker");
+    props.insert("information".into(), AMQPValue::LongString(information.into()));
     c.send(
         0,
         AMQPClass::Connection(conn::AMQPMethod::Start(conn::Start {

@@ -27,6 +27,8 @@ use axum::Router;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
+/// Also the `version` the AMQP handshake announces beside the product `RabbitMQ`.
+pub(crate) use routes::COMPATIBLE_RABBITMQ_VERSION;
 
 use crate::state::State;
 

@@ -1,7 +1,8 @@
 //! Celery end to end against the embedded broker: a worker subprocess (solo pool) consumes tasks
 //! from the `celery` queue and sends results back over AMQP (`rpc://`, a reply queue per client);
-//! the client checks five results and a task's exception, pings the worker through the pidbox
-//! fanout exchange and shuts it down with a broadcast `shutdown` control command.
+//! the client checks five results, a task sent after four ETA tasks the worker holds, and a
+//! task's exception, pings the worker through the pidbox fanout exchange and shuts it down with a
+//! broadcast `shutdown` control command.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -40,6 +41,11 @@ def main():
     try:
         results = [add.delay(n, n * 10) for n in range(5)]
         print("RESULTS", ",".join(str(r.get(timeout=20)) for r in results), flush=True)
+        # The worker holds ETA tasks unacknowledged and raises its prefetch for each (basic.qos
+        # with global on RabbitMQ 3.x): four of them fill the default prefetch of 4, so the next
+        # task only arrives if the raised prefetch reaches the running consumer.
+        held = [add.apply_async((n, n), countdown=600) for n in range(4)]
+        print("PAST ETA TASKS", add.delay(7, 8).get(timeout=20), flush=True)
         try:
             fail.delay().get(timeout=20)
         except ValueError as e:
@@ -87,6 +93,7 @@ async fn celery_worker_runs_tasks_with_rpc_results_against_the_embedded_broker()
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "celery script failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("RESULTS 0,11,22,33,44\n"), "five results, in order:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("PAST ETA TASKS 15\n"), "a task past four held ETA tasks:\n{stdout}\n{stderr}");
     assert!(stdout.contains("FAILURE expected failure\n"), "the task's exception:\n{stdout}\n{stderr}");
     assert!(stdout.contains("PING [{'celery-e2e@localhost': {'ok': 'pong'}}]\n"), "a pong:\n{stdout}\n{stderr}");
     assert!(stdout.contains("WORKER EXIT 0\n"), "a clean worker exit:\n{stdout}\n{stderr}");

@@ -290,3 +290,37 @@ async fn a_consumer_tag_cannot_be_reused_on_a_channel() {
         t.stop().await;
     }
 }
+
+/// Clients branch on connection.start's `product` and `version`: kombu, and so celery, sets
+/// `global` on basic.qos only for RabbitMQ 3.3 to 3.x. Both brokers announce RabbitMQ with a
+/// dotted numeric version; the embedded one names the release whose behaviour it follows.
+#[tokio::test]
+async fn connection_start_announces_rabbitmq_and_a_numeric_version() {
+    use amq_protocol::frame::AMQPFrame;
+    use amq_protocol::protocol::{AMQPClass, connection};
+    for t in targets().await {
+        let mut raw = crate::raw::Raw::connect(&t.addr).await;
+        raw.send_bytes(b"AMQP\x00\x00\x09\x01").await;
+        let Some(AMQPFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Start(start)))) = raw.recv().await
+        else {
+            panic!("[{}] no connection.start", t.name);
+        };
+        let props = start.server_properties.inner();
+        let text = |key: &str| match props.get(key) {
+            Some(AMQPValue::LongString(s)) => s.to_string(),
+            other => panic!("[{}] server property {key}: {other:?}", t.name),
+        };
+        assert_eq!(text("product"), "RabbitMQ", "[{}] product", t.name);
+        let version = text("version");
+        let parts: Vec<&str> = version.split('.').collect();
+        assert!(
+            parts.len() == 3 && parts.iter().all(|p| p.parse::<u32>().is_ok()),
+            "[{}] version {version} is major.minor.patch",
+            t.name
+        );
+        if t.name == "embedded" {
+            assert_eq!(version, "3.10.8", "the RabbitMQ release the embedded broker follows");
+        }
+        t.stop().await;
+    }
+}

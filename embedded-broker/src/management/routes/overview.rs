@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use crate::management::Api;
 use crate::management::auth::AuthUser;
 
-/// The RabbitMQ release whose management API shapes this subset reproduces.
+/// The RabbitMQ release whose management API shapes this subset reproduces, and the version
+/// the AMQP handshake announces (as product `RabbitMQ`) for clients that branch on it.
 pub(crate) const COMPATIBLE_RABBITMQ_VERSION: &str = "3.10.8";
 /// What this server calls itself.
 pub(crate) const PRODUCT_NAME: &str = "warren-broker";
