@@ -263,6 +263,11 @@ pub async fn run(
             continue;
         }
         let sent_ns = clock.now_ns();
+        // The window may have closed since `now` was read: a message stamped after it is not
+        // measured by consumers, so it must not be published (and expected) either.
+        if sent_ns >= clock.measure_end_ns {
+            break;
+        }
         let size = match &plan.size {
             SizeSpec::Fixed(size) => *size,
             SizeSpec::Range { min, max } => rng.random_range(*min..=*max),
