@@ -32,6 +32,28 @@ pub fn encode(frame: &AMQPFrame) -> Vec<u8> {
 
 impl Raw {
     /// Connects without a handshake.
+    /// Sends the protocol header, takes `connection.start` and answers with `mechanism` and
+    /// `response`, announcing `authentication_failure_close`.
+    pub async fn start_ok(&mut self, mechanism: &str, response: &str) {
+        self.send_bytes(b"AMQP\x00\x00\x09\x01").await;
+        let start = self.recv().await.expect("connection.start");
+        assert!(matches!(start, AMQPFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Start(_)))));
+        let mut caps = FieldTable::default();
+        caps.insert("authentication_failure_close".into(), AMQPValue::Boolean(true));
+        let mut props = FieldTable::default();
+        props.insert("capabilities".into(), AMQPValue::FieldTable(caps));
+        self.send(AMQPFrame::Method(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
+                client_properties: props,
+                mechanism: mechanism.into(),
+                response: response.into(),
+                locale: "en_US".into(),
+            })),
+        ))
+        .await;
+    }
+
     pub async fn connect(addr: &str) -> Raw {
         let socket = TcpStream::connect(addr).await.expect("tcp connect");
         Raw { socket, buf: Vec::new() }
@@ -45,23 +67,7 @@ impl Raw {
     /// [`Raw::open`] as another user.
     pub async fn open_as(addr: &str, heartbeat: u16, user: &str, password: &str) -> Raw {
         let mut raw = Raw::connect(addr).await;
-        raw.send_bytes(b"AMQP\x00\x00\x09\x01").await;
-        let start = raw.recv().await.expect("connection.start");
-        assert!(matches!(start, AMQPFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Start(_)))));
-        let mut caps = FieldTable::default();
-        caps.insert("authentication_failure_close".into(), AMQPValue::Boolean(true));
-        let mut props = FieldTable::default();
-        props.insert("capabilities".into(), AMQPValue::FieldTable(caps));
-        raw.send(AMQPFrame::Method(
-            0,
-            AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
-                client_properties: props,
-                mechanism: "PLAIN".into(),
-                response: format!("\0{user}\0{password}").as_str().into(),
-                locale: "en_US".into(),
-            })),
-        ))
-        .await;
+        raw.start_ok("PLAIN", &format!("\0{user}\0{password}")).await;
         let tune = raw.recv().await.expect("connection.tune");
         let AMQPFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Tune(tune))) = tune else {
             panic!("expected tune, got {tune:?}")
