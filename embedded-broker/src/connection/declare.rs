@@ -190,24 +190,7 @@ pub(super) fn queue(c: &mut Connection, channel: u16, m: qu::AMQPMethod) -> Resu
             } else {
                 b.routing_key.as_str().to_owned()
             };
-            if b.exchange.as_str().is_empty() {
-                return Err(Fail::channel(
-                    403,
-                    format!("ACCESS_REFUSED - operation not permitted on the default exchange in vhost '{vhost}'"),
-                ));
-            }
-            // Permissions first, then the queue (404, 405), as in RabbitMQ's binding_action.
-            c.check(Access::Write, EntityKind::Queue, &queue)?;
-            c.check(Access::Read, EntityKind::Exchange, b.exchange.as_str())?;
-            c.check_topic(Access::Read, b.exchange.as_str(), &key)?;
-            c.state.queue_for(&vhost, &queue, c.id)?;
-            let binding = Binding {
-                source: b.exchange.as_str().to_owned(),
-                destination: queue,
-                destination_kind: DestinationKind::Queue,
-                routing_key: key,
-                arguments: b.arguments,
-            };
+            let binding = queue_binding(c, &vhost, queue, b.exchange.as_str(), key, b.arguments)?;
             c.state.bind(&vhost, binding)?;
             if !b.nowait {
                 c.send(channel, AMQPClass::Queue(qu::AMQPMethod::BindOk(qu::BindOk {})));
@@ -216,23 +199,8 @@ pub(super) fn queue(c: &mut Connection, channel: u16, m: qu::AMQPMethod) -> Resu
         }
         qu::AMQPMethod::Unbind(b) => {
             let queue = c.resolve_queue(channel, b.queue.as_str())?;
-            if b.exchange.as_str().is_empty() {
-                return Err(Fail::channel(
-                    403,
-                    format!("ACCESS_REFUSED - operation not permitted on the default exchange in vhost '{vhost}'"),
-                ));
-            }
-            c.check(Access::Write, EntityKind::Queue, &queue)?;
-            c.check(Access::Read, EntityKind::Exchange, b.exchange.as_str())?;
-            c.check_topic(Access::Read, b.exchange.as_str(), b.routing_key.as_str())?;
-            c.state.queue_for(&vhost, &queue, c.id)?;
-            let binding = Binding {
-                source: b.exchange.as_str().to_owned(),
-                destination: queue,
-                destination_kind: DestinationKind::Queue,
-                routing_key: b.routing_key.as_str().to_owned(),
-                arguments: b.arguments,
-            };
+            let key = b.routing_key.as_str().to_owned();
+            let binding = queue_binding(c, &vhost, queue, b.exchange.as_str(), key, b.arguments)?;
             c.state.unbind(&vhost, &binding)?;
             c.send(channel, AMQPClass::Queue(qu::AMQPMethod::UnbindOk(qu::UnbindOk {})));
             Ok(())
@@ -275,4 +243,34 @@ pub(super) fn queue(c: &mut Connection, channel: u16, m: qu::AMQPMethod) -> Resu
             AMQPClass::Queue(other).get_amqp_method_id()
         ))),
     }
+}
+
+/// The binding a `queue.bind`/`queue.unbind` names, after the checks RabbitMQ's `binding_action`
+/// makes, in its order: write on the queue, the default exchange (403), read on the exchange, the
+/// topic read pattern, and only then the queue itself (404, exclusive 405).
+fn queue_binding(
+    c: &mut Connection,
+    vhost: &str,
+    queue: String,
+    exchange: &str,
+    key: String,
+    arguments: amq_protocol::types::FieldTable,
+) -> Result<Binding, Fail> {
+    c.check(Access::Write, EntityKind::Queue, &queue)?;
+    if exchange.is_empty() {
+        return Err(Fail::channel(
+            403,
+            format!("ACCESS_REFUSED - operation not permitted on the default exchange in vhost '{vhost}'"),
+        ));
+    }
+    c.check(Access::Read, EntityKind::Exchange, exchange)?;
+    c.check_topic(Access::Read, exchange, &key)?;
+    c.state.queue_for(vhost, &queue, c.id)?;
+    Ok(Binding {
+        source: exchange.to_owned(),
+        destination: queue,
+        destination_kind: DestinationKind::Queue,
+        routing_key: key,
+        arguments,
+    })
 }

@@ -317,3 +317,46 @@ async fn publish_checks_permissions_and_the_exchange_before_user_id_and_expirati
         t.stop().await;
     }
 }
+
+#[tokio::test]
+async fn binding_to_the_default_exchange_checks_write_permission_on_the_queue_first() {
+    for t in targets().await {
+        let (http, name) = (t.http.clone(), t.name);
+        with_user(&t, "default-bind-user", &[], |user| {
+            let url = t.url_with(&user, "pw", "%2f");
+            async move {
+                // May declare queues, may write nowhere.
+                create_user(name, &http, &user, [".*", "^$", ".*"], &[]).await;
+                let conn = timeout(Connection::connect(&url, ConnectionProperties::default()), "connect")
+                    .await
+                    .expect("login");
+                let q = unique("default-bind");
+                let declare = conn.create_channel().await.expect("channel");
+                declare
+                    .queue_declare(
+                        q.as_str().into(),
+                        QueueDeclareOptions { exclusive: true, ..Default::default() },
+                        FieldTable::default(),
+                    )
+                    .await
+                    .expect("queue.declare");
+                let refused = format!("ACCESS_REFUSED - access to queue '{q}' in vhost '/' refused for user '{user}'");
+                let ch = conn.create_channel().await.expect("channel");
+                let bind = ch
+                    .queue_bind(q.as_str().into(), "".into(), "k".into(), Default::default(), FieldTable::default())
+                    .await
+                    .expect_err("binding to the default exchange is refused");
+                assert_eq!((code(&bind), text(&bind)), (Some(403), refused.clone()), "[{name}] queue.bind");
+                let ch = conn.create_channel().await.expect("channel");
+                let unbind = ch
+                    .queue_unbind(q.as_str().into(), "".into(), "k".into(), FieldTable::default())
+                    .await
+                    .expect_err("unbinding from the default exchange is refused");
+                assert_eq!((code(&unbind), text(&unbind)), (Some(403), refused), "[{name}] queue.unbind");
+                let _ = conn.close(200, "bye".into()).await;
+            }
+        })
+        .await;
+        t.stop().await;
+    }
+}
