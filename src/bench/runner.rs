@@ -309,13 +309,10 @@ async fn close(channels: Vec<Channel>, connections: Vec<Connection>) {
     let _ = tokio::time::timeout(GRACE, futures::future::join_all(closing)).await;
 }
 
-async fn open(amqp_url: &str, frame_max: Option<usize>, name: String) -> anyhow::Result<Connection> {
+/// Connects to `url`; errors name `amqp_url`, the broker as the user gave it.
+async fn open(url: &str, amqp_url: &str, name: String) -> anyhow::Result<Connection> {
     let properties = ConnectionProperties::default().with_connection_name(name.clone().into());
-    let url = match frame_max {
-        Some(frame_max) => with_frame_max(amqp_url, frame_max),
-        None => amqp_url.to_owned(),
-    };
-    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&url, properties)).await {
+    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, properties)).await {
         Ok(connected) => connected.with_context(|| format!("connecting {name} to {}", redact_url(amqp_url))),
         Err(_) => anyhow::bail!(
             "connecting {name} to {}: no answer within {}s",
@@ -370,13 +367,16 @@ fn with_frame_max(amqp_url: &str, frame_max: usize) -> String {
 }
 
 async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connected> {
-    let frame_max = frame_max_for(scenario, amqp_url);
+    let url = match frame_max_for(scenario, amqp_url) {
+        Some(frame_max) => with_frame_max(amqp_url, frame_max),
+        None => amqp_url.to_owned(),
+    };
     let mut connected =
         Connected { connections: Vec::new(), channels: Vec::new(), consumers: Vec::new(), producers: Vec::new() };
     for (index, group) in scenario.consumers.iter().enumerate() {
         for instance in 0..group.instances {
             let label = format!("consumer {}#{instance}", group.name);
-            let connection = open(amqp_url, frame_max, format!("warren bench {label}")).await?;
+            let connection = open(&url, amqp_url, format!("warren bench {label}")).await?;
             let channel =
                 connection.create_channel().await.with_context(|| format!("opening a channel for {label}"))?;
             if let Some(global) = group.global_prefetch {
@@ -417,7 +417,7 @@ async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connecte
         let properties = ProducerPlan::properties(group);
         let shared = match group.layout {
             ConnectionLayout::Shared => {
-                Some(open(amqp_url, frame_max, format!("warren bench producers {}", group.name)).await?)
+                Some(open(&url, amqp_url, format!("warren bench producers {}", group.name)).await?)
             }
             ConnectionLayout::PerInstance => None,
         };
@@ -426,7 +426,7 @@ async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connecte
             let channel = match &shared {
                 Some(connection) => connection.create_channel().await,
                 None => {
-                    let connection = open(amqp_url, frame_max, format!("warren bench {label}")).await?;
+                    let connection = open(&url, amqp_url, format!("warren bench {label}")).await?;
                     let channel = connection.create_channel().await;
                     connected.connections.push(connection);
                     channel

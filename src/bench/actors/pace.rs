@@ -15,6 +15,10 @@ use tokio::time::Instant;
 pub struct Pacer {
     #[cfg(target_os = "linux")]
     timer: Option<tokio::io::unix::AsyncFd<timerfd::TimerFd>>,
+    /// The deadline the timer is armed for and has not yet been seen to pass: a producer woken
+    /// by confirms waits again for the same send time without re-arming (one syscall fewer).
+    #[cfg(target_os = "linux")]
+    armed: Option<Instant>,
 }
 
 impl Pacer {
@@ -29,7 +33,7 @@ impl Pacer {
             let timer = timerfd::TimerFd::new_custom(timerfd::ClockId::Monotonic, true, true)
                 .and_then(tokio::io::unix::AsyncFd::new)
                 .ok();
-            Self { timer }
+            Self { timer, armed: None }
         }
         #[cfg(not(target_os = "linux"))]
         Self {}
@@ -43,13 +47,18 @@ impl Pacer {
             if deadline <= now {
                 return;
             }
-            // A one-shot timer relative to now; a zero duration would disarm it, hence the check above.
-            timer.get_mut().set_state(timerfd::TimerState::Oneshot(deadline - now), timerfd::SetTimeFlags::Default);
+            if self.armed != Some(deadline) {
+                // A one-shot timer relative to now; a zero duration would disarm it, hence the
+                // check above. Re-arming also discards an expiration nobody read.
+                timer.get_mut().set_state(timerfd::TimerState::Oneshot(deadline - now), timerfd::SetTimeFlags::Default);
+                self.armed = Some(deadline);
+            }
             loop {
                 let Ok(mut ready) = timer.readable_mut().await else { break };
                 // A read of 0 means the readiness was stale (an earlier arming): wait again.
                 if let Ok(Ok(expirations)) = ready.try_io(|fd| Ok(fd.get_ref().read())) {
                     if expirations > 0 || Instant::now() >= deadline {
+                        self.armed = None;
                         return;
                     }
                     ready.clear_ready();
@@ -79,6 +88,20 @@ mod tests {
             pacer.sleep_until(deadline).await;
             assert!(Instant::now() >= deadline, "woke before the deadline ({wait:?})");
         }
+    }
+
+    #[tokio::test]
+    async fn a_sleep_dropped_midway_and_resumed_for_the_same_deadline_still_wakes() {
+        let mut pacer = Pacer::new();
+        let deadline = Instant::now() + Duration::from_millis(3);
+        assert!(tokio::time::timeout(Duration::from_micros(200), pacer.sleep_until(deadline)).await.is_err());
+        pacer.sleep_until(deadline).await;
+        assert!(Instant::now() >= deadline);
+        // Once passed, the same deadline returns at once and a later one waits again.
+        pacer.sleep_until(deadline).await;
+        let later = Instant::now() + Duration::from_micros(500);
+        pacer.sleep_until(later).await;
+        assert!(Instant::now() >= later);
     }
 
     #[tokio::test]
