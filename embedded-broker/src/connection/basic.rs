@@ -173,7 +173,7 @@ fn complete_publish(c: &mut Connection, channel: u16) -> Result<(), Fail> {
         let user = c.user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
         c.state.check_access(&user, &c.vhost, Access::Write, EntityKind::Exchange, &exchange)?;
         if let Some(ch) = c.channels.get_mut(&channel) {
-            ch.write_allowed.push(exchange.to_string());
+            ch.write_allowed.push(Arc::clone(&exchange));
         }
     }
     if facts.is_err() {

@@ -174,8 +174,9 @@ pub struct Channel {
     pub incoming: Option<Incoming>,
     /// Queue named by the last `queue.declare`, for empty queue names.
     pub last_queue: Option<String>,
-    /// Exchanges this channel was allowed to publish to (permission cache).
-    pub write_allowed: Vec<String>,
+    /// Exchanges this channel was allowed to publish to (permission cache), as the connection's
+    /// interned names.
+    pub write_allowed: Vec<Arc<str>>,
 }
 
 impl Channel {

@@ -684,13 +684,14 @@ impl State {
             rounds += 1;
             let mut next = Vec::new();
             for d in pending {
-                let key = d.routing_key.clone().unwrap_or_else(|| d.message.routing_key.to_string());
-                let (message, headers, cycle) = with_x_death(&d, vhost);
+                // The queue's dead-letter routing key, else the message's own (shared, not copied).
+                let key = d.routing_key.as_deref().map_or_else(|| Arc::clone(&d.message.routing_key), Arc::from);
+                let (message, headers, cycle) = with_x_death(&d);
                 let mut queues = Vec::new();
                 if self.route(vhost, &d.exchange, &key, headers.as_ref(), false, &mut queues).is_err() {
                     continue;
                 }
-                let message = Arc::new(Message { routing_key: Arc::from(key.as_str()), ..message });
+                let message = Arc::new(Message { routing_key: key, ..message });
                 for q in queues {
                     if cycle && q.name == d.queue && d.reason != super::queue::DeathReason::Rejected {
                         continue;
@@ -706,7 +707,7 @@ impl State {
 /// Builds the dead-lettered copy of a message: `x-death` updated (count incremented for the same
 /// queue and reason, else a new entry first), `x-first-death-*` set once; expiration removed.
 /// Returns the new message, its headers, and whether it had already died in this queue.
-fn with_x_death(d: &DeadLetter, vhost: &str) -> (Message, Option<FieldTable>, bool) {
+fn with_x_death(d: &DeadLetter) -> (Message, Option<FieldTable>, bool) {
     let props = decode_properties(&d.message.properties).unwrap_or_default();
     let mut headers = props.headers().clone().unwrap_or_default();
     let mut deaths: Vec<AMQPValue> = match headers.inner().get("x-death") {
@@ -766,7 +767,6 @@ fn with_x_death(d: &DeadLetter, vhost: &str) -> (Message, Option<FieldTable>, bo
     headers.insert("x-last-death-reason".into(), AMQPValue::LongString(reason.into()));
     headers.insert("x-last-death-queue".into(), AMQPValue::LongString(d.queue.as_str().into()));
     headers.insert("x-last-death-exchange".into(), AMQPValue::LongString((&*d.message.exchange).into()));
-    let _ = vhost;
     let new_props = strip_expiration(props).with_headers(headers.clone());
     let message = Message {
         exchange: d.message.exchange.clone(),
