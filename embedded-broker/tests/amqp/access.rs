@@ -54,6 +54,20 @@ where
     }
 }
 
+/// Declares a fresh exclusive queue named after `prefix`: gone with the connection even when a
+/// check fails.
+async fn exclusive_queue(ch: &Channel, prefix: &str) -> String {
+    let q = unique(prefix);
+    ch.queue_declare(
+        q.as_str().into(),
+        QueueDeclareOptions { exclusive: true, ..Default::default() },
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue.declare");
+    q
+}
+
 /// RabbitMQ's refusal of a routing key by a topic permission, on publish and on bind alike.
 fn topic_refusal(key: &str, exchange: &str, user: &str) -> String {
     format!("ACCESS_REFUSED - access to topic '{key}' in exchange '{exchange}' in vhost '/' refused for user '{user}'")
@@ -82,15 +96,7 @@ async fn check_topic_publishes(name: &str, addr: &str, url: &str, user: &str) {
     let conn = timeout(Connection::connect(url, ConnectionProperties::default()), "connect").await.expect("login");
     let ch = conn.create_channel().await.expect("channel");
     ch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
-    let q = unique("topic-perm");
-    // Exclusive: gone with the connection even when a check below fails.
-    ch.queue_declare(
-        q.as_str().into(),
-        QueueDeclareOptions { exclusive: true, ..Default::default() },
-        FieldTable::default(),
-    )
-    .await
-    .expect("queue.declare");
+    let q = exclusive_queue(&ch, "topic-perm").await;
     ch.queue_bind(
         q.as_str().into(),
         "amq.topic".into(),
@@ -160,15 +166,7 @@ async fn topic_read_permissions_limit_the_keys_a_user_may_bind_and_unbind_with()
 async fn check_topic_binds(name: &str, url: &str, user: &str, destination: &str) {
     let conn = timeout(Connection::connect(url, ConnectionProperties::default()), "connect").await.expect("login");
     let ch = conn.create_channel().await.expect("channel");
-    let q = unique("topic-bind");
-    // Exclusive: gone with the connection even when a check below fails.
-    ch.queue_declare(
-        q.as_str().into(),
-        QueueDeclareOptions { exclusive: true, ..Default::default() },
-        FieldTable::default(),
-    )
-    .await
-    .expect("queue.declare");
+    let q = exclusive_queue(&ch, "topic-bind").await;
     ch.exchange_declare(
         destination.into(),
         lapin::ExchangeKind::Fanout,
@@ -202,15 +200,21 @@ async fn check_topic_binds(name: &str, url: &str, user: &str, destination: &str)
     }
     // Topic permissions apply to topic exchanges only: amq.direct's "^$" is not checked.
     bind(ch.clone(), "amq.direct", "any".to_owned()).await.unwrap_or_else(|e| panic!("[{name}] direct: {e}"));
-    ch.exchange_bind(
-        destination.into(),
-        "amq.topic".into(),
-        "news.x".into(),
-        Default::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("[{name}] exchange.bind 'news.x': {e}"));
+    let exchange_bind = |ch: Channel, key: &'static str| async move {
+        ch.exchange_bind(destination.into(), "amq.topic".into(), key.into(), Default::default(), FieldTable::default())
+            .await
+    };
+    let exchange_unbind = |ch: Channel, key: &'static str| async move {
+        ch.exchange_unbind(
+            destination.into(),
+            "amq.topic".into(),
+            key.into(),
+            Default::default(),
+            FieldTable::default(),
+        )
+        .await
+    };
+    exchange_bind(ch.clone(), "news.x").await.unwrap_or_else(|e| panic!("[{name}] exchange.bind 'news.x': {e}"));
 
     // Each refusal closes its channel: every attempt gets a fresh one.
     let refused = |what: &str, result: lapin::Result<()>, key: &str| {
@@ -225,27 +229,9 @@ async fn check_topic_binds(name: &str, url: &str, user: &str, destination: &str)
     let ch = conn.create_channel().await.expect("channel");
     refused("queue.unbind", unbind(ch, "amq.topic", "sport".to_owned()).await, "sport");
     let ch = conn.create_channel().await.expect("channel");
-    let result = ch
-        .exchange_bind(
-            destination.into(),
-            "amq.topic".into(),
-            "sport".into(),
-            Default::default(),
-            FieldTable::default(),
-        )
-        .await;
-    refused("exchange.bind", result, "sport");
+    refused("exchange.bind", exchange_bind(ch, "sport").await, "sport");
     let ch = conn.create_channel().await.expect("channel");
-    let result = ch
-        .exchange_unbind(
-            destination.into(),
-            "amq.topic".into(),
-            "sport".into(),
-            Default::default(),
-            FieldTable::default(),
-        )
-        .await;
-    refused("exchange.unbind", result, "sport");
+    refused("exchange.unbind", exchange_unbind(ch, "sport").await, "sport");
     // Permissions come before the queue lookup: a missing queue is refused, not a 404.
     let ch = conn.create_channel().await.expect("channel");
     let result = ch
@@ -330,16 +316,7 @@ async fn binding_to_the_default_exchange_checks_write_permission_on_the_queue_fi
                 let conn = timeout(Connection::connect(&url, ConnectionProperties::default()), "connect")
                     .await
                     .expect("login");
-                let q = unique("default-bind");
-                let declare = conn.create_channel().await.expect("channel");
-                declare
-                    .queue_declare(
-                        q.as_str().into(),
-                        QueueDeclareOptions { exclusive: true, ..Default::default() },
-                        FieldTable::default(),
-                    )
-                    .await
-                    .expect("queue.declare");
+                let q = exclusive_queue(&conn.create_channel().await.expect("channel"), "default-bind").await;
                 let refused = format!("ACCESS_REFUSED - access to queue '{q}' in vhost '/' refused for user '{user}'");
                 let ch = conn.create_channel().await.expect("channel");
                 let bind = ch
