@@ -4,7 +4,6 @@
 //! task's exception, pings the worker through the pidbox fanout exchange and shuts it down with a
 //! broadcast `shutdown` control command.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 /// Written to `celery_e2e.py`: imported by the worker (`-A celery_e2e`), run as the client.
@@ -71,24 +70,11 @@ async fn celery_worker_runs_tasks_with_rpc_results_against_the_embedded_broker()
     let dir = tempfile::tempdir().expect("temp dir");
     let script = dir.path().join("celery_e2e.py");
     std::fs::write(&script, SCRIPT).expect("write the celery script");
-    let child = tokio::process::Command::new("python3")
-        .arg(&script)
-        // kombu reads the vhost from the path: "//" is "/".
-        .env("CELERY_E2E_BROKER", format!("amqp://guest:guest@{}//", broker.amqp_addr()))
-        .env("PYTHONPATH", path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // The worker is the script's child: one process group, so an overrun kills both.
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python3 runs");
-    let group = child.id().expect("the script's pid");
-    let Ok(out) = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output()).await else {
-        let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{group}")]).status();
-        panic!("the celery script did not finish within 90 s (killed)");
-    };
-    let out = out.expect("python3 output");
+    // kombu reads the vhost from the path: "//" is "/".
+    let url = format!("amqp://guest:guest@{}//", broker.amqp_addr());
+    // The worker is the script's child: the limit kills both.
+    let out =
+        crate::python::run(&[script.as_os_str()], &path, &[("CELERY_E2E_BROKER", &url)], Duration::from_secs(90)).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "celery script failed:\n{stdout}\n{stderr}");

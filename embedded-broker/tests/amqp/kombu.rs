@@ -2,7 +2,6 @@
 //! and a bound queue, publish five JSON messages with a `Producer`, consume them with a `Consumer`
 //! through `drain_events`, acknowledging each.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 const SCRIPT: &str = r#"
@@ -39,21 +38,9 @@ async fn kombu_producer_and_consumer_work_against_the_embedded_broker() {
     let broker = warren_broker::Broker::start(warren_broker::BrokerConfig::default()).await.expect("broker");
     // kombu reads the vhost from the path: "//" is "/".
     let url = format!("amqp://guest:guest@{}//", broker.amqp_addr());
-    let child = tokio::process::Command::new("python3")
-        .arg("-c")
-        .arg(SCRIPT)
-        .arg(url)
-        .env("PYTHONPATH", path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python3 runs");
-    // The script bounds its own waits; this bounds the whole run (the child is killed on drop).
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("the kombu script finished within a minute")
-        .expect("python3 output");
+    // The script bounds its own waits; this bounds the whole run.
+    let args = ["-c".as_ref(), SCRIPT.as_ref(), url.as_ref()];
+    let out = crate::python::run(&args, &path, &[], Duration::from_secs(60)).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "kombu script failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("RECEIVED 0,1,2,3,4\n"), "all five messages, in order: {stdout}");

@@ -1,7 +1,7 @@
 //! The classic pika tutorial, end to end, against the embedded broker: declare `exchange1` and
 //! `queue1`, bind `info`, publish a persistent message, consume with prefetch 1 and manual ack.
 
-use std::process::Command;
+use std::time::Duration;
 
 const TUTORIAL: &str = r#"
 import sys, pika
@@ -42,12 +42,8 @@ async fn pika_tutorial_runs_end_to_end_against_the_embedded_broker() {
     let Some(path) = crate::python::pip_install("pika", "pika>=1.3,<2", "pika").await else { return };
     let broker = warren_broker::Broker::start(warren_broker::BrokerConfig::default()).await.expect("broker");
     let url = format!("amqp://guest:guest@{}/%2F", broker.amqp_addr());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3").arg("-c").arg(TUTORIAL).arg(url).env("PYTHONPATH", path).output()
-    })
-    .await
-    .expect("python task")
-    .expect("python3 runs");
+    let args = ["-c".as_ref(), TUTORIAL.as_ref(), url.as_ref()];
+    let out = crate::python::run(&args, &path, &[], Duration::from_secs(60)).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "pika tutorial failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(

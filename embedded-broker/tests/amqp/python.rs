@@ -1,8 +1,10 @@
 //! Python client libraries for the end-to-end client tests, installed with pip into the target
 //! directory once and reused.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 /// Installs `requirement` with pip into `<target tmpdir>/<dir>`, unless `dir/<module>` is already
 /// there, and returns the directory for `PYTHONPATH`. `None` (with a loud note) only when pip
@@ -39,4 +41,25 @@ fn install(dir: &str, requirement: &str, module: &str) -> Option<PathBuf> {
     assert!(offline, "pip failed for another reason than the registry being unreachable:\n{stderr}");
     eprintln!("SKIPPED LOUDLY: could not install {requirement} (registry unreachable):\n{stderr}");
     None
+}
+
+/// Runs `python3 ARGS` with `pythonpath` and `env`, in a process group of its own, and returns its
+/// output. Bounded: past `limit` the whole group (a script's own children too, such as a celery
+/// worker) is killed and the test fails.
+pub async fn run(args: &[&OsStr], pythonpath: &Path, env: &[(&str, &str)], limit: Duration) -> Output {
+    let mut command = tokio::process::Command::new("python3");
+    command.args(args).env("PYTHONPATH", pythonpath).envs(env.iter().copied());
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs");
+    let group = child.id().expect("the script's pid");
+    let Ok(out) = tokio::time::timeout(limit, child.wait_with_output()).await else {
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{group}")]).status();
+        panic!("the Python script did not finish within {limit:?} (killed)");
+    };
+    out.expect("python3 output")
 }
