@@ -5,10 +5,13 @@ use std::time::SystemTime;
 use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 
+use crate::bench::actors::producer::ProducerReport;
 use crate::bench::analytics::{self, Routes};
 use crate::bench::report::progress::Reporter;
 use crate::bench::report::table;
-use crate::bench::result::{BrokerInfo, GeneratorInfo, RunResult, RunStatus, SCHEMA_VERSION, ScenarioInfo};
+use crate::bench::result::{
+    BrokerInfo, GeneratorInfo, RunResult, RunStatus, SCHEMA_VERSION, ScenarioInfo, per_million,
+};
 use crate::bench::{gate, machine, runner, scenario, setup};
 use crate::cli::{BenchArgs, CompareArgs, Format, GlobalArgs};
 use crate::outcome::Outcome;
@@ -201,7 +204,10 @@ async fn run_on(
             limited: !analysis.generator_reasons.is_empty(),
             reasons: analysis.generator_reasons,
             cpu_seconds: cpu,
-            cpu_seconds_per_million: cpu.filter(|_| consumed > 0).map(|cpu| cpu / consumed as f64 * 1e6),
+            cpu_seconds_per_million: per_million(cpu, consumed),
+            window_cpu_seconds: output.window_cpu,
+            window_messages: Some(window_messages(&output)),
+            window_cpu_seconds_per_million: per_million(output.window_cpu, window_messages(&output)),
         },
         summary: analysis.summary,
         drain: analysis.drain,
@@ -219,6 +225,13 @@ async fn run_on(
 }
 
 /// The AMQP URL with its path set to `vhost`.
+/// Messages the measured window moved ([`GeneratorInfo::window_messages`]).
+fn window_messages(output: &runner::RunOutput) -> u64 {
+    let published: u64 = output.producers.iter().map(ProducerReport::measured).sum();
+    let delivered: u64 = output.consumers.iter().map(|c| c.delivered_in_window).sum();
+    published.max(delivered)
+}
+
 fn with_vhost(amqp_url: &str, vhost: &str) -> anyhow::Result<String> {
     let mut url =
         url::Url::parse(amqp_url).with_context(|| format!("the broker URL {} is not a URL", redact_url(amqp_url)))?;

@@ -26,7 +26,35 @@ fn memory_bytes() -> Option<u64> {
 
 /// CPU time (user + system) this process has used, in seconds; `None` off Linux.
 pub fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    stat_seconds(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+/// The name lapin gives the I/O thread it starts for every connection.
+const LAPIN_IO_THREAD: &str = "lapin-io-loop";
+
+/// CPU time (user + system) of warren's client, in seconds: the calling
+/// thread (the one every actor of a run polls on) plus lapin's I/O threads.
+/// An embedded broker in the same process runs on other threads and is not
+/// counted; the I/O threads of another run in the same process would be.
+/// `None` off Linux.
+pub fn client_cpu_seconds() -> Option<f64> {
+    let mut seconds = stat_seconds(&std::fs::read_to_string("/proc/thread-self/stat").ok()?)?;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let path = task.path();
+        let is_io_thread =
+            std::fs::read_to_string(path.join("comm")).is_ok_and(|name| name.trim_end() == LAPIN_IO_THREAD);
+        // A thread that ended since the listing has nothing left to read.
+        if is_io_thread
+            && let Some(thread) = std::fs::read_to_string(path.join("stat")).ok().and_then(|s| stat_seconds(&s))
+        {
+            seconds += thread;
+        }
+    }
+    Some(seconds)
+}
+
+/// utime + stime of a `/proc/.../stat` line, in seconds.
+fn stat_seconds(stat: &str) -> Option<f64> {
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -64,4 +92,42 @@ pub async fn broker_product(endpoint: &crate::management::Endpoint) -> (Option<S
     let Some(overview) = request.await else { return (None, None) };
     let field = |key: &str| overview.get(key).and_then(|v| v.as_str()).map(str::to_owned);
     (field("product_name"), field("product_version").or_else(|| field("rabbitmq_version")))
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stat_line_reads_past_a_command_name_with_spaces_and_parentheses() {
+        let line = "4242 (a (b) c) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0";
+        assert_eq!(stat_seconds(line), Some(3.0));
+        assert_eq!(stat_seconds("4242 (truncated"), None);
+    }
+
+    #[test]
+    fn client_cpu_counts_lapin_io_threads() {
+        let before = client_cpu_seconds().expect("procfs");
+        // Burn a quarter of a second of CPU on a thread named as lapin names its I/O threads,
+        // and keep the thread alive while measuring: an ended thread is no longer listed.
+        let (burned, measured) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let (burned_tx, burned_rx) = burned;
+        let (measured_tx, measured_rx) = measured;
+        let thread = std::thread::Builder::new()
+            .name(LAPIN_IO_THREAD.into())
+            .spawn(move || {
+                let own = || std::fs::read_to_string("/proc/thread-self/stat").ok().and_then(|s| stat_seconds(&s));
+                while own().is_some_and(|s| s < 0.25) {
+                    std::hint::black_box((0..10_000u64).sum::<u64>());
+                }
+                let _ = burned_tx.send(());
+                let _ = measured_rx.recv();
+            })
+            .expect("a thread");
+        burned_rx.recv().expect("the thread burned its CPU");
+        let after = client_cpu_seconds().expect("procfs");
+        let _ = measured_tx.send(());
+        thread.join().expect("the thread ends");
+        assert!(after - before >= 0.25, "an I/O thread's 0.25 s is counted: {before} → {after}");
+    }
 }

@@ -62,13 +62,13 @@ pub struct RunResult {
     /// Things a reader should know (e.g. routes warren could not predict).
     pub warnings: Vec<String>,
     /// With `bench --repeat N`: every run's headline figures; this result is the median run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub repeat: Option<RepeatInfo>,
     /// With `bench --shard K/N`: which slice of the scenario this run was.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub shard: Option<ShardInfo>,
     /// On a result made by `warren report merge`: the results it adds up.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub merged: Option<MergeInfo>,
 }
 
@@ -183,10 +183,37 @@ pub struct GeneratorInfo {
     pub limited: bool,
     /// Why it is flagged.
     pub reasons: Vec<String>,
-    /// CPU time warren's process used (user + system), seconds.
+    /// CPU time warren's process used (user + system) over the whole run,
+    /// seconds; with the embedded broker, the broker's CPU is in it.
     pub cpu_seconds: Option<f64>,
-    /// warren's CPU seconds per million messages consumed over the whole run (warmup and drain included).
+    /// `cpu_seconds` per million messages consumed over the whole run (warmup and drain included).
     pub cpu_seconds_per_million: Option<f64>,
+    /// CPU time of warren's client alone (the thread its producers and
+    /// consumers run on, and lapin's I/O thread of every connection) in the
+    /// measured window, seconds; never includes an embedded broker.
+    #[serde(default)]
+    pub window_cpu_seconds: Option<f64>,
+    /// Messages the measured window moved: published in it or first
+    /// deliveries received in it, whichever are more (a fanout delivers more
+    /// than it publishes; a producer ahead of its consumers publishes more).
+    #[serde(default)]
+    pub window_messages: Option<u64>,
+    /// `window_cpu_seconds` per million `window_messages`.
+    #[serde(default)]
+    pub window_cpu_seconds_per_million: Option<f64>,
+}
+
+impl GeneratorInfo {
+    /// The client's CPU seconds per million messages: the measured window's
+    /// figure, or the whole process's for a result that lacks it.
+    pub fn client_cpu_per_million(&self) -> Option<f64> {
+        self.window_cpu_seconds_per_million.or(self.cpu_seconds_per_million)
+    }
+}
+
+/// Seconds per million messages, when there were any.
+pub fn per_million(seconds: Option<f64>, messages: u64) -> Option<f64> {
+    seconds.filter(|_| messages > 0).map(|seconds| seconds / messages as f64 * 1e6)
 }
 
 /// The whole run's figures. CI scripts read these names: they are stable.
@@ -364,7 +391,7 @@ pub struct SecondResult {
     pub p99_us: Option<f64>,
     /// This second's end-to-end histogram, serialised like [`Histograms`], so
     /// merged results get exact per-second percentiles.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub e2e_histogram: Option<String>,
 }
 

@@ -26,6 +26,7 @@ use crate::bench::actors::consumer::{self, ConsumerPlan, ConsumerReport, Shared}
 use crate::bench::actors::producer::{self, ProducerPlan, ProducerReport};
 use crate::bench::actors::{Clock, Schedule};
 use crate::bench::analytics::series::{Aggregate, SeriesRecorder, SharedAggregate};
+use crate::bench::machine;
 use crate::bench::report::progress::{Reporter, Snapshot};
 use crate::bench::scenario::{AckMode, ConnectionLayout, Scenario};
 use crate::target::redact_url;
@@ -55,6 +56,9 @@ pub struct RunOutput {
     pub producers_stopped_ns: u64,
     /// When the drain ended, ns since the epoch.
     pub drain_ended_ns: u64,
+    /// CPU seconds warren's client used in the measured window (see
+    /// [`machine::client_cpu_seconds`]); `None` when the window never began.
+    pub window_cpu: Option<f64>,
     /// True when every expected delivery arrived before the drain limit.
     pub drain_complete: bool,
     /// The first failure, if any.
@@ -145,12 +149,19 @@ pub async fn run(
     // Warmup and measure: until the window ends, every producer reached its limit, Ctrl-C, or a fault.
     let mut interrupted = false;
     let mut ticker = tokio::time::interval(TICK);
+    // The client's CPU at the window's start; this task polls on the actors' thread.
+    let mut window_cpu_start = None;
     loop {
         let now = clock.now_ns();
+        if window_cpu_start.is_none() && now >= measure_start_ns {
+            window_cpu_start = Some(machine::client_cpu_seconds());
+        }
         if now >= measure_end_ns || producer_tasks.iter().all(JoinHandle::is_finished) {
             break;
         }
         tokio::select! {
+            _ = tokio::time::sleep_until(clock.instant(measure_start_ns)), if window_cpu_start.is_none() => {}
+            _ = tokio::time::sleep_until(clock.instant(measure_end_ns)) => {}
             _ = ticker.tick() => reporter.update(&snapshot(&clock, &aggregate, "measure")),
             _ = interrupt.cancelled() => { interrupted = true; break; }
             _ = fault.cancelled() => break,
@@ -158,6 +169,7 @@ pub async fn run(
     }
     let producers_stopped_ns = clock.now_ns().min(measure_end_ns);
     stop_producers.cancel();
+    let window_cpu = window_cpu_start.flatten().and_then(|start| Some(machine::client_cpu_seconds()? - start));
     if fault.is_cancelled() {
         abort.cancel();
         stop_consumers.cancel();
@@ -251,6 +263,7 @@ pub async fn run(
         aggregate,
         producers_stopped_ns,
         drain_ended_ns,
+        window_cpu,
         drain_complete,
         failure,
         interrupted,

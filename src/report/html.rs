@@ -416,10 +416,19 @@ fn details(out: &mut String, result: &RunResult, baseline: Option<&RunResult>) {
         ("generator", format!("{}{}", if g.limited { "LIMITED: " } else { "kept its schedule" }, g.reasons.join("; "))),
         (
             "warren CPU",
-            match (g.cpu_seconds, g.cpu_seconds_per_million) {
-                (Some(cpu), Some(per)) => format!("{cpu:.2}s ({per:.1}s per million messages)"),
-                (Some(cpu), None) => format!("{cpu:.2}s"),
-                _ => "-".to_owned(),
+            match (g.window_cpu_seconds, g.cpu_seconds) {
+                (Some(cpu), process) => format!(
+                    "client {cpu:.2}s in the measured window{}{}",
+                    g.window_cpu_seconds_per_million
+                        .map(|per| format!(" ({per:.1}s per million messages)"))
+                        .unwrap_or_default(),
+                    process.map(|p| format!("; whole process {p:.2}s")).unwrap_or_default()
+                ),
+                (None, Some(cpu)) => match g.cpu_seconds_per_million {
+                    Some(per) => format!("whole process {cpu:.2}s ({per:.1}s per million messages)"),
+                    None => format!("whole process {cpu:.2}s"),
+                },
+                (None, None) => "-".to_owned(),
             },
         ),
     ];

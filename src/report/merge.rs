@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use crate::bench::analytics::histogram::{self, DecodeError, Latency, Percentiles};
 use crate::bench::result::{
     ConsumerGroupResult, GateResult, MergeInfo, ProducerGroupResult, RunResult, RunStatus, SecondResult, Summary,
+    per_million,
 };
 
 /// Why results could not be merged.
@@ -164,11 +165,11 @@ pub fn merge(files: &[(String, RunResult)]) -> Result<RunResult, MergeError> {
         .flat_map(|(file, r)| r.generator.reasons.iter().map(move |reason| format!("{file}: {reason}")))
         .collect();
     merged.generator.cpu_seconds = files.iter().map(|(_, r)| r.generator.cpu_seconds).sum();
-    merged.generator.cpu_seconds_per_million = merged
-        .generator
-        .cpu_seconds
-        .filter(|_| merged.summary.consumed > 0)
-        .map(|cpu| cpu / merged.summary.consumed as f64 * 1e6);
+    merged.generator.cpu_seconds_per_million = per_million(merged.generator.cpu_seconds, merged.summary.consumed);
+    merged.generator.window_cpu_seconds = files.iter().map(|(_, r)| r.generator.window_cpu_seconds).sum();
+    merged.generator.window_messages = files.iter().map(|(_, r)| r.generator.window_messages).sum();
+    merged.generator.window_cpu_seconds_per_million =
+        per_million(merged.generator.window_cpu_seconds, merged.generator.window_messages.unwrap_or(0));
     merged.gates = rejudge(&first.gates, &merged.summary);
     // A shard's throughput gate is its share of the scenario's: the shares add back up.
     if files.iter().all(|(_, r)| r.shard.is_some()) {

@@ -71,7 +71,7 @@ pub fn rows(runs: &[(String, RunResult)]) -> Vec<Row> {
                 e2e_p999_us: s.latency.e2e.p999_us,
                 lost: s.lost,
                 gates_failed: r.gates.iter().filter(|g| !g.passed).count(),
-                cpu_seconds_per_million: r.generator.cpu_seconds_per_million,
+                cpu_seconds_per_million: r.generator.client_cpu_per_million(),
             }
         })
         .collect()

@@ -407,7 +407,15 @@ fn bench_orders_scenario_on_embedded() {
 
 #[test]
 fn bench_max_throughput_scenario_on_embedded() {
-    shipped_scenario_on_embedded("max-throughput", &[]);
+    let result = shipped_scenario_on_embedded("max-throughput", &[]);
+    // The client's own CPU leaves the in-process broker out; the whole process's includes it.
+    let client = number(&result, "/generator/window_cpu_seconds");
+    let process = number(&result, "/generator/cpu_seconds");
+    assert!(client > 0.0 && client < process, "client {client}s, whole process {process}s");
+    let messages = count(&result, "/generator/window_messages");
+    assert!(messages >= count(&result, "/summary/published"), "the window moved what it published");
+    let per_million = number(&result, "/generator/window_cpu_seconds_per_million");
+    assert!((per_million - client / messages as f64 * 1e6).abs() < 1e-6, "{per_million} per million");
 }
 
 #[test]

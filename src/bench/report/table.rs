@@ -133,16 +133,40 @@ pub fn render(result: &RunResult) -> String {
         "       lost {}, duplicated {}, reordered {}, redelivered {}, rejected {}, returned {}, nacked {}, unconfirmed {}, errors {}",
         s.lost, s.duplicated, s.reordered, s.redelivered, s.rejected, s.returned, s.nacked, s.unconfirmed, s.errors
     );
-    if let Some(cpu) = result.generator.cpu_seconds {
-        let per_million = result
-            .generator
-            .cpu_seconds_per_million
-            .map(|m| format!(", {m:.1}s per million messages"))
-            .unwrap_or_default();
-        // Per million messages means something at full speed; at a modest rate the share of a core says more.
+    let generator = &result.generator;
+    let per_million = |m: Option<f64>| m.map(|m| format!(", {m:.1}s per million messages")).unwrap_or_default();
+    // Per million messages means something at full speed; at a modest rate the share of a core says more.
+    let share = |cpu: f64, wall: f64| {
+        if wall > 0.0 { format!(" ({:.0}% of one core)", cpu / wall * 100.0) } else { String::new() }
+    };
+    let whole_run = generator.cpu_seconds.map(|cpu| {
         let wall = result.scenario.warmup_s + result.scenario.duration_s + result.drain.seconds;
-        let share = if wall > 0.0 { format!(" ({:.0}% of one core)", cpu / wall * 100.0) } else { String::new() };
-        let _ = writeln!(out, "client CPU: {cpu:.2}s over {wall:.1}s{share}{per_million}");
+        let broker = if result.broker.embedded { ", embedded broker included" } else { "" };
+        (cpu, wall, broker)
+    });
+    match (generator.window_cpu_seconds, whole_run) {
+        (Some(cpu), whole_run) => {
+            let window = result.scenario.duration_s;
+            let process = whole_run
+                .map(|(cpu, wall, broker)| format!("; whole process {cpu:.2}s over {wall:.1}s{broker}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "client CPU: {cpu:.2}s in the {window:.1}s measured window{}{}{process}",
+                share(cpu, window),
+                per_million(generator.window_cpu_seconds_per_million)
+            );
+        }
+        (None, Some((cpu, wall, broker))) => {
+            let _ = writeln!(
+                out,
+                "process CPU: {cpu:.2}s over {wall:.1}s{}{}{}",
+                share(cpu, wall),
+                per_million(generator.cpu_seconds_per_million),
+                if broker.is_empty() { String::new() } else { format!(" ({})", &broker[2..]) }
+            );
+        }
+        (None, None) => {}
     }
     if result.generator.limited {
         let _ = writeln!(
