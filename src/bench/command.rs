@@ -208,6 +208,7 @@ async fn run_on(
             window_cpu_seconds: output.window_cpu,
             window_messages: Some(window_messages(&output)),
             window_cpu_seconds_per_million: per_million(output.window_cpu, window_messages(&output)),
+            busiest_thread_share: output.busiest_thread,
         },
         summary: analysis.summary,
         drain: analysis.drain,

@@ -1,6 +1,7 @@
 //! Facts about where a run happened, for the result file: the machine, the
 //! client's own CPU time, the git revision.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
@@ -32,25 +33,77 @@ pub fn cpu_seconds() -> Option<f64> {
 /// The name lapin gives the I/O thread it starts for every connection.
 const LAPIN_IO_THREAD: &str = "lapin-io-loop";
 
-/// CPU time (user + system) of warren's client, in seconds: the calling
-/// thread (the one every actor of a run polls on) plus lapin's I/O threads.
-/// An embedded broker in the same process runs on other threads and is not
-/// counted; the I/O threads of another run in the same process would be.
-/// `None` off Linux.
-pub fn client_cpu_seconds() -> Option<f64> {
-    let mut seconds = stat_seconds(&std::fs::read_to_string("/proc/thread-self/stat").ok()?)?;
-    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-        let path = task.path();
-        let is_io_thread =
-            std::fs::read_to_string(path.join("comm")).is_ok_and(|name| name.trim_end() == LAPIN_IO_THREAD);
-        // A thread that ended since the listing has nothing left to read.
-        if is_io_thread
-            && let Some(thread) = std::fs::read_to_string(path.join("stat")).ok().and_then(|s| stat_seconds(&s))
-        {
-            seconds += thread;
+/// What the scheduler says of one thread: time on a CPU, and time spent
+/// runnable but waiting for one (`/proc/.../schedstat`, nanoseconds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThreadTime {
+    /// Time running.
+    pub cpu_ns: u64,
+    /// Time ready to run while another task held the CPU.
+    pub waiting_ns: u64,
+}
+
+/// warren's client threads at one moment, by thread id: the calling thread
+/// (the one every actor of a run polls on) and lapin's I/O threads (one per
+/// connection). An embedded broker in the same process runs on other threads
+/// and is not among them; the I/O threads of another run in the same process
+/// would be.
+#[derive(Debug, Clone, Default)]
+pub struct ClientThreads(BTreeMap<u64, ThreadTime>);
+
+impl ClientThreads {
+    /// Reads procfs; `None` off Linux.
+    pub fn sample() -> Option<ClientThreads> {
+        let own: u64 = std::fs::read_link("/proc/thread-self").ok()?.file_name()?.to_str()?.parse().ok()?;
+        let mut threads = BTreeMap::new();
+        threads.insert(own, schedstat(&std::fs::read_to_string("/proc/thread-self/schedstat").ok()?)?);
+        for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<u64>().ok()) else { continue };
+            let path = task.path();
+            let is_io_thread =
+                std::fs::read_to_string(path.join("comm")).is_ok_and(|name| name.trim_end() == LAPIN_IO_THREAD);
+            // A thread that ended since the listing has nothing left to read.
+            if is_io_thread
+                && let Some(time) = std::fs::read_to_string(path.join("schedstat")).ok().and_then(|s| schedstat(&s))
+            {
+                threads.insert(tid, time);
+            }
         }
+        Some(ClientThreads(threads))
     }
-    Some(seconds)
+
+    /// Each thread's time since `earlier` (a thread started since counts from zero).
+    fn since<'a>(&'a self, earlier: &'a ClientThreads) -> impl Iterator<Item = ThreadTime> + 'a {
+        self.0.iter().map(|(tid, now)| {
+            let then = earlier.0.get(tid).copied().unwrap_or_default();
+            ThreadTime {
+                cpu_ns: now.cpu_ns.saturating_sub(then.cpu_ns),
+                waiting_ns: now.waiting_ns.saturating_sub(then.waiting_ns),
+            }
+        })
+    }
+
+    /// CPU seconds the client threads used since `earlier`.
+    pub fn cpu_seconds_since(&self, earlier: &ClientThreads) -> f64 {
+        self.since(earlier).map(|t| t.cpu_ns).sum::<u64>() as f64 / 1e9
+    }
+
+    /// The largest share of `window_s` that one client thread spent running
+    /// or waiting to run since `earlier`: near 1, that thread had no idle
+    /// moment, and it (or the CPUs it waited for) set the pace.
+    pub fn busiest_share_since(&self, earlier: &ClientThreads, window_s: f64) -> f64 {
+        if window_s <= 0.0 {
+            return 0.0;
+        }
+        let busiest = self.since(earlier).map(|t| t.cpu_ns + t.waiting_ns).max().unwrap_or(0);
+        busiest as f64 / 1e9 / window_s
+    }
+}
+
+/// The first two fields of a `schedstat` line.
+fn schedstat(line: &str) -> Option<ThreadTime> {
+    let mut fields = line.split_whitespace().map(str::parse::<u64>);
+    Some(ThreadTime { cpu_ns: fields.next()?.ok()?, waiting_ns: fields.next()?.ok()? })
 }
 
 /// utime + stime of a `/proc/.../stat` line, in seconds.
@@ -106,18 +159,24 @@ mod tests {
     }
 
     #[test]
-    fn client_cpu_counts_lapin_io_threads() {
-        let before = client_cpu_seconds().expect("procfs");
+    fn a_schedstat_line_gives_running_and_waiting_time() {
+        assert_eq!(schedstat("802050 1200 7\n"), Some(ThreadTime { cpu_ns: 802_050, waiting_ns: 1200 }));
+        assert_eq!(schedstat("802050"), None);
+    }
+
+    #[test]
+    fn client_threads_count_lapin_io_threads() {
+        let before = ClientThreads::sample().expect("procfs");
         // Burn a quarter of a second of CPU on a thread named as lapin names its I/O threads,
         // and keep the thread alive while measuring: an ended thread is no longer listed.
-        let (burned, measured) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
-        let (burned_tx, burned_rx) = burned;
-        let (measured_tx, measured_rx) = measured;
+        let (burned_tx, burned_rx) = std::sync::mpsc::channel();
+        let (measured_tx, measured_rx) = std::sync::mpsc::channel::<()>();
+        let started = std::time::Instant::now();
         let thread = std::thread::Builder::new()
             .name(LAPIN_IO_THREAD.into())
             .spawn(move || {
-                let own = || std::fs::read_to_string("/proc/thread-self/stat").ok().and_then(|s| stat_seconds(&s));
-                while own().is_some_and(|s| s < 0.25) {
+                let own = || std::fs::read_to_string("/proc/thread-self/schedstat").ok().and_then(|s| schedstat(&s));
+                while own().is_some_and(|t| t.cpu_ns < 250_000_000) {
                     std::hint::black_box((0..10_000u64).sum::<u64>());
                 }
                 let _ = burned_tx.send(());
@@ -125,9 +184,14 @@ mod tests {
             })
             .expect("a thread");
         burned_rx.recv().expect("the thread burned its CPU");
-        let after = client_cpu_seconds().expect("procfs");
+        let after = ClientThreads::sample().expect("procfs");
+        let window = started.elapsed().as_secs_f64();
         let _ = measured_tx.send(());
         thread.join().expect("the thread ends");
-        assert!(after - before >= 0.25, "an I/O thread's 0.25 s is counted: {before} → {after}");
+        let cpu = after.cpu_seconds_since(&before);
+        assert!(cpu >= 0.25, "an I/O thread's 0.25 s is counted: {cpu}");
+        // The thread never slept: running or waiting, it filled its part of the window.
+        let busiest = after.busiest_share_since(&before, window);
+        assert!(busiest > 0.5, "the burning thread was busy: {busiest}");
     }
 }

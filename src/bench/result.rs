@@ -175,11 +175,12 @@ pub struct MachineInfo {
     pub hostname: Option<String>,
 }
 
-/// Whether the generator kept its schedule.
+/// Whether the generator kept its schedule, and what it cost.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct GeneratorInfo {
-    /// True when warren itself could not keep the schedule: the figures then
-    /// describe warren as much as the broker.
+    /// True when warren itself could not keep the schedule, or one of its
+    /// threads had no idle moment: the figures then describe warren as much
+    /// as the broker.
     pub limited: bool,
     /// Why it is flagged.
     pub reasons: Vec<String>,
@@ -201,6 +202,10 @@ pub struct GeneratorInfo {
     /// `window_cpu_seconds` per million `window_messages`.
     #[serde(default)]
     pub window_cpu_seconds_per_million: Option<f64>,
+    /// The largest share of the measured window one client thread spent
+    /// running or waiting for a CPU; above 0.9 the run is flagged.
+    #[serde(default)]
+    pub busiest_thread_share: Option<f64>,
 }
 
 impl GeneratorInfo {

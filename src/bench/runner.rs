@@ -57,8 +57,11 @@ pub struct RunOutput {
     /// When the drain ended, ns since the epoch.
     pub drain_ended_ns: u64,
     /// CPU seconds warren's client used in the measured window (see
-    /// [`machine::client_cpu_seconds`]); `None` when the window never began.
+    /// [`machine::ClientThreads`]); `None` when the window never began.
     pub window_cpu: Option<f64>,
+    /// The largest share of the measured window one client thread spent
+    /// running or waiting for a CPU; `None` when the window never began.
+    pub busiest_thread: Option<f64>,
     /// True when every expected delivery arrived before the drain limit.
     pub drain_complete: bool,
     /// The first failure, if any.
@@ -149,12 +152,12 @@ pub async fn run(
     // Warmup and measure: until the window ends, every producer reached its limit, Ctrl-C, or a fault.
     let mut interrupted = false;
     let mut ticker = tokio::time::interval(TICK);
-    // The client's CPU at the window's start; this task polls on the actors' thread.
+    // The client's threads at the window's start; this task polls on the actors' thread.
     let mut window_cpu_start = None;
     loop {
         let now = clock.now_ns();
         if window_cpu_start.is_none() && now >= measure_start_ns {
-            window_cpu_start = Some(machine::client_cpu_seconds());
+            window_cpu_start = Some(machine::ClientThreads::sample());
         }
         if now >= measure_end_ns || producer_tasks.iter().all(JoinHandle::is_finished) {
             break;
@@ -169,7 +172,10 @@ pub async fn run(
     }
     let producers_stopped_ns = clock.now_ns().min(measure_end_ns);
     stop_producers.cancel();
-    let window_cpu = window_cpu_start.flatten().and_then(|start| Some(machine::client_cpu_seconds()? - start));
+    let window_end = window_cpu_start.flatten().and_then(|start| Some((start, machine::ClientThreads::sample()?)));
+    let window_s = producers_stopped_ns.saturating_sub(measure_start_ns) as f64 / 1e9;
+    let window_cpu = window_end.as_ref().map(|(start, end)| end.cpu_seconds_since(start));
+    let busiest_thread = window_end.as_ref().map(|(start, end)| end.busiest_share_since(start, window_s));
     if fault.is_cancelled() {
         abort.cancel();
         stop_consumers.cancel();
@@ -264,6 +270,7 @@ pub async fn run(
         producers_stopped_ns,
         drain_ended_ns,
         window_cpu,
+        busiest_thread,
         drain_complete,
         failure,
         interrupted,

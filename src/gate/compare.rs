@@ -367,7 +367,7 @@ pub fn compare(baseline: &RunResult, current: &RunResult, tolerance: &Tolerance)
         }
         if result.generator.limited {
             notes.push(format!(
-                "the {which} run was generator-limited (warren could not keep its own schedule): {}",
+                "the {which} run was generator-limited (warren itself may have set the pace): {}",
                 result.generator.reasons.join("; ")
             ));
         }

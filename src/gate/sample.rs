@@ -95,6 +95,7 @@ pub fn result(name: &str, messages: u64, e2e_ns: &[u64], confirm_ns: &[u64]) -> 
             window_cpu_seconds: None,
             window_messages: None,
             window_cpu_seconds_per_million: None,
+            busiest_thread_share: None,
         },
         summary,
         drain: DrainInfo { seconds: 0.1, delivered: 0, complete: true },

@@ -170,6 +170,8 @@ pub fn merge(files: &[(String, RunResult)]) -> Result<RunResult, MergeError> {
     merged.generator.window_messages = files.iter().map(|(_, r)| r.generator.window_messages).sum();
     merged.generator.window_cpu_seconds_per_million =
         per_million(merged.generator.window_cpu_seconds, merged.generator.window_messages.unwrap_or(0));
+    merged.generator.busiest_thread_share =
+        files.iter().filter_map(|(_, r)| r.generator.busiest_thread_share).reduce(f64::max);
     merged.gates = rejudge(&first.gates, &merged.summary);
     // A shard's throughput gate is its share of the scenario's: the shares add back up.
     if files.iter().all(|(_, r)| r.shard.is_some()) {

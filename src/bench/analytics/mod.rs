@@ -23,6 +23,10 @@ pub const SEND_DELAY_BOUND_US: f64 = 5_000.0;
 
 /// A fixed-rate group publishing less than this share of its schedule is flagged generator-limited.
 pub const MIN_SCHEDULE_SHARE: f64 = 0.95;
+/// A client thread busy (running or waiting for a CPU) for more than this
+/// share of the measured window had no idle moment: it, not the broker, may
+/// have set the rates.
+pub const BUSY_THREAD_SHARE: f64 = 0.9;
 
 /// Where each producer group's routing keys lead: `[group][key index]` is
 /// the set of queues, or `None` when warren cannot predict it.
@@ -116,7 +120,7 @@ pub struct Analysis {
     pub histograms: Histograms,
     /// Drain phase.
     pub drain: DrainInfo,
-    /// Reasons the generator could not keep its schedule.
+    /// Reasons the generator may have set the pace (schedule missed, a thread without idle time).
     pub generator_reasons: Vec<String>,
 }
 
@@ -293,8 +297,18 @@ pub fn analyse(scenario: &Scenario, output: &RunOutput, routes: &Routes) -> Anal
             confirm: histogram::encode(confirm_all),
         },
         drain,
-        generator_reasons,
+        generator_reasons: generator_reasons.into_iter().chain(busy_client(output.busiest_thread)).collect(),
     }
+}
+
+/// Why the client itself may have set the pace, beside its producers' schedules.
+fn busy_client(busiest_thread: Option<f64>) -> Option<String> {
+    let share = busiest_thread.filter(|share| *share > BUSY_THREAD_SHARE)?;
+    Some(format!(
+        "a client thread (warren's actors or one of lapin's I/O threads) was running or waiting for a CPU \
+         {:.0}% of the measured window: warren may have set the rates",
+        share * 100.0
+    ))
 }
 
 fn time_series(output: &RunOutput) -> Vec<SecondResult> {
@@ -333,7 +347,15 @@ fn time_series(output: &RunOutput) -> Vec<SecondResult> {
 
 #[cfg(test)]
 mod tests {
-    use super::count_mod;
+    use super::{busy_client, count_mod};
+
+    #[test]
+    fn a_client_thread_without_idle_time_flags_the_run() {
+        let reason = busy_client(Some(0.97)).expect("flagged");
+        assert!(reason.contains("97% of the measured window"), "{reason}");
+        assert_eq!(busy_client(Some(0.6)), None, "a thread with idle time is no bottleneck");
+        assert_eq!(busy_client(None), None, "no window, no verdict");
+    }
 
     #[test]
     fn residues_are_counted_exactly() {

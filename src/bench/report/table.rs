@@ -169,10 +169,8 @@ pub fn render(result: &RunResult) -> String {
         (None, None) => {}
     }
     if result.generator.limited {
-        let _ = writeln!(
-            out,
-            "GENERATOR-LIMITED: warren could not keep its own schedule; the figures describe warren too:"
-        );
+        let _ =
+            writeln!(out, "GENERATOR-LIMITED: warren itself may have set the pace; the figures describe warren too:");
         for reason in &result.generator.reasons {
             let _ = writeln!(out, "  - {reason}");
         }
