@@ -11,7 +11,9 @@
 //! cargo run --release --example lapin_floor -- amqp://guest:guest@127.0.0.1:5672/%2f 500000 100 50
 //! ```
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+
+mod floor;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use lapin::options::{
@@ -25,15 +27,8 @@ const QUEUE: &str = "warren.lapin-floor";
 const WINDOW: usize = 1000;
 
 fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let url = args.next().unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
-    let mut number = |default: u64| -> anyhow::Result<u64> {
-        args.next().map_or(Ok(default), |a| a.parse().with_context(|| format!("`{a}` is not a count")))
-    };
-    let (messages, prefetch, ack_every) = (number(500_000)?, number(100)?, number(50)?);
-    if ack_every == 0 || ack_every > prefetch || prefetch > u64::from(u16::MAX) {
-        bail!("want 0 < ack-every <= prefetch <= 65535");
-    }
+    let floor::Args { target: url, messages, prefetch, ack_every } =
+        floor::args("amqp://guest:guest@127.0.0.1:5672/%2f")?;
     // Small frames, as warren asks for with 16-byte bodies.
     let url = format!("{url}{}frame_max=4096", if url.contains('?') { '&' } else { '?' });
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -45,7 +40,7 @@ fn main() -> anyhow::Result<()> {
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
 
         let body = [0u8; 16];
-        let (cpu, wall) = (cpu_seconds()?, std::time::Instant::now());
+        let phase = floor::Phase::start()?;
         let mut in_flight = FuturesUnordered::new();
         let mut sent = 0;
         while sent < messages || !in_flight.is_empty() {
@@ -65,15 +60,15 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        report("publish (confirms)", messages, cpu, wall)?;
+        phase.report("publish (confirms)", messages)?;
 
         let consumer = Connection::connect(&url, ConnectionProperties::default()).await?;
         let channel = consumer.create_channel().await?;
-        channel.basic_qos(u16::try_from(prefetch)?, BasicQosOptions::default()).await?;
+        channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
         let mut deliveries = channel
             .basic_consume(QUEUE.into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
             .await?;
-        let (cpu, wall) = (cpu_seconds()?, std::time::Instant::now());
+        let phase = floor::Phase::start()?;
         let mut acks = FuturesUnordered::new();
         let mut received = 0;
         while received < messages {
@@ -91,28 +86,8 @@ fn main() -> anyhow::Result<()> {
         while let Some(ack) = acks.next().await {
             ack?;
         }
-        report(&format!("consume (prefetch {prefetch}, ack every {ack_every})"), messages, cpu, wall)?;
+        phase.report(&format!("consume (prefetch {prefetch}, ack every {ack_every})"), messages)?;
         channel.queue_delete(QUEUE.into(), QueueDeleteOptions::default()).await?;
         Ok(())
     })
-}
-
-fn report(phase: &str, messages: u64, cpu_before: f64, started: std::time::Instant) -> anyhow::Result<()> {
-    let cpu = cpu_seconds()? - cpu_before;
-    let wall = started.elapsed().as_secs_f64();
-    println!(
-        "{phase}: {messages} messages, {:.0} msgs/s, {cpu:.2} CPU-s, {:.1} CPU-s per million",
-        messages as f64 / wall,
-        cpu / messages as f64 * 1e6
-    );
-    Ok(())
-}
-
-/// User + system CPU of the whole process (every lapin thread included), from procfs.
-fn cpu_seconds() -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat (Linux only)")?;
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-    let ticks = |i: usize| -> anyhow::Result<u64> { Ok(fields.get(i).context("a short stat line")?.parse()?) };
-    Ok((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }

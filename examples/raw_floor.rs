@@ -19,6 +19,8 @@ use amq_protocol::frame::{AMQPContentHeader, AMQPFrame, WriteContext, gen_frame,
 use amq_protocol::protocol::{AMQPClass, BasicProperties, basic, channel, confirm, connection, queue};
 use amq_protocol::types::FieldTable;
 use anyhow::{Context, bail};
+
+mod floor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -26,26 +28,11 @@ const QUEUE: &str = "warren.raw-floor";
 const WINDOW: u64 = 1000;
 
 fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let addr = args.next().unwrap_or_else(|| "127.0.0.1:5672".to_owned());
-    let mut number = |default: u64| -> anyhow::Result<u64> {
-        args.next().map_or(Ok(default), |a| a.parse().with_context(|| format!("`{a}` is not a count")))
-    };
-    let (messages, prefetch, ack_every) = (number(500_000)?, number(100)?, number(50)?);
-    if ack_every == 0 || ack_every > prefetch || prefetch > u64::from(u16::MAX) {
-        bail!("want 0 < ack-every <= prefetch <= 65535");
-    }
+    let floor::Args { target: addr, messages, prefetch, ack_every } = floor::args("127.0.0.1:5672")?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let mut producer = Conn::open(&addr).await?;
-        producer
-            .call(queue_method(queue::AMQPMethod::Delete(queue::Delete {
-                queue: QUEUE.into(),
-                if_unused: false,
-                if_empty: false,
-                nowait: false,
-            })))
-            .await?;
+        delete_queue(&mut producer).await?;
         producer
             .call(queue_method(queue::AMQPMethod::Declare(queue::Declare {
                 queue: QUEUE.into(),
@@ -60,10 +47,7 @@ fn main() -> anyhow::Result<()> {
         producer.call(AMQPClass::Confirm(confirm::AMQPMethod::Select(confirm::Select { nowait: false }))).await?;
         let mut consumer = Conn::open(&addr).await?;
         consumer
-            .call(basic_method(basic::AMQPMethod::Qos(basic::Qos {
-                prefetch_count: u16::try_from(prefetch)?,
-                global: false,
-            })))
+            .call(basic_method(basic::AMQPMethod::Qos(basic::Qos { prefetch_count: prefetch, global: false })))
             .await?;
         consumer
             .call(basic_method(basic::AMQPMethod::Consume(basic::Consume {
@@ -77,23 +61,14 @@ fn main() -> anyhow::Result<()> {
             })))
             .await?;
 
-        let (cpu, wall) = (cpu_seconds()?, std::time::Instant::now());
+        let phase = floor::Phase::start()?;
         let (published, consumed) =
             tokio::try_join!(publish(&mut producer, messages), consume(&mut consumer, messages, ack_every))?;
-        let (cpu, wall) = (cpu_seconds()? - cpu, wall.elapsed().as_secs_f64());
-        println!(
-            "published {published}, consumed {consumed}: {:.0} msgs/s, {cpu:.2} CPU-s, {:.1} CPU-s per million",
-            consumed as f64 / wall,
-            cpu / consumed as f64 * 1e6
-        );
-        producer
-            .call(queue_method(queue::AMQPMethod::Delete(queue::Delete {
-                queue: QUEUE.into(),
-                if_unused: false,
-                if_empty: false,
-                nowait: false,
-            })))
-            .await?;
+        if published != consumed {
+            bail!("{published} publishes confirmed, {consumed} deliveries");
+        }
+        phase.report(&format!("publish and consume at once (prefetch {prefetch}, ack every {ack_every})"), consumed)?;
+        delete_queue(&mut producer).await?;
         Ok(())
     })
 }
@@ -164,6 +139,12 @@ async fn consume(conn: &mut Conn, messages: u64, ack_every: u64) -> anyhow::Resu
         conn.flush().await?;
     }
     Ok(received)
+}
+
+async fn delete_queue(conn: &mut Conn) -> anyhow::Result<()> {
+    let delete = queue::Delete { queue: QUEUE.into(), if_unused: false, if_empty: false, nowait: false };
+    conn.call(queue_method(queue::AMQPMethod::Delete(delete))).await?;
+    Ok(())
 }
 
 fn basic_method(method: basic::AMQPMethod) -> AMQPClass {
@@ -284,13 +265,4 @@ impl Conn {
         }
         Ok(())
     }
-}
-
-/// User + system CPU of the whole process, from procfs.
-fn cpu_seconds() -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat (Linux only)")?;
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-    let ticks = |i: usize| -> anyhow::Result<u64> { Ok(fields.get(i).context("a short stat line")?.parse()?) };
-    Ok((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }

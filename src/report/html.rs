@@ -414,23 +414,7 @@ fn details(out: &mut String, result: &RunResult, baseline: Option<&RunResult>) {
         ("git revision", result.git_revision.clone().unwrap_or_else(|| "-".to_owned())),
         ("warren", result.warren_version.clone()),
         ("generator", format!("{}{}", if g.limited { "LIMITED: " } else { "kept its schedule" }, g.reasons.join("; "))),
-        (
-            "warren CPU",
-            match (g.window_cpu_seconds, g.cpu_seconds) {
-                (Some(cpu), process) => format!(
-                    "client {cpu:.2}s in the measured window{}{}",
-                    g.window_cpu_seconds_per_million
-                        .map(|per| format!(" ({per:.1}s per million messages)"))
-                        .unwrap_or_default(),
-                    process.map(|p| format!("; whole process {p:.2}s")).unwrap_or_default()
-                ),
-                (None, Some(cpu)) => match g.cpu_seconds_per_million {
-                    Some(per) => format!("whole process {cpu:.2}s ({per:.1}s per million messages)"),
-                    None => format!("whole process {cpu:.2}s"),
-                },
-                (None, None) => "-".to_owned(),
-            },
-        ),
+        ("warren CPU", crate::bench::report::table::cpu_summary(result).unwrap_or_else(|| "-".to_owned())),
     ];
     if let Some(repeat) = &result.repeat {
         let rates: Vec<String> = repeat.runs.iter().map(|r| si(r.consume_rate)).collect();

@@ -133,40 +133,8 @@ pub fn render(result: &RunResult) -> String {
         "       lost {}, duplicated {}, reordered {}, redelivered {}, rejected {}, returned {}, nacked {}, unconfirmed {}, errors {}",
         s.lost, s.duplicated, s.reordered, s.redelivered, s.rejected, s.returned, s.nacked, s.unconfirmed, s.errors
     );
-    let generator = &result.generator;
-    let per_million = |m: Option<f64>| m.map(|m| format!(", {m:.1}s per million messages")).unwrap_or_default();
-    // Per million messages means something at full speed; at a modest rate the share of a core says more.
-    let share = |cpu: f64, wall: f64| {
-        if wall > 0.0 { format!(" ({:.0}% of one core)", cpu / wall * 100.0) } else { String::new() }
-    };
-    let whole_run = generator.cpu_seconds.map(|cpu| {
-        let wall = result.scenario.warmup_s + result.scenario.duration_s + result.drain.seconds;
-        let broker = if result.broker.embedded { ", embedded broker included" } else { "" };
-        (cpu, wall, broker)
-    });
-    match (generator.window_cpu_seconds, whole_run) {
-        (Some(cpu), whole_run) => {
-            let window = result.scenario.duration_s;
-            let process = whole_run
-                .map(|(cpu, wall, broker)| format!("; whole process {cpu:.2}s over {wall:.1}s{broker}"))
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "client CPU: {cpu:.2}s in the {window:.1}s measured window{}{}{process}",
-                share(cpu, window),
-                per_million(generator.window_cpu_seconds_per_million)
-            );
-        }
-        (None, Some((cpu, wall, broker))) => {
-            let _ = writeln!(
-                out,
-                "process CPU: {cpu:.2}s over {wall:.1}s{}{}{}",
-                share(cpu, wall),
-                per_million(generator.cpu_seconds_per_million),
-                if broker.is_empty() { String::new() } else { format!(" ({})", &broker[2..]) }
-            );
-        }
-        (None, None) => {}
+    if let Some(cpu) = cpu_summary(result) {
+        let _ = writeln!(out, "CPU: {cpu}");
     }
     if result.generator.limited {
         let _ =
@@ -208,4 +176,59 @@ fn latency_row(out: &mut String, name: &str, p: &Percentiles) {
         micros(p.max_us),
         p.count
     );
+}
+
+/// What the run cost warren's client (and the whole process beside it), for
+/// the summary and the HTML report; `None` when nothing was measured.
+pub fn cpu_summary(result: &RunResult) -> Option<String> {
+    let generator = &result.generator;
+    let per_million = |m: Option<f64>| m.map(|m| format!(", {m:.1}s per million messages")).unwrap_or_default();
+    // Per million messages means something at full speed; at a modest rate the share of a core says more.
+    let share = |cpu: f64, wall: f64| {
+        if wall > 0.0 { format!(" ({:.0}% of one core)", cpu / wall * 100.0) } else { String::new() }
+    };
+    let process = generator.cpu_seconds.map(|cpu| {
+        let wall = result.scenario.warmup_s + result.scenario.duration_s + result.drain.seconds;
+        let broker = if result.broker.embedded { ", embedded broker included" } else { "" };
+        format!(
+            "whole process {cpu:.2}s over {wall:.1}s{}{}{broker}",
+            share(cpu, wall),
+            per_million(generator.cpu_seconds_per_million)
+        )
+    });
+    match (generator.window_cpu_seconds, process) {
+        (Some(cpu), process) => {
+            let window = result.scenario.duration_s;
+            Some(format!(
+                "client {cpu:.2}s in the {window:.1}s measured window{}{}{}",
+                share(cpu, window),
+                per_million(generator.window_cpu_seconds_per_million),
+                process.map(|p| format!("; {p}")).unwrap_or_default()
+            ))
+        }
+        (None, process) => process,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpu_summary;
+    use crate::gate::sample;
+
+    #[test]
+    fn cpu_shows_the_client_alone_and_the_whole_process_with_the_embedded_broker() {
+        let mut result = sample::result("s", 1000, &[1_000_000], &[1_000_000]);
+        result.generator.window_cpu_seconds = Some(0.5);
+        result.generator.window_cpu_seconds_per_million = Some(500.0);
+        let summary = cpu_summary(&result).expect("a summary");
+        assert!(summary.starts_with("client 0.50s in the "), "{summary}");
+        assert!(summary.contains("500.0s per million messages; whole process 1.00s"), "{summary}");
+        assert!(summary.ends_with("embedded broker included"), "{summary}");
+        // A result file from before the client figure: the whole process only.
+        result.generator.window_cpu_seconds = None;
+        let summary = cpu_summary(&result).expect("a summary");
+        assert!(summary.starts_with("whole process 1.00s"), "{summary}");
+        result.generator.cpu_seconds = None;
+        assert_eq!(cpu_summary(&result), None);
+    }
 }
