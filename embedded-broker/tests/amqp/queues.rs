@@ -3,7 +3,7 @@
 
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel};
+use lapin::{BasicProperties, Channel, Connection};
 
 use crate::util::*;
 
@@ -462,6 +462,16 @@ async fn quorum_delivery_limit_drops_a_message_requeued_too_often() {
     }
 }
 
+/// Declares `q` with `arguments` on a fresh channel of `conn`: refused with 406 and
+/// `PRECONDITION_FAILED - {expected}`, closing that channel and not the connection.
+async fn declare_refused(target: &str, conn: &Connection, q: &str, arguments: FieldTable, expected: &str) {
+    let ch = conn.create_channel().await.expect("channel");
+    let err = ch.queue_declare(q.into(), QueueDeclareOptions::default(), arguments).await.expect_err("refused");
+    assert_eq!(code(&err), Some(406), "[{target}] {err}");
+    assert_eq!(text(&err), format!("PRECONDITION_FAILED - {expected}"), "[{target}]");
+    assert!(!ch.status().connected() && conn.status().connected(), "[{target}] a channel error");
+}
+
 #[tokio::test]
 async fn x_queue_mode_is_default_or_lazy_and_a_different_mode_is_inequivalent() {
     for t in targets().await {
@@ -472,20 +482,9 @@ async fn x_queue_mode_is_default_or_lazy_and_a_different_mode_is_inequivalent() 
             (AMQPValue::LongInt(1), "{unacceptable_type,signedint}"),
         ];
         for (mode, detail) in refused {
-            let ch = conn.create_channel().await.expect("channel");
             let q = unique("mode-bad");
-            let err = ch
-                .queue_declare(q.as_str().into(), QueueDeclareOptions::default(), args(&[("x-queue-mode", mode)]))
-                .await
-                .expect_err("invalid mode");
-            assert_eq!(code(&err), Some(406), "[{}] {err}", t.name);
-            assert_eq!(
-                text(&err),
-                format!("PRECONDITION_FAILED - invalid arg 'x-queue-mode' for queue '{q}' in vhost '/': {detail}"),
-                "[{}]",
-                t.name
-            );
-            assert!(!ch.status().connected() && conn.status().connected(), "[{}] a channel error", t.name);
+            let expected = format!("invalid arg 'x-queue-mode' for queue '{q}' in vhost '/': {detail}");
+            declare_refused(t.name, &conn, &q, args(&[("x-queue-mode", mode)]), &expected).await;
         }
         let ch = conn.create_channel().await.expect("channel");
         let q = unique("mode");
@@ -507,18 +506,8 @@ async fn x_queue_mode_is_default_or_lazy_and_a_different_mode_is_inequivalent() 
             ),
         ];
         for (arguments, detail) in redeclares {
-            let ch = conn.create_channel().await.expect("channel");
-            let err = ch
-                .queue_declare(q.as_str().into(), QueueDeclareOptions::default(), arguments)
-                .await
-                .expect_err("inequivalent");
-            assert_eq!(code(&err), Some(406), "[{}] {err}", t.name);
-            assert_eq!(
-                text(&err),
-                format!("PRECONDITION_FAILED - inequivalent arg 'x-queue-mode' for queue '{q}' in vhost '/': {detail}"),
-                "[{}]",
-                t.name
-            );
+            let expected = format!("inequivalent arg 'x-queue-mode' for queue '{q}' in vhost '/': {detail}");
+            declare_refused(t.name, &conn, &q, arguments, &expected).await;
         }
         let ch = conn.create_channel().await.expect("channel");
         delete(&ch, &q).await;
