@@ -173,6 +173,7 @@ async fn run_on(
         RunStatus::Completed
     };
     // CPU covers the whole run (warmup and drain too), so it is divided by every delivery of the run.
+    let window_messages = window_messages(&output);
     let consumed: u64 = analysis.time_series.iter().map(|s| s.delivered.saturating_sub(s.redelivered)).sum();
     let scenario_dir =
         args.scenario.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
@@ -206,8 +207,8 @@ async fn run_on(
             cpu_seconds: cpu,
             cpu_seconds_per_million: per_million(cpu, consumed),
             window_cpu_seconds: output.window_cpu,
-            window_messages: Some(window_messages(&output)),
-            window_cpu_seconds_per_million: per_million(output.window_cpu, window_messages(&output)),
+            window_messages: Some(window_messages),
+            window_cpu_seconds_per_million: per_million(output.window_cpu, window_messages),
             busiest_thread_share: output.busiest_thread,
         },
         summary: analysis.summary,
@@ -225,7 +226,6 @@ async fn run_on(
     Ok((result, cleanup.err()))
 }
 
-/// The AMQP URL with its path set to `vhost`.
 /// Messages the measured window moved ([`GeneratorInfo::window_messages`]).
 fn window_messages(output: &runner::RunOutput) -> u64 {
     let published: u64 = output.producers.iter().map(ProducerReport::measured).sum();
@@ -233,6 +233,7 @@ fn window_messages(output: &runner::RunOutput) -> u64 {
     published.max(delivered)
 }
 
+/// The AMQP URL with its path set to `vhost`.
 fn with_vhost(amqp_url: &str, vhost: &str) -> anyhow::Result<String> {
     let mut url =
         url::Url::parse(amqp_url).with_context(|| format!("the broker URL {} is not a URL", redact_url(amqp_url)))?;

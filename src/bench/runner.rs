@@ -153,17 +153,17 @@ pub async fn run(
     let mut interrupted = false;
     let mut ticker = tokio::time::interval(TICK);
     // The client's threads at the window's start; this task polls on the actors' thread.
-    let mut window_cpu_start = None;
+    let mut window_start = None;
     loop {
         let now = clock.now_ns();
-        if window_cpu_start.is_none() && now >= measure_start_ns {
-            window_cpu_start = Some(machine::ClientThreads::sample());
+        if window_start.is_none() && now >= measure_start_ns {
+            window_start = Some(machine::ClientThreads::sample());
         }
         if now >= measure_end_ns || producer_tasks.iter().all(JoinHandle::is_finished) {
             break;
         }
         tokio::select! {
-            _ = tokio::time::sleep_until(clock.instant(measure_start_ns)), if window_cpu_start.is_none() => {}
+            _ = tokio::time::sleep_until(clock.instant(measure_start_ns)), if window_start.is_none() => {}
             _ = tokio::time::sleep_until(clock.instant(measure_end_ns)) => {}
             _ = ticker.tick() => reporter.update(&snapshot(&clock, &aggregate, "measure")),
             _ = interrupt.cancelled() => { interrupted = true; break; }
@@ -172,7 +172,7 @@ pub async fn run(
     }
     let producers_stopped_ns = clock.now_ns().min(measure_end_ns);
     stop_producers.cancel();
-    let window_end = window_cpu_start.flatten().and_then(|start| Some((start, machine::ClientThreads::sample()?)));
+    let window_end = window_start.flatten().and_then(|start| Some((start, machine::ClientThreads::sample()?)));
     let window_s = producers_stopped_ns.saturating_sub(measure_start_ns) as f64 / 1e9;
     let window_cpu = window_end.as_ref().map(|(start, end)| end.cpu_seconds_since(start));
     let busiest_thread = window_end.as_ref().map(|(start, end)| end.busiest_share_since(start, window_s));
