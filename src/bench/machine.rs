@@ -44,8 +44,8 @@ pub struct ThreadTime {
 }
 
 /// warren's client threads at one moment, by thread id: the calling thread
-/// (the one every actor of a run polls on) and lapin's I/O threads (one per
-/// connection). An embedded broker in the same process runs on other threads
+/// (the run's own, which connects and collects) and lapin's I/O threads (one
+/// per connection, which also run that connection's actors). An embedded broker in the same process runs on other threads
 /// and is not among them; the I/O threads of another run in the same process
 /// would be.
 #[derive(Debug, Clone, Default)]

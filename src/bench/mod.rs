@@ -15,6 +15,7 @@
 //! - [`message`]: the body layout every message carries (sequence, timestamp, producer).
 //! - [`routing`]: where the topology routes each message, so loss is counted per queue.
 //! - [`runner`]: connects, starts every actor on one clock, walks warmup, measure and drain.
+//! - [`link`]: a connection and its runtime: actors run on their connection's I/O thread.
 //! - [`actors`]: producers and consumers; each owns its histograms and counters.
 //! - [`analytics`]: histograms, sequence tracking, per-second series, and the final figures.
 //! - [`result`]: the result file's versioned schema.
@@ -27,6 +28,7 @@ pub mod actors;
 pub mod analytics;
 pub mod command;
 pub mod gate;
+pub mod link;
 pub mod machine;
 pub mod message;
 pub mod report;

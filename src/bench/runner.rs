@@ -18,7 +18,7 @@ use amq_protocol::frame::{AMQPContentHeader, AMQPFrame, WriteContext, gen_frame}
 use anyhow::Context;
 use lapin::options::{BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties};
+use lapin::{Channel, Connection};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -26,18 +26,15 @@ use crate::bench::actors::consumer::{self, ConsumerPlan, ConsumerReport, Shared}
 use crate::bench::actors::producer::{self, ProducerPlan, ProducerReport};
 use crate::bench::actors::{Clock, Schedule};
 use crate::bench::analytics::series::{Aggregate, SeriesRecorder, SharedAggregate};
+use crate::bench::link::{self, Link};
 use crate::bench::machine;
 use crate::bench::report::progress::{Reporter, Snapshot};
 use crate::bench::scenario::{AckMode, ConnectionLayout, Scenario};
-use crate::target::redact_url;
 
 /// How long actors get to stop after their phase ended before they are aborted.
 pub const GRACE: Duration = Duration::from_secs(5);
 
 const TICK: Duration = Duration::from_millis(200);
-
-/// How long one AMQP connection may take to open before the run gives up.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a run produced, complete or not.
 #[derive(Debug)]
@@ -71,10 +68,11 @@ pub struct RunOutput {
 }
 
 struct Connected {
-    connections: Vec<Connection>,
+    links: Vec<Link>,
     channels: Vec<Channel>,
-    consumers: Vec<(Channel, lapin::Consumer, ConsumerPlan)>,
-    producers: Vec<(Channel, ProducerPlan)>,
+    /// Each with the index of its link in `links`.
+    consumers: Vec<(Channel, lapin::Consumer, ConsumerPlan, usize)>,
+    producers: Vec<(Channel, ProducerPlan, usize)>,
 }
 
 /// Expected first deliveries per consumed queue, given what producers published so far.
@@ -94,6 +92,10 @@ pub async fn run(
 ) -> anyhow::Result<RunOutput> {
     let epoch = Instant::now();
     let connected = connect(scenario, amqp_url).await?;
+    // Stops the drivers of ended connections' runtimes, however this function returns.
+    let ended_links = CancellationToken::new();
+    let _stop_driving = ended_links.clone().drop_guard();
+    tokio::spawn(link::keep_driven(connected.links.iter().map(Link::watch).collect(), ended_links.clone()));
     let aggregate: SharedAggregate = Arc::new(Mutex::new(Aggregate::default()));
 
     let start_ns = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(0);
@@ -107,7 +109,7 @@ pub async fn run(
         drain_end_ns: measure_end_ns + nanos(scenario.drain),
     };
 
-    let mut plans_by_id: Vec<ProducerPlan> = connected.producers.iter().map(|(_, p)| p.clone()).collect();
+    let mut plans_by_id: Vec<ProducerPlan> = connected.producers.iter().map(|(_, p, _)| p.clone()).collect();
     plans_by_id.sort_by_key(|p| p.id);
     let schedules: Arc<[Schedule]> =
         plans_by_id.iter().map(|p| Schedule { start_ns, ..p.schedule }).collect::<Vec<_>>().into();
@@ -120,12 +122,12 @@ pub async fn run(
 
     let mut arrived: BTreeMap<String, Arc<AtomicU64>> = BTreeMap::new();
     let mut consumer_tasks: Vec<JoinHandle<ConsumerReport>> = Vec::new();
-    for (channel, stream, plan) in connected.consumers {
+    for (channel, stream, plan, link) in connected.consumers {
         let counter = arrived.entry(plan.queue.clone()).or_default().clone();
         let shared = Shared { schedules: schedules.clone(), arrived: counter };
         let series = SeriesRecorder::new(aggregate.clone(), start_ns);
         let (stop, fault, failure) = (stop_consumers.clone(), fault.clone(), failure.clone());
-        consumer_tasks.push(tokio::spawn(async move {
+        consumer_tasks.push(connected.links[link].spawn(async move {
             let report = consumer::run(channel, stream, plan, clock, shared, series, stop).await;
             if let Some(error) = &report.failure {
                 note_failure(&failure, format!("{:#}", anyhow::Error::new(error.clone())));
@@ -135,11 +137,11 @@ pub async fn run(
         }));
     }
     let mut producer_tasks: Vec<JoinHandle<ProducerReport>> = Vec::new();
-    for (channel, mut plan) in connected.producers {
+    for (channel, mut plan, link) in connected.producers {
         plan.schedule.start_ns = start_ns;
         let series = SeriesRecorder::new(aggregate.clone(), start_ns);
         let (stop, abort, fault, failure) = (stop_producers.clone(), abort.clone(), fault.clone(), failure.clone());
-        producer_tasks.push(tokio::spawn(async move {
+        producer_tasks.push(connected.links[link].spawn(async move {
             let report = producer::run(channel, plan, clock, series, stop, abort).await;
             if let Some(error) = &report.failure {
                 note_failure(&failure, format!("{:#}", anyhow::Error::new(error.clone())));
@@ -152,7 +154,7 @@ pub async fn run(
     // Warmup and measure: until the window ends, every producer reached its limit, Ctrl-C, or a fault.
     let mut interrupted = false;
     let mut ticker = tokio::time::interval(TICK);
-    // The client's threads at the window's start; this task polls on the actors' thread.
+    // The client's threads at the window's start; this task polls on the run's own thread.
     let mut window_start = None;
     loop {
         let now = clock.now_ns();
@@ -258,7 +260,8 @@ pub async fn run(
     for task in &producer_tasks {
         task.abort();
     }
-    close(connected.channels, connected.connections).await;
+    ended_links.cancel();
+    close(connected.channels, connected.links.into_iter().map(|link| link.connection).collect()).await;
     reporter.update(&snapshot(&clock, &aggregate, "done"));
     let failure = failure.lock().ok().and_then(|mut f| f.take());
     Ok(RunOutput {
@@ -329,19 +332,6 @@ async fn close(channels: Vec<Channel>, connections: Vec<Connection>) {
     let _ = tokio::time::timeout(GRACE, futures::future::join_all(closing)).await;
 }
 
-/// Connects to `url`; errors name `amqp_url`, the broker as the user gave it.
-async fn open(url: &str, amqp_url: &str, name: String) -> anyhow::Result<Connection> {
-    let properties = ConnectionProperties::default().with_connection_name(name.clone().into());
-    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, properties)).await {
-        Ok(connected) => connected.with_context(|| format!("connecting {name} to {}", redact_url(amqp_url))),
-        Err(_) => anyhow::bail!(
-            "connecting {name} to {}: no answer within {}s",
-            redact_url(amqp_url),
-            CONNECT_TIMEOUT.as_secs()
-        ),
-    }
-}
-
 /// The `frame_max` warren's connections ask for, unless the URL names one.
 ///
 /// lapin keeps two ring buffers of 32 frames per connection, sized by the
@@ -392,13 +382,13 @@ async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connecte
         None => amqp_url.to_owned(),
     };
     let mut connected =
-        Connected { connections: Vec::new(), channels: Vec::new(), consumers: Vec::new(), producers: Vec::new() };
+        Connected { links: Vec::new(), channels: Vec::new(), consumers: Vec::new(), producers: Vec::new() };
     for (index, group) in scenario.consumers.iter().enumerate() {
         for instance in 0..group.instances {
             let label = format!("consumer {}#{instance}", group.name);
-            let connection = open(&url, amqp_url, format!("warren bench {label}")).await?;
+            let link = Link::open(&url, amqp_url, format!("warren bench {label}")).await?;
             let channel =
-                connection.create_channel().await.with_context(|| format!("opening a channel for {label}"))?;
+                link.connection.create_channel().await.with_context(|| format!("opening a channel for {label}"))?;
             if let Some(global) = group.global_prefetch {
                 channel
                     .basic_qos(global, BasicQosOptions { global: true })
@@ -428,8 +418,8 @@ async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connecte
                 work: group.work,
             };
             connected.channels.push(channel.clone());
-            connected.consumers.push((channel, stream, plan));
-            connected.connections.push(connection);
+            connected.consumers.push((channel, stream, plan, connected.links.len()));
+            connected.links.push(link);
         }
     }
     let mut id = 0u32;
@@ -437,22 +427,26 @@ async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connecte
         let properties = ProducerPlan::properties(group);
         let shared = match group.layout {
             ConnectionLayout::Shared => {
-                Some(open(&url, amqp_url, format!("warren bench producers {}", group.name)).await?)
+                let link = Link::open(&url, amqp_url, format!("warren bench producers {}", group.name)).await?;
+                connected.links.push(link);
+                Some(connected.links.len() - 1)
             }
             ConnectionLayout::PerInstance => None,
         };
         for instance in 0..group.instances {
             let label = format!("producer {}#{instance}", group.name);
-            let channel = match &shared {
-                Some(connection) => connection.create_channel().await,
+            let link = match shared {
+                Some(link) => link,
                 None => {
-                    let connection = open(&url, amqp_url, format!("warren bench {label}")).await?;
-                    let channel = connection.create_channel().await;
-                    connected.connections.push(connection);
-                    channel
+                    connected.links.push(Link::open(&url, amqp_url, format!("warren bench {label}")).await?);
+                    connected.links.len() - 1
                 }
-            }
-            .with_context(|| format!("opening a channel for {label}"))?;
+            };
+            let channel = connected.links[link]
+                .connection
+                .create_channel()
+                .await
+                .with_context(|| format!("opening a channel for {label}"))?;
             if group.confirms.is_some() {
                 channel
                     .confirm_select(ConfirmSelectOptions::default())
@@ -474,21 +468,17 @@ async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connecte
                 limit: scenario.message_limit,
             };
             connected.channels.push(channel.clone());
-            connected.producers.push((channel, plan));
+            connected.producers.push((channel, plan, link));
             id += 1;
-        }
-        if let Some(connection) = shared {
-            connected.connections.push(connection);
         }
     }
     Ok(connected)
 }
 
-/// [`run`] on a runtime of its own: one thread for every actor, beside
-/// lapin's I/O threads. Measured on two cores against RabbitMQ, this costs
-/// less CPU per message than spreading the actors over the command's
-/// multi-threaded runtime, where wake-ups hop between workers; the embedded
-/// broker, when there is one, keeps the command's runtime to itself.
+/// [`run`] on a runtime of its own: the thread that connects, walks the
+/// phases and collects reports, while the actors run on their connections'
+/// I/O threads ([`link`]). The embedded broker, when there is one, keeps the
+/// command's runtime to itself.
 pub async fn run_on_own_thread(
     scenario: Scenario,
     amqp_url: String,

@@ -416,7 +416,7 @@ fn bench_max_throughput_scenario_on_embedded() {
     assert!(messages >= count(&result, "/summary/published"), "the window moved what it published");
     let per_million = number(&result, "/generator/window_cpu_seconds_per_million");
     assert!((per_million - client / messages as f64 * 1e6).abs() < 1e-6, "{per_million} per million");
-    // The actors' thread was busy some of the window, and no thread can be busy much longer than it.
+    // The actors' threads were busy some of the window, and no thread can be busy much longer than it.
     let busiest = number(&result, "/generator/busiest_thread_share");
     assert!(busiest > 0.0 && busiest < 1.1, "busiest client thread: {busiest} of the window");
 }
