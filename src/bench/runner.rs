@@ -381,6 +381,7 @@ async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connecte
         Some(frame_max) => with_frame_max(amqp_url, frame_max),
         None => amqp_url.to_owned(),
     };
+    machine::allow_open_files();
     let mut connected =
         Connected { links: Vec::new(), channels: Vec::new(), consumers: Vec::new(), producers: Vec::new() };
     for (index, group) in scenario.consumers.iter().enumerate() {
