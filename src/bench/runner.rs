@@ -175,7 +175,7 @@ pub async fn run(
     let producers_stopped_ns = clock.now_ns().min(measure_end_ns);
     stop_producers.cancel();
     let window_end = window_start.flatten().and_then(|start| Some((start, machine::ClientThreads::sample()?)));
-    let window_s = producers_stopped_ns.saturating_sub(measure_start_ns) as f64 / 1e9;
+    let window_s = clock.window_ns(producers_stopped_ns) as f64 / 1e9;
     let window_cpu = window_end.as_ref().map(|(start, end)| end.cpu_seconds_since(start));
     let busiest_thread = window_end.as_ref().map(|(start, end)| end.busiest_share_since(start, window_s));
     if fault.is_cancelled() {

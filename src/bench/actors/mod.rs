@@ -38,6 +38,12 @@ impl Clock {
         tokio::time::Instant::from_std(self.epoch + Duration::from_nanos(ns))
     }
 
+    /// The measured window's length, in nanoseconds (at least 1), given when
+    /// producers stopped: at its planned end, or earlier on a fault or Ctrl-C.
+    pub fn window_ns(&self, producers_stopped_ns: u64) -> u64 {
+        producers_stopped_ns.saturating_sub(self.measure_start_ns).max(1)
+    }
+
     /// True when `ns` lies in the measured window.
     #[inline]
     pub fn measured(&self, ns: u64) -> bool {

@@ -127,8 +127,7 @@ pub struct Analysis {
 /// Computes the run's figures.
 pub fn analyse(scenario: &Scenario, output: &RunOutput, routes: &Routes) -> Analysis {
     let clock = &output.clock;
-    let window_ns = output.producers_stopped_ns.saturating_sub(clock.measure_start_ns).max(1);
-    let window_s = window_ns as f64 / 1e9;
+    let window_s = clock.window_ns(output.producers_stopped_ns) as f64 / 1e9;
     let per_s = |count: u64| count as f64 / window_s;
 
     let mut totals =
