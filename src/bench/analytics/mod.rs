@@ -304,7 +304,7 @@ pub fn analyse(scenario: &Scenario, output: &RunOutput, routes: &Routes) -> Anal
 fn busy_client(busiest_thread: Option<f64>) -> Option<String> {
     let share = busiest_thread.filter(|share| *share > BUSY_THREAD_SHARE)?;
     Some(format!(
-        "a client thread (warren's actors or one of lapin's I/O threads) was running or waiting for a CPU \
+        "a client thread (a connection's I/O thread, which also runs its actors) was running or waiting for a CPU \
          {:.0}% of the measured window: warren may have set the rates",
         share * 100.0
     ))
