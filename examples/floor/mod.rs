@@ -5,6 +5,10 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
+/// The allocator warren's binary uses, so the floors compare like with like.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// `TARGET [MESSAGES [PREFETCH [ACK_EVERY]]]`.
 pub struct Args {
     /// The broker, in the form the example takes.
