@@ -7,7 +7,7 @@ use crate::{
     shared::SharedMutex,
     types::DeliveryTag,
 };
-use std::{collections::HashMap, fmt, sync::MutexGuard};
+use std::{collections::BTreeMap, fmt, sync::MutexGuard};
 use tracing::trace;
 
 #[derive(Clone)]
@@ -84,7 +84,9 @@ struct Inner {
     channel_id: u16,
     delivery_tag: IdSequence<DeliveryTag>,
     last: Option<Promise<()>>,
-    pending: HashMap<DeliveryTag, (PromiseResolver<Confirmation>, PromiseResolver<()>)>,
+    /// By delivery tag, so a multiple ack or nack takes the tags up to its own
+    /// without visiting the rest of the window.
+    pending: BTreeMap<DeliveryTag, (PromiseResolver<Confirmation>, PromiseResolver<()>)>,
     returned_messages: ReturnedMessages,
 }
 
@@ -94,7 +96,7 @@ impl Inner {
             channel_id,
             delivery_tag: IdSequence::new(false),
             last: None,
-            pending: HashMap::default(),
+            pending: BTreeMap::default(),
             returned_messages,
         }
     }
@@ -154,27 +156,18 @@ impl Inner {
     }
 
     fn complete_pending_before(&mut self, delivery_tag: DeliveryTag, success: bool) -> AMQPResult {
-        // Tags are collected from self.pending, so drop_pending should never fail here.
-        // Multiple errors are unlikely, and if they occur they are likely identical; callers
-        // also handle the underlying acknowledgement state independently, so returning the
-        // last error is sufficient.
-        let mut res = Ok(());
-        for tag in self
-            .pending
-            .keys()
-            .filter(|tag| **tag <= delivery_tag)
-            .cloned()
-            .collect::<Vec<DeliveryTag>>()
-        {
-            if let Err(err) = self.drop_pending(tag, success) {
-                res = Err(err);
-            }
+        let later = match delivery_tag.checked_add(1) {
+            Some(next) => self.pending.split_off(&next),
+            None => BTreeMap::default(),
+        };
+        for (tag, resolvers) in std::mem::replace(&mut self.pending, later) {
+            self.complete_pending(success, tag, resolvers);
         }
-        res
+        Ok(())
     }
 
     fn on_channel_error(&mut self, error: Error) {
-        for (delivery_tag, resolvers) in self.pending.drain() {
+        for (delivery_tag, resolvers) in std::mem::take(&mut self.pending) {
             resolvers.0.reject(error.clone());
             if Some(delivery_tag) == self.delivery_tag.current() {
                 resolvers.1.reject(error.clone());
