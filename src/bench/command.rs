@@ -172,8 +172,8 @@ async fn run_on(
     } else {
         RunStatus::Completed
     };
-    // CPU covers the whole run (warmup and drain too), so it is divided by every delivery of the run.
     let window_messages = window_messages(&output);
+    // CPU covers the whole run (warmup and drain too), so it is divided by every delivery of the run.
     let consumed: u64 = analysis.time_series.iter().map(|s| s.delivered.saturating_sub(s.redelivered)).sum();
     let scenario_dir =
         args.scenario.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));

@@ -66,9 +66,9 @@ pub struct ThreadTime {
 
 /// warren's client threads at one moment, by thread id: the calling thread
 /// (the run's own, which connects and collects) and lapin's I/O threads (one
-/// per connection, which also run that connection's actors). An embedded broker in the same process runs on other threads
-/// and is not among them; the I/O threads of another run in the same process
-/// would be.
+/// per connection, which also run that connection's actors). An embedded
+/// broker in the same process runs on other threads and is not among them;
+/// the I/O threads of another run in the same process would be.
 #[derive(Debug, Clone, Default)]
 pub struct ClientThreads(BTreeMap<u64, ThreadTime>);
 
@@ -179,7 +179,6 @@ mod tests {
         assert_eq!(stat_seconds("4242 (truncated"), None);
     }
 
-    #[cfg(target_os = "linux")]
     #[test]
     fn the_open_file_limit_is_raised_to_the_hard_limit() {
         use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};

@@ -189,9 +189,10 @@ pub struct GeneratorInfo {
     pub cpu_seconds: Option<f64>,
     /// `cpu_seconds` per million messages consumed over the whole run (warmup and drain included).
     pub cpu_seconds_per_million: Option<f64>,
-    /// CPU time of warren's client alone (the thread its producers and
-    /// consumers run on, and lapin's I/O thread of every connection) in the
-    /// measured window, seconds; never includes an embedded broker.
+    /// CPU time of warren's client alone (lapin's I/O thread of every
+    /// connection, which also runs that connection's producers and
+    /// consumers, and the run's own thread) in the measured window, seconds;
+    /// never includes an embedded broker.
     #[serde(default)]
     pub window_cpu_seconds: Option<f64>,
     /// Messages the measured window moved: published in it or first
