@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Declare, converge and load-test RabbitMQ topologies.
 #[derive(Debug, Parser)]
-#[command(name = "warren", version, about, propagate_version = true)]
+#[command(name = "warren", version, about, propagate_version = true, after_help = crate::outcome::EXIT_CODES)]
 pub struct Cli {
     /// Options every command shares.
     #[command(flatten)]
@@ -134,7 +134,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Override the scenario's measured duration (e.g. `5s`).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = parse_positive_duration)]
     pub duration: Option<std::time::Duration>,
     /// Override the scenario's warmup (e.g. `1s`).
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -144,7 +144,7 @@ pub struct BenchArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     pub drain: Option<std::time::Duration>,
     /// Multiply every producer rate by this factor.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_positive_factor)]
     pub rate_scale: Option<f64>,
     /// Keep the queues and exchanges the run created.
     #[arg(long)]
@@ -294,4 +294,22 @@ pub enum SchemaKind {
     Topology,
     /// Scenario files.
     Scenario,
+}
+
+/// A duration longer than zero (`--duration`).
+fn parse_positive_duration(text: &str) -> Result<std::time::Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("must be longer than 0s".to_owned());
+    }
+    Ok(duration)
+}
+
+/// A finite number above zero (`--rate-scale`).
+fn parse_positive_factor(text: &str) -> Result<f64, String> {
+    let factor: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    if !(factor.is_finite() && factor > 0.0) {
+        return Err("must be a positive number".to_owned());
+    }
+    Ok(factor)
 }

@@ -29,7 +29,7 @@ pub mod validate_cmd;
 use std::process::ExitCode;
 
 use cli::{Cli, Command};
-pub use outcome::{Outcome, Refused};
+pub use outcome::{Outcome, Refused, Usage};
 
 /// Runs one command to completion and returns its exit code, printing any
 /// error once, with its context chain, on stderr.
@@ -47,7 +47,13 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(error) => {
             eprintln!("error: {error:#}");
-            let outcome = if error.downcast_ref::<Refused>().is_some() { Outcome::Refused } else { Outcome::Error };
+            let outcome = if error.downcast_ref::<Refused>().is_some() {
+                Outcome::Refused
+            } else if error.downcast_ref::<Usage>().is_some() {
+                Outcome::Usage
+            } else {
+                Outcome::Error
+            };
             ExitCode::from(outcome.code())
         }
     }

@@ -8,6 +8,13 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = warren::cli::Cli::parse();
-    warren::run(cli)
+    match warren::cli::Cli::try_parse() {
+        Ok(cli) => warren::run(cli),
+        Err(error) => {
+            // --help and --version are not errors; everything else clap
+            // refuses is a usage error, exit 64 (never 2: `plan`'s "changes pending").
+            let _ = error.print();
+            if error.use_stderr() { ExitCode::from(warren::Outcome::Usage.code()) } else { ExitCode::SUCCESS }
+        }
+    }
 }

@@ -2,13 +2,13 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use crate::bench::result::RunResult;
 use crate::cli::{Format, GlobalArgs, MergeArgs, ReportAction, ReportArgs};
 use crate::gate::command::load_result;
 use crate::gate::compare::{self, Comparison, Tolerance};
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, Usage};
 use crate::report::{html, merge, runs};
 
 fn load_all(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<(String, RunResult)>> {
@@ -20,11 +20,24 @@ pub fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Outcome> 
     if let Some(ReportAction::Merge(merge_args)) = args.action {
         return merge_command(global, merge_args);
     }
+    // Usage first: nothing is read for a command line that cannot run.
+    if args.html.is_some() && args.files.len() != 1 {
+        return Err(Usage(format!(
+            "--html takes one result file (and --baseline for a second one to overlay), not {}",
+            args.files.len()
+        ))
+        .into());
+    }
+    if args.html.is_none() && args.baseline.is_some() {
+        return Err(Usage(
+            "--baseline overlays a run in the HTML report: use it with --html (or `warren compare` to judge a run)"
+                .to_owned(),
+        )
+        .into());
+    }
     let results = load_all(&args.files)?;
     if let Some(path) = &args.html {
-        let [(_, result)] = results.as_slice() else {
-            bail!("--html takes one result file (and --baseline for a second one to overlay), not {}", results.len());
-        };
+        let (_, result) = &results[0];
         let baseline = args.baseline.as_deref().map(load_result).transpose()?;
         let tolerance = Tolerance::from(&args.tolerance);
         let comparison = baseline.as_ref().map(|b| compare::compare(b, result, &tolerance).map_err(|e| e.to_string()));
@@ -34,9 +47,6 @@ pub fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Outcome> 
             eprintln!("wrote {}", path.display());
         }
         return Ok(Outcome::Success);
-    }
-    if args.baseline.is_some() {
-        bail!("--baseline overlays a run in the HTML report: use it with --html (or `warren compare` to judge a run)");
     }
     let rows = runs::rows(&results);
     match global.format {

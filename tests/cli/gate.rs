@@ -357,19 +357,8 @@ fn shards_against_rabbitmq_each_in_a_vhost_merge_exactly() {
     assert_exact_merge(dir.path(), &shards);
 }
 
-fn chromium() -> PathBuf {
-    for name in ["chromium", "chromium-browser"] {
-        if let Ok(out) = Command::new("which").arg(name).output()
-            && out.status.success()
-        {
-            return PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        }
-    }
-    panic!("the HTML report test needs Debian's `chromium` (apt-get install chromium); .ci/run installs it");
-}
-
-fn headless(html: &Path, profile: &Path, extra: &[String]) -> std::process::Output {
-    Command::new(chromium())
+fn headless(chromium: &Path, html: &Path, profile: &Path, extra: &[String]) -> std::process::Output {
+    Command::new(chromium)
         .args([
             "--headless",
             "--no-sandbox",
@@ -388,6 +377,7 @@ fn headless(html: &Path, profile: &Path, extra: &[String]) -> std::process::Outp
 
 #[test]
 fn html_report_renders_every_chart_in_chromium_and_needs_no_network() {
+    let Some(chromium) = warren_testkit::chromium(&warren_testkit::current_test()) else { return };
     let dir = tempfile::tempdir().expect("a temp dir");
     let (_, _, baseline) = bench(dir.path(), "baseline", &seed(), &[]);
     let (_, _, result) = bench(dir.path(), "result", &seed(), &[]);
@@ -409,7 +399,7 @@ fn html_report_renders_every_chart_in_chromium_and_needs_no_network() {
     }
 
     let profile = tempfile::tempdir().expect("a profile dir");
-    let dom = headless(&html, profile.path(), &["--dump-dom".to_owned()]);
+    let dom = headless(&chromium, &html, profile.path(), &["--dump-dom".to_owned()]);
     let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
     for id in ["chart-throughput", "chart-latency", "chart-hdr-e2e", "chart-hdr-e2e-actual", "chart-hdr-confirm"] {
         let at = dom.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("chart {id} in the DOM:\n{dom}"));
@@ -430,6 +420,7 @@ fn html_report_renders_every_chart_in_chromium_and_needs_no_network() {
 
     let shot = dir.path().join("report.png");
     let out = headless(
+        &chromium,
         &html,
         profile.path(),
         &[format!("--screenshot={}", shot.display()), "--window-size=1000,1400".to_owned()],
@@ -522,7 +513,7 @@ fn bench_checks_its_baseline_and_shard_before_running_and_refuses_start_at_with_
     assert!(!out.exists(), "nothing ran");
 
     let output = run(["bench", &seed().display().to_string(), "--repeat", "2", "--start-at", "1767225600"]);
-    assert_eq!(output.code, 2, "a usage error: {}", output.stderr);
+    assert_eq!(output.code, 64, "a usage error: {}", output.stderr);
     assert!(output.stderr.contains("--start-at") && output.stderr.contains("--repeat"), "{}", output.stderr);
 }
 

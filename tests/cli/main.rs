@@ -7,6 +7,8 @@
 mod util;
 
 mod bench;
+mod broker;
+mod exit_codes;
 mod gate;
 mod tls;
 mod topology_apply;

@@ -8,14 +8,17 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::options::{BasicGetOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use lapin::{Connection, ConnectionProperties};
 use warren::management::{Endpoint, Management};
 use warren::topology::definitions::{self, Definitions, QueueDef};
 use warren::topology::model::{Binding, DestinationType, Password, QueueType, State, Topology};
 
-use crate::util::{EmbeddedBroker, Output, RabbitMq, embedded_broker, rabbitmq, repo_path, run_with_env, unique_name};
+use crate::util::{
+    EmbeddedBroker, Output, RabbitMq, embedded_broker, publish_confirmed, rabbitmq, repo_path, run_with_env,
+    unique_name,
+};
 
 /// One test's corner of a broker: a vhost and users, deleted on drop.
 struct Sandbox {
@@ -136,25 +139,7 @@ impl Sandbox {
 
     /// Publishes `count` persistent messages with publisher confirms.
     fn publish(&self, exchange: &str, routing_key: &str, count: usize) {
-        let connection = self.connect(&self.rabbit.user, &self.rabbit.password).expect("connecting as admin");
-        self.runtime.block_on(async {
-            let channel = connection.create_channel().await.expect("a channel");
-            channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
-            for i in 0..count {
-                let confirm = channel
-                    .basic_publish(
-                        exchange.into(),
-                        routing_key.into(),
-                        BasicPublishOptions::default(),
-                        format!("message {i}").as_bytes(),
-                        BasicProperties::default().with_delivery_mode(2),
-                    )
-                    .await
-                    .expect("publishing");
-                assert!(confirm.await.expect("a confirm").is_ack(), "the broker acks the message");
-            }
-            let _ = connection.close(200, "OK".into()).await;
-        });
+        publish_confirmed(&self.amqp_url(&self.rabbit.user, &self.rabbit.password), exchange, routing_key, count);
     }
 
     /// Ready messages in `queue`, asked with a passive declare.

@@ -4,13 +4,8 @@
 #![allow(dead_code)]
 
 use std::ffi::OsStr;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
-
-/// The default RabbitMQ the tests use when `WARREN_RABBITMQ_URL` is unset.
-pub const DEFAULT_RABBITMQ_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 /// What a finished `warren` process left behind.
 #[derive(Debug)]
@@ -97,37 +92,18 @@ pub struct RabbitMq {
     pub password: String,
 }
 
-/// The RabbitMQ to test against, or `None` (with a note on stderr) when it
-/// does not answer. With `WARREN_REQUIRE_RABBITMQ=1` an unreachable RabbitMQ
-/// fails the calling test instead.
+/// The RabbitMQ to test against (its AMQP port and management API), or
+/// `None` after a loud skip note naming the test when either does not answer.
+/// With `WARREN_REQUIRE_RABBITMQ=1` a missing RabbitMQ fails the calling test
+/// instead.
 pub fn rabbitmq() -> Option<RabbitMq> {
-    let amqp_url = std::env::var("WARREN_RABBITMQ_URL").unwrap_or_else(|_| DEFAULT_RABBITMQ_URL.to_owned());
-    let parsed = url::Url::parse(&amqp_url).expect("WARREN_RABBITMQ_URL is a URL");
-    let host = parsed.host_str().unwrap_or("127.0.0.1").to_owned();
-    let port = parsed.port().unwrap_or(5672);
-    let user = match parsed.username() {
-        "" => "guest".to_owned(),
-        user => user.to_owned(),
-    };
-    let password = parsed.password().unwrap_or("guest").to_owned();
-    let management_url = format!("http://{host}:15672");
-    let reachable = [(host.as_str(), port), (host.as_str(), 15672)].iter().all(|(h, p)| {
-        format!("{h}:{p}")
-            .parse()
-            .ok()
-            .and_then(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok())
-            .is_some()
-    });
-    if reachable {
-        return Some(RabbitMq { amqp_url, management_url, user, password });
-    }
-    if std::env::var("WARREN_REQUIRE_RABBITMQ").is_ok_and(|v| v == "1") {
-        panic!(
-            "RabbitMQ is required (WARREN_REQUIRE_RABBITMQ=1) but {host}:{port} or its management API on 15672 does not answer"
-        );
-    }
-    eprintln!("note: RabbitMQ does not answer at {host}:{port}; this test ran against the embedded broker only");
-    None
+    let found = warren_testkit::rabbitmq(&warren_testkit::current_test())?;
+    Some(RabbitMq {
+        management_url: found.management_url(),
+        amqp_url: found.amqp_url,
+        user: found.user,
+        password: found.password,
+    })
 }
 
 /// A name unique to this test run, for vhosts, users and queues a test creates
@@ -197,4 +173,31 @@ impl Drop for EmbeddedBroker {
             self.runtime.block_on(broker.shutdown());
         }
     }
+}
+
+/// Publishes `count` persistent messages through `amqp_url` with publisher
+/// confirms, each acknowledged before this returns.
+pub fn publish_confirmed(amqp_url: &str, exchange: &str, routing_key: &str, count: usize) {
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+    use lapin::{BasicProperties, Connection, ConnectionProperties};
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    runtime.block_on(async {
+        let connection = Connection::connect(amqp_url, ConnectionProperties::default()).await.expect("connecting");
+        let channel = connection.create_channel().await.expect("a channel");
+        channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
+        for i in 0..count {
+            let confirm = channel
+                .basic_publish(
+                    exchange.into(),
+                    routing_key.into(),
+                    BasicPublishOptions::default(),
+                    format!("message {i}").as_bytes(),
+                    BasicProperties::default().with_delivery_mode(2),
+                )
+                .await
+                .expect("publishing");
+            assert!(confirm.await.expect("a confirm").is_ack(), "the broker acks the message");
+        }
+        let _ = connection.close(200, "OK".into()).await;
+    });
 }

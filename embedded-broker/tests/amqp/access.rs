@@ -75,7 +75,7 @@ fn topic_refusal(key: &str, exchange: &str, user: &str) -> String {
 
 #[tokio::test]
 async fn topic_permissions_limit_the_routing_keys_a_user_may_publish_with() {
-    for t in targets().await {
+    for t in targets_with_management().await {
         let (http, addr, name) = (t.http.clone(), t.addr.clone(), t.name);
         with_user(&t, "topic-user", &[], |user| {
             let url = t.url_with(&user, "pw", "%2f");
@@ -144,7 +144,7 @@ async fn check_topic_publishes(name: &str, addr: &str, url: &str, user: &str) {
 
 #[tokio::test]
 async fn topic_read_permissions_limit_the_keys_a_user_may_bind_and_unbind_with() {
-    for t in targets().await {
+    for t in targets_with_management().await {
         let (http, name) = (t.http.clone(), t.name);
         let destination = unique("bind-destination");
         let exchanges = [destination.as_str()];
@@ -249,7 +249,7 @@ async fn check_topic_binds(name: &str, url: &str, user: &str, destination: &str)
 
 #[tokio::test]
 async fn publish_checks_permissions_and_the_exchange_before_user_id_and_expiration() {
-    for t in targets().await {
+    for t in targets_with_management().await {
         let (http, addr, name) = (t.http.clone(), t.addr.clone(), t.name);
         with_user(&t, "order-user", &[], |user| async move {
             let write = r"^amq\.(topic|direct|rabbitmq\.trace)$|^warren-test\.no-such-exchange$";
@@ -306,7 +306,7 @@ async fn publish_checks_permissions_and_the_exchange_before_user_id_and_expirati
 
 #[tokio::test]
 async fn binding_to_the_default_exchange_checks_write_permission_on_the_queue_first() {
-    for t in targets().await {
+    for t in targets_with_management().await {
         let (http, name) = (t.http.clone(), t.name);
         with_user(&t, "default-bind-user", &[], |user| {
             let url = t.url_with(&user, "pw", "%2f");

@@ -7,28 +7,44 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 /// Installs `requirement` with pip into `<target tmpdir>/<dir>`, unless `dir/<module>` is already
-/// there, and returns the directory for `PYTHONPATH`. `None` (with a loud note) only when pip
-/// cannot reach the package registry; any other pip failure fails the test.
+/// there, and returns the directory for `PYTHONPATH`. `None` (after a loud skip note) only when
+/// Python 3 is missing or pip cannot reach the package registry, and then a failure instead with
+/// `WARREN_REQUIRE_PYPI=1`; any other pip failure fails the test.
 pub async fn pip_install(dir: &str, requirement: &str, module: &str) -> Option<PathBuf> {
+    let what = warren_testkit::current_test();
     let (dir, requirement, module) = (dir.to_owned(), requirement.to_owned(), module.to_owned());
-    tokio::task::spawn_blocking(move || install(&dir, &requirement, &module)).await.expect("install task")
+    tokio::task::spawn_blocking(move || install(&what, &dir, &requirement, &module)).await.expect("install task")
 }
 
-fn install(dir: &str, requirement: &str, module: &str) -> Option<PathBuf> {
+fn install(what: &str, dir: &str, requirement: &str, module: &str) -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(dir);
     if dir.join(module).is_dir() {
         return Some(dir);
     }
-    let out = Command::new("python3")
+    let out = match Command::new("python3")
         .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
         .arg(&dir)
         .arg(requirement)
         .output()
-        .expect("python3 runs (the Python client tests need Python 3 with pip)");
+    {
+        Ok(out) => out,
+        Err(error) => {
+            warren_testkit::missing(warren_testkit::Need::PyPi, what, &format!("python3 does not run ({error})"));
+            return None;
+        }
+    };
     if out.status.success() {
         return Some(dir);
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("No module named pip") {
+        warren_testkit::missing(
+            warren_testkit::Need::PyPi,
+            what,
+            "python3 has no pip (Debian: apt-get install python3-pip)",
+        );
+        return None;
+    }
     let offline = [
         "Could not find a version",
         "Failed to establish",
@@ -39,7 +55,8 @@ fn install(dir: &str, requirement: &str, module: &str) -> Option<PathBuf> {
     .iter()
     .any(|s| stderr.contains(s));
     assert!(offline, "pip failed for another reason than the registry being unreachable:\n{stderr}");
-    eprintln!("SKIPPED LOUDLY: could not install {requirement} (registry unreachable):\n{stderr}");
+    let why = format!("pip could not install {requirement} (registry unreachable):\n{stderr}");
+    warren_testkit::missing(warren_testkit::Need::PyPi, what, &why);
     None
 }
 

@@ -57,9 +57,25 @@ impl Target {
     }
 }
 
-/// The embedded broker, plus RabbitMQ when it answers at `WARREN_RABBITMQ_URL` (a failure instead
-/// of a skip when `WARREN_REQUIRE_RABBITMQ=1`).
+/// The embedded broker, plus RabbitMQ when it answers at `WARREN_RABBITMQ_URL` (a loud skip note
+/// when it does not; a failure instead with `WARREN_REQUIRE_RABBITMQ=1`). For tests that speak
+/// AMQP only: RabbitMQ's management API is not probed.
 pub async fn targets() -> Vec<Target> {
+    with_embedded(rabbitmq().await).await
+}
+
+/// As [`targets`], for tests that also use the management API (`Target::http`): RabbitMQ is
+/// included only when its management API answers too.
+pub async fn targets_with_management() -> Vec<Target> {
+    let what = warren_testkit::current_test();
+    let rabbit = match warren_testkit::rabbitmq(&what) {
+        Some(_) => rabbitmq().await,
+        None => None,
+    };
+    with_embedded(rabbit).await
+}
+
+async fn with_embedded(rabbit: Option<Target>) -> Vec<Target> {
     let broker = Broker::start(BrokerConfig::default()).await.expect("embedded broker starts");
     let addr = broker.amqp_addr().to_string();
     let http = broker.http_addr().to_string();
@@ -70,38 +86,33 @@ pub async fn targets() -> Vec<Target> {
         http,
         broker: Some(broker),
     }];
-    if let Some(t) = rabbitmq().await {
-        out.push(t);
-    }
+    out.extend(rabbit);
     out
 }
 
-/// RabbitMQ, when reachable.
+/// RabbitMQ, when it answers and lets the URL's user log in (a loud skip note otherwise; a failure
+/// with `WARREN_REQUIRE_RABBITMQ=1`).
 pub async fn rabbitmq() -> Option<Target> {
-    let url = std::env::var("WARREN_RABBITMQ_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
-    let required = std::env::var("WARREN_REQUIRE_RABBITMQ").is_ok_and(|v| v == "1");
-    // amqp://user:pass@host:port/vhost -> host:port
-    let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let addr = if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:5672") };
+    let what = warren_testkit::current_test();
+    let found = warren_testkit::rabbitmq_amqp(&what)?;
+    let url = found.amqp_url.clone();
     match tokio::time::timeout(Duration::from_secs(3), Connection::connect(&url, ConnectionProperties::default())).await
     {
         Ok(Ok(conn)) => {
             let _ = conn.close(200, "probe".into()).await;
-            let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
-            let http = format!("{host}:15672");
-            Some(Target { name: "rabbitmq", url, addr, http, broker: None })
+            let http = found.management.to_string();
+            Some(Target { name: "rabbitmq", url, addr: found.amqp_addr(), http, broker: None })
         }
         other => {
             let why = match other {
                 Ok(Err(e)) => e.to_string(),
                 _ => "timed out".to_owned(),
             };
-            if required {
-                panic!("WARREN_REQUIRE_RABBITMQ=1 but RabbitMQ at {url} is unreachable: {why}");
-            }
-            eprintln!("note: RabbitMQ at {url} unreachable ({why}); checking the embedded broker only");
+            let why = format!(
+                "RabbitMQ at {} refused the connection ({why}); checked against the embedded broker only",
+                found.amqp_addr()
+            );
+            warren_testkit::missing(warren_testkit::Need::RabbitMq, &what, &why);
             None
         }
     }

@@ -188,39 +188,11 @@ impl RabbitMq {
     }
 }
 
-/// The reference RabbitMQ, or `None` with a note when it does not answer.
+/// The reference RabbitMQ's management API, or `None` after a loud skip note
+/// (a failure with `WARREN_REQUIRE_RABBITMQ=1`) when it does not answer.
 pub async fn rabbitmq() -> Option<RabbitMq> {
-    let url = std::env::var("WARREN_RABBITMQ_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
-    let (user, password, host) = parse_amqp_url(&url);
-    let addr: Option<SocketAddr> =
-        tokio::net::lookup_host(format!("{host}:15672")).await.ok().and_then(|mut a| a.next());
-    let reachable = match addr {
-        Some(addr) => tokio::time::timeout(std::time::Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
-            .await
-            .is_ok_and(|r| r.is_ok()),
-        None => false,
-    };
-    match addr {
-        Some(addr) if reachable => Some(RabbitMq { addr, user, password }),
-        _ if std::env::var("WARREN_REQUIRE_RABBITMQ").is_ok_and(|v| v == "1") => {
-            panic!(
-                "RabbitMQ is required (WARREN_REQUIRE_RABBITMQ=1) but its management API on {host}:15672 does not answer"
-            )
-        }
-        _ => {
-            eprintln!("note: RabbitMQ's management API does not answer on {host}:15672; compared with nothing");
-            None
-        }
-    }
-}
-
-/// (user, password, host) of an `amqp://user:pass@host:port/vhost` URL.
-fn parse_amqp_url(url: &str) -> (String, String, String) {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let (credentials, hostport) = rest.split_once('@').unwrap_or(("guest:guest", rest));
-    let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
-    let host = hostport.split(['/', ':']).next().unwrap_or("127.0.0.1");
-    (user.to_owned(), password.to_owned(), host.to_owned())
+    let found = warren_testkit::rabbitmq(&warren_testkit::current_test())?;
+    Some(RabbitMq { addr: found.management, user: found.user, password: found.password })
 }
 
 /// A name unique to this test run, for entities on a shared broker.

@@ -1,0 +1,213 @@
+//! What warren's tests need from the machine they run on, found in one place.
+//!
+//! A test that needs something outside the project (RabbitMQ, its management
+//! plugin, Chromium, the Python package registry) asks here. When it is there
+//! the test gets it; when it is not, the test is skipped **loudly** (a line on
+//! the real standard error, which the test harness does not capture, so it
+//! shows even when the test passes) — unless the matching `WARREN_REQUIRE_*`
+//! flag is set, as CI sets them, and then the test fails.
+//!
+//! | flag | what it requires |
+//! |---|---|
+//! | `WARREN_REQUIRE_RABBITMQ=1` | RabbitMQ at `WARREN_RABBITMQ_URL` and its management API on port 15672 |
+//! | `WARREN_REQUIRE_CHROMIUM=1` | a `chromium` binary for the browser tests |
+//! | `WARREN_REQUIRE_PYPI=1` | the Python client libraries installable with pip |
+
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The RabbitMQ the tests use when `WARREN_RABBITMQ_URL` is unset.
+pub const DEFAULT_RABBITMQ_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// Something a test needs from the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// RabbitMQ's AMQP port and its management API.
+    RabbitMq,
+    /// A Chromium binary.
+    Chromium,
+    /// pip reaching the Python package registry.
+    PyPi,
+}
+
+impl Need {
+    /// The environment variable that turns a missing need into a failure.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Need::RabbitMq => "WARREN_REQUIRE_RABBITMQ",
+            Need::Chromium => "WARREN_REQUIRE_CHROMIUM",
+            Need::PyPi => "WARREN_REQUIRE_PYPI",
+        }
+    }
+
+    /// Whether the flag is set (`1`).
+    pub fn required(self) -> bool {
+        std::env::var(self.flag()).is_ok_and(|v| v == "1")
+    }
+}
+
+/// Reports that `need` is missing for `what` (a test, or the part of one that
+/// needs it): a failure (panic) when its flag is set, otherwise a loud note on
+/// the process's real standard error.
+pub fn missing(need: Need, what: &str, why: &str) {
+    // Straight to the file descriptor: the test harness captures `eprintln!`
+    // of passing tests, and a skip must be seen.
+    report_missing(need, need.required(), what, why, &mut std::io::stderr().lock());
+}
+
+fn report_missing(need: Need, required: bool, what: &str, why: &str, out: &mut dyn std::io::Write) {
+    let flag = need.flag();
+    if required {
+        panic!("{flag}=1, but {why}; {what} cannot run");
+    }
+    let _ = writeln!(out, "\nSKIPPED: {what}: {why} (set {flag}=1 to make this a failure)");
+}
+
+/// RabbitMQ as the tests reach it.
+#[derive(Debug, Clone)]
+pub struct RabbitMq {
+    /// AMQP URL with credentials and vhost.
+    pub amqp_url: String,
+    /// Host of the AMQP URL.
+    pub host: String,
+    /// AMQP port.
+    pub amqp_port: u16,
+    /// User of the AMQP URL (the management API uses the same).
+    pub user: String,
+    /// Its password.
+    pub password: String,
+    /// The management API's address (same host, port 15672).
+    pub management: SocketAddr,
+}
+
+impl RabbitMq {
+    /// `host:port` of the AMQP listener.
+    pub fn amqp_addr(&self) -> String {
+        format!("{}:{}", self.host, self.amqp_port)
+    }
+
+    /// `http://host:15672`.
+    pub fn management_url(&self) -> String {
+        format!("http://{}", self.management)
+    }
+}
+
+/// The AMQP URL the tests use for RabbitMQ (`WARREN_RABBITMQ_URL`, or the default).
+pub fn rabbitmq_url() -> String {
+    std::env::var("WARREN_RABBITMQ_URL").unwrap_or_else(|_| DEFAULT_RABBITMQ_URL.to_owned())
+}
+
+/// Where RabbitMQ is, from the URL alone (nothing is probed).
+fn rabbitmq_endpoints(url: &str) -> Option<(String, u16, String, String)> {
+    let rest = url.split_once("://").map(|(_, r)| r)?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let (credentials, host_port) = authority.rsplit_once('@').unwrap_or(("", authority));
+    let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse().ok()?),
+        None => (host_port, 5672),
+    };
+    let user = if user.is_empty() { "guest" } else { user };
+    let password = if credentials.is_empty() { "guest" } else { password };
+    let host = if host.is_empty() { "127.0.0.1" } else { host };
+    Some((host.to_owned(), port, user.to_owned(), password.to_owned()))
+}
+
+fn answers(addr: &str) -> Option<SocketAddr> {
+    let addr = addr.to_socket_addrs().ok()?.next()?;
+    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok().map(|_| addr)
+}
+
+/// RabbitMQ with its management API, or `None` after [`missing`] said which
+/// of the two does not answer (`what` names the test or the part of it that
+/// would have run against RabbitMQ).
+pub fn rabbitmq(what: &str) -> Option<RabbitMq> {
+    let rabbit = rabbitmq_amqp(what)?;
+    if answers(&rabbit.management.to_string()).is_none() {
+        let why = format!(
+            "RabbitMQ answers at {} but its management API does not on {} \
+             (`rabbitmq-plugins enable rabbitmq_management`); checked against the embedded broker only",
+            rabbit.amqp_addr(),
+            rabbit.management
+        );
+        missing(Need::RabbitMq, what, &why);
+        return None;
+    }
+    Some(rabbit)
+}
+
+/// RabbitMQ's AMQP listener, for tests that need nothing else of it, or
+/// `None` after [`missing`].
+pub fn rabbitmq_amqp(what: &str) -> Option<RabbitMq> {
+    let url = rabbitmq_url();
+    let Some((host, amqp_port, user, password)) = rabbitmq_endpoints(&url) else {
+        panic!("WARREN_RABBITMQ_URL is not an amqp:// URL: {url}");
+    };
+    let Some(management) = format!("{host}:15672").to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        panic!("the host of WARREN_RABBITMQ_URL does not resolve: {host}");
+    };
+    if answers(&format!("{host}:{amqp_port}")).is_none() {
+        let why = format!("RabbitMQ does not answer at {host}:{amqp_port}; checked against the embedded broker only");
+        missing(Need::RabbitMq, what, &why);
+        return None;
+    }
+    Some(RabbitMq { amqp_url: url, host, amqp_port, user, password, management })
+}
+
+/// The name of the running test (libtest names each test's thread after it),
+/// for skip notes.
+pub fn current_test() -> String {
+    std::thread::current().name().unwrap_or("a test").to_owned()
+}
+
+/// The Chromium binary, or `None` after [`missing`].
+pub fn chromium(what: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = ["chromium", "chromium-browser"]
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
+        .find(|candidate| candidate.is_file());
+    if found.is_none() {
+        missing(Need::Chromium, what, "no `chromium` on PATH (Debian: apt-get install chromium)");
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_come_from_the_url_with_rabbitmq_defaults() {
+        assert_eq!(
+            rabbitmq_endpoints("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            Some(("127.0.0.1".into(), 5672, "guest".into(), "guest".into()))
+        );
+        assert_eq!(
+            rabbitmq_endpoints("amqp://bob:s3:cret@rabbit.local/vh"),
+            Some(("rabbit.local".into(), 5672, "bob".into(), "s3:cret".into()))
+        );
+        assert_eq!(
+            rabbitmq_endpoints("amqp://localhost:5673"),
+            Some(("localhost".into(), 5673, "guest".into(), "guest".into()))
+        );
+        assert_eq!(rabbitmq_endpoints("127.0.0.1:5672"), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "WARREN_REQUIRE_CHROMIUM=1, but no browser; the report test cannot run")]
+    fn a_missing_need_fails_when_its_flag_is_set() {
+        report_missing(Need::Chromium, true, "the report test", "no browser", &mut Vec::new());
+    }
+
+    #[test]
+    fn a_missing_need_is_a_loud_skip_without_its_flag() {
+        let mut out = Vec::new();
+        report_missing(Need::PyPi, false, "the pika test", "pip cannot reach PyPI", &mut out);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "\nSKIPPED: the pika test: pip cannot reach PyPI (set WARREN_REQUIRE_PYPI=1 to make this a failure)\n"
+        );
+    }
+}
