@@ -298,7 +298,18 @@ impl State {
         {
             arguments.insert("x-queue-type".into(), AMQPValue::LongString(default.into()));
         }
-        let kind = policy::validate_queue_arguments(vhost, &decl.name, &arguments)?;
+        if let Some(dlx) = arguments.inner().get("x-dead-letter-exchange")
+            && args::as_str(dlx).is_none()
+        {
+            return Err(StateError::InvalidArgumentType {
+                kind: EntityKind::Queue,
+                vhost: vhost.to_owned(),
+                name: decl.name,
+                arg: "x-dead-letter-exchange".to_owned(),
+                type_name: args::type_name(dlx),
+            });
+        }
+        let kind = args::validate_queue_arguments(vhost, &decl.name, &arguments)?;
         if kind == QueueType::Quorum {
             let invalid = |prop: &str| StateError::Invalid {
                 reason: format!("invalid property '{prop}' for queue '{}' in vhost '{vhost}'", decl.name),
