@@ -165,8 +165,16 @@ pub fn compare_key(current: &FieldTable, new: &FieldTable, key: &str) -> Result<
     }
 }
 
-/// The arguments each queue type takes (RabbitMQ 3.10's `queue_arguments` capabilities). An
-/// argument only another type takes is refused; arguments no type knows are kept unchecked.
+/// The arguments a queue type takes, in RabbitMQ 3.10's order (its `queue_arguments`
+/// capabilities): the ones a redeclaration must repeat, and compared in this order. At declare
+/// time an argument only another type takes is refused; arguments no type knows are unchecked.
+pub fn queue_arguments(kind: QueueType) -> &'static [&'static str] {
+    match kind {
+        QueueType::Classic => CLASSIC_ARGUMENTS,
+        QueueType::Quorum => QUORUM_ARGUMENTS,
+    }
+}
+
 const CLASSIC_ARGUMENTS: &[&str] = &[
     "x-expires",
     "x-message-ttl",
@@ -243,11 +251,11 @@ pub fn validate_queue_arguments(vhost: &str, name: &str, arguments: &FieldTable)
         arg: arg.to_owned(),
         reason,
     };
-    let (kind, accepted) = match arguments.inner().get("x-queue-type") {
-        None => (QueueType::Classic, CLASSIC_ARGUMENTS),
+    let kind = match arguments.inner().get("x-queue-type") {
+        None => QueueType::Classic,
         Some(value) => match as_str(value).as_deref() {
-            Some("classic") => (QueueType::Classic, CLASSIC_ARGUMENTS),
-            Some("quorum") => (QueueType::Quorum, QUORUM_ARGUMENTS),
+            Some("classic") => QueueType::Classic,
+            Some("quorum") => QueueType::Quorum,
             Some("stream") => {
                 return Err(invalid("x-queue-type", "stream queues are not supported by the embedded broker".into()));
             }
@@ -257,6 +265,7 @@ pub fn validate_queue_arguments(vhost: &str, name: &str, arguments: &FieldTable)
             None => return Err(invalid("x-queue-type", unacceptable(value))),
         },
     };
+    let accepted = queue_arguments(kind);
     for key in CHECKED.iter().filter(|key| accepted.contains(key)) {
         if let Some(value) = arguments.inner().get(*key) {
             check_value(key, value, arguments).map_err(|reason| invalid(key, reason))?;

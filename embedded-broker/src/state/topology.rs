@@ -268,19 +268,9 @@ impl State {
             if existing.exclusive_owner.is_some() != decl.exclusive_owner.is_some() {
                 return Err(StateError::ResourceLocked { vhost: vhost.to_owned(), name: decl.name });
             }
-            for key in [
-                "x-expires",
-                "x-message-ttl",
-                "x-dead-letter-exchange",
-                "x-dead-letter-routing-key",
-                "x-max-length",
-                "x-max-length-bytes",
-                "x-max-priority",
-                "x-overflow",
-                "x-queue-mode",
-                "x-single-active-consumer",
-                "x-delivery-limit",
-            ] {
+            // The queue type is compared last, with a classic queue's missing type as "classic".
+            let kind = existing.settings().kind;
+            for key in args::queue_arguments(kind).iter().filter(|key| **key != "x-queue-type") {
                 args::compare_key(&existing.arguments, &arguments, key).map_err(|d| e(key, d))?;
             }
             if arguments.inner().contains_key("x-queue-type") {
