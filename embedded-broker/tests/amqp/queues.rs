@@ -676,3 +676,20 @@ async fn queue_arguments_are_refused_with_rabbitmq_reasons_over_amqp_and_the_man
         t.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_redeclaration_must_repeat_every_argument_of_its_queue_type() {
+    for t in targets().await {
+        let conn = t.connect().await;
+        let ch = conn.create_channel().await.expect("channel");
+        let q = unique("redeclare-version");
+        declare(&ch, &q, json_table(r#"{"x-queue-version":2}"#)).await;
+        let expected = format!(
+            "inequivalent arg 'x-queue-version' for queue '{q}' in vhost '/': received none but current is the value '2' of type 'long'"
+        );
+        declare_refused(t.name, &conn, &q, FieldTable::default(), &expected).await;
+        delete(&ch, &q).await;
+        let _ = conn.close(200, "bye".into()).await;
+        t.stop().await;
+    }
+}
