@@ -80,9 +80,11 @@ pub struct Connection {
     arena: channel::Arena,
     /// Exchange names and routing keys of published messages, each kept once.
     names: crate::state::message::Names,
-    /// The user's topic permissions in the vhost, as of a [`State::topic_generation`]; for most
-    /// users empty, so a publish or bind costs one atomic load.
+    /// The user's topic permissions in the vhost, as of a [`State::permission_generation`]; for
+    /// most users empty, so a publish or bind costs one atomic load.
     topic_rules: TopicRules,
+    /// The [`State::permission_generation`] the channels' cached write permissions are from.
+    write_generation: u64,
     /// Reused routing result.
     route_buf: Vec<Arc<crate::state::queue::Queue>>,
     drained: Vec<Outgoing>,
@@ -132,6 +134,7 @@ pub async fn serve(
         arena: channel::Arena::default(),
         names: crate::state::message::Names::default(),
         topic_rules: TopicRules::default(),
+        write_generation: state.permission_generation(),
         route_buf: Vec::new(),
         drained: Vec::new(),
         dead: Vec::new(),
@@ -154,7 +157,7 @@ impl Connection {
     /// the channel otherwise). A missing exchange passes: the caller's lookup answers 404, as
     /// RabbitMQ's does. Without topic permissions this is one atomic load and an empty search.
     pub(super) fn check_topic(&mut self, access: Access, exchange: &str, routing_key: &str) -> Result<(), Fail> {
-        let generation = self.state.topic_generation();
+        let generation = self.state.permission_generation();
         if self.topic_rules.generation != Some(generation) {
             let user = self.user.as_ref().map(|u| u.name.as_str()).unwrap_or_default();
             self.topic_rules.rules = self.state.topic_rules(user, &self.vhost);
@@ -283,6 +286,15 @@ impl Connection {
             let _ = rbuf.split_to(8);
             handshake::send_start(self);
             self.phase = Phase::StartOk;
+        }
+        // A permission changed or removed reaches open channels at their next publish: the
+        // write permissions they cached are checked again. One atomic load per read batch.
+        let generation = self.state.permission_generation();
+        if generation != self.write_generation {
+            self.write_generation = generation;
+            for ch in self.channels.values_mut() {
+                ch.write_allowed.clear();
+            }
         }
         let limit = if self.phase == Phase::Running { self.frame_max } else { 131_072 };
         while !matches!(self.phase, Phase::Done | Phase::Header) {

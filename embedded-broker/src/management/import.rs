@@ -16,7 +16,7 @@ use super::password;
 use super::routes::policies::{self as policy_routes, Kind};
 use crate::state::auth::{Permission, TopicPermission, User};
 use crate::state::exchange::{Binding, DestinationKind, ExchangeKind};
-use crate::state::policy::{Policy, validate_queue_arguments};
+use crate::state::policy::Policy;
 use crate::state::{ExchangeDecl, QueueDecl, State, VhostInfo, args};
 
 /// The exchanges every vhost has from its creation, so bindings from them are valid even in a
@@ -179,7 +179,7 @@ fn check(state: &State, document: &Definitions, into_vhost: Option<&str>) -> Res
             continue;
         }
         let arguments = args::table_from_json(&q.arguments);
-        validate_queue_arguments(&vhost, &q.name, &arguments)?;
+        args::validate_queue_arguments(&vhost, &q.name, &arguments)?;
         let decl = QueueDecl {
             name: q.name.clone(),
             durable: q.durable,

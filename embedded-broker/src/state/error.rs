@@ -87,6 +87,35 @@ pub enum StateError {
         /// Why it was refused.
         reason: String,
     },
+    /// An argument that only another queue type takes (AMQP 406).
+    #[error(
+        "PRECONDITION_FAILED - invalid arg '{arg}' for queue '{name}' in vhost '{vhost}' of queue type {queue_type}"
+    )]
+    ArgumentOfOtherQueueType {
+        /// Its virtual host.
+        vhost: String,
+        /// The queue.
+        name: String,
+        /// The argument.
+        arg: String,
+        /// RabbitMQ's module name for the queue's type (`rabbit_classic_queue`).
+        queue_type: &'static str,
+    },
+    /// An argument naming an entity has a type that cannot name one (AMQP 406), as RabbitMQ's
+    /// channel refuses a non-string `x-dead-letter-exchange` before the other argument checks.
+    #[error("PRECONDITION_FAILED - invalid type '{type_name}' for arg '{arg}' in {kind} '{name}' in vhost '{vhost}'")]
+    InvalidArgumentType {
+        /// Entity kind.
+        kind: EntityKind,
+        /// Its virtual host.
+        vhost: String,
+        /// Its name.
+        name: String,
+        /// The argument.
+        arg: String,
+        /// RabbitMQ's name for the value's type.
+        type_name: &'static str,
+    },
     /// A precondition other than equivalence failed (if-unused, if-empty...; AMQP 406).
     #[error("PRECONDITION_FAILED - {kind} '{name}' in vhost '{vhost}' {reason}")]
     PreconditionFailed {
@@ -137,6 +166,8 @@ impl StateError {
             StateError::VhostNotFound { .. } => 530,
             StateError::Inequivalent { .. }
             | StateError::InvalidArgument { .. }
+            | StateError::ArgumentOfOtherQueueType { .. }
+            | StateError::InvalidArgumentType { .. }
             | StateError::PreconditionFailed { .. }
             | StateError::Invalid { .. } => 406,
             StateError::AccessRefused { .. } => 403,

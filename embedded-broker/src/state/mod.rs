@@ -110,9 +110,9 @@ pub(crate) struct Shared {
     pub(crate) memory: Arc<AtomicUsize>,
     memory_limit: usize,
     generation: AtomicU64,
-    /// Increases whenever topic permissions may have changed, so connections refresh the rules
-    /// they cache.
-    topic_generation: AtomicU64,
+    /// Increases whenever permissions or topic permissions may have changed, so connections
+    /// drop what they cached of them.
+    permission_generation: AtomicU64,
     next_connection: AtomicU64,
     loopback_users: Vec<String>,
 }
@@ -163,7 +163,7 @@ impl State {
                 memory: Arc::new(AtomicUsize::new(0)),
                 memory_limit,
                 generation: AtomicU64::new(0),
-                topic_generation: AtomicU64::new(0),
+                permission_generation: AtomicU64::new(0),
                 next_connection: AtomicU64::new(1),
                 loopback_users: vec!["guest".into()],
             }),
@@ -249,7 +249,7 @@ impl State {
         reg.permissions.retain(|(_, v), _| v != name);
         reg.topic_permissions.retain(|(_, v, _), _| v != name);
         drop(reg);
-        self.topic_changed();
+        self.permissions_changed();
         for queue in vhost.queues.values() {
             topology::notify_deleted(queue);
         }
@@ -282,7 +282,7 @@ impl State {
         reg.permissions.retain(|(u, _), _| u != name);
         reg.topic_permissions.retain(|(u, _, _), _| u != name);
         drop(reg);
-        self.topic_changed();
+        self.permissions_changed();
         self.changed();
         Ok(())
     }
@@ -326,6 +326,7 @@ impl State {
         }
         reg.permissions.insert((permission.user.clone(), permission.vhost.clone()), permission);
         drop(reg);
+        self.permissions_changed();
         self.changed();
         Ok(())
     }
@@ -333,6 +334,7 @@ impl State {
     /// Removes a user's permissions in a vhost.
     pub fn delete_permission(&self, user: &str, vhost: &str) -> Result<(), StateError> {
         let removed = self.registry().permissions.remove(&(user.to_owned(), vhost.to_owned()));
+        self.permissions_changed();
         if removed.is_none() {
             return Err(StateError::NotFound {
                 kind: EntityKind::Permission,
@@ -365,7 +367,7 @@ impl State {
         let key = (permission.user.clone(), permission.vhost.clone(), permission.exchange.clone());
         reg.topic_permissions.insert(key, permission);
         drop(reg);
-        self.topic_changed();
+        self.permissions_changed();
         self.changed();
         Ok(())
     }
@@ -377,7 +379,7 @@ impl State {
         reg.topic_permissions.retain(|(u, v, x), _| !(u == user && v == vhost && exchange.is_none_or(|e| e == x)));
         let removed = before != reg.topic_permissions.len();
         drop(reg);
-        self.topic_changed();
+        self.permissions_changed();
         if !removed {
             return Err(StateError::NotFound {
                 kind: EntityKind::Permission,
@@ -389,14 +391,15 @@ impl State {
         Ok(())
     }
 
-    fn topic_changed(&self) {
-        self.shared.topic_generation.fetch_add(1, Ordering::Relaxed);
+    fn permissions_changed(&self) {
+        self.shared.permission_generation.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Increases whenever topic permissions may have changed: a cache of
-    /// [`State::topic_rules`] is current while this stays the same.
-    pub fn topic_generation(&self) -> u64 {
-        self.shared.topic_generation.load(Ordering::Relaxed)
+    /// Increases whenever permissions or topic permissions may have changed: what a connection
+    /// cached of them ([`State::topic_rules`], the exchanges a channel may write to) is current
+    /// while this stays the same.
+    pub fn permission_generation(&self) -> u64 {
+        self.shared.permission_generation.load(Ordering::Relaxed)
     }
 
     /// The user's topic permissions in a vhost, one rule per exchange (none for most users). As in

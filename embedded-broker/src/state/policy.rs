@@ -214,78 +214,6 @@ pub fn effective_settings(
     }
 }
 
-/// Validates queue arguments the way RabbitMQ does at declare time; the error names the argument.
-pub fn validate_queue_arguments(vhost: &str, name: &str, arguments: &FieldTable) -> Result<QueueType, StateError> {
-    let invalid = |arg: &str, reason: String| StateError::InvalidArgument {
-        kind: EntityKind::Queue,
-        vhost: vhost.to_owned(),
-        name: name.to_owned(),
-        arg: arg.to_owned(),
-        reason,
-    };
-    for (key, value) in arguments.inner() {
-        let key = key.as_str();
-        match key {
-            "x-message-ttl" | "x-max-length" | "x-max-length-bytes" | "x-delivery-limit" | "x-max-priority" => {
-                let Some(v) = args::as_i64(value) else {
-                    return Err(invalid(key, format!("{{unacceptable_type,{}}}", args::type_name(value))));
-                };
-                if v < 0 {
-                    return Err(invalid(key, format!("{{value_negative,{v}}}")));
-                }
-                if key == "x-max-priority" && v > 255 {
-                    return Err(invalid(key, format!("{{value_too_large,{v},255}}")));
-                }
-            }
-            "x-expires" => {
-                let Some(v) = args::as_i64(value) else {
-                    return Err(invalid(key, format!("{{unacceptable_type,{}}}", args::type_name(value))));
-                };
-                if v <= 0 {
-                    return Err(invalid(key, format!("{{value_zero,{v}}}")));
-                }
-            }
-            "x-overflow" => {
-                let ok = args::as_str(value).is_some_and(|s| parse_overflow(&s).is_some());
-                if !ok {
-                    return Err(invalid(key, format!("{{invalid_value,{}}}", args::display(value))));
-                }
-            }
-            "x-queue-mode" => {
-                // RabbitMQ 3.10 knows two modes, spelled exactly so.
-                let Some(mode) = args::as_str(value) else {
-                    return Err(invalid(key, format!("{{unacceptable_type,{}}}", args::type_name(value))));
-                };
-                if mode != "default" && mode != "lazy" {
-                    return Err(invalid(key, format!("\"unsupported queue mode '{mode}'\"")));
-                }
-            }
-            "x-dead-letter-exchange" | "x-dead-letter-routing-key" if args::as_str(value).is_none() => {
-                return Err(invalid(key, format!("{{unacceptable_type,{}}}", args::type_name(value))));
-            }
-            "x-single-active-consumer" if args::as_bool(value).is_none() => {
-                return Err(invalid(key, format!("{{unacceptable_type,{}}}", args::type_name(value))));
-            }
-            _ => {}
-        }
-    }
-    if arguments.inner().contains_key("x-dead-letter-routing-key")
-        && !arguments.inner().contains_key("x-dead-letter-exchange")
-    {
-        return Err(StateError::Invalid {
-            reason: format!(
-                "Key x-dead-letter-routing-key requires x-dead-letter-exchange for queue '{name}' in vhost '{vhost}'"
-            ),
-        });
-    }
-    match arguments.inner().get("x-queue-type").and_then(args::as_str).as_deref() {
-        None | Some("classic") => Ok(QueueType::Classic),
-        Some("quorum") => Ok(QueueType::Quorum),
-        Some("stream") => Err(invalid("x-queue-type", "stream queues are not supported by the embedded broker".into())),
-        Some(other) => Err(invalid("x-queue-type", format!("unknown queue type '{other}'"))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,16 +242,5 @@ mod tests {
         let ps = [policy(1, serde_json::json!({"max-length": 1})), policy(5, serde_json::json!({"max-length": 5}))];
         assert_eq!(select(ps.iter(), "queue", QueueType::Classic).map(|p| p.priority), Some(5));
         assert!(select(ps.iter(), "other", QueueType::Classic).is_none());
-    }
-
-    #[test]
-    fn stream_queues_are_refused_and_negative_ttl_is_invalid() {
-        let mut a = FieldTable::default();
-        a.insert("x-queue-type".into(), AMQPValue::LongString("stream".into()));
-        assert!(validate_queue_arguments("/", "q", &a).is_err());
-        let mut b = FieldTable::default();
-        b.insert("x-message-ttl".into(), AMQPValue::LongInt(-1));
-        let err = validate_queue_arguments("/", "q", &b).expect_err("negative ttl");
-        assert_eq!(err.reply_code(), 406);
     }
 }

@@ -268,19 +268,9 @@ impl State {
             if existing.exclusive_owner.is_some() != decl.exclusive_owner.is_some() {
                 return Err(StateError::ResourceLocked { vhost: vhost.to_owned(), name: decl.name });
             }
-            for key in [
-                "x-expires",
-                "x-message-ttl",
-                "x-dead-letter-exchange",
-                "x-dead-letter-routing-key",
-                "x-max-length",
-                "x-max-length-bytes",
-                "x-max-priority",
-                "x-overflow",
-                "x-queue-mode",
-                "x-single-active-consumer",
-                "x-delivery-limit",
-            ] {
+            // The queue type is compared last, with a classic queue's missing type as "classic".
+            let kind = existing.settings().kind;
+            for key in args::queue_arguments(kind).iter().filter(|key| **key != "x-queue-type") {
                 args::compare_key(&existing.arguments, &arguments, key).map_err(|d| e(key, d))?;
             }
             if arguments.inner().contains_key("x-queue-type") {
@@ -298,7 +288,18 @@ impl State {
         {
             arguments.insert("x-queue-type".into(), AMQPValue::LongString(default.into()));
         }
-        let kind = policy::validate_queue_arguments(vhost, &decl.name, &arguments)?;
+        if let Some(dlx) = arguments.inner().get("x-dead-letter-exchange")
+            && args::as_str(dlx).is_none()
+        {
+            return Err(StateError::InvalidArgumentType {
+                kind: EntityKind::Queue,
+                vhost: vhost.to_owned(),
+                name: decl.name,
+                arg: "x-dead-letter-exchange".to_owned(),
+                type_name: args::type_name(dlx),
+            });
+        }
+        let kind = args::validate_queue_arguments(vhost, &decl.name, &arguments)?;
         if kind == QueueType::Quorum {
             let invalid = |prop: &str| StateError::Invalid {
                 reason: format!("invalid property '{prop}' for queue '{}' in vhost '{vhost}'", decl.name),

@@ -337,3 +337,157 @@ async fn binding_to_the_default_exchange_checks_write_permission_on_the_queue_fi
         t.stop().await;
     }
 }
+
+#[tokio::test]
+async fn changed_and_removed_permissions_reach_channels_that_already_published() {
+    for t in targets().await {
+        let (http, name, embedded) = (t.http.clone(), t.name, t.broker.is_some());
+        with_user(&t, "changed-user", &[], |user| {
+            let url = t.url_with(&user, "pw", "%2f");
+            async move {
+                create_user(name, &http, &user, ALL, &[("amq.topic", ".*", ".*")]).await;
+                let conn = timeout(Connection::connect(&url, ConnectionProperties::default()), "connect")
+                    .await
+                    .expect("login");
+                let (direct, topic, removed) = (publisher(&conn).await, publisher(&conn).await, publisher(&conn).await);
+                published(name, &direct, "amq.direct", "k").await;
+                published(name, &topic, "amq.topic", "news").await;
+                let last_published = epoch_millis_now();
+
+                // Changed: the user may write to amq.topic only, and there only with "sport".
+                let write = serde_json::json!({"configure": ".*", "write": r"^amq\.topic$", "read": ".*"}).to_string();
+                let (status, text) =
+                    management(&http, "PUT", &format!("/api/permissions/%2F/{user}"), Some(&write)).await;
+                assert_eq!(status, 204, "[{name}] change permissions: {text}");
+                let sport = r#"{"exchange":"amq.topic","write":"^sport$","read":".*"}"#;
+                let (status, text) =
+                    management(&http, "PUT", &format!("/api/topic-permissions/%2F/{user}"), Some(sport)).await;
+                assert_eq!(status, 204, "[{name}] change topic permissions: {text}");
+                // Allowed under the new rules, and cached by this channel under them.
+                published(name, &removed, "amq.topic", "sport").await;
+                let removed_published = epoch_millis_now();
+                wait_until_rechecked(embedded, &http, &user, &[direct.id(), topic.id()], last_published).await;
+                let write_refused = |x: &str| {
+                    format!("ACCESS_REFUSED - access to exchange '{x}' in vhost '/' refused for user '{user}'")
+                };
+                assert_eq!(
+                    refused(&direct, "amq.direct", "k").await,
+                    (Some(403), write_refused("amq.direct")),
+                    "[{name}]"
+                );
+                let topic_refused = topic_refusal("news", "amq.topic", &user);
+                assert_eq!(refused(&topic, "amq.topic", "news").await, (Some(403), topic_refused), "[{name}]");
+
+                // Removed: no permission in the vhost at all.
+                let (status, text) = management(&http, "DELETE", &format!("/api/permissions/%2F/{user}"), None).await;
+                assert_eq!(status, 204, "[{name}] remove permissions: {text}");
+                wait_until_rechecked(embedded, &http, &user, &[removed.id()], removed_published).await;
+                assert_eq!(
+                    refused(&removed, "amq.topic", "sport").await,
+                    (Some(403), write_refused("amq.topic")),
+                    "[{name}]"
+                );
+                assert!(conn.status().connected(), "[{name}] refusals close channels, not the connection");
+                let _ = conn.close(200, "bye".into()).await;
+            }
+        })
+        .await;
+        t.stop().await;
+    }
+}
+
+/// A channel in confirm mode.
+async fn publisher(conn: &Connection) -> Channel {
+    let ch = conn.create_channel().await.expect("channel");
+    ch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
+    ch
+}
+
+/// Publishes on `ch` and checks the broker acks it.
+async fn published(name: &str, ch: &Channel, exchange: &str, key: &str) {
+    let confirm = ch
+        .basic_publish(exchange.into(), key.into(), BasicPublishOptions::default(), b"x", BasicProperties::default())
+        .await
+        .expect("publish");
+    let confirmation = timeout(confirm, "confirm").await.unwrap_or_else(|e| panic!("[{name}] '{exchange}': {e}"));
+    assert!(confirmation.is_ack(), "[{name}] a publish to '{exchange}' with '{key}' is acked");
+}
+
+/// Publishes on `ch` and returns the code and text of the channel error that refuses it (the
+/// pending confirm fails with them).
+async fn refused(ch: &Channel, exchange: &str, key: &str) -> (Option<u16>, String) {
+    let confirm = ch
+        .basic_publish(exchange.into(), key.into(), BasicPublishOptions::default(), b"x", BasicProperties::default())
+        .await
+        .expect("publish");
+    let e = timeout(confirm, "the refusal").await.expect_err("the publish is refused");
+    (code(&e), text(&e))
+}
+
+/// Waits until a broker checks the permissions of `user`'s `channels` again, the channels having
+/// last published before `since` (ms since the epoch). RabbitMQ keeps each channel's permission
+/// checks cached until the channel hibernates, after about a second without work, and reports
+/// that moment as the channel's `idle_since` in the management API (with its statistics, every
+/// few seconds): once a channel has hibernated after its last publish, its next publish is
+/// checked again. The embedded broker drops what its channels cached as soon as permissions
+/// change: there the very next publish is refused, and nothing is waited for.
+async fn wait_until_rechecked(embedded: bool, http: &str, user: &str, channels: &[u16], since: i64) {
+    if embedded {
+        return;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, body) = management(http, "GET", "/api/channels?columns=user,number,idle_since", None).await;
+        let listed: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let idle_after = |number: u16| {
+            listed.as_array().into_iter().flatten().any(|c| {
+                c["user"] == user
+                    && c["number"] == number
+                    && c["idle_since"].as_str().and_then(epoch_millis).is_some_and(|at| at > since)
+            })
+        };
+        if channels.iter().all(|&n| idle_after(n)) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "RabbitMQ's channels {channels:?} of {user} never went idle: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+fn epoch_millis_now() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after the epoch");
+    i64::try_from(now.as_millis()).expect("a time in range")
+}
+
+/// Milliseconds since the epoch of a time as the management API shows it
+/// (`2024-05-01T12:00:00.123+00:00`).
+fn epoch_millis(text: &str) -> Option<i64> {
+    let (date, time) = text.split_once('T')?;
+    let mut ymd = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    let split = time.find(['+', '-', 'Z'])?;
+    let (clock, zone) = time.split_at(split);
+    let mut hms = clock.splitn(3, ':');
+    let (hour, minute) = (hms.next()?.parse::<i64>().ok()?, hms.next()?.parse::<i64>().ok()?);
+    let seconds: f64 = hms.next()?.parse().ok()?;
+    let offset_minutes = match zone.split_at(1) {
+        ("Z", _) => 0,
+        (sign, hm) => {
+            let (h, m) = hm.split_once(':')?;
+            let minutes = h.parse::<i64>().ok()? * 60 + m.parse::<i64>().ok()?;
+            if sign == "-" { -minutes } else { minutes }
+        }
+    };
+    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let minutes = (days * 24 + hour) * 60 + minute - offset_minutes;
+    Some(minutes * 60_000 + (seconds * 1000.0).round() as i64)
+}

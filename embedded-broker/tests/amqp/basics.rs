@@ -1,9 +1,12 @@
 //! Publish, consume, get, ack/nack/reject, FIFO, round-robin, properties.
 
+use amq_protocol::frame::{AMQPContentHeader, AMQPFrame};
+use amq_protocol::protocol::{AMQPClass, BasicProperties as RawProperties, basic, confirm};
 use lapin::BasicProperties;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 
+use crate::raw::{Raw, encode};
 use crate::util::*;
 
 #[tokio::test]
@@ -281,6 +284,101 @@ async fn publisher_confirms_ack_and_mandatory_unroutable_is_returned_before_its_
         assert_eq!(returned.reply_text.as_str(), "NO_ROUTE", "[{}] reply text", t.name);
         assert_eq!(returned.delivery.data, b"lost", "[{}] returned body", t.name);
         delete(&ch, &q).await;
+        let _ = conn.close(200, "bye".into()).await;
+        t.stop().await;
+    }
+}
+
+/// What a confirm frame says: (ack or nack, delivery tag, multiple).
+type ConfirmFrame = (bool, u64, bool);
+
+/// Publishes one message to each of `queues` (through the default exchange) on channel 1 of
+/// `raw`, in confirm mode, all in one write, and reads confirms until each publish (tags from
+/// `first_tag` on) is confirmed. Returns the frames as they came and, per publish, whether it was
+/// acked; a publish confirmed twice fails the test.
+async fn confirm_frames(raw: &mut Raw, queues: &[&str], first_tag: u64) -> (Vec<ConfirmFrame>, Vec<bool>) {
+    let mut bytes = Vec::new();
+    for q in queues {
+        let publish =
+            basic::Publish { exchange: "".into(), routing_key: (*q).into(), mandatory: false, immediate: false };
+        bytes.extend(encode(&AMQPFrame::Method(1, AMQPClass::Basic(basic::AMQPMethod::Publish(publish)))));
+        let header = AMQPContentHeader { class_id: 60, body_size: 1, properties: RawProperties::default() };
+        bytes.extend(encode(&AMQPFrame::Header(1, header)));
+        bytes.extend(encode(&AMQPFrame::Body(1, b"x".to_vec())));
+    }
+    raw.send_bytes(&bytes).await;
+    let tags = first_tag..first_tag + queues.len() as u64;
+    let mut outcomes: Vec<Option<bool>> = vec![None; queues.len()];
+    let mut frames = Vec::new();
+    while outcomes.iter().any(Option::is_none) {
+        let frame @ (ack, tag, multiple) = match raw.recv_non_heartbeat().await {
+            Some(AMQPFrame::Method(1, AMQPClass::Basic(basic::AMQPMethod::Ack(a)))) => {
+                (true, a.delivery_tag, a.multiple)
+            }
+            Some(AMQPFrame::Method(1, AMQPClass::Basic(basic::AMQPMethod::Nack(n)))) => {
+                (false, n.delivery_tag, n.multiple)
+            }
+            other => panic!("expected basic.ack or basic.nack, got {other:?}"),
+        };
+        frames.push(frame);
+        assert!(tags.contains(&tag), "{frame:?} confirms a tag that was not published in {tags:?}");
+        let covered = if multiple { first_tag..=tag } else { tag..=tag };
+        for t in covered {
+            let outcome = &mut outcomes[(t - first_tag) as usize];
+            if outcome.is_none() {
+                *outcome = Some(ack);
+            } else {
+                assert!(multiple, "{frame:?} confirms tag {t} a second time");
+            }
+        }
+    }
+    (frames, outcomes.into_iter().flatten().collect())
+}
+
+#[tokio::test]
+async fn a_nack_amid_coalesced_acks_splits_them_around_it() {
+    for t in targets().await {
+        let (conn, ch) = t.channel().await;
+        let (open, full) = (unique("confirm-open"), unique("confirm-full"));
+        declare(&ch, &open, FieldTable::default()).await;
+        let mut reject = FieldTable::default();
+        reject.insert("x-max-length".into(), AMQPValue::LongInt(0));
+        reject.insert("x-overflow".into(), AMQPValue::LongString("reject-publish".into()));
+        declare(&ch, &full, reject).await;
+        let mut raw = Raw::open(&t.addr, 0).await;
+        raw.send(AMQPFrame::Method(
+            1,
+            AMQPClass::Confirm(confirm::AMQPMethod::Select(confirm::Select { nowait: false })),
+        ))
+        .await;
+        let ok = raw.recv_non_heartbeat().await;
+        assert!(
+            matches!(ok, Some(AMQPFrame::Method(1, AMQPClass::Confirm(confirm::AMQPMethod::SelectOk(_))))),
+            "{ok:?}"
+        );
+        let (o, f) = (open.as_str(), full.as_str());
+        // Each batch is one write, read by the embedded broker in one go: its acks are coalesced
+        // into one multiple ack per batch, split around each nack, with the tags it covers.
+        let batches: [(&[&str], &[ConfirmFrame]); 3] = [
+            (&[o, o, f, o, o], &[(true, 2, true), (false, 3, false), (true, 5, true)]),
+            (&[f, f, o], &[(false, 6, false), (false, 7, false), (true, 8, true)]),
+            (&[o, f], &[(true, 9, true), (false, 10, false)]),
+        ];
+        let mut first_tag = 1;
+        for (queues, coalesced) in batches {
+            let (frames, acked) = confirm_frames(&mut raw, queues, first_tag).await;
+            let expected: Vec<bool> = queues.iter().map(|q| *q == o).collect();
+            assert_eq!(acked, expected, "[{}] acked exactly the publishes to the open queue: {frames:?}", t.name);
+            if t.broker.is_some() {
+                assert_eq!(frames, coalesced, "[{}] the confirm frames of {queues:?}", t.name);
+            }
+            first_tag += queues.len() as u64;
+        }
+        wait_for_ready(&ch, &open, 6, "the acked messages").await;
+        assert_eq!(ready(&ch, &full).await, Some(0), "[{}] the nacked messages were not enqueued", t.name);
+        for q in [&open, &full] {
+            delete(&ch, q).await;
+        }
         let _ = conn.close(200, "bye".into()).await;
         t.stop().await;
     }

@@ -109,7 +109,7 @@ async fn user_id_must_match_the_login() {
             .await
             .expect("publish");
         assert!(timeout(ok, "confirm").await.expect("confirmed").is_ack(), "[{}] own user_id accepted", t.name);
-        let _ = ch
+        let forged = ch
             .basic_publish(
                 "".into(),
                 q.as_str().into(),
@@ -117,9 +117,17 @@ async fn user_id_must_match_the_login() {
                 b"other",
                 BasicProperties::default().with_user_id("mallory".into()),
             )
-            .await;
-        let err = ch.basic_qos(1, BasicQosOptions::default()).await.expect_err("channel closed");
-        assert!(code(&err) == Some(406) || !ch.status().connected(), "[{}] {err}", t.name);
+            .await
+            .expect("publish");
+        // The channel.close that refuses it fails the pending confirm with its code and text.
+        let err = timeout(forged, "the refusal").await.expect_err("a forged user_id is refused");
+        assert_eq!(
+            (code(&err), text(&err).as_str()),
+            (Some(406), "PRECONDITION_FAILED - user_id property set to 'mallory' but authenticated user was 'guest'"),
+            "[{}]",
+            t.name
+        );
+        assert!(conn.status().connected(), "[{}] a channel error, not a connection error", t.name);
         let ch = conn.create_channel().await.expect("the connection survives");
         let got =
             ch.basic_get(q.as_str().into(), BasicGetOptions { no_ack: true }).await.expect("get").expect("one message");

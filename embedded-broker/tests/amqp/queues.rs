@@ -515,3 +515,181 @@ async fn x_queue_mode_is_default_or_lazy_and_a_different_mode_is_inequivalent() 
         t.stop().await;
     }
 }
+
+/// Queue arguments RabbitMQ 3.10 refuses at declare time, one case per check and refusal, with
+/// the reason it gives (`{q}` stands for the queue's name). Integers are 64-bit, as the management
+/// API's JSON decoder makes them, so the type names match on both paths.
+const REFUSED_ARGUMENTS: &[(&str, &str)] = &[
+    (r#"{"x-expires":0}"#, "invalid arg 'x-expires' for queue '{q}' in vhost '/': {value_zero,0}"),
+    (r#"{"x-expires":-5}"#, "invalid arg 'x-expires' for queue '{q}' in vhost '/': {value_negative,-5}"),
+    (
+        r#"{"x-expires":315360000001}"#,
+        "invalid arg 'x-expires' for queue '{q}' in vhost '/': {value_too_large,315360000001}",
+    ),
+    (
+        r#"{"x-expires":"soon"}"#,
+        "invalid arg 'x-expires' for queue '{q}' in vhost '/': \"expected integer, got longstr\"",
+    ),
+    (r#"{"x-message-ttl":-1}"#, "invalid arg 'x-message-ttl' for queue '{q}' in vhost '/': {value_negative,-1}"),
+    (
+        r#"{"x-message-ttl":315360000001}"#,
+        "invalid arg 'x-message-ttl' for queue '{q}' in vhost '/': {value_too_large,315360000001}",
+    ),
+    (
+        r#"{"x-message-ttl":1.5}"#,
+        "invalid arg 'x-message-ttl' for queue '{q}' in vhost '/': \"expected integer, got double\"",
+    ),
+    // The channel checks the dead-letter exchange's type before the queue's own checks, in its words.
+    (
+        r#"{"x-dead-letter-exchange":5}"#,
+        "invalid type 'long' for arg 'x-dead-letter-exchange' in queue '{q}' in vhost '/'",
+    ),
+    (
+        r#"{"x-dead-letter-routing-key":"k"}"#,
+        "invalid arg 'x-dead-letter-routing-key' for queue '{q}' in vhost '/': routing_key_but_no_dlx_defined",
+    ),
+    (
+        r#"{"x-dead-letter-exchange":"dlx","x-dead-letter-routing-key":5}"#,
+        "invalid arg 'x-dead-letter-routing-key' for queue '{q}' in vhost '/': {unacceptable_type,long}",
+    ),
+    (r#"{"x-max-length":-1}"#, "invalid arg 'x-max-length' for queue '{q}' in vhost '/': {value_negative,-1}"),
+    (
+        r#"{"x-max-length":true}"#,
+        "invalid arg 'x-max-length' for queue '{q}' in vhost '/': \"expected integer, got bool\"",
+    ),
+    (
+        r#"{"x-max-length-bytes":-1}"#,
+        "invalid arg 'x-max-length-bytes' for queue '{q}' in vhost '/': {value_negative,-1}",
+    ),
+    (
+        r#"{"x-max-priority":1000}"#,
+        "invalid arg 'x-max-priority' for queue '{q}' in vhost '/': {max_value_exceeded,1000}",
+    ),
+    (r#"{"x-max-priority":-1}"#, "invalid arg 'x-max-priority' for queue '{q}' in vhost '/': {value_negative,-1}"),
+    (r#"{"x-overflow":"explode"}"#, "invalid arg 'x-overflow' for queue '{q}' in vhost '/': invalid_overflow"),
+    (r#"{"x-overflow":5}"#, "invalid arg 'x-overflow' for queue '{q}' in vhost '/': {unacceptable_type,long}"),
+    (
+        r#"{"x-queue-mode":"bogus"}"#,
+        "invalid arg 'x-queue-mode' for queue '{q}' in vhost '/': \"unsupported queue mode 'bogus'\"",
+    ),
+    (
+        r#"{"x-queue-version":3}"#,
+        "invalid arg 'x-queue-version' for queue '{q}' in vhost '/': \"unsupported queue version '3'\"",
+    ),
+    (
+        r#"{"x-single-active-consumer":"yes"}"#,
+        "invalid arg 'x-single-active-consumer' for queue '{q}' in vhost '/': {unacceptable_type,longstr}",
+    ),
+    (
+        r#"{"x-queue-type":"foo"}"#,
+        "invalid arg 'x-queue-type' for queue '{q}' in vhost '/': \"unsupported queue type 'foo'\"",
+    ),
+    (r#"{"x-queue-type":7}"#, "invalid arg 'x-queue-type' for queue '{q}' in vhost '/': {unacceptable_type,long}"),
+    // Arguments of other queue types.
+    (
+        r#"{"x-delivery-limit":3}"#,
+        "invalid arg 'x-delivery-limit' for queue '{q}' in vhost '/' of queue type rabbit_classic_queue",
+    ),
+    (
+        r#"{"x-max-age":"1D"}"#,
+        "invalid arg 'x-max-age' for queue '{q}' in vhost '/' of queue type rabbit_classic_queue",
+    ),
+    (
+        r#"{"x-queue-type":"quorum","x-max-priority":5}"#,
+        "invalid arg 'x-max-priority' for queue '{q}' in vhost '/' of queue type rabbit_quorum_queue",
+    ),
+    // Quorum queues' own arguments.
+    (
+        r#"{"x-queue-type":"quorum","x-dead-letter-strategy":"bogus"}"#,
+        "invalid arg 'x-dead-letter-strategy' for queue '{q}' in vhost '/': invalid_dlx_strategy",
+    ),
+    (
+        r#"{"x-queue-type":"quorum","x-max-in-memory-length":-1}"#,
+        "invalid arg 'x-max-in-memory-length' for queue '{q}' in vhost '/': {value_negative,-1}",
+    ),
+    (
+        r#"{"x-queue-type":"quorum","x-quorum-initial-group-size":0}"#,
+        "invalid arg 'x-quorum-initial-group-size' for queue '{q}' in vhost '/': {value_zero,0}",
+    ),
+    (
+        r#"{"x-queue-type":"quorum","x-queue-leader-locator":"nowhere"}"#,
+        "invalid arg 'x-queue-leader-locator' for queue '{q}' in vhost '/': invalid_queue_locator_arg",
+    ),
+    // Several refusals: the first in RabbitMQ's order of checks is reported, not the first key.
+    (
+        r#"{"x-overflow":"explode","x-max-priority":1000,"x-expires":0}"#,
+        "invalid arg 'x-expires' for queue '{q}' in vhost '/': {value_zero,0}",
+    ),
+];
+
+/// Edge values both brokers accept.
+const ACCEPTED_ARGUMENTS: &[&str] = &[
+    r#"{"x-max-priority":255}"#,
+    r#"{"x-message-ttl":0,"x-max-length":0,"x-max-length-bytes":0,"x-expires":315360000000}"#,
+    r#"{"x-overflow":"reject-publish-dlx","x-queue-mode":"lazy","x-single-active-consumer":false}"#,
+    r#"{"x-dead-letter-exchange":"","x-dead-letter-routing-key":"k"}"#,
+    r#"{"x-queue-version":2}"#,
+];
+
+fn json_table(arguments: &str) -> FieldTable {
+    let json: serde_json::Value = serde_json::from_str(arguments).expect("test arguments are JSON");
+    let serde_json::Value::Object(map) = json else { panic!("test arguments are an object") };
+    warren_broker::state::args::table_from_json(&map)
+}
+
+#[tokio::test]
+async fn queue_arguments_are_refused_with_rabbitmq_reasons_over_amqp_and_the_management_api() {
+    for t in targets().await {
+        let conn = t.connect().await;
+        let cleanup = conn.create_channel().await.expect("channel");
+        for (arguments, reason) in REFUSED_ARGUMENTS {
+            let q = unique("bad-args");
+            let expected = reason.replace("{q}", &q);
+            declare_refused(t.name, &conn, &q, json_table(arguments), &expected).await;
+            let path = format!("/api/queues/%2F/{q}");
+            let put = management(&t.http, "PUT", &path, Some(&format!(r#"{{"arguments":{arguments}}}"#))).await;
+            delete(&cleanup, &q).await;
+            let body: serde_json::Value = serde_json::from_str(&put.1).unwrap_or_default();
+            assert_eq!(
+                (put.0, &body),
+                (400, &serde_json::json!({"error": "bad_request", "reason": expected})),
+                "[{}] PUT {arguments}",
+                t.name
+            );
+            assert_eq!(
+                management(&t.http, "GET", &path, None).await.0,
+                404,
+                "[{}] {arguments} created nothing",
+                t.name
+            );
+        }
+        for arguments in ACCEPTED_ARGUMENTS {
+            let q = unique("edge-args");
+            declare(&cleanup, &q, json_table(arguments)).await;
+            delete(&cleanup, &q).await;
+            let path = format!("/api/queues/%2F/{q}");
+            let put = management(&t.http, "PUT", &path, Some(&format!(r#"{{"arguments":{arguments}}}"#))).await;
+            delete(&cleanup, &q).await;
+            assert_eq!(put.0, 201, "[{}] PUT {arguments}: {}", t.name, put.1);
+        }
+        let _ = conn.close(200, "bye".into()).await;
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_redeclaration_must_repeat_every_argument_of_its_queue_type() {
+    for t in targets().await {
+        let conn = t.connect().await;
+        let ch = conn.create_channel().await.expect("channel");
+        let q = unique("redeclare-version");
+        declare(&ch, &q, json_table(r#"{"x-queue-version":2}"#)).await;
+        let expected = format!(
+            "inequivalent arg 'x-queue-version' for queue '{q}' in vhost '/': received none but current is the value '2' of type 'long'"
+        );
+        declare_refused(t.name, &conn, &q, FieldTable::default(), &expected).await;
+        delete(&ch, &q).await;
+        let _ = conn.close(200, "bye".into()).await;
+        t.stop().await;
+    }
+}

@@ -1,7 +1,12 @@
 //! Bodies of every wrong shape, sent to every write endpoint: each answer is a
-//! RabbitMQ-shaped 4xx (or a success), never a 5xx, and the server keeps serving.
+//! RabbitMQ-shaped 4xx (or a success where the body means something), never a 5xx, and the
+//! server keeps serving. Invalid queue arguments are always refused; their exact reasons are
+//! compared with RabbitMQ's by the AMQP tests (`queues::queue_arguments_are_refused_…`).
 
 use crate::util::Server;
+
+/// The queue endpoint: every body below with an `arguments` object holds invalid arguments.
+const QUEUE: &str = "/api/queues/%2F/hostile-q";
 
 /// Write endpoints, with the entities they refer to created beforehand.
 const ENDPOINTS: [(&str, &str); 14] = [
@@ -10,7 +15,7 @@ const ENDPOINTS: [(&str, &str); 14] = [
     ("PUT", "/api/permissions/%2F/guest"),
     ("PUT", "/api/topic-permissions/%2F/guest"),
     ("PUT", "/api/exchanges/%2F/hostile-x"),
-    ("PUT", "/api/queues/%2F/hostile-q"),
+    ("PUT", QUEUE),
     ("POST", "/api/bindings/%2F/e/amq.direct/q/target"),
     ("PUT", "/api/policies/%2F/hostile"),
     ("PUT", "/api/operator-policies/%2F/hostile"),
@@ -56,6 +61,9 @@ async fn no_body_makes_the_api_fail_with_a_server_error() {
         for body in BODIES {
             let response = server.raw(method, path, Some(body)).await;
             assert!(response.status < 500, "{method} {path} with {body}: {} {}", response.status, response.body);
+            if path == QUEUE && body.contains("\"arguments\":{") {
+                assert_eq!(response.status, 400, "{method} {path} with {body}: {}", response.body);
+            }
             if response.status >= 400 {
                 let json = response.json();
                 assert!(
