@@ -340,7 +340,7 @@ async fn binding_to_the_default_exchange_checks_write_permission_on_the_queue_fi
 
 #[tokio::test]
 async fn changed_and_removed_permissions_reach_channels_that_already_published() {
-    for t in targets().await {
+    for t in targets_with_management().await {
         let (http, name, embedded) = (t.http.clone(), t.name, t.broker.is_some());
         with_user(&t, "changed-user", &[], |user| {
             let url = t.url_with(&user, "pw", "%2f");

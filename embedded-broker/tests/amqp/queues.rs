@@ -639,7 +639,7 @@ fn json_table(arguments: &str) -> FieldTable {
 
 #[tokio::test]
 async fn queue_arguments_are_refused_with_rabbitmq_reasons_over_amqp_and_the_management_api() {
-    for t in targets().await {
+    for t in targets_with_management().await {
         let conn = t.connect().await;
         let cleanup = conn.create_channel().await.expect("channel");
         for (arguments, reason) in REFUSED_ARGUMENTS {
