@@ -14,4 +14,5 @@ mod pika;
 mod python;
 mod queues;
 mod raw;
+mod requeue;
 mod util;
