@@ -169,6 +169,16 @@ pub enum Outgoing {
     },
 }
 
+impl Outgoing {
+    /// The channel it is for.
+    pub fn channel(&self) -> u16 {
+        match self {
+            Outgoing::Deliver(d) => d.channel,
+            Outgoing::Cancelled { channel, .. } => *channel,
+        }
+    }
+}
+
 /// A connection's inbox from queues: queues push under their own lock and wake the connection
 /// task, which drains the whole batch into one write.
 #[derive(Debug, Default)]

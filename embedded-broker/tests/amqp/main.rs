@@ -3,6 +3,7 @@
 
 mod access;
 mod basics;
+mod cancel;
 mod celery;
 mod connection;
 mod consumers;
