@@ -10,8 +10,8 @@
 use amq_protocol::frame::AMQPFrame;
 use amq_protocol::protocol::{AMQPClass, basic, channel, queue};
 use amq_protocol::types::FieldTable;
+use lapin::Connection;
 use lapin::options::*;
-use lapin::{BasicProperties, Connection};
 
 use crate::raw::Raw;
 use crate::util::*;
@@ -140,19 +140,7 @@ async fn deleting_a_queue_with_unacked_messages_from_its_consumers_channel() {
         let q = unique("cancel-unacked");
         declare(&ch, &q, FieldTable::default()).await;
         ch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm.select");
-        for body in [b"a", b"b"] {
-            let confirm = ch
-                .basic_publish(
-                    "".into(),
-                    q.as_str().into(),
-                    BasicPublishOptions::default(),
-                    body,
-                    BasicProperties::default(),
-                )
-                .await
-                .expect("publish");
-            timeout(confirm, "confirm").await.expect("confirmed");
-        }
+        publish_all(&ch, &q, &[("a", None), ("b", None)]).await;
         let mut raw = Raw::open_with(&t.addr, 0, ("guest", "guest"), NOTIFY).await;
         consume_raw(&mut raw, &q).await;
         for _ in 0..2 {

@@ -10,7 +10,7 @@
 use lapin::message::Delivery;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Connection};
+use lapin::{Channel, Connection};
 
 use crate::util::*;
 
@@ -49,23 +49,20 @@ async fn declare_with(ch: &Channel, q: &str, arguments: FieldTable, durable: boo
         .expect("queue.declare");
 }
 
-/// Publishes each `(body, priority)` to `q` and waits for its confirm, so all are queued.
-async fn publish_all(ch: &Channel, q: &str, messages: &[(&str, Option<u8>)]) {
-    for (body, priority) in messages {
-        let props = priority.map_or_else(BasicProperties::default, |p| BasicProperties::default().with_priority(p));
-        let confirm = ch
-            .basic_publish("".into(), q.into(), BasicPublishOptions::default(), body.as_bytes(), props)
-            .await
-            .expect("basic.publish");
-        timeout(confirm, "publisher confirm").await.expect("confirmed");
-    }
-}
-
-/// `m1`..`m6` with the flavour's priorities.
+/// `m1`..`m6` with `priorities`.
 async fn publish_six(ch: &Channel, q: &str, priorities: [Option<u8>; 6]) {
     let names = ["m1", "m2", "m3", "m4", "m5", "m6"];
     let messages: Vec<(&str, Option<u8>)> = names.into_iter().zip(priorities).collect();
     publish_all(ch, q, &messages).await;
+}
+
+/// A connection, a channel in confirm mode and a fresh queue of the flavour holding `m1`..`m6`.
+async fn six_in(t: &Target, flavour: &Flavour, prefix: &str) -> (Connection, Channel, String) {
+    let (conn, ch) = t.channel().await;
+    let q = unique(prefix);
+    declare_with(&ch, &q, table(flavour.arguments), false).await;
+    publish_six(&ch, &q, flavour.priorities).await;
+    (conn, ch, q)
 }
 
 /// `basic.get` with manual acks until the queue is empty.
@@ -142,10 +139,7 @@ async fn priority_queue_puts_rejected_messages_back_in_publish_order_within_thei
 async fn rejections_in_any_order_put_messages_back_in_publish_order() {
     for t in targets().await {
         for flavour in &CLASSIC {
-            let (conn, ch) = t.channel().await;
-            let q = unique("requeue-reject");
-            declare_with(&ch, &q, table(flavour.arguments), false).await;
-            publish_six(&ch, &q, flavour.priorities).await;
+            let (conn, ch, q) = six_in(&t, flavour, "requeue-reject").await;
             let first = get_all(&ch, &q).await;
             assert_eq!(first.len(), 6, "[{}] {} six messages", t.name, flavour.name);
             for i in [2, 0, 4, 1, 5, 3] {
@@ -169,10 +163,7 @@ async fn rejections_in_any_order_put_messages_back_in_publish_order() {
 async fn nack_multiple_and_recover_put_messages_back_in_publish_order() {
     for t in targets().await {
         for flavour in &CLASSIC {
-            let (conn, ch) = t.channel().await;
-            let q = unique("requeue-nack");
-            declare_with(&ch, &q, table(flavour.arguments), false).await;
-            publish_six(&ch, &q, flavour.priorities).await;
+            let (conn, ch, q) = six_in(&t, flavour, "requeue-nack").await;
             let first = get_all(&ch, &q).await;
             // The fifth alone, then the first four with one multiple nack, then the sixth.
             reject(&first[4]).await;
@@ -200,10 +191,7 @@ async fn nack_multiple_and_recover_put_messages_back_in_publish_order() {
 async fn a_closed_channel_puts_its_unacked_messages_back_in_publish_order() {
     for t in targets().await {
         for flavour in &CLASSIC {
-            let (conn, ch) = t.channel().await;
-            let q = unique("requeue-close");
-            declare_with(&ch, &q, table(flavour.arguments), false).await;
-            publish_six(&ch, &q, flavour.priorities).await;
+            let (conn, ch, q) = six_in(&t, flavour, "requeue-close").await;
             let cch = conn.create_channel().await.expect("channel");
             let mut consumer = consume(&cch, &q).await;
             let got = take(&mut consumer, 6).await;
@@ -238,10 +226,7 @@ async fn several_consumers_leaving_put_messages_back_in_publish_order() {
         for flavour in &CLASSIC {
             for by_connection in [false, true] {
                 let how = if by_connection { "connection" } else { "channel" };
-                let (conn, ch) = t.channel().await;
-                let q = unique("requeue-consumers");
-                declare_with(&ch, &q, table(flavour.arguments), false).await;
-                publish_six(&ch, &q, flavour.priorities).await;
+                let (conn, ch, q) = six_in(&t, flavour, "requeue-consumers").await;
                 let (conn1, ch1) = t.channel().await;
                 let (conn2, ch2) = t.channel().await;
                 let mut taken = Vec::new();
