@@ -96,6 +96,9 @@ impl QueuedMessage {
     pub const NEVER: u64 = u64::MAX;
 }
 
+// One per queued message: the memory figures in ARCHITECTURE.md count on this size.
+const _: () = assert!(std::mem::size_of::<QueuedMessage>() <= 32);
+
 /// Why a message leaves a queue without being acknowledged; its `x-death` reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeathReason {
