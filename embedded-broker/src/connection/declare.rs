@@ -230,9 +230,12 @@ pub(super) fn queue(c: &mut Connection, channel: u16, m: qu::AMQPMethod) -> Resu
                 Err(StateError::NotFound { .. }) => 0,
                 Err(e) => return Err(e.into()),
             };
-            // Our own consumers of the deleted queue were told through the outbox; handle that
-            // now so the cancel notifications precede delete-ok.
-            c.deliver_outbox();
+            // The consumers of the deleted queue were told through the outbox. In RabbitMQ the
+            // deleting channel answers delete-ok first and only then handles the queue going down
+            // (the basic.cancel for its own consumers, and whatever the queue had sent it): kombu,
+            // waiting for delete-ok, raises ConsumerCancelled on a cancel that comes before it.
+            // Consumers on other channels hear of it at once.
+            c.deliver_outbox_except(channel);
             if !d.nowait {
                 c.send(channel, AMQPClass::Queue(qu::AMQPMethod::DeleteOk(qu::DeleteOk { message_count: n as u32 })));
             }

@@ -622,23 +622,43 @@ impl Connection {
         let mut items = std::mem::take(&mut self.drained);
         self.outbox.drain_into(&mut items);
         for item in items.drain(..) {
-            match item {
-                Outgoing::Deliver(d) => basic::write_delivery(self, d),
-                Outgoing::Cancelled { channel, tag } => {
-                    let Some(ch) = self.channels.get_mut(&channel) else { continue };
-                    if ch.consumers.remove(&tag).is_some() && self.caps.consumer_cancel_notify {
-                        codec::method(
-                            &mut self.out,
-                            channel,
-                            AMQPClass::Basic(amq_protocol::protocol::basic::AMQPMethod::Cancel(
-                                amq_protocol::protocol::basic::Cancel { consumer_tag: short(&tag), nowait: true },
-                            )),
-                        );
-                    }
+            self.write_outgoing(item);
+        }
+        self.drained = items;
+    }
+
+    /// [`Connection::deliver_outbox`] for every channel but `channel`, whose items stay pending (in
+    /// order, ahead of later ones) until the end of the batch.
+    fn deliver_outbox_except(&mut self, channel: u16) {
+        let mut items = std::mem::take(&mut self.drained);
+        self.outbox.drain_into(&mut items);
+        let mut held = Vec::new();
+        for item in items {
+            if item.channel() == channel {
+                held.push(item);
+            } else {
+                self.write_outgoing(item);
+            }
+        }
+        self.drained = held;
+    }
+
+    fn write_outgoing(&mut self, item: Outgoing) {
+        match item {
+            Outgoing::Deliver(d) => basic::write_delivery(self, d),
+            Outgoing::Cancelled { channel, tag } => {
+                let Some(ch) = self.channels.get_mut(&channel) else { return };
+                if ch.consumers.remove(&tag).is_some() && self.caps.consumer_cancel_notify {
+                    codec::method(
+                        &mut self.out,
+                        channel,
+                        AMQPClass::Basic(amq_protocol::protocol::basic::AMQPMethod::Cancel(
+                            amq_protocol::protocol::basic::Cancel { consumer_tag: short(&tag), nowait: true },
+                        )),
+                    );
                 }
             }
         }
-        self.drained = items;
     }
 
     fn flush_confirms(&mut self) {

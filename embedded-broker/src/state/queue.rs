@@ -79,13 +79,25 @@ pub struct QueueSettings {
 pub struct QueuedMessage {
     /// The shared message.
     pub message: Arc<Message>,
-    /// Broker-clock millisecond after which it is dead, if it has a TTL.
-    pub expires_at: Option<u64>,
+    /// Broker-clock millisecond after which it is dead; [`QueuedMessage::NEVER`] without a TTL
+    /// (a sentinel rather than an `Option`, which would grow every queued message by 8 bytes).
+    pub expires_at: u64,
+    /// Its place in the queue's publish order: a requeued message of a classic queue goes back
+    /// between the messages published before and after it, as RabbitMQ puts it back.
+    pub seq: u64,
     /// Delivered before (requeued).
     pub redelivered: bool,
     /// Times delivered, for the quorum delivery limit.
     pub delivery_count: u32,
 }
+
+impl QueuedMessage {
+    /// `expires_at` of a message without a TTL.
+    pub const NEVER: u64 = u64::MAX;
+}
+
+// One per queued message: the memory figures in ARCHITECTURE.md count on this size.
+const _: () = assert!(std::mem::size_of::<QueuedMessage>() <= 32);
 
 /// Why a message leaves a queue without being acknowledged; its `x-death` reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +170,16 @@ pub enum Outgoing {
         /// Consumer tag.
         tag: Arc<str>,
     },
+}
+
+impl Outgoing {
+    /// The channel it is for.
+    pub fn channel(&self) -> u16 {
+        match self {
+            Outgoing::Deliver(d) => d.channel,
+            Outgoing::Cancelled { channel, .. } => *channel,
+        }
+    }
 }
 
 /// A connection's inbox from queues: queues push under their own lock and wake the connection
@@ -286,6 +308,8 @@ struct QueueInner {
     ready: usize,
     ready_bytes: usize,
     unacked: usize,
+    /// The `seq` of the next published message.
+    next_seq: u64,
     consumers: Vec<Consumer>,
     next_consumer: usize,
     had_consumer: bool,
@@ -333,6 +357,7 @@ impl Queue {
                 ready: 0,
                 ready_bytes: 0,
                 unacked: 0,
+                next_seq: 0,
                 consumers: Vec::new(),
                 next_consumer: 0,
                 had_consumer: false,
@@ -396,51 +421,47 @@ impl Queue {
             (a, b) => a.or(b),
         };
         // RabbitMQ drops a message with TTL 0 immediately unless a consumer can take it now.
-        let expires_at = ttl.map(|t| now.saturating_add(t));
-        let entry = QueuedMessage { message, expires_at, redelivered: false, delivery_count: 0 };
-        if let Some(limit) = q.settings.max_length.map(|l| l as usize) {
-            let bytes_limit = q.settings.max_length_bytes.map_or(usize::MAX, |b| b as usize);
-            let over = |q: &QueueInner, add: usize| q.ready + 1 > limit || q.ready_bytes + add > bytes_limit;
-            if over(&q, entry.message.body_len()) && !self.can_deliver_now(&q) {
-                match q.settings.overflow {
-                    Overflow::DropHead => {
-                        while over(&q, entry.message.body_len()) {
-                            let Some(head) = self.pop_ready(&mut q) else { break };
-                            self.die(&q, head.message, DeathReason::Maxlen, dead);
-                        }
-                    }
-                    Overflow::RejectPublish => return Enqueued::Rejected,
-                    Overflow::RejectPublishDlx => {
-                        self.die(&q, entry.message, DeathReason::Maxlen, dead);
-                        return Enqueued::Rejected;
-                    }
-                }
-            }
-        } else if let Some(bytes_limit) = q.settings.max_length_bytes.map(|b| b as usize)
-            && q.ready_bytes + entry.message.body_len() > bytes_limit
+        let expires_at = ttl.map_or(QueuedMessage::NEVER, |t| now.saturating_add(t));
+        let body_len = message.body_len();
+        if (q.settings.max_length.is_some() || q.settings.max_length_bytes.is_some())
+            && Self::over_limits(&q, 1, body_len)
             && !self.can_deliver_now(&q)
         {
             match q.settings.overflow {
-                Overflow::DropHead => {
-                    while q.ready > 0 && q.ready_bytes + entry.message.body_len() > bytes_limit {
-                        let Some(head) = self.pop_ready(&mut q) else { break };
-                        self.die(&q, head.message, DeathReason::Maxlen, dead);
-                    }
-                }
+                Overflow::DropHead => self.drop_head_over_limits(&mut q, 1, body_len, dead),
                 Overflow::RejectPublish => return Enqueued::Rejected,
                 Overflow::RejectPublishDlx => {
-                    self.die(&q, entry.message, DeathReason::Maxlen, dead);
+                    self.die(&q, message, DeathReason::Maxlen, dead);
                     return Enqueued::Rejected;
                 }
             }
         }
         if ttl == Some(0) && !self.can_deliver_now(&q) {
-            self.die(&q, entry.message, DeathReason::Expired, dead);
+            self.die(&q, message, DeathReason::Expired, dead);
             return Enqueued::Accepted;
         }
-        self.push_ready(&mut q, entry, false);
+        let seq = q.next_seq;
+        q.next_seq += 1;
+        self.push_ready(&mut q, QueuedMessage { message, expires_at, seq, redelivered: false, delivery_count: 0 });
         self.dispatch_locked(&mut q, now, dead);
         Enqueued::Accepted
+    }
+
+    /// Whether `count` more ready messages of `bytes` more body bytes would pass `x-max-length` or
+    /// `x-max-length-bytes`.
+    fn over_limits(q: &QueueInner, count: usize, bytes: usize) -> bool {
+        let limit = |l: Option<u64>| l.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        q.ready + count > limit(q.settings.max_length)
+            || q.ready_bytes.saturating_add(bytes) > limit(q.settings.max_length_bytes)
+    }
+
+    /// `x-overflow: drop-head`: drops (dead-letters) messages at the head until `count` more messages
+    /// of `bytes` more bytes fit.
+    fn drop_head_over_limits(&self, q: &mut QueueInner, count: usize, bytes: usize, dead: &mut Vec<DeadLetter>) {
+        while Self::over_limits(q, count, bytes) {
+            let Some(head) = self.pop_ready(q) else { break };
+            self.die(q, head.message, DeathReason::Maxlen, dead);
+        }
     }
 
     fn can_deliver_now(&self, q: &QueueInner) -> bool {
@@ -451,17 +472,36 @@ impl Queue {
         usize::from(message.priority).min(q.levels.len() - 1)
     }
 
-    fn push_ready(&self, q: &mut QueueInner, entry: QueuedMessage, front: bool) {
+    /// Appends a newly published message (its memory is counted from here on).
+    fn push_ready(&self, q: &mut QueueInner, entry: QueuedMessage) {
         let level = Self::level_of(q, &entry.message);
         q.ready += 1;
         q.ready_bytes += entry.message.body_len();
-        if !front {
-            self.memory.fetch_add(entry.message.footprint(), Ordering::Relaxed);
-        }
-        if front {
-            q.levels[level].push_front(entry);
+        self.memory.fetch_add(entry.message.footprint(), Ordering::Relaxed);
+        q.levels[level].push_back(entry);
+    }
+
+    /// Puts a delivered message back among the ready ones of its priority, where RabbitMQ puts it.
+    /// A classic queue keeps each level in publish order (`seq`), whatever order the messages come
+    /// back in (its backing queue merges requeued messages by sequence id). A quorum queue serves
+    /// returned messages first, in the order they were returned (`rabbit_fifo`'s returns queue):
+    /// each goes behind the returns already waiting, which are exactly the redelivered messages at
+    /// the head, since every redelivered message got there this way.
+    fn return_ready(q: &mut QueueInner, entry: QueuedMessage) {
+        let level = Self::level_of(q, &entry.message);
+        q.ready += 1;
+        q.ready_bytes += entry.message.body_len();
+        let ready = &mut q.levels[level];
+        let at = match q.settings.kind {
+            QueueType::Quorum => ready.partition_point(|e| e.redelivered),
+            // Usually it was published before everything still ready: no search.
+            QueueType::Classic if ready.front().is_none_or(|head| entry.seq < head.seq) => 0,
+            QueueType::Classic => ready.partition_point(|e| e.seq < entry.seq),
+        };
+        if at == 0 {
+            ready.push_front(entry);
         } else {
-            q.levels[level].push_back(entry);
+            ready.insert(at, entry);
         }
     }
 
@@ -497,7 +537,7 @@ impl Queue {
     fn drop_expired_head(&self, q: &mut QueueInner, now: u64, dead: &mut Vec<DeadLetter>) {
         for level in (0..q.levels.len()).rev() {
             while let Some(head) = q.levels[level].front() {
-                if head.expires_at.is_some_and(|t| t <= now) {
+                if head.expires_at <= now {
                     if let Some(entry) = q.levels[level].pop_front() {
                         q.ready -= 1;
                         q.ready_bytes -= entry.message.body_len();
@@ -616,26 +656,45 @@ impl Queue {
         }
     }
 
-    /// Returns delivered messages to the head of the queue in their original order (pass them in
-    /// delivery order), marked redelivered; quorum queues dead-letter those past the delivery limit.
+    /// Returns delivered messages (pass them in delivery order, the order a quorum queue takes them
+    /// back in) to where RabbitMQ puts them (see `return_ready`), marked redelivered; quorum queues
+    /// dead-letter those past the delivery limit. Every requeue path (reject, nack, recover, a
+    /// closed channel or connection, a delivery its channel could no longer take) comes here.
     pub fn requeue(self: &Arc<Self>, entries: Vec<QueuedMessage>, dead: &mut Vec<DeadLetter>) {
         let mut q = self.inner();
-        for mut entry in entries.into_iter().rev() {
-            q.unacked = q.unacked.saturating_sub(1);
-            if q.deleted {
-                self.release_memory(&entry.message);
-                continue;
+        if q.settings.kind == QueueType::Classic {
+            // Delivery order is mostly publish order: backwards, each one goes to the front.
+            for entry in entries.into_iter().rev() {
+                self.requeue_one(&mut q, entry, dead);
             }
-            if let Some(limit) = q.settings.delivery_limit
-                && entry.delivery_count > limit
-            {
-                self.die(&q, entry.message, DeathReason::DeliveryLimit, dead);
-                continue;
+            // A classic queue applies its length limit to what came back before delivering again
+            // (`rabbit_amqqueue_process:requeue_and_run`), so the head, often the requeued message
+            // itself, is dropped.
+            if q.settings.overflow == Overflow::DropHead {
+                self.drop_head_over_limits(&mut q, 0, 0, dead);
             }
-            entry.redelivered = true;
-            self.push_ready(&mut q, entry, true);
+        } else {
+            for entry in entries {
+                self.requeue_one(&mut q, entry, dead);
+            }
         }
         self.dispatch_locked(&mut q, clock_ms(), dead);
+    }
+
+    fn requeue_one(&self, q: &mut QueueInner, mut entry: QueuedMessage, dead: &mut Vec<DeadLetter>) {
+        q.unacked = q.unacked.saturating_sub(1);
+        if q.deleted {
+            self.release_memory(&entry.message);
+            return;
+        }
+        if let Some(limit) = q.settings.delivery_limit
+            && entry.delivery_count > limit
+        {
+            self.die(q, entry.message, DeathReason::DeliveryLimit, dead);
+            return;
+        }
+        entry.redelivered = true;
+        Self::return_ready(q, entry);
     }
 
     /// Rejects delivered messages without requeue: they are dead-lettered when configured.

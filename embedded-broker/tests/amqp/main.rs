@@ -3,6 +3,7 @@
 
 mod access;
 mod basics;
+mod cancel;
 mod celery;
 mod connection;
 mod consumers;
@@ -14,4 +15,5 @@ mod pika;
 mod python;
 mod queues;
 mod raw;
+mod requeue;
 mod util;

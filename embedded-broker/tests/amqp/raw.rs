@@ -31,15 +31,21 @@ pub fn encode(frame: &AMQPFrame) -> Vec<u8> {
 }
 
 impl Raw {
-    /// Connects without a handshake.
     /// Sends the protocol header, takes `connection.start` and answers with `mechanism` and
     /// `response`, announcing `authentication_failure_close`.
     pub async fn start_ok(&mut self, mechanism: &str, response: &str) {
+        self.start_ok_with(mechanism, response, &["authentication_failure_close"]).await;
+    }
+
+    /// [`Raw::start_ok`] announcing the client `capabilities` named.
+    pub async fn start_ok_with(&mut self, mechanism: &str, response: &str, capabilities: &[&str]) {
         self.send_bytes(b"AMQP\x00\x00\x09\x01").await;
         let start = self.recv().await.expect("connection.start");
         assert!(matches!(start, AMQPFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Start(_)))));
         let mut caps = FieldTable::default();
-        caps.insert("authentication_failure_close".into(), AMQPValue::Boolean(true));
+        for capability in capabilities {
+            caps.insert((*capability).into(), AMQPValue::Boolean(true));
+        }
         let mut props = FieldTable::default();
         props.insert("capabilities".into(), AMQPValue::FieldTable(caps));
         self.send(AMQPFrame::Method(
@@ -54,6 +60,7 @@ impl Raw {
         .await;
     }
 
+    /// Connects without a handshake.
     pub async fn connect(addr: &str) -> Raw {
         let socket = TcpStream::connect(addr).await.expect("tcp connect");
         Raw { socket, buf: Vec::new() }
@@ -66,8 +73,13 @@ impl Raw {
 
     /// [`Raw::open`] as another user.
     pub async fn open_as(addr: &str, heartbeat: u16, user: &str, password: &str) -> Raw {
+        Raw::open_with(addr, heartbeat, (user, password), &["authentication_failure_close"]).await
+    }
+
+    /// [`Raw::open`] as `user`, announcing the client `capabilities` named.
+    pub async fn open_with(addr: &str, heartbeat: u16, (user, password): (&str, &str), capabilities: &[&str]) -> Raw {
         let mut raw = Raw::connect(addr).await;
-        raw.start_ok("PLAIN", &format!("\0{user}\0{password}")).await;
+        raw.start_ok_with("PLAIN", &format!("\0{user}\0{password}"), capabilities).await;
         let tune = raw.recv().await.expect("connection.tune");
         let AMQPFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Tune(tune))) = tune else {
             panic!("expected tune, got {tune:?}")

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use lapin::message::Delivery;
-use lapin::options::{BasicConsumeOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties, Consumer};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
 use warren_broker::{Broker, BrokerConfig};
 
 /// How long any single wait may take before the test fails instead of hanging.
@@ -160,6 +160,19 @@ pub fn text(e: &lapin::Error) -> String {
 /// Declares a plain queue (non-durable, auto-delete false) and returns its name.
 pub async fn declare(ch: &Channel, name: &str, args: FieldTable) {
     ch.queue_declare(name.into(), QueueDeclareOptions::default(), args).await.expect("queue.declare");
+}
+
+/// Publishes each `(body, priority)` to `q` on a channel in confirm mode and waits for each
+/// confirm, so all are queued when it returns.
+pub async fn publish_all(ch: &Channel, q: &str, messages: &[(&str, Option<u8>)]) {
+    for (body, priority) in messages {
+        let props = priority.map_or_else(BasicProperties::default, |p| BasicProperties::default().with_priority(p));
+        let confirm = ch
+            .basic_publish("".into(), q.into(), BasicPublishOptions::default(), body.as_bytes(), props)
+            .await
+            .expect("basic.publish");
+        timeout(confirm, "publisher confirm").await.expect("confirmed");
+    }
 }
 
 /// Deletes a queue, ignoring errors (cleanup).
