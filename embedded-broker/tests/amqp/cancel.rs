@@ -174,7 +174,7 @@ async fn deleting_a_queue_with_unacked_messages_from_its_consumers_channel() {
 /// management API: the consumer gets `basic.cancel`.
 #[tokio::test]
 async fn consumers_get_basic_cancel_whoever_deletes_their_queue() {
-    for t in targets().await {
+    for t in targets_with_management().await {
         let mut raw = Raw::open_with(&t.addr, 0, ("guest", "guest"), NOTIFY).await;
         raw.send(AMQPFrame::Method(2, AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})))).await;
         let (_, ok) = next_method(&mut raw, "channel.open-ok").await;
