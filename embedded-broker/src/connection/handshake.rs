@@ -1,5 +1,7 @@
 //! Connection handshake: start / start-ok (PLAIN, AMQPLAIN), tune / tune-ok, open.
 
+use std::sync::Arc;
+
 use amq_protocol::protocol::{AMQPClass, connection as conn};
 use amq_protocol::types::{AMQPValue, FieldTable, LongString};
 
@@ -189,6 +191,7 @@ fn open_vhost(c: &mut Connection, open: conn::Open) -> Result<(), Fail> {
             format!("NOT_ALLOWED - access to vhost '{vhost}' refused for user '{user}'"),
         ));
     }
+    c.state.connection_opened(c.id, &user, &vhost, Arc::clone(&c.outbox));
     c.vhost = vhost;
     c.send(0, AMQPClass::Connection(conn::AMQPMethod::OpenOk(conn::OpenOk {})));
     c.phase = Phase::Running;

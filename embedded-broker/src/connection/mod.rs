@@ -658,6 +658,11 @@ impl Connection {
                     );
                 }
             }
+            Outgoing::Close { code, text } => {
+                if self.phase == Phase::Running {
+                    self.close_connection(Fail::connection(code, text), 0, 0);
+                }
+            }
         }
     }
 

@@ -28,6 +28,7 @@
 
 pub mod args;
 pub mod auth;
+mod connections;
 mod error;
 pub mod exchange;
 pub mod message;
@@ -114,6 +115,7 @@ pub(crate) struct Shared {
     /// drop what they cached of them.
     permission_generation: AtomicU64,
     next_connection: AtomicU64,
+    connections: connections::Connections,
     loopback_users: Vec<String>,
 }
 
@@ -165,6 +167,7 @@ impl State {
                 generation: AtomicU64::new(0),
                 permission_generation: AtomicU64::new(0),
                 next_connection: AtomicU64::new(1),
+                connections: connections::Connections::default(),
                 loopback_users: vec!["guest".into()],
             }),
         }
@@ -186,6 +189,12 @@ impl State {
     /// A new connection id.
     pub fn next_connection_id(&self) -> ConnectionId {
         self.shared.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Records a connection that opened `vhost` as `user`, so deleting either closes it.
+    pub fn connection_opened(&self, id: ConnectionId, user: &str, vhost: &str, outbox: Arc<queue::Outbox>) {
+        let open = connections::OpenConnection { user: user.to_owned(), vhost: vhost.to_owned(), outbox };
+        self.shared.connections.opened(id, open);
     }
 
     /// Estimated bytes held by queued messages.
@@ -253,6 +262,8 @@ impl State {
         for queue in vhost.queues.values() {
             topology::notify_deleted(queue);
         }
+        // After the consumers' cancels, as RabbitMQ: then the connections go.
+        self.shared.connections.force_close(|c| c.vhost == name, &format!("vhost '{name}' is deleted"));
         self.changed();
         Ok(())
     }
@@ -283,6 +294,7 @@ impl State {
         reg.topic_permissions.retain(|(u, _, _), _| u != name);
         drop(reg);
         self.permissions_changed();
+        self.shared.connections.force_close(|c| c.user == name, &format!("user '{name}' is deleted"));
         self.changed();
         Ok(())
     }

@@ -170,14 +170,22 @@ pub enum Outgoing {
         /// Consumer tag.
         tag: Arc<str>,
     },
+    /// The broker closes the whole connection (its vhost or user was deleted).
+    Close {
+        /// Reply code (320, `CONNECTION_FORCED`).
+        code: u16,
+        /// Reply text.
+        text: String,
+    },
 }
 
 impl Outgoing {
-    /// The channel it is for.
+    /// The channel it is for (0, the connection's, for a close).
     pub fn channel(&self) -> u16 {
         match self {
             Outgoing::Deliver(d) => d.channel,
             Outgoing::Cancelled { channel, .. } => *channel,
+            Outgoing::Close { .. } => 0,
         }
     }
 }

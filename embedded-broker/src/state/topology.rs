@@ -380,6 +380,7 @@ impl State {
 
     /// Deletes the exclusive queues of a closed connection.
     pub fn connection_closed(&self, connection: ConnectionId) {
+        self.shared.connections.closed(connection);
         let mut doomed = Vec::new();
         {
             let mut reg = self.registry();

@@ -8,7 +8,7 @@
 //! channels are not ordered with each other, so no check relies on that.
 
 use amq_protocol::frame::AMQPFrame;
-use amq_protocol::protocol::{AMQPClass, basic, channel, queue};
+use amq_protocol::protocol::{AMQPClass, basic, channel, connection, queue};
 use amq_protocol::types::FieldTable;
 use lapin::Connection;
 use lapin::options::*;
@@ -254,6 +254,47 @@ async fn lapin_deleting_the_queue_from_the_consuming_channel_ends_the_consumer()
         assert!(end.is_none(), "[{}] the consumer stream ends: {end:?}", t.name);
         ch.basic_qos(1, BasicQosOptions::default()).await.expect("the channel is still open");
         bye(conn).await;
+        t.stop().await;
+    }
+}
+
+/// The connection.close RabbitMQ sends when it forces a connection shut: 320 with `text`.
+fn is_forced_close(class: &AMQPClass, text: &str) -> bool {
+    matches!(class, AMQPClass::Connection(connection::AMQPMethod::Close(c))
+        if c.reply_code == 320 && c.reply_text.as_str() == text)
+}
+
+/// Deleting a vhost cancels the consumers of its queues and then closes every connection in it;
+/// deleting a user closes that user's connections. Both with 320 `CONNECTION_FORCED`.
+#[tokio::test]
+async fn deleting_a_vhost_or_a_user_closes_their_connections() {
+    for t in targets_with_management().await {
+        let vhost = unique("doomed-vhost");
+        let path = format!("/api/vhosts/{vhost}");
+        assert_eq!(management(&t.http, "PUT", &path, Some("{}")).await.0, 201, "[{}] PUT {path}", t.name);
+        // Its creator, guest, may use it (RabbitMQ grants the creator full permissions).
+        let mut raw = Raw::open_in(&t.addr, &vhost, 0, ("guest", "guest"), NOTIFY).await;
+        consume_raw(&mut raw, "in-doomed-vhost").await;
+        assert_eq!(management(&t.http, "DELETE", &path, None).await.0, 204, "[{}] DELETE {path}", t.name);
+        let (ch, cancel) = next_method(&mut raw, "basic.cancel").await;
+        assert!(ch == 1 && is_cancel_of_c1(&cancel), "[{}] the consumer is cancelled first: {cancel:?}", t.name);
+        let (ch, close) = next_method(&mut raw, "connection.close").await;
+        let text = format!("CONNECTION_FORCED - vhost '{vhost}' is deleted");
+        assert!(ch == 0 && is_forced_close(&close, &text), "[{}] then the connection closes: {close:?}", t.name);
+
+        let user = unique("doomed-user");
+        let body = r#"{"password":"pw","tags":""}"#;
+        let grant = r#"{"configure":".*","write":".*","read":".*"}"#;
+        assert_eq!(management(&t.http, "PUT", &format!("/api/users/{user}"), Some(body)).await.0, 201);
+        let status = management(&t.http, "PUT", &format!("/api/permissions/%2F/{user}"), Some(grant)).await.0;
+        assert_eq!(status, 201, "[{}] {user}'s permissions", t.name);
+        let mut raw = Raw::open_with(&t.addr, 0, (&user, "pw"), NOTIFY).await;
+        let mut bystander = Raw::open_with(&t.addr, 0, ("guest", "guest"), NOTIFY).await;
+        assert_eq!(management(&t.http, "DELETE", &format!("/api/users/{user}"), None).await.0, 204);
+        let (ch, close) = next_method(&mut raw, "connection.close").await;
+        let text = format!("CONNECTION_FORCED - user '{user}' is deleted");
+        assert!(ch == 0 && is_forced_close(&close, &text), "[{}] the user's connection closes: {close:?}", t.name);
+        assert_nothing_more(&mut bystander, t.name, "another user's connection stays open").await;
         t.stop().await;
     }
 }

@@ -77,7 +77,18 @@ impl Raw {
     }
 
     /// [`Raw::open`] as `user`, announcing the client `capabilities` named.
-    pub async fn open_with(addr: &str, heartbeat: u16, (user, password): (&str, &str), capabilities: &[&str]) -> Raw {
+    pub async fn open_with(addr: &str, heartbeat: u16, credentials: (&str, &str), capabilities: &[&str]) -> Raw {
+        Raw::open_in(addr, "/", heartbeat, credentials, capabilities).await
+    }
+
+    /// [`Raw::open_with`] in `vhost`.
+    pub async fn open_in(
+        addr: &str,
+        vhost: &str,
+        heartbeat: u16,
+        (user, password): (&str, &str),
+        capabilities: &[&str],
+    ) -> Raw {
         let mut raw = Raw::connect(addr).await;
         raw.start_ok_with("PLAIN", &format!("\0{user}\0{password}"), capabilities).await;
         let tune = raw.recv().await.expect("connection.tune");
@@ -95,7 +106,7 @@ impl Raw {
         .await;
         raw.send(AMQPFrame::Method(
             0,
-            AMQPClass::Connection(connection::AMQPMethod::Open(connection::Open { virtual_host: "/".into() })),
+            AMQPClass::Connection(connection::AMQPMethod::Open(connection::Open { virtual_host: vhost.into() })),
         ))
         .await;
         let ok = raw.recv().await.expect("connection.open-ok");
