@@ -4,6 +4,7 @@
 //!
 //! One test binary with shared helpers in [`util`]; one module per area.
 
+mod sandbox;
 mod util;
 
 mod bench;
