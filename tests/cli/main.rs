@@ -13,3 +13,4 @@ mod tls;
 mod topology_apply;
 mod topology_errors;
 mod topology_file;
+mod topology_guard;

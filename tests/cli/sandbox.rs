@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Connection, ConnectionProperties, Consumer};
 use warren::management::{Endpoint, Management};
 use warren::topology::definitions;
 use warren::topology::model::Topology;
@@ -151,6 +151,25 @@ impl Sandbox {
             }
             let _ = connection.close(200, "OK".into()).await;
         });
+    }
+
+    /// A consumer on `queue` (it acknowledges nothing), with its connection;
+    /// it stays until both are dropped (dropping the consumer cancels it).
+    pub fn consume(&self, queue: &str) -> (Connection, Consumer) {
+        let connection = self.connect(&self.rabbit.user, &self.rabbit.password).expect("connecting as admin");
+        let consumer = self.runtime.block_on(async {
+            let channel = connection.create_channel().await.expect("a channel");
+            channel
+                .basic_consume(
+                    queue.into(),
+                    "warren-test".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .expect("consuming")
+        });
+        (connection, consumer)
     }
 
     /// Ready messages in `queue`, asked with a passive declare.
