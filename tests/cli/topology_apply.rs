@@ -5,6 +5,7 @@
 //! `unique_name`, and removes them when done, because tests run in parallel
 //! on a broker others use too.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lapin::options::BasicGetOptions;
@@ -44,6 +45,27 @@ fn check_example(sandbox: &mut Sandbox, example: &str) {
         sandbox.assert_code(&exported, 0, "exporting");
         let replanned = sandbox.warren(&["plan", "--prune", path_str(&export)], &[]);
         sandbox.assert_code(&replanned, 0, &format!("planning the export of {example}"));
+        assert_export_holds_the_vhost(sandbox, &export);
+    }
+}
+
+/// The export at `path` holds what the broker holds in the sandbox's vhost,
+/// and its users with their tags and permissions: a plan of an export that
+/// lost them would plan nothing too.
+fn assert_export_holds_the_vhost(sandbox: &Sandbox, path: &Path) {
+    let exported = warren::topology::load::load_file(path).expect("the export loads");
+    let state = sandbox.state();
+    let held = &state.vhosts[&sandbox.vhost];
+    assert!(!held.queues.is_empty(), "{}: the vhost holds queues to export", sandbox.name);
+    assert_eq!(exported.vhosts.get(&sandbox.vhost), Some(held), "{}: the exported vhost", sandbox.name);
+    for (name, user) in &state.users {
+        let Some(got) = exported.users.get(name) else { panic!("{}: user {name} is not exported", sandbox.name) };
+        assert_eq!(
+            (&got.tags, &got.permissions, &got.topic_permissions),
+            (&user.tags, &user.permissions, &user.topic_permissions),
+            "{}: user {name}",
+            sandbox.name
+        );
     }
 }
 
@@ -334,6 +356,7 @@ fn check_every_kind_of_entity(sandbox: &mut Sandbox) {
     sandbox.assert_code(&exported, 0, "export");
     let replanned = sandbox.warren(&["plan", "--prune", path_str(&export)], &[]);
     sandbox.assert_code(&replanned, 0, "plan of the export");
+    assert_export_holds_the_vhost(sandbox, &export);
     let exported_text = std::fs::read_to_string(&export).expect("the export was written");
     assert!(!exported_text.contains("password_hash"), "an export leaves hashes out unless asked:\n{exported_text}");
 
