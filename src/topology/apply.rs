@@ -220,6 +220,7 @@ fn import_document(changes: &[&Change]) -> Definitions {
                 d.users.push(UserDef {
                     name: name.clone(),
                     password_hash,
+                    password: None,
                     hashing_algorithm: Some(algorithm.as_str().to_owned()),
                     tags: Tags::Joined(spec.tags.join(",")),
                 });

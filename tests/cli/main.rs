@@ -11,6 +11,7 @@ mod bench;
 mod gate;
 mod tls;
 mod topology_apply;
+mod topology_definitions;
 mod topology_errors;
 mod topology_file;
 mod topology_guard;

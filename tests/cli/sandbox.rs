@@ -10,8 +10,12 @@ use lapin::{BasicProperties, Connection, ConnectionProperties, Consumer};
 use warren::management::{Endpoint, Management};
 use warren::topology::definitions;
 use warren::topology::model::Topology;
+use warren::topology::normalise::Side;
 
-use crate::util::{EmbeddedBroker, Output, RabbitMq, embedded_broker, rabbitmq, repo_path, run_with_env, unique_name};
+use crate::util::{
+    EmbeddedBroker, Output, RabbitMq, embedded_broker, management_request, rabbitmq, repo_path, run_with_env,
+    unique_name,
+};
 
 /// One test's corner of a broker: a vhost and users, deleted on drop.
 pub struct Sandbox {
@@ -47,6 +51,15 @@ impl Sandbox {
             name,
             _embedded: embedded,
         }
+    }
+
+    /// Creates user `name` by hand (`PUT /api/users`), as an operator would
+    /// before a file names it.
+    pub fn create_user(&self, name: &str, password: &str, tags: &str) {
+        let body = serde_json::json!({ "password": password, "tags": tags });
+        let (status, text) =
+            management_request(&self.rabbit, reqwest::Method::PUT, &format!("/api/users/{name}"), Some(body));
+        assert!((200..300).contains(&status), "{}: creating user {name}: {status} {text}", self.name);
     }
 
     /// A user name unique to this test, deleted with the sandbox.
@@ -114,7 +127,7 @@ impl Sandbox {
         defs.users.retain(|u| self.users.contains(&u.name));
         defs.permissions.retain(|p| self.users.contains(&p.user));
         defs.topic_permissions.retain(|p| self.users.contains(&p.user));
-        definitions::to_topology(&defs).expect("the definitions map onto the model")
+        definitions::to_topology(&defs, Side::Broker).expect("the definitions map onto the model")
     }
 
     pub fn amqp_url(&self, user: &str, password: &str) -> String {

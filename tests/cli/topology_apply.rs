@@ -143,6 +143,7 @@ fn check_drift_is_named_by_plan_and_undone_by_apply_prune(sandbox: &mut Sandbox)
             durable: true,
             auto_delete: false,
             arguments: Default::default(),
+            kind: None,
         }],
         ..Definitions::default()
     };
@@ -216,7 +217,7 @@ fn check_replacing_a_queue_with_messages_is_refused_unless_data_loss_is_allowed(
 fn stored_password(state: &Topology, user: &str) -> (String, Vec<String>) {
     let u = &state.users[user];
     match &u.password {
-        Password::Hash { hash, .. } => (hash.clone(), u.tags.clone()),
+        Password::Hash { hash, .. } => (hash.clone(), u.tags.clone().unwrap_or_default()),
         other => panic!("user {user} has no stored hash: {other:?}"),
     }
 }
@@ -291,7 +292,8 @@ fn check_plan_json_lists_changes_for_machines(sandbox: &mut Sandbox) {
     assert_eq!(doc["changes"][0]["action"], "create");
 }
 
-const EVERYTHING: &str = r##"
+/// Every kind of entity warren manages, in vhost `VHOST`, with user `USER`.
+pub const EVERYTHING: &str = r##"
 vhosts:
   VHOST:
     description: warren test vhost
