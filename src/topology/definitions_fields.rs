@@ -255,6 +255,22 @@ mod tests {
     }
 
     #[test]
+    fn docs_topology_md_says_what_becomes_of_every_field() {
+        let path = format!("{}/docs/topology.md", env!("CARGO_MANIFEST_DIR"));
+        let docs = std::fs::read_to_string(&path).expect("docs/topology.md exists");
+        let mut fields: Vec<&str> = INFORMATIONAL.to_vec();
+        for (section, entry_fields) in SECTIONS {
+            fields.push(section);
+            fields.extend(entry_fields.iter());
+        }
+        fields.extend(VHOST_METADATA.iter().chain(OPERATOR_POLICY).chain(CLUSTER_IDENTITY));
+        // As `field`, `section[]`, or the last step of `section[].field`.
+        let mentioned = |field: &str| ["`{}`", "`{}[]", ".{}`"].iter().any(|f| docs.contains(&f.replace("{}", field)));
+        let missing: Vec<&str> = fields.into_iter().filter(|field| !mentioned(field)).collect();
+        assert!(missing.is_empty(), "docs/topology.md does not mention {missing:?}");
+    }
+
+    #[test]
     fn settings_warren_does_not_apply_are_refused_unless_empty() {
         let found = messages(json!({
             "users": [{"name": "u", "limits": {"max-connections": 10}}, {"name": "v", "limits": null}],
