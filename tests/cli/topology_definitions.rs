@@ -1,8 +1,9 @@
 //! RabbitMQ definitions documents as topology files, on both brokers: a
 //! user's plain `password` is set and compared like a YAML one; permissions
 //! may name a user the document does not define, when the broker has it;
-//! real exports (`GET /api/definitions`, `rabbitmqctl export_definitions`)
-//! load and plan nothing against the broker they came from.
+//! the broker's own export (`GET /api/definitions`) loads and plans nothing
+//! against it. (A `rabbitmqctl export_definitions` file is checked in
+//! `topology_file`.)
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -167,19 +168,4 @@ fn the_brokers_own_definitions_export_loads_and_plans_nothing() {
         let planned = sandbox.warren(&["plan", "--prune", &mine], &[]);
         sandbox.assert_code(&planned, 0, "a plan of the broker's own export of the vhost");
     }
-}
-
-/// `rabbitmqctl export_definitions -` of RabbitMQ 3.10.8 after applying
-/// [`EVERYTHING`] (its vhost and user only). It writes vhost `limits` and
-/// `metadata` and queue `type`s, which `GET /api/definitions` does not, and
-/// leaves internal exchanges out.
-#[test]
-fn a_rabbitmqctl_export_loads() {
-    let output = run(["validate", "tests/topology-files/rabbitmqctl-export.json"]);
-    assert_eq!(output.code, 0, "{}", output.stderr);
-    assert!(
-        output.stdout.contains("ok (1 vhost, 3 exchanges, 3 queues, 4 bindings, 2 policies, 1 user)"),
-        "{}",
-        output.stdout
-    );
 }
