@@ -222,7 +222,7 @@ fn import_document(changes: &[&Change]) -> Definitions {
                     password_hash,
                     password: None,
                     hashing_algorithm: Some(algorithm.as_str().to_owned()),
-                    tags: Tags::Joined(spec.tags.join(",")),
+                    tags: Some(Tags::Joined(spec.tags.join(","))),
                 });
             }
             Subject::Permission { user, vhost, desired: Some(p) } => d.permissions.push(permission_def(user, vhost, p)),

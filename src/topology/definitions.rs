@@ -96,9 +96,10 @@ pub struct UserDef {
     /// `rabbit_password_hashing_sha256` or `rabbit_password_hashing_sha512`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hashing_algorithm: Option<String>,
-    /// Tags.
-    #[serde(default)]
-    pub tags: Tags,
+    /// Tags. Exports always give them; left out of a hand-written entry,
+    /// the user's tags are left as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Tags>,
 }
 
 impl std::fmt::Debug for UserDef {
@@ -565,8 +566,7 @@ fn user_from_def(def: &UserDef) -> Result<User, DefinitionsError> {
         };
         Password::Hash { hash: def.password_hash.clone(), algorithm }
     };
-    // An entry in `users` defines the user, tags or not.
-    Ok(User { password, tags: Some(def.tags.to_vec()), ..User::granting(State::Present) })
+    Ok(User { password, tags: def.tags.as_ref().map(Tags::to_vec), ..User::granting(State::Present) })
 }
 
 /// The import entry of an exchange.
@@ -681,7 +681,7 @@ pub fn from_topology(topology: &Topology) -> Definitions {
             password_hash,
             password: None,
             hashing_algorithm,
-            tags: Tags::List(user.tags.clone().unwrap_or_default()),
+            tags: Some(Tags::List(user.tags.clone().unwrap_or_default())),
         });
     }
     for (vname, v) in topology.vhosts.iter().filter(|(_, v)| v.state == State::Present) {
@@ -795,6 +795,14 @@ mod tests {
         let written = serde_json::to_value(from_topology(&t)).expect("serialises");
         assert_eq!(written["users"], serde_json::Value::Null, "{written}");
         assert_eq!(parse_definitions(&written.to_string()).expect("parses again"), t);
+    }
+
+    #[test]
+    fn a_hand_written_user_without_tags_keeps_its_tags() {
+        let t = parse_definitions(r#"{"users":[{"name":"u","password":"pw"},{"name":"v"}]}"#).expect("parses");
+        assert_eq!(t.users["u"].tags, None);
+        assert!(!t.users["u"].only_grants(), "a password defines the user");
+        assert!(t.users["v"].only_grants(), "neither password nor tags: the user must exist");
     }
 
     #[test]
