@@ -107,8 +107,9 @@ fn load_definitions(source_name: &str, text: &str) -> Result<Topology, LoadError
         let pos = if problem.at_value { locator.value(&problem.path) } else { locator.key(&problem.path) };
         diags.push(pos, format!("RabbitMQ definitions: {}", problem.message));
     }
-    // An export comes from a broker, which has already enforced what
-    // `validate` checks; only its shape and its fields can be wrong.
+    // References (a binding's exchange, a dead-letter exchange) are not
+    // checked here: an export comes from a broker that enforced them, and a
+    // hand-written document meets the broker's own import checks on apply.
     match parse_definitions(text) {
         Ok(topology) => diags.finish(topology),
         Err(DefinitionsError::Json { line, column, message }) => {
