@@ -196,7 +196,13 @@ impl Management {
                 let password_hash = u.password_hash.map(|h| h.as_str().to_owned()).unwrap_or_default();
                 // `GET /api/users` leaves out the algorithm; the digest length tells it.
                 let hashing_algorithm = algorithm_of(&password_hash).map(|a| a.as_str().to_owned());
-                UserDef { name: u.name, password_hash, hashing_algorithm, tags: Tags::List(u.tags.0) }
+                UserDef {
+                    name: u.name,
+                    password_hash,
+                    password: None,
+                    hashing_algorithm,
+                    tags: Some(Tags::List(u.tags.0)),
+                }
             })
             .collect();
         let permissions = permissions

@@ -220,8 +220,9 @@ fn import_document(changes: &[&Change]) -> Definitions {
                 d.users.push(UserDef {
                     name: name.clone(),
                     password_hash,
+                    password: None,
                     hashing_algorithm: Some(algorithm.as_str().to_owned()),
-                    tags: Tags::Joined(spec.tags.join(",")),
+                    tags: Some(Tags::Joined(spec.tags.join(","))),
                 });
             }
             Subject::Permission { user, vhost, desired: Some(p) } => d.permissions.push(permission_def(user, vhost, p)),

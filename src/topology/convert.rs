@@ -387,7 +387,10 @@ impl Converter<'_> {
         let mut user = User {
             state: state(raw.state),
             password,
-            tags: raw.tags.iter().enumerate().map(|(i, t)| self.text(t, &at.key("tags").index(i))).collect(),
+            tags: raw
+                .tags
+                .as_ref()
+                .map(|tags| tags.iter().enumerate().map(|(i, t)| self.text(t, &at.key("tags").index(i))).collect()),
             permissions: BTreeMap::new(),
             topic_permissions: BTreeMap::new(),
         };

@@ -14,6 +14,7 @@ use futures::future::try_join_all;
 
 use super::definitions::{DefinitionsError, to_topology};
 use super::model::Topology;
+use super::normalise::Side;
 use crate::management::{Management, ManagementError, QueueStatsMap};
 
 /// What a broker holds.
@@ -41,7 +42,7 @@ pub async fn read(management: &Management) -> Result<CurrentState, ReadError> {
     let (connecting_user, mut definitions, vhosts) =
         tokio::try_join!(management.whoami(), management.definitions(), management.vhosts())?;
     definitions.vhosts = vhosts;
-    let topology = to_topology(&definitions).map_err(ReadError::Definitions)?;
+    let topology = to_topology(&definitions, Side::Broker).map_err(ReadError::Definitions)?;
     Ok(CurrentState { topology, connecting_user })
 }
 
@@ -59,7 +60,7 @@ pub async fn read_vhosts(management: &Management, vhosts: &BTreeSet<String>) -> 
         definitions.policies.extend(d.policies);
         definitions.parameters.extend(d.parameters);
     }
-    let topology = to_topology(&definitions).map_err(ReadError::Definitions)?;
+    let topology = to_topology(&definitions, Side::Broker).map_err(ReadError::Definitions)?;
     Ok(CurrentState { topology, connecting_user })
 }
 

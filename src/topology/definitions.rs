@@ -4,8 +4,9 @@
 //! Reading is lenient where RabbitMQ versions differ (tags as a list or a
 //! comma string, vhost metadata present or not, per-vhost exports without
 //! `vhost` fields); writing produces what `POST /api/definitions` imports.
-
-use std::collections::BTreeMap;
+//! A document read from a file is also checked field by field
+//! ([`super::definitions_fields`]): these structs skip what they do not know,
+//! because a broker's responses carry more than its exports.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -14,12 +15,14 @@ use super::model::{
     ApplyTo, Arguments, Binding, DestinationType, Exchange, ExchangeType, HashAlgorithm, Password, Permission, Policy,
     Queue, QueueType, State, TopicPermission, Topology, User, Vhost,
 };
-use super::normalise::normalise;
+use super::normalise::{Side, normalise};
 
 /// The vhost assumed for entities of a per-vhost export, which carry no `vhost` field.
 pub const DEFAULT_VHOST: &str = "/";
 
-/// A definitions document. Unknown keys (`rabbit_version`, `global_parameters`, …) are ignored.
+/// A definitions document. Keys it does not hold (`rabbit_version`,
+/// `global_parameters`, …) are skipped here; a file's are checked by
+/// [`super::definitions_fields`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Definitions {
     /// Users.
@@ -86,17 +89,23 @@ pub struct UserDef {
     /// base64(salt ++ digest); empty for a user without a password.
     #[serde(default)]
     pub password_hash: String,
+    /// A clear-text password, as hand-written documents give it (RabbitMQ
+    /// hashes it on import); read from files, never written.
+    #[serde(default, skip_serializing)]
+    pub password: Option<String>,
     /// `rabbit_password_hashing_sha256` or `rabbit_password_hashing_sha512`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hashing_algorithm: Option<String>,
-    /// Tags.
-    #[serde(default)]
-    pub tags: Tags,
+    /// Tags. Exports always give them; left out of a hand-written entry,
+    /// the user's tags are left as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Tags>,
 }
 
 impl std::fmt::Debug for UserDef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The hash stays out of debug output, like the password it protects.
+        // The password too.
         f.debug_struct("UserDef").field("name", &self.name).field("tags", &self.tags).finish_non_exhaustive()
     }
 }
@@ -219,6 +228,9 @@ pub struct QueueDef {
     /// Arguments.
     #[serde(default)]
     pub arguments: Arguments,
+    /// The queue's type, as `rabbitmqctl export_definitions` writes it beside the arguments.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 /// An exchange entry.
@@ -331,13 +343,27 @@ pub enum DefinitionsError {
         /// The algorithm found.
         algorithm: String,
     },
-    /// A permission for a user the document does not define.
-    #[error("permissions in vhost {vhost:?} name user {user:?}, which the definitions do not define")]
-    UnknownUser {
+    /// A user with both `password` and `password_hash`, as RabbitMQ refuses too.
+    #[error("user {name:?} has both `password` and `password_hash`; give one of them")]
+    PasswordAndHash {
         /// User.
-        user: String,
+        name: String,
+    },
+    /// A user with an empty `password`, which no login can use.
+    #[error("user {name:?} has an empty `password` (to create a user without a password, leave `password` out)")]
+    EmptyPassword {
+        /// User.
+        name: String,
+    },
+    /// A queue `type` that is not a queue type, or that its `x-queue-type` argument contradicts.
+    #[error("queue {name:?} in vhost {vhost:?}: {problem}")]
+    Queue {
         /// Vhost.
         vhost: String,
+        /// Queue.
+        name: String,
+        /// What is wrong.
+        problem: String,
     },
     /// A vhost default queue type that is not classic, quorum or stream.
     #[error("vhost {vhost:?} has unknown default queue type {kind:?}")]
@@ -349,33 +375,32 @@ pub enum DefinitionsError {
     },
 }
 
-/// Parses a definitions document into a normalised [`Topology`].
+/// Parses a definitions document from a file into a normalised [`Topology`].
 pub fn parse_definitions(text: &str) -> Result<Topology, DefinitionsError> {
     let definitions: Definitions = serde_json::from_str(text).map_err(|e| DefinitionsError::Json {
         line: e.line(),
         column: e.column(),
         message: e.to_string(),
     })?;
-    to_topology(&definitions)
+    to_topology(&definitions, Side::File)
 }
 
-/// Converts parsed definitions into a normalised [`Topology`].
-pub fn to_topology(definitions: &Definitions) -> Result<Topology, DefinitionsError> {
+/// Converts parsed definitions, from a file or read from a broker (`side`),
+/// into a normalised [`Topology`].
+pub fn to_topology(definitions: &Definitions, side: Side) -> Result<Topology, DefinitionsError> {
     let mut topology = Topology::default();
     for vhost in &definitions.vhosts {
         topology.vhosts.insert(vhost.name.clone(), vhost_from_def(vhost)?);
     }
     // Per-vhost exports name no vhosts; every entity's vhost exists in the model.
     for q in &definitions.queues {
-        vhost_mut(&mut topology, &q.vhost).queues.insert(
-            q.name.clone(),
-            Queue {
-                state: State::Present,
-                durable: q.durable,
-                auto_delete: q.auto_delete,
-                arguments: q.arguments.clone(),
-            },
-        );
+        let queue = Queue {
+            state: State::Present,
+            durable: q.durable,
+            auto_delete: q.auto_delete,
+            arguments: queue_arguments(q)?,
+        };
+        vhost_mut(&mut topology, &q.vhost).queues.insert(q.name.clone(), queue);
     }
     for x in &definitions.exchanges {
         let kind = ExchangeType::parse(&x.kind).ok_or_else(|| DefinitionsError::ExchangeType {
@@ -434,28 +459,29 @@ pub fn to_topology(definitions: &Definitions) -> Result<Topology, DefinitionsErr
     for u in &definitions.users {
         topology.users.insert(u.name.clone(), user_from_def(u)?);
     }
+    // Permissions may name a user the document does not define (as RabbitMQ's
+    // import allows when the user exists): such an entry only grants, and the
+    // plan checks that the broker has the user.
     for p in &definitions.permissions {
-        let user = topology
-            .users
-            .get_mut(&p.user)
-            .ok_or_else(|| DefinitionsError::UnknownUser { user: p.user.clone(), vhost: p.vhost.clone() })?;
-        user.permissions.insert(
+        grantee(&mut topology, &p.user).permissions.insert(
             p.vhost.clone(),
             Permission { configure: p.configure.clone(), write: p.write.clone(), read: p.read.clone() },
         );
     }
     for p in &definitions.topic_permissions {
-        let user = topology
-            .users
-            .get_mut(&p.user)
-            .ok_or_else(|| DefinitionsError::UnknownUser { user: p.user.clone(), vhost: p.vhost.clone() })?;
-        user.topic_permissions
+        grantee(&mut topology, &p.user)
+            .topic_permissions
             .entry(p.vhost.clone())
             .or_default()
             .insert(p.exchange.clone(), TopicPermission { write: p.write.clone(), read: p.read.clone() });
     }
-    normalise(&mut topology);
+    normalise(&mut topology, side);
     Ok(topology)
+}
+
+/// The user a permission names: its entry, or a new one that only grants.
+fn grantee<'a>(topology: &'a mut Topology, user: &str) -> &'a mut User {
+    topology.users.entry(user.to_owned()).or_insert_with(|| User::granting(State::Present))
 }
 
 fn vhost_mut<'a>(topology: &'a mut Topology, name: &str) -> &'a mut Vhost {
@@ -497,8 +523,38 @@ fn policy_from_def(vhost: &str, name: &str, def: &PolicyDef) -> Result<Policy, D
     })
 }
 
+/// A queue's arguments, with its `type` (from `rabbitmqctl export_definitions`)
+/// as `x-queue-type` when the arguments do not say.
+fn queue_arguments(q: &QueueDef) -> Result<Arguments, DefinitionsError> {
+    let mut arguments = q.arguments.clone();
+    let Some(kind) = &q.kind else { return Ok(arguments) };
+    let problem = |problem: String| DefinitionsError::Queue { vhost: q.vhost.clone(), name: q.name.clone(), problem };
+    if QueueType::parse(kind).is_none() {
+        return Err(problem(format!("unknown type {kind:?}, expected \"classic\", \"quorum\" or \"stream\"")));
+    }
+    match arguments.get("x-queue-type") {
+        None => {
+            arguments.insert("x-queue-type".to_owned(), Value::from(kind.as_str()));
+        }
+        Some(Value::String(declared)) if declared == kind => {}
+        Some(declared) => {
+            return Err(problem(format!("`type` {kind:?} contradicts argument `x-queue-type` {declared}")));
+        }
+    }
+    Ok(arguments)
+}
+
 fn user_from_def(def: &UserDef) -> Result<User, DefinitionsError> {
-    let password = if def.password_hash.is_empty() {
+    let name = || def.name.clone();
+    let password = if let Some(clear) = &def.password {
+        if !def.password_hash.is_empty() {
+            return Err(DefinitionsError::PasswordAndHash { name: name() });
+        }
+        if clear.is_empty() {
+            return Err(DefinitionsError::EmptyPassword { name: name() });
+        }
+        Password::Clear(clear.clone())
+    } else if def.password_hash.is_empty() {
         Password::None
     } else {
         let algorithm = match def.hashing_algorithm.as_deref() {
@@ -510,13 +566,7 @@ fn user_from_def(def: &UserDef) -> Result<User, DefinitionsError> {
         };
         Password::Hash { hash: def.password_hash.clone(), algorithm }
     };
-    Ok(User {
-        state: State::Present,
-        password,
-        tags: def.tags.to_vec(),
-        permissions: BTreeMap::new(),
-        topic_permissions: BTreeMap::new(),
-    })
+    Ok(User { password, tags: def.tags.as_ref().map(Tags::to_vec), ..User::granting(State::Present) })
 }
 
 /// The import entry of an exchange.
@@ -540,6 +590,7 @@ pub fn queue_def(vhost: &str, name: &str, q: &Queue) -> QueueDef {
         durable: q.durable,
         auto_delete: q.auto_delete,
         arguments: q.arguments.clone(),
+        kind: None,
     }
 }
 
@@ -601,10 +652,22 @@ pub fn topic_permission_def(user: &str, vhost: &str, exchange: &str, p: &TopicPe
 }
 
 /// The whole present part of a topology as one definitions document
-/// (users carry their hash when declared with one, no password otherwise).
+/// (users carry their hash when declared with one, no password otherwise;
+/// a user entry that only grants gives its permissions only).
 pub fn from_topology(topology: &Topology) -> Definitions {
     let mut d = Definitions::default();
     for (name, user) in topology.users.iter().filter(|(_, u)| u.state == State::Present) {
+        for (vhost, p) in &user.permissions {
+            d.permissions.push(permission_def(name, vhost, p));
+        }
+        for (vhost, by_exchange) in &user.topic_permissions {
+            for (exchange, p) in by_exchange {
+                d.topic_permissions.push(topic_permission_def(name, vhost, exchange, p));
+            }
+        }
+        if user.only_grants() {
+            continue;
+        }
         let (password_hash, hashing_algorithm) = match &user.password {
             Password::Hash { hash, algorithm } => (hash.clone(), Some(algorithm.as_str().to_owned())),
             Password::Clear(clear) => {
@@ -616,17 +679,10 @@ pub fn from_topology(topology: &Topology) -> Definitions {
         d.users.push(UserDef {
             name: name.clone(),
             password_hash,
+            password: None,
             hashing_algorithm,
-            tags: Tags::List(user.tags.clone()),
+            tags: Some(Tags::List(user.tags.clone().unwrap_or_default())),
         });
-        for (vhost, p) in &user.permissions {
-            d.permissions.push(permission_def(name, vhost, p));
-        }
-        for (vhost, by_exchange) in &user.topic_permissions {
-            for (exchange, p) in by_exchange {
-                d.topic_permissions.push(topic_permission_def(name, vhost, exchange, p));
-            }
-        }
     }
     for (vname, v) in topology.vhosts.iter().filter(|(_, v)| v.state == State::Present) {
         d.vhosts.push(VhostDef {
@@ -679,14 +735,18 @@ mod tests {
         let t = parse_definitions(RABBITMQ_3_10).expect("parses");
         let v1 = &t.vhosts["v1"];
         assert_eq!(v1.queues["q2"].arguments["x-queue-type"], json!("quorum"));
-        assert!(!v1.queues["q1"].arguments.contains_key("x-queue-type"), "server-filled classic type normalised away");
+        assert_eq!(v1.queues["q1"].arguments["x-queue-type"], json!("classic"), "spelled out, so kept");
+        let from_broker = serde_json::from_str(RABBITMQ_3_10).expect("parses");
+        let broker = to_topology(&from_broker, Side::Broker).expect("maps");
+        let q1 = &broker.vhosts["v1"].queues["q1"];
+        assert!(!q1.arguments.contains_key("x-queue-type"), "a broker's vhost without a default makes classic queues");
         assert_eq!(v1.exchanges["ex1"].kind, ExchangeType::Topic);
         assert!(v1.exchanges["ex2"].internal);
         assert_eq!(v1.bindings.len(), 2);
         assert_eq!(v1.policies["p1"].priority, 3);
         assert_eq!(v1.operator_policies["op1"].definition["max-length"], json!(100));
         let u1 = &t.users["u1"];
-        assert_eq!(u1.tags, ["foo", "management"]);
+        assert_eq!(u1.tags.as_deref(), Some(&["foo".to_owned(), "management".to_owned()][..]));
         assert_eq!(u1.permissions["v1"].write, "w");
         assert_eq!(u1.topic_permissions["v1"]["amq.topic"].write, "^a");
         assert!(matches!(u1.password, Password::Hash { algorithm: HashAlgorithm::Sha256, .. }));
@@ -707,7 +767,7 @@ mod tests {
                 "queues":[{"name":"q","durable":true,"auto_delete":false,"arguments":{}}]}"#,
         )
         .expect("parses");
-        assert_eq!(t.users["a"].tags, ["administrator", "monitoring"]);
+        assert_eq!(t.users["a"].tags.as_deref(), Some(&["administrator".to_owned(), "monitoring".to_owned()][..]));
         assert_eq!(t.users["a"].password, Password::None);
         assert!(t.vhosts[DEFAULT_VHOST].queues.contains_key("q"));
     }
@@ -718,9 +778,67 @@ mod tests {
         assert_eq!(err.to_string(), r#"exchange "x" in vhost "v" has unknown type "bogus""#);
         let err = parse_definitions("{\n  \"queues\": 3}").expect_err("fails");
         assert!(err.to_string().contains("line 2"), "{err}");
-        let err =
-            parse_definitions(r#"{"permissions":[{"user":"nobody","vhost":"/","configure":"","write":"","read":""}]}"#)
-                .expect_err("fails");
-        assert!(err.to_string().contains("\"nobody\""), "{err}");
+    }
+
+    #[test]
+    fn permissions_for_a_user_the_document_does_not_define_only_grant() {
+        let t = parse_definitions(
+            r#"{"permissions":[{"user":"guest","vhost":"/","configure":"","write":".*","read":""}],
+                "topic_permissions":[{"user":"guest","vhost":"/","exchange":"amq.topic","write":"^a","read":""}]}"#,
+        )
+        .expect("parses");
+        let guest = &t.users["guest"];
+        assert!(guest.only_grants(), "{guest:?}");
+        assert_eq!(guest.permissions["/"].write, ".*");
+        assert_eq!(guest.topic_permissions["/"]["amq.topic"].write, "^a");
+        // Written back, the document still grants without defining the user.
+        let written = serde_json::to_value(from_topology(&t)).expect("serialises");
+        assert_eq!(written["users"], serde_json::Value::Null, "{written}");
+        assert_eq!(parse_definitions(&written.to_string()).expect("parses again"), t);
+    }
+
+    #[test]
+    fn a_hand_written_user_without_tags_keeps_its_tags() {
+        let t = parse_definitions(r#"{"users":[{"name":"u","password":"pw"},{"name":"v"}]}"#).expect("parses");
+        assert_eq!(t.users["u"].tags, None);
+        assert!(!t.users["u"].only_grants(), "a password defines the user");
+        assert!(t.users["v"].only_grants(), "neither password nor tags: the user must exist");
+    }
+
+    #[test]
+    fn a_plain_password_is_read_as_one_and_never_written_or_shown() {
+        let t = parse_definitions(r#"{"users":[{"name":"u","password":"hunter2","tags":""}]}"#).expect("parses");
+        assert_eq!(t.users["u"].password, Password::Clear("hunter2".into()));
+        assert!(!format!("{t:?}").contains("hunter2"));
+        let written = serde_json::to_string(&from_topology(&t)).expect("serialises");
+        assert!(!written.contains("hunter2") && written.contains("password_hash"), "{written}");
+
+        let both = parse_definitions(r#"{"users":[{"name":"u","password":"x","password_hash":"aGFzaA==","tags":""}]}"#);
+        assert_eq!(
+            both.expect_err("both").to_string(),
+            "user \"u\" has both `password` and `password_hash`; give one of them"
+        );
+        let empty = parse_definitions(r#"{"users":[{"name":"u","password":"","tags":""}]}"#);
+        assert!(empty.expect_err("empty").to_string().contains("has an empty `password`"));
+    }
+
+    #[test]
+    fn a_queue_type_beside_the_arguments_is_the_queue_type() {
+        let t = parse_definitions(
+            r#"{"vhosts":[{"name":"v","metadata":{"default_queue_type":"quorum"}}],
+                "queues":[{"name":"c","vhost":"v","durable":true,"auto_delete":false,"arguments":{},"type":"classic"},
+                          {"name":"q","vhost":"v","durable":true,"auto_delete":false,"arguments":{},"type":"quorum"}]}"#,
+        )
+        .expect("parses");
+        let queues = &t.vhosts["v"].queues;
+        assert_eq!(queues["c"].arguments["x-queue-type"], json!("classic"), "not the vhost's default");
+        assert!(queues["q"].arguments.is_empty(), "the vhost's default, normalised away");
+        let contradiction = parse_definitions(
+            r#"{"queues":[{"name":"q","vhost":"v","arguments":{"x-queue-type":"quorum"},"type":"classic"}]}"#,
+        );
+        assert_eq!(
+            contradiction.expect_err("contradicts").to_string(),
+            "queue \"q\" in vhost \"v\": `type` \"classic\" contradicts argument `x-queue-type` \"quorum\""
+        );
     }
 }

@@ -40,6 +40,15 @@ pub enum DiffError {
         /// The user.
         name: String,
     },
+    /// Permissions for a user the file does not define and the broker lacks.
+    #[error(
+        "user {name:?} does not exist on the broker, and the file only grants it permissions without defining it \
+         (create the user first, or give it a password, password_hash or tags to have warren create it)"
+    )]
+    UndefinedUser {
+        /// The user.
+        name: String,
+    },
 }
 
 /// Plans the changes that make `current` hold `desired`.
@@ -438,24 +447,25 @@ fn diff_user(
         }
         return Ok(());
     }
-    let empty = User {
-        state: State::Present,
-        password: Password::None,
-        tags: Vec::new(),
-        permissions: BTreeMap::new(),
-        topic_permissions: BTreeMap::new(),
-    };
+    let empty = User::granting(State::Present);
     match cu {
+        None if du.only_grants() => return Err(DiffError::UndefinedUser { name: name.to_owned() }),
         None => changes.push(Change::new(
             Action::Create,
-            user_subject(Some(UserSpec { tags: du.tags.clone(), password: PasswordChange::Set(du.password.clone()) })),
+            user_subject(Some(UserSpec {
+                tags: du.tags.clone().unwrap_or_default(),
+                password: PasswordChange::Set(du.password.clone()),
+            })),
             "declared, missing on the broker",
         )),
         Some(cu) => {
             let (password_changed, password) = password_change(&du.password, &cu.password);
+            let held_tags = cu.tags.clone().unwrap_or_default();
+            // Tags the file leaves out are not managed.
+            let tags = du.tags.clone().unwrap_or_else(|| held_tags.clone());
             let mut lines = Vec::new();
-            if du.tags != cu.tags {
-                lines.push(format!("tags {:?} -> {:?}", cu.tags, du.tags));
+            if tags != held_tags {
+                lines.push(format!("tags {held_tags:?} -> {tags:?}"));
             }
             if password_changed {
                 lines.push(
@@ -469,7 +479,7 @@ fn diff_user(
             if !lines.is_empty() {
                 changes.push(Change::new(
                     Action::Update,
-                    user_subject(Some(UserSpec { tags: du.tags.clone(), password })),
+                    user_subject(Some(UserSpec { tags, password })),
                     lines.join(", "),
                 ));
             }

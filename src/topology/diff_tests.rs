@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::*;
 use crate::topology::model::{ApplyTo, ExchangeType, HashAlgorithm, Permission, QueueType, TopicPermission};
-use crate::topology::normalise::normalise;
+use crate::topology::normalise::{Side, normalise};
 use crate::topology::plan::Kind;
 
 /// Applies a plan to an in-memory model the way the broker would, stage by
@@ -21,7 +21,7 @@ fn apply_in_memory(state: &mut Topology, plan: &Plan) {
             }
         }
     }
-    normalise(state);
+    normalise(state, Side::Broker);
 }
 
 fn drop_bindings(v: &mut Vhost, subject: &Subject) {
@@ -88,14 +88,8 @@ fn create(state: &mut Topology, subject: &Subject) {
         }
         Subject::User { name, desired } => {
             let d = desired.clone().expect("desired");
-            let u = state.users.entry(name.clone()).or_insert_with(|| User {
-                state: State::Present,
-                password: Password::None,
-                tags: vec![],
-                permissions: BTreeMap::new(),
-                topic_permissions: BTreeMap::new(),
-            });
-            u.tags = d.tags;
+            let u = state.users.entry(name.clone()).or_insert_with(|| User::granting(State::Present));
+            u.tags = Some(d.tags);
             u.password = match d.password {
                 PasswordChange::Keep(p) | PasswordChange::Set(p) => p,
             };
@@ -260,7 +254,7 @@ fn user() -> impl Strategy<Value = User> {
         .prop_map(|(hash, tags, permissions, topic_permissions)| User {
             state: State::Present,
             password: Password::Hash { hash: hash.to_owned(), algorithm: HashAlgorithm::Sha256 },
-            tags: tags.into_iter().map(str::to_owned).collect(),
+            tags: Some(tags.into_iter().map(str::to_owned).collect()),
             permissions: permissions.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             topic_permissions: topic_permissions
                 .into_iter()
@@ -278,7 +272,7 @@ fn topology() -> impl Strategy<Value = Topology> {
         t.vhosts.insert(VHOSTS[1].to_owned(), b);
         t.users.insert(USERS[0].to_owned(), u1);
         t.users.insert(USERS[1].to_owned(), u2);
-        normalise(&mut t);
+        normalise(&mut t, Side::Broker);
         t
     })
 }
@@ -371,7 +365,7 @@ proptest! {
 fn one_vhost(v: Vhost) -> Topology {
     let mut t = Topology::default();
     t.vhosts.insert("/".to_owned(), v);
-    normalise(&mut t);
+    normalise(&mut t, Side::Broker);
     t
 }
 
@@ -458,13 +452,7 @@ fn the_default_vhost_and_the_connecting_user_are_never_deleted() {
     let desired = one_vhost(Vhost { state: State::Absent, ..Vhost::default() });
     assert!(matches!(diff(&desired, &current, &pruning()), Err(DiffError::DefaultVhost)));
 
-    let guest = |state| User {
-        state,
-        password: Password::None,
-        tags: vec![],
-        permissions: BTreeMap::new(),
-        topic_permissions: BTreeMap::new(),
-    };
+    let guest = |state| User { tags: Some(vec![]), ..User::granting(state) };
     let mut current = Topology::default();
     current.users.insert("guest".into(), guest(State::Present));
     let mut desired = Topology::default();
@@ -478,7 +466,7 @@ fn an_unchanged_clear_password_keeps_the_stored_hash_and_a_tag_change_sends_it_b
     let user = |password, tags: &[&str]| User {
         state: State::Present,
         password,
-        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        tags: Some(tags.iter().map(|t| (*t).to_owned()).collect()),
         permissions: BTreeMap::new(),
         topic_permissions: BTreeMap::new(),
     };
@@ -516,6 +504,79 @@ fn an_unchanged_clear_password_keeps_the_stored_hash_and_a_tag_change_sends_it_b
     assert_eq!(spec.password.to_hash().0, stored, "the stored hash is sent back unchanged");
     unspecified.users.insert("jack".into(), user(Password::None, &["a"]));
     assert!(diff(&unspecified, &current, &pruning()).expect("plans").is_empty());
+}
+
+#[test]
+fn a_user_entry_that_only_grants_leaves_password_and_tags_and_needs_the_user_on_the_broker() {
+    let permission = Permission { configure: String::new(), write: ".*".into(), read: ".*".into() };
+    let mut granting = Topology::default();
+    let mut grant = User::granting(State::Present);
+    grant.permissions.insert("/".into(), permission);
+    granting.users.insert("guest".into(), grant);
+
+    // The broker lacks the user: the plan names it instead of creating a user without a password.
+    let error = diff(&granting, &Topology::default(), &DiffOptions::default()).expect_err("no such user");
+    assert!(matches!(&error, DiffError::UndefinedUser { name } if name == "guest"), "{error}");
+    assert!(error.to_string().starts_with("user \"guest\" does not exist on the broker"), "{error}");
+
+    // The broker has it: only the permissions change.
+    let stored = crate::topology::password::hash("guest", HashAlgorithm::Sha256);
+    let mut current = Topology::default();
+    current.users.insert(
+        "guest".into(),
+        User {
+            password: Password::Hash { hash: stored, algorithm: HashAlgorithm::Sha256 },
+            tags: Some(vec!["administrator".into()]),
+            ..User::granting(State::Present)
+        },
+    );
+    let plan = diff(&granting, &current, &DiffOptions::default()).expect("plans");
+    assert_eq!(
+        plan.changes.iter().map(Change::describe).collect::<Vec<_>>(),
+        ["permissions \"guest\" in vhost \"/\": declared, missing on the broker"]
+    );
+}
+
+#[test]
+fn a_password_change_without_tags_in_the_file_sends_the_tags_the_user_has() {
+    let mut current = Topology::default();
+    current
+        .users
+        .insert("jack".into(), User { tags: Some(vec!["monitoring".into()]), ..User::granting(State::Present) });
+    let mut desired = Topology::default();
+    desired
+        .users
+        .insert("jack".into(), User { password: Password::Clear("n3w".into()), ..User::granting(State::Present) });
+    let plan = diff(&desired, &current, &DiffOptions::default()).expect("plans");
+    assert_eq!(plan.changes.len(), 1);
+    assert_eq!(plan.changes[0].reason, "password set");
+    let Subject::User { desired: Some(spec), .. } = &plan.changes[0].subject else { panic!("a user change") };
+    assert_eq!(spec.tags, ["monitoring"], "`PUT /api/users` replaces the tags too: the held ones go back");
+}
+
+#[test]
+fn a_spelled_out_classic_type_stays_classic_in_a_vhost_that_defaults_to_quorum() {
+    // The file does not declare the vhost's default; the broker's vhost defaults to quorum.
+    let file_with = |args: &[(&str, Value)]| {
+        let mut v = Vhost::default();
+        v.queues.insert("jobs".into(), q(args));
+        let mut t = Topology::default();
+        t.vhosts.insert("/".to_owned(), v);
+        normalise(&mut t, Side::File);
+        t
+    };
+    let mut held = Vhost { default_queue_type: Some(QueueType::Quorum), ..Vhost::default() };
+    held.queues.insert("jobs".into(), q(&[("x-queue-type", json!("classic"))]));
+    held.queues.insert("work".into(), Queue::default());
+    let current = one_vhost(held);
+
+    let classic = file_with(&[("x-queue-type", json!("classic"))]);
+    let plan = diff(&classic, &current, &DiffOptions::default()).expect("plans");
+    assert!(plan.is_empty(), "{}", plan.render(false));
+
+    // Left out, the type is the vhost's default: quorum here, so the classic queue is replaced.
+    let plan = diff(&file_with(&[]), &current, &DiffOptions::default()).expect("plans");
+    assert_eq!(plan.changes.iter().map(|c| c.action).collect::<Vec<_>>(), [Action::Replace]);
 }
 
 #[test]

@@ -60,7 +60,7 @@ pub fn raw_to_model(raw: &RawTopology, locator: &Locator, env: &dyn Env) -> Resu
     if !diags.is_empty() {
         return Err(diags.into_error());
     }
-    normalise::normalise(&mut topology);
+    normalise::normalise(&mut topology, normalise::Side::File);
     Ok(topology)
 }
 
@@ -83,22 +83,44 @@ pub fn is_definitions(text: &str) -> bool {
             .any(|key| object.get(*key).is_some_and(serde_json::Value::is_array))
 }
 
+/// Loads a definitions document: its syntax, every field against what
+/// warren does with it, then its entities. Every problem is reported at once.
 fn load_definitions(source_name: &str, text: &str) -> Result<Topology, LoadError> {
     use super::definitions::{DefinitionsError, parse_definitions};
-    // An export comes from a broker, which has already enforced what
-    // `validate` checks; only its shape can be wrong.
-    parse_definitions(text).map_err(|error| {
-        let mut diags = Diagnostics::new(source_name);
-        match &error {
-            DefinitionsError::Json { line, column, message } => {
-                // serde_json appends the position, which the diagnostic already leads with.
-                let message = message.split(" at line ").next().unwrap_or(message);
-                diags.push(Some(Pos { line: *line, column: *column }), format!("RabbitMQ definitions: {message}"));
-            }
-            _ => diags.push(definitions_position(source_name, text, &error), format!("RabbitMQ definitions: {error}")),
+    let mut diags = Diagnostics::new(source_name);
+    let json_error = |diags: &mut Diagnostics, line: usize, column: usize, message: &str| {
+        // serde_json appends the position, which the diagnostic already leads with.
+        let message = message.split(" at line ").next().unwrap_or(message);
+        diags.push(Some(Pos { line, column }), format!("RabbitMQ definitions: {message}"));
+    };
+    let document: serde_json::Value = match serde_json::from_str(text) {
+        Ok(document) => document,
+        Err(error) => {
+            json_error(&mut diags, error.line(), error.column(), &error.to_string());
+            return Err(diags.into_error());
         }
-        diags.into_error()
-    })
+    };
+    // Positions cost a second parse: only when there is something to point at.
+    let mut locator = None;
+    for problem in super::definitions_fields::check(&document) {
+        let locator = locator.get_or_insert_with(|| Locator::new(source_name, text));
+        let pos = if problem.at_value { locator.value(&problem.path) } else { locator.key(&problem.path) };
+        diags.push(pos, format!("RabbitMQ definitions: {}", problem.message));
+    }
+    // References (a binding's exchange, a dead-letter exchange) are not
+    // checked here: an export comes from a broker that enforced them, and a
+    // hand-written document meets the broker's own import checks on apply.
+    match parse_definitions(text) {
+        Ok(topology) => diags.finish(topology),
+        Err(DefinitionsError::Json { line, column, message }) => {
+            json_error(&mut diags, line, column, &message);
+            Err(diags.into_error())
+        }
+        Err(error) => {
+            diags.push(definitions_position(source_name, text, &error), format!("RabbitMQ definitions: {error}"));
+            Err(diags.into_error())
+        }
+    }
 }
 
 /// Where in the export the entity an error names is: the definitions
@@ -114,7 +136,8 @@ fn definitions_position(source_name: &str, text: &str, error: &super::definition
         ),
         E::Policy { vhost, name, .. } => ("policies", vec![("vhost", vhost), ("name", name)], None),
         E::HashingAlgorithm { name, .. } => ("users", vec![("name", name)], Some("hashing_algorithm")),
-        E::UnknownUser { user, vhost } => ("permissions", vec![("user", user), ("vhost", vhost)], Some("user")),
+        E::PasswordAndHash { name } | E::EmptyPassword { name } => ("users", vec![("name", name)], Some("password")),
+        E::Queue { vhost, name, .. } => ("queues", vec![("vhost", vhost), ("name", name)], Some("type")),
         E::QueueType { vhost, .. } => ("vhosts", vec![("name", vhost)], None),
         E::Json { .. } => return None,
     };
@@ -172,7 +195,7 @@ mod tests {
         // A quoted number and the vhost's default queue type are what a
         // broker reports differently; the loader hands over the canonical form.
         let topology = load(
-            "vhosts:\n  /:\n    queues:\n      q:\n        arguments: { x-message-ttl: \"60000\", x-queue-type: classic }\n",
+            "vhosts:\n  /:\n    default_queue_type: classic\n    queues:\n      q:\n        arguments: { x-message-ttl: \"60000\", x-queue-type: classic }\n",
         )
         .expect("valid");
         let arguments = &topology.vhosts["/"].queues["q"].arguments;

@@ -27,6 +27,7 @@ pub mod command;
 pub mod convert;
 pub mod current;
 pub mod definitions;
+pub mod definitions_fields;
 pub mod diagnostic;
 pub mod diff;
 pub mod env;

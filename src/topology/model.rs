@@ -362,18 +362,43 @@ impl HashAlgorithm {
 }
 
 /// A user.
+///
+/// An entry that gives a password, a hash or tags defines the user: it is
+/// created when missing. One that gives none of them only grants
+/// permissions ([`User::only_grants`]): the user must already exist, and
+/// its password and tags are left as they are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
     /// `absent` deletes the user.
     pub state: State,
     /// The declared password; compared through the stored hash, never printed.
     pub password: Password,
-    /// Tags, sorted and deduplicated (`administrator`, `monitoring`, …).
-    pub tags: Vec<String>,
+    /// Tags, sorted and deduplicated (`administrator`, `monitoring`, …);
+    /// `None` leaves the user's tags as they are (a new user gets none).
+    pub tags: Option<Vec<String>>,
     /// Permissions by vhost.
     pub permissions: BTreeMap<String, Permission>,
     /// Topic permissions by vhost, then by exchange.
     pub topic_permissions: BTreeMap<String, BTreeMap<String, TopicPermission>>,
+}
+
+impl User {
+    /// A user entry that only grants permissions to a user it names.
+    pub fn granting(state: State) -> User {
+        User {
+            state,
+            password: Password::None,
+            tags: None,
+            permissions: BTreeMap::new(),
+            topic_permissions: BTreeMap::new(),
+        }
+    }
+
+    /// True when the entry gives neither a password nor tags: it manages the
+    /// user's permissions only, and the user must exist on the broker.
+    pub fn only_grants(&self) -> bool {
+        matches!(self.password, Password::None) && self.tags.is_none()
+    }
 }
 
 /// A user's permissions in one vhost.

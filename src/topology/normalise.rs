@@ -49,22 +49,39 @@ pub fn is_server_named_queue(name: &str) -> bool {
     name.starts_with("amq.gen-")
 }
 
+/// Where a topology comes from, which decides what a vhost without a
+/// default queue type means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// A file: a vhost that does not declare its default leaves it to the
+    /// broker, so a queue type the file spells out is kept as written.
+    File,
+    /// A broker: a vhost without a default makes classic queues.
+    Broker,
+}
+
 /// Brings `topology` to the canonical form both sides of a diff use.
-pub fn normalise(topology: &mut Topology) {
+pub fn normalise(topology: &mut Topology, side: Side) {
     for vhost in topology.vhosts.values_mut() {
-        normalise_vhost(vhost);
+        normalise_vhost(vhost, side);
     }
     for user in topology.users.values_mut() {
         normalise_user(user);
     }
 }
 
-fn normalise_vhost(vhost: &mut Vhost) {
+fn normalise_vhost(vhost: &mut Vhost, side: Side) {
     if vhost.description.as_deref() == Some("") {
         vhost.description = None;
     }
     normalise_tags(&mut vhost.tags);
-    let default_type = vhost.default_queue_type.unwrap_or(QueueType::Classic);
+    let default_type = match (vhost.default_queue_type, side) {
+        (Some(kind), _) => Some(kind),
+        (None, Side::Broker) => Some(QueueType::Classic),
+        // Which type "the default" is depends on the broker's vhost: the
+        // diff resolves a missing type there, and an explicit one must stay.
+        (None, Side::File) => None,
+    };
 
     vhost.exchanges.retain(|name, _| !is_builtin_exchange(name));
     for exchange in vhost.exchanges.values_mut() {
@@ -76,7 +93,8 @@ fn normalise_vhost(vhost: &mut Vhost) {
         normalise_arguments(&mut queue.arguments, NUMERIC_QUEUE_ARGUMENTS);
         // The broker reports the type it chose; only a type other than the
         // vhost's default is something the author declared.
-        if queue.arguments.get("x-queue-type").and_then(Value::as_str) == Some(default_type.as_str()) {
+        if default_type.is_some_and(|t| queue.arguments.get("x-queue-type").and_then(Value::as_str) == Some(t.as_str()))
+        {
             queue.arguments.remove("x-queue-type");
         }
     }
@@ -98,10 +116,12 @@ fn normalise_vhost(vhost: &mut Vhost) {
 fn normalise_user(user: &mut User) {
     // RabbitMQ 3.10 gives tags as a list in some places and a comma string in
     // others; the definitions reader splits strings, this sorts and dedups.
-    let split: Vec<String> =
-        user.tags.iter().flat_map(|t| t.split(',')).map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
-    user.tags = split;
-    normalise_tags(&mut user.tags);
+    if let Some(tags) = &mut user.tags {
+        let split: Vec<String> =
+            tags.iter().flat_map(|t| t.split(',')).map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
+        *tags = split;
+        normalise_tags(tags);
+    }
     // No topic permissions in a vhost and an empty entry for it are the same.
     user.topic_permissions.retain(|_, by_exchange| !by_exchange.is_empty());
 }
@@ -179,22 +199,35 @@ mod tests {
     fn server_filled_classic_queue_type_equals_an_undeclared_one() {
         let mut broker = vhost_with_queue(Arguments::from([("x-queue-type".into(), json!("classic"))]));
         let mut file = vhost_with_queue(Arguments::new());
-        normalise(&mut broker);
-        normalise(&mut file);
+        normalise(&mut broker, Side::Broker);
+        normalise(&mut file, Side::File);
         assert_eq!(broker, file);
+    }
+
+    #[test]
+    fn a_file_keeps_a_spelled_out_type_when_it_does_not_declare_the_vhost_default() {
+        // The broker's vhost may default to quorum: `classic` in the file is then a choice.
+        let mut file = vhost_with_queue(Arguments::from([("x-queue-type".into(), json!("classic"))]));
+        normalise(&mut file, Side::File);
+        assert_eq!(file.vhosts["/"].queues["q"].arguments["x-queue-type"], json!("classic"));
+        if let Some(v) = file.vhosts.get_mut("/") {
+            v.default_queue_type = Some(QueueType::Classic);
+        }
+        normalise(&mut file, Side::File);
+        assert!(file.vhosts["/"].queues["q"].arguments.is_empty(), "the declared default is dropped");
     }
 
     #[test]
     fn quorum_queue_type_is_kept_in_a_classic_vhost_and_dropped_in_a_quorum_one() {
         let mut t = vhost_with_queue(Arguments::from([("x-queue-type".into(), json!("quorum"))]));
-        normalise(&mut t);
+        normalise(&mut t, Side::Broker);
         assert_eq!(t.vhosts["/"].queues["q"].arguments["x-queue-type"], json!("quorum"));
 
         let mut t = vhost_with_queue(Arguments::from([("x-queue-type".into(), json!("quorum"))]));
         if let Some(v) = t.vhosts.get_mut("/") {
             v.default_queue_type = Some(QueueType::Quorum);
         }
-        normalise(&mut t);
+        normalise(&mut t, Side::Broker);
         assert!(t.vhosts["/"].queues["q"].arguments.is_empty());
     }
 
@@ -205,7 +238,7 @@ mod tests {
             ("x-dead-letter-exchange".into(), json!("123")),
             ("x-max-length".into(), json!(10.0)),
         ]));
-        normalise(&mut t);
+        normalise(&mut t, Side::Broker);
         let args = &t.vhosts["/"].queues["q"].arguments;
         assert_eq!(args["x-message-ttl"], json!(60000));
         assert_eq!(args["x-dead-letter-exchange"], json!("123"));
@@ -227,7 +260,7 @@ mod tests {
             },
         );
         t.vhosts.insert("/".into(), v);
-        normalise(&mut t);
+        normalise(&mut t, Side::Broker);
         assert_eq!(t.vhosts["/"].policies["p"].definition["message-ttl"], json!(1000));
     }
 
@@ -248,7 +281,7 @@ mod tests {
             arguments: Arguments::new(),
         });
         t.vhosts.insert("/".into(), v);
-        normalise(&mut t);
+        normalise(&mut t, Side::Broker);
         let v = &t.vhosts["/"];
         assert_eq!(v.exchanges.keys().collect::<Vec<_>>(), ["mine"]);
         assert!(v.queues.is_empty());
@@ -260,7 +293,7 @@ mod tests {
         let user = |tags: Vec<&str>| User {
             state: State::Present,
             password: crate::topology::model::Password::None,
-            tags: tags.into_iter().map(String::from).collect(),
+            tags: Some(tags.into_iter().map(String::from).collect()),
             permissions: Default::default(),
             topic_permissions: Default::default(),
         };
@@ -268,8 +301,8 @@ mod tests {
         a.users.insert("u".into(), user(vec!["monitoring,administrator"]));
         let mut b = Topology::default();
         b.users.insert("u".into(), user(vec!["administrator", "monitoring", "administrator"]));
-        normalise(&mut a);
-        normalise(&mut b);
+        normalise(&mut a, Side::Broker);
+        normalise(&mut b, Side::Broker);
         assert_eq!(a, b);
     }
 
@@ -288,8 +321,8 @@ mod tests {
         let mut b = Topology::default();
         b.vhosts
             .insert("/".into(), Vhost { bindings: vec![binding("a"), binding("b"), binding("a")], ..Vhost::default() });
-        normalise(&mut a);
-        normalise(&mut b);
+        normalise(&mut a, Side::Broker);
+        normalise(&mut b, Side::Broker);
         assert_eq!(a, b);
     }
 }

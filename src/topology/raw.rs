@@ -200,7 +200,12 @@ pub struct RawPolicy {
     pub definition: RawArguments,
 }
 
-/// A user.
+/// A user. An entry with `password`, `password_hash` or `tags` defines the
+/// user: warren creates it when the broker lacks it. An entry with none of
+/// them (only `permissions` and `topic_permissions`) grants permissions to a
+/// user that must already exist (`guest`, one created by hand or by another
+/// file) and leaves its password and tags as they are; a plan fails when the
+/// broker has no such user.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a user (a mapping)")]
 pub struct RawUser {
@@ -210,7 +215,7 @@ pub struct RawUser {
     /// Clear-text password, normally `${SOME_VARIABLE}`; compared against the
     /// broker's salted hash and never printed. Give this or `password_hash`, not both;
     /// leave both out to keep whatever password the user has (a new user is
-    /// then created without one).
+    /// then created without one, and can only log in through other mechanisms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     /// A RabbitMQ password hash (base64 of salt and digest), as in a
@@ -221,9 +226,10 @@ pub struct RawUser {
     /// (default) or `rabbit_password_hashing_sha512`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hashing_algorithm: Option<String>,
-    /// Tags, e.g. `administrator`, `monitoring`, `management`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<String>,
+    /// Tags, e.g. `administrator`, `monitoring`, `management`. Left out, the
+    /// user's tags are left as they are (a new user gets none); `[]` removes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
     /// Permissions by vhost; the vhost must be declared in this file (or be `/`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub permissions: BTreeMap<String, RawPermission>,

@@ -137,7 +137,7 @@ fn user_raw(user: &User) -> RawUser {
         password: None,
         password_hash,
         hashing_algorithm,
-        tags: user.tags.iter().map(|t| text(t)).collect(),
+        tags: user.tags.as_ref().map(|tags| tags.iter().map(|t| text(t)).collect()),
         permissions: user
             .permissions
             .iter()
@@ -243,11 +243,11 @@ mod tests {
             topology.users.insert(user, User {
                 state: State::Present,
                 password: Password::None,
-                tags: vec!["monitoring".to_owned()],
+                tags: Some(vec!["monitoring".to_owned()]),
                 permissions: BTreeMap::from([(vhost, permission)]),
                 topic_permissions: BTreeMap::new(),
             });
-            crate::topology::normalise::normalise(&mut topology);
+            crate::topology::normalise::normalise(&mut topology, crate::topology::normalise::Side::Broker);
             prop_assert_eq!(reload(&topology), topology);
         }
     }
@@ -383,7 +383,7 @@ mod tests {
             vhosts in prop::collection::btree_map("[a-z/][a-z0-9-]{0,6}", vhost_spec(), 0..3),
             users in prop::collection::btree_map(
                 "[a-z][a-z0-9_]{0,6}",
-                (any::<bool>(), prop::collection::vec("[a-z]{1,8}", 0..3), any::<bool>()),
+                (any::<bool>(), prop::option::of(prop::collection::vec("[a-z]{1,8}", 0..3)), any::<bool>()),
                 0..3,
             ),
         ) -> Topology {
@@ -406,7 +406,7 @@ mod tests {
                 let user = User { state: State::Present, password, tags, permissions, topic_permissions: BTreeMap::new() };
                 topology.users.insert(name, user);
             }
-            crate::topology::normalise::normalise(&mut topology);
+            crate::topology::normalise::normalise(&mut topology, crate::topology::normalise::Side::Broker);
             topology
         }
     }

@@ -4,6 +4,7 @@
 //!
 //! One test binary with shared helpers in [`util`]; one module per area.
 
+mod sandbox;
 mod util;
 
 mod bench;
@@ -12,5 +13,7 @@ mod exit_codes;
 mod gate;
 mod tls;
 mod topology_apply;
+mod topology_definitions;
 mod topology_errors;
 mod topology_file;
+mod topology_guard;

@@ -5,177 +5,16 @@
 //! `unique_name`, and removes them when done, because tests run in parallel
 //! on a broker others use too.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lapin::options::{BasicGetOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties};
-use warren::management::{Endpoint, Management};
-use warren::topology::definitions::{self, Definitions, QueueDef};
+use lapin::options::BasicGetOptions;
+use warren::management::Endpoint;
+use warren::topology::definitions::{Definitions, QueueDef};
 use warren::topology::model::{Binding, DestinationType, Password, QueueType, State, Topology};
 
-use crate::util::{
-    EmbeddedBroker, Output, RabbitMq, embedded_broker, publish_confirmed, rabbitmq, repo_path, run_with_env,
-    unique_name,
-};
-
-/// One test's corner of a broker: a vhost and users, deleted on drop.
-struct Sandbox {
-    rabbit: RabbitMq,
-    vhost: String,
-    users: Vec<String>,
-    dir: tempfile::TempDir,
-    runtime: tokio::runtime::Runtime,
-    /// Which broker, for assertion messages.
-    name: &'static str,
-    /// Declared last so it stops after the sandbox has cleaned up.
-    _embedded: Option<EmbeddedBroker>,
-}
-
-/// A sandbox on a fresh embedded broker, and one on RabbitMQ when it answers.
-fn sandboxes(prefix: &str) -> Vec<Sandbox> {
-    let embedded = embedded_broker();
-    let mut out = vec![Sandbox::on(embedded.target.clone(), "embedded", prefix, Some(embedded))];
-    if let Some(rabbit) = rabbitmq() {
-        out.push(Sandbox::on(rabbit, "RabbitMQ", prefix, None));
-    }
-    out
-}
-
-impl Sandbox {
-    fn on(rabbit: RabbitMq, name: &'static str, prefix: &str, embedded: Option<EmbeddedBroker>) -> Sandbox {
-        Sandbox {
-            rabbit,
-            vhost: unique_name(prefix),
-            users: Vec::new(),
-            dir: tempfile::tempdir().expect("a temporary directory"),
-            runtime: tokio::runtime::Runtime::new().expect("a tokio runtime"),
-            name,
-            _embedded: embedded,
-        }
-    }
-
-    /// A user name unique to this test, deleted with the sandbox.
-    fn user(&mut self, prefix: &str) -> String {
-        let name = unique_name(prefix);
-        self.users.push(name.clone());
-        name
-    }
-
-    fn management(&self) -> Management {
-        let endpoint = Endpoint::parse(&self.rabbit.management_url, Some((&self.rabbit.user, &self.rabbit.password)))
-            .expect("the management URL parses");
-        Management::new(&endpoint).expect("a management client")
-    }
-
-    /// The example at `relative` with vhost `/` renamed to this sandbox's
-    /// vhost and user `jack` to `jack`, written into the sandbox's directory.
-    fn example(&self, relative: &str, jack: &str) -> PathBuf {
-        let text = std::fs::read_to_string(repo_path(relative)).expect("the example exists");
-        self.write(relative.rsplit('/').next().unwrap_or("topology.yaml"), &self.localise(&text, jack))
-    }
-
-    fn localise(&self, text: &str, jack: &str) -> String {
-        text.lines()
-            .map(|line| {
-                let trimmed = line.trim_start();
-                let indent = &line[..line.len() - trimmed.len()];
-                if let Some(rest) = trimmed.strip_prefix("/:") {
-                    format!("{indent}{:?}:{rest}", self.vhost)
-                } else if let Some(rest) = trimmed.strip_prefix("jack:") {
-                    format!("{indent}{jack}:{rest}")
-                } else {
-                    line.to_owned()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, text).expect("writing the topology");
-        path
-    }
-
-    fn warren(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut all =
-            vec!["--broker", self.rabbit.amqp_url.as_str(), "--management", self.rabbit.management_url.as_str()];
-        all.extend_from_slice(args);
-        run_with_env(all, env)
-    }
-
-    /// The broker's definitions of this sandbox's vhost and users, normalised.
-    fn state(&self) -> Topology {
-        let m = self.management();
-        let mut defs = self.runtime.block_on(m.definitions()).expect("reading definitions");
-        // RabbitMQ 3.10's definitions name vhosts only; their metadata is in /api/vhosts.
-        defs.vhosts = self.runtime.block_on(m.vhosts()).expect("listing vhosts");
-        defs.vhosts.retain(|v| v.name == self.vhost);
-        defs.queues.retain(|q| q.vhost == self.vhost);
-        defs.exchanges.retain(|x| x.vhost == self.vhost);
-        defs.bindings.retain(|b| b.vhost == self.vhost);
-        defs.policies.retain(|p| p.vhost == self.vhost);
-        defs.parameters.retain(|p| p.vhost == self.vhost);
-        defs.users.retain(|u| self.users.contains(&u.name));
-        defs.permissions.retain(|p| self.users.contains(&p.user));
-        defs.topic_permissions.retain(|p| self.users.contains(&p.user));
-        definitions::to_topology(&defs).expect("the definitions map onto the model")
-    }
-
-    fn amqp_url(&self, user: &str, password: &str) -> String {
-        let vhost: String = url::form_urlencoded::byte_serialize(self.vhost.as_bytes()).collect();
-        let parsed = url::Url::parse(&self.rabbit.amqp_url).expect("a URL");
-        let host = parsed.host_str().unwrap_or("127.0.0.1");
-        let port = parsed.port().unwrap_or(5672);
-        format!("amqp://{user}:{password}@{host}:{port}/{vhost}")
-    }
-
-    fn connect(&self, user: &str, password: &str) -> lapin::Result<Connection> {
-        let url = self.amqp_url(user, password);
-        self.runtime.block_on(Connection::connect(&url, ConnectionProperties::default()))
-    }
-
-    /// Publishes `count` persistent messages with publisher confirms.
-    fn publish(&self, exchange: &str, routing_key: &str, count: usize) {
-        publish_confirmed(&self.amqp_url(&self.rabbit.user, &self.rabbit.password), exchange, routing_key, count);
-    }
-
-    /// Ready messages in `queue`, asked with a passive declare.
-    fn message_count(&self, queue: &str) -> u32 {
-        let connection = self.connect(&self.rabbit.user, &self.rabbit.password).expect("connecting as admin");
-        self.runtime.block_on(async {
-            let channel = connection.create_channel().await.expect("a channel");
-            let options = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
-            let q =
-                channel.queue_declare(queue.into(), options, FieldTable::default()).await.expect("the queue exists");
-            let _ = connection.close(200, "OK".into()).await;
-            q.message_count()
-        })
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let m = self.management();
-        let _ = self.runtime.block_on(m.delete_vhost(&self.vhost));
-        for user in &self.users {
-            let _ = self.runtime.block_on(m.delete_user(user));
-        }
-    }
-}
-
-impl Sandbox {
-    fn assert_code(&self, output: &Output, code: i32, what: &str) {
-        let broker = self.name;
-        assert_eq!(output.code, code, "{what} ({broker}):\nstdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
-    }
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("a UTF-8 path")
-}
+use crate::sandbox::{Sandbox, path_str, sandboxes};
+use crate::util::{Output, unique_name};
 
 #[test]
 fn each_example_applies_then_plans_nothing_and_so_does_its_export() {
@@ -206,6 +45,27 @@ fn check_example(sandbox: &mut Sandbox, example: &str) {
         sandbox.assert_code(&exported, 0, "exporting");
         let replanned = sandbox.warren(&["plan", "--prune", path_str(&export)], &[]);
         sandbox.assert_code(&replanned, 0, &format!("planning the export of {example}"));
+        assert_export_holds_the_vhost(sandbox, &export);
+    }
+}
+
+/// The export at `path` holds what the broker holds in the sandbox's vhost,
+/// and its users with their tags and permissions: a plan of an export that
+/// lost them would plan nothing too.
+fn assert_export_holds_the_vhost(sandbox: &Sandbox, path: &Path) {
+    let exported = warren::topology::load::load_file(path).expect("the export loads");
+    let state = sandbox.state();
+    let held = &state.vhosts[&sandbox.vhost];
+    assert!(!held.queues.is_empty(), "{}: the vhost holds queues to export", sandbox.name);
+    assert_eq!(exported.vhosts.get(&sandbox.vhost), Some(held), "{}: the exported vhost", sandbox.name);
+    for (name, user) in &state.users {
+        let Some(got) = exported.users.get(name) else { panic!("{}: user {name} is not exported", sandbox.name) };
+        assert_eq!(
+            (&got.tags, &got.permissions, &got.topic_permissions),
+            (&user.tags, &user.permissions, &user.topic_permissions),
+            "{}: user {name}",
+            sandbox.name
+        );
     }
 }
 
@@ -283,6 +143,7 @@ fn check_drift_is_named_by_plan_and_undone_by_apply_prune(sandbox: &mut Sandbox)
             durable: true,
             auto_delete: false,
             arguments: Default::default(),
+            kind: None,
         }],
         ..Definitions::default()
     };
@@ -356,7 +217,7 @@ fn check_replacing_a_queue_with_messages_is_refused_unless_data_loss_is_allowed(
 fn stored_password(state: &Topology, user: &str) -> (String, Vec<String>) {
     let u = &state.users[user];
     match &u.password {
-        Password::Hash { hash, .. } => (hash.clone(), u.tags.clone()),
+        Password::Hash { hash, .. } => (hash.clone(), u.tags.clone().unwrap_or_default()),
         other => panic!("user {user} has no stored hash: {other:?}"),
     }
 }
@@ -431,7 +292,8 @@ fn check_plan_json_lists_changes_for_machines(sandbox: &mut Sandbox) {
     assert_eq!(doc["changes"][0]["action"], "create");
 }
 
-const EVERYTHING: &str = r##"
+/// Every kind of entity warren manages, in vhost `VHOST`, with user `USER`.
+pub const EVERYTHING: &str = r##"
 vhosts:
   VHOST:
     description: warren test vhost
@@ -496,6 +358,7 @@ fn check_every_kind_of_entity(sandbox: &mut Sandbox) {
     sandbox.assert_code(&exported, 0, "export");
     let replanned = sandbox.warren(&["plan", "--prune", path_str(&export)], &[]);
     sandbox.assert_code(&replanned, 0, "plan of the export");
+    assert_export_holds_the_vhost(sandbox, &export);
     let exported_text = std::fs::read_to_string(&export).expect("the export was written");
     assert!(!exported_text.contains("password_hash"), "an export leaves hashes out unless asked:\n{exported_text}");
 

@@ -322,10 +322,9 @@ fn user(def: &UserDef) -> Result<User, ApiError> {
         .map_err(|e| ApiError::PasswordHash { problem: format!("user '{}': {e}", def.name) })?;
     let password_hash = match &def.password {
         Some(clear) if def.password_hash.is_empty() => password::hash_password(clear, algorithm),
+        // RabbitMQ's own words for it, as its import answers.
         Some(_) => {
-            return Err(ApiError::PasswordHash {
-                problem: format!("user '{}' has both password and password_hash; give one", def.name),
-            });
+            return Err(ApiError::PasswordHash { problem: "both_password_and_password_hash_are_provided".into() });
         }
         None => {
             password::check_hash(&def.password_hash, algorithm)

@@ -268,3 +268,56 @@ async fn a_binding_from_amq_direct_in_a_vhost_the_document_creates_imports() {
     let bindings = server.client().list_queue_bindings("fresh", "q").await.expect("bindings");
     assert!(bindings.iter().any(|b| b.source == "amq.direct" && b.routing_key == "k"), "{bindings:?}");
 }
+
+/// What a hand-written document with clear-text passwords does to one broker at `addr`: the
+/// status of the import, whether the user then logs in with the password, and the answer to a
+/// user with both `password` and `password_hash` (status, reason, whether that user exists).
+async fn plain_passwords_on(addr: std::net::SocketAddr, admin: (&str, &str), user: &str) -> Vec<String> {
+    let as_admin = |method: &'static str, path: String, body: Option<String>| async move {
+        crate::util::raw(addr, method, &path, Some(admin), body.as_deref()).await
+    };
+    let plain = json!({"users": [{"name": user, "password": "plain-pw", "tags": "monitoring"}]});
+    let imported = as_admin("POST", "/api/definitions".into(), Some(plain.to_string())).await;
+    let login = crate::util::raw(addr, "GET", "/api/whoami", Some((user, "plain-pw")), None).await;
+    let wrong = crate::util::raw(addr, "GET", "/api/whoami", Some((user, "other")), None).await;
+
+    let both_user = format!("{user}-both");
+    let hash = rabbitmq_http_client::password_hashing::base64_encoded_salted_password_hash_sha256(&[1, 2, 3, 4], "pw");
+    let both = json!({"users": [{"name": both_user, "password": "pw", "password_hash": hash, "tags": ""}]});
+    let refused = as_admin("POST", "/api/definitions".into(), Some(both.to_string())).await;
+    let created = as_admin("GET", format!("/api/users/{both_user}"), None).await;
+
+    for name in [user, both_user.as_str()] {
+        as_admin("DELETE", format!("/api/users/{name}"), None).await;
+    }
+    vec![
+        format!("import {}", imported.status),
+        format!("login {} ({})", login.status, login.json()["name"]),
+        format!("wrong password {}", wrong.status),
+        format!("both {} {}", refused.status, refused.reason()),
+        format!("both created {}", created.status),
+    ]
+}
+
+/// Regression: a document whose user has a plain `password` (as hand-written documents do)
+/// creates a user that logs in with it, on the embedded broker as on RabbitMQ, and one that
+/// gives both `password` and `password_hash` is refused without creating the user.
+#[tokio::test]
+async fn a_plain_password_in_an_import_is_hashed_and_logs_in() {
+    let server = Server::start().await;
+    let user = unique_name("warren-mgmt-plain");
+    let ours = plain_passwords_on(server.addr, ("guest", "guest"), &user).await;
+    assert_eq!(
+        ours,
+        [
+            "import 204".to_owned(),
+            format!("login 200 (\"{user}\")"),
+            "wrong password 401".to_owned(),
+            "both 400 both_password_and_password_hash_are_provided".to_owned(),
+            "both created 404".to_owned(),
+        ]
+    );
+    let Some(rabbit) = rabbitmq().await else { return };
+    let theirs = plain_passwords_on(rabbit.addr, (&rabbit.user, &rabbit.password), &user).await;
+    assert_eq!(ours, theirs, "the embedded broker answers as RabbitMQ does");
+}
