@@ -11,25 +11,25 @@
 //! - [`bench`](mod@bench): load-test scenarios: runner, metrics, report, gates.
 //! - [`gate`]: the CI gate: a run against a baseline, repeated runs, shards, JUnit.
 //! - [`report`]: `warren report`: HTML report, several runs side by side, merging shards.
-//! - [`validate_cmd`]: `validate` and `schema`, the commands that need no broker.
+//! - [`commands`]: one module per command, from raw flags to a typed outcome.
 //! - [`outcome`]: what a command ended with, and its exit code.
 //!
 //! `main.rs` only parses and calls [`run`], so tests can run a command in-process.
 
 pub mod bench;
 pub mod cli;
+pub mod commands;
 pub mod gate;
 pub mod management;
 pub mod outcome;
 pub mod report;
 pub mod target;
 pub mod topology;
-pub mod validate_cmd;
 
 use std::process::ExitCode;
 
-use cli::{Cli, Command};
-pub use outcome::{Outcome, Refused, Usage};
+use cli::Cli;
+pub use outcome::{Outcome, Usage};
 
 /// Runs one command to completion and returns its exit code, printing any
 /// error once, with its context chain, on stderr.
@@ -42,12 +42,12 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(Outcome::Error.code());
         }
     };
-    let result = runtime.block_on(execute(cli));
+    let result = runtime.block_on(commands::execute(cli));
     match result {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(error) => {
             eprintln!("error: {error:#}");
-            let outcome = if error.downcast_ref::<Refused>().is_some() {
+            let outcome = if error.downcast_ref::<topology::guard::DataLossRefused>().is_some() {
                 Outcome::Refused
             } else if error.downcast_ref::<Usage>().is_some() {
                 Outcome::Usage
@@ -56,22 +56,6 @@ pub fn run(cli: Cli) -> ExitCode {
             };
             ExitCode::from(outcome.code())
         }
-    }
-}
-
-/// Runs one command; the error carries its context for the caller to print.
-pub async fn execute(cli: Cli) -> anyhow::Result<Outcome> {
-    let global = cli.global;
-    match cli.command {
-        Command::Apply(args) => topology::command::apply(&global, args).await,
-        Command::Plan(args) => topology::command::plan(&global, args).await,
-        Command::Export(args) => topology::command::export(&global, args).await,
-        Command::Validate(args) => validate_cmd::validate(&global, args),
-        Command::Schema(args) => validate_cmd::schema(args),
-        Command::Bench(args) => bench::command::bench(&global, args).await,
-        Command::Compare(args) => bench::command::compare(&global, args),
-        Command::Report(args) => report::command::report(&global, args),
-        Command::Broker(args) => target::serve_embedded(args).await,
     }
 }
 

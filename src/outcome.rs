@@ -55,25 +55,6 @@ impl Outcome {
     }
 }
 
-/// An apply refused by a data-loss guard; `run` maps it to exit code 4.
-#[derive(Debug)]
-pub struct Refused {
-    /// One line per refused change, naming the entity and why.
-    pub reasons: Vec<String>,
-}
-
-impl fmt::Display for Refused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("refusing to apply: the plan would lose data (re-run with --allow-data-loss to accept)")?;
-        for reason in &self.reasons {
-            write!(f, "\n  {reason}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for Refused {}
-
 /// A command line that parsed but cannot run as given, such as flags that do
 /// not go together; `run` maps it to exit code 64, like clap's own errors.
 #[derive(Debug)]

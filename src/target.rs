@@ -6,9 +6,7 @@ use std::fmt;
 use anyhow::{Context, bail};
 use url::Url;
 
-use crate::cli::BrokerArgs;
 use crate::management::Endpoint;
-use crate::outcome::Outcome;
 
 /// The broker URL used by `apply`, `plan` and `export` when none is given.
 pub const DEFAULT_BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -96,37 +94,4 @@ pub fn redact_url(url: &str) -> String {
         Ok(parsed) => parsed.to_string(),
         Err(_) => "<unparseable URL>".to_owned(),
     }
-}
-
-/// `warren broker`: runs the embedded broker until Ctrl-C.
-pub async fn serve_embedded(args: BrokerArgs) -> anyhow::Result<Outcome> {
-    let config = warren_broker::BrokerConfig {
-        amqp_addr: args.amqp,
-        http_addr: args.http,
-        data_dir: args.data_dir,
-        ..warren_broker::BrokerConfig::default()
-    };
-    let broker = warren_broker::Broker::start(config).await.context("starting the embedded broker")?;
-    eprintln!("warren broker: AMQP on {}, management HTTP on http://{}", broker.amqp_addr(), broker.http_addr());
-    shutdown_signal().await?;
-    eprintln!("warren broker: shutting down");
-    broker.shutdown().await;
-    Ok(Outcome::Success)
-}
-
-/// Waits for Ctrl-C (SIGINT) or, on Unix, SIGTERM — what service managers send
-/// to stop a server — so either ends with a clean shutdown.
-async fn shutdown_signal() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-        tokio::select! {
-            interrupted = tokio::signal::ctrl_c() => interrupted.context("waiting for Ctrl-C")?,
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
-    Ok(())
 }

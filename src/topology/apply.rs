@@ -17,10 +17,10 @@ use super::definitions::{
 };
 use super::diff::{DiffError, DiffOptions, diff};
 use super::guard;
+use super::guard::DataLossRefused;
 use super::model::{State, Topology};
 use super::plan::{Action, Change, Kind, Plan, Subject};
 use crate::management::{Endpoint, Management, ManagementError};
-use crate::outcome::Refused;
 
 /// How many requests of one stage run at once.
 pub const CONCURRENCY: usize = 16;
@@ -269,7 +269,7 @@ pub enum ConvergeError {
     Diff(#[from] DiffError),
     /// A guard refused the plan.
     #[error(transparent)]
-    Refused(#[from] Refused),
+    Refused(#[from] DataLossRefused),
     /// Applying failed part way.
     #[error(transparent)]
     Apply(#[from] ApplyError),
@@ -292,7 +292,7 @@ pub async fn converge(
             .await
             .map_err(ConvergeError::Client)?;
         if !reasons.is_empty() {
-            return Err(Refused { reasons }.into());
+            return Err(DataLossRefused { reasons }.into());
         }
     }
     let report = execute(&management, &plan, &Progress::hidden()).await?;

@@ -8,6 +8,7 @@
 //! directly with a passive `queue.declare`, whose counts are current.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
@@ -208,3 +209,22 @@ mod tests {
         assert!(refusals(&replace_queue(&["x-message-ttl"]), &QueueStatsMap::new()).is_empty());
     }
 }
+
+/// An apply refused by a data-loss guard; `warren` exits 4 with it.
+#[derive(Debug)]
+pub struct DataLossRefused {
+    /// One line per refused change, naming the entity and why.
+    pub reasons: Vec<String>,
+}
+
+impl fmt::Display for DataLossRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("refusing to apply: the plan would lose data (re-run with --allow-data-loss to accept)")?;
+        for reason in &self.reasons {
+            write!(f, "\n  {reason}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DataLossRefused {}

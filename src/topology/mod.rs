@@ -23,7 +23,6 @@
 
 pub mod apply;
 pub mod arguments;
-pub mod command;
 pub mod convert;
 pub mod current;
 pub mod definitions;

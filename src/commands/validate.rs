@@ -1,13 +1,14 @@
-//! `warren validate FILE...` and `warren schema topology|scenario`: checks
-//! and schemas that need no broker.
+//! `warren validate FILE...`: topology and scenario files checked without a
+//! broker, every problem with its file, line and column.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde_json::json;
 
+use super::print_stdout;
 use crate::bench::scenario::{self, ScenarioError};
-use crate::cli::{Format, GlobalArgs, SchemaArgs, SchemaKind, ValidateArgs};
+use crate::cli::{Format, GlobalArgs, ValidateArgs};
 use crate::outcome::Outcome;
 use crate::topology::Topology;
 use crate::topology::diagnostic::{Diagnostic, LoadError};
@@ -17,7 +18,7 @@ use crate::topology::env::{Env, ProcessEnv};
 /// reported (`error: file:line:column: message` on stderr); exit 1 when any
 /// file has one. Topology and scenario files are told apart by content; a
 /// scenario's topology is checked with it.
-pub fn validate(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Outcome> {
+pub fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Outcome> {
     let lenient = LenientEnv;
     let env: &dyn Env = if args.allow_unset { &lenient } else { &ProcessEnv };
     let reports: Vec<Report> = args.files.iter().map(|file| check(file, env)).collect();
@@ -175,39 +176,4 @@ fn summary(topology: &Topology) -> String {
         count(topology.users.len(), "user", "users"),
     ]
     .join(", ")
-}
-
-/// `warren schema topology|scenario`: the JSON Schema on stdout.
-pub fn schema(args: SchemaArgs) -> anyhow::Result<Outcome> {
-    let schema = match args.kind {
-        SchemaKind::Topology => crate::topology::schema::json_schema(),
-        SchemaKind::Scenario => schemars::schema_for!(scenario::raw::RawScenario).to_value(),
-    };
-    let text = serde_json::to_string_pretty(&readable_order(schema)).context("writing the schema as JSON")?;
-    print_stdout(&text)?;
-    Ok(Outcome::Success)
-}
-
-/// `$schema`, `title` and `description` first, as a reader expects them.
-fn readable_order(schema: serde_json::Value) -> serde_json::Value {
-    let serde_json::Value::Object(mut object) = schema else { return schema };
-    let mut ordered = serde_json::Map::new();
-    for key in ["$schema", "title", "description"] {
-        if let Some(value) = object.remove(key) {
-            ordered.insert(key.to_owned(), value);
-        }
-    }
-    ordered.extend(object);
-    serde_json::Value::Object(ordered)
-}
-
-/// Writes a line to stdout; a closed pipe (`warren schema topology | head`)
-/// ends the output quietly instead of failing.
-fn print_stdout(text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        result => result.context("writing to stdout"),
-    }
 }
