@@ -150,7 +150,7 @@ pub fn git_revision(dir: &Path) -> Option<String> {
 }
 
 /// Product name and version from the management API's overview, when it answers.
-pub async fn broker_product(endpoint: &crate::management::Endpoint) -> (Option<String>, Option<String>) {
+pub async fn broker_product(endpoint: &crate::target::Endpoint) -> (Option<String>, Option<String>) {
     crate::management::client::install_crypto_provider();
     let request = async {
         let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build().ok()?;

@@ -13,10 +13,10 @@ use anyhow::{Context, bail};
 use crate::bench::scenario::{Scenario, ScenarioError, TopologySource};
 use crate::target::Target;
 use crate::topology::apply::{ConvergeError, ConvergeOptions, converge};
-use crate::topology::env::{Env, ProcessEnv};
+use crate::topology::load::env::{Env, ProcessEnv};
+use crate::topology::load::source::NodePath;
 use crate::topology::model::{Exchange, Policy, Queue, State, Topology, Vhost};
 use crate::topology::plan::{Action, Subject};
-use crate::topology::source::{Locator, NodePath};
 
 /// Stands in for variables that are unset: they may only appear in the
 /// users a bench leaves out; anywhere else they are reported.
@@ -50,9 +50,9 @@ pub fn load_topology(scenario: &Scenario, rename: Option<&str>) -> anyhow::Resul
         }
         TopologySource::Inline(mapping) => {
             let origin = &scenario.origin;
-            let locator =
-                Locator::new(origin.path.display().to_string(), &origin.text).within(NodePath::root().key("topology"));
-            let raw = crate::topology::yaml::from_value(serde_yaml::Value::Mapping(mapping.clone()), &locator)
+            let locator = crate::topology::load::yaml::locator(origin.path.display().to_string(), &origin.text)
+                .within(NodePath::root().key("topology"));
+            let raw = crate::topology::load::yaml::from_value(serde_yaml::Value::Mapping(mapping.clone()), &locator)
                 .context("loading the scenario's inline topology")?;
             crate::topology::load::raw_to_model(&raw, &locator, &BenchEnv)
                 .context("loading the scenario's inline topology")?
@@ -98,7 +98,7 @@ pub fn check_references(scenario: &Scenario, topology: &BenchTopology) -> Result
                 format!(
                     "producers[{index}].exchange: `{}` is not an exchange of the topology{}",
                     group.exchange,
-                    crate::topology::diagnostic::did_you_mean(&group.exchange, names)
+                    crate::topology::load::diagnostic::did_you_mean(&group.exchange, names)
                 ),
             ));
         }
@@ -112,7 +112,7 @@ pub fn check_references(scenario: &Scenario, topology: &BenchTopology) -> Result
                 format!(
                     "consumers[{index}].queue: `{}` is not a queue of the topology{}",
                     group.queue,
-                    crate::topology::diagnostic::did_you_mean(&group.queue, names)
+                    crate::topology::load::diagnostic::did_you_mean(&group.queue, names)
                 ),
             ));
         }

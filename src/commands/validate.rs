@@ -11,8 +11,8 @@ use crate::bench::scenario::{self, ScenarioError};
 use crate::cli::{Format, GlobalArgs, ValidateArgs};
 use crate::outcome::Outcome;
 use crate::topology::Topology;
-use crate::topology::diagnostic::{Diagnostic, LoadError};
-use crate::topology::env::{Env, ProcessEnv};
+use crate::topology::load::diagnostic::{Diagnostic, LoadError};
+use crate::topology::load::env::{Env, ProcessEnv};
 
 /// `warren validate FILE...`: every file is checked and every problem
 /// reported (`error: file:line:column: message` on stderr); exit 1 when any
@@ -137,7 +137,7 @@ fn problems(error: &LoadError) -> Vec<Problem> {
 fn check_scenario(file: &Path, text: &str) -> Result<String, Vec<Problem>> {
     let scenario = scenario::load_str(file, text).map_err(|error| match error {
         ScenarioError::Invalid { path, position, message } => {
-            let pos = position.map(|(line, column)| crate::topology::diagnostic::Pos { line, column });
+            let pos = position.map(|(line, column)| crate::topology::load::diagnostic::Pos { line, column });
             vec![Problem::from(&Diagnostic { file: path.display().to_string(), pos, message })]
         }
         read @ ScenarioError::Read { .. } => vec![Problem::plain(format!("{:#}", anyhow::Error::new(read)))],

@@ -13,7 +13,7 @@ use rabbitmq_http_client::commons::{BindingDestinationType, QueueType as ClientQ
 use rabbitmq_http_client::error::{EndpointValidationError, HttpClientError};
 use rabbitmq_http_client::requests::{BindingDeletionParams, VirtualHostParams};
 
-use super::Endpoint;
+use crate::target::Endpoint;
 use crate::topology::definitions::{Definitions, PermissionDef, Tags, TopicPermissionDef, UserDef, VhostDef};
 use crate::topology::model::{Binding, DestinationType, HashAlgorithm, QueueType, Vhost};
 

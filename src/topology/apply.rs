@@ -20,7 +20,8 @@ use super::guard;
 use super::guard::DataLossRefused;
 use super::model::{State, Topology};
 use super::plan::{Action, Change, Kind, Plan, Subject};
-use crate::management::{Endpoint, Management, ManagementError};
+use crate::management::{Management, ManagementError};
+use crate::target::Endpoint;
 
 /// How many requests of one stage run at once.
 pub const CONCURRENCY: usize = 16;

@@ -14,8 +14,8 @@
 
 use serde_json::{Map, Value};
 
-use super::diagnostic::did_you_mean;
-use super::source::NodePath;
+use super::load::diagnostic::did_you_mean;
+use super::load::source::NodePath;
 
 /// One problem with a field, at its key (or at its value).
 #[derive(Debug, Clone, PartialEq, Eq)]

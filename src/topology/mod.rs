@@ -22,25 +22,17 @@
 //! a refusal comes back as [`apply::ConvergeError::Refused`].
 
 pub mod apply;
-pub mod arguments;
-pub mod convert;
 pub mod current;
 pub mod definitions;
 pub mod definitions_fields;
-pub mod diagnostic;
 pub mod diff;
-pub mod env;
 pub mod guard;
 pub mod load;
 pub mod model;
 pub mod normalise;
 pub mod password;
 pub mod plan;
-pub mod raw;
 pub mod schema;
-pub mod source;
-pub mod validate;
 pub mod write;
-pub mod yaml;
 
 pub use model::Topology;

@@ -2,7 +2,7 @@
 //! (`warren schema topology`). Generated from the raw structs, so it cannot
 //! drift from what the loader accepts; their doc comments are its descriptions.
 
-use super::raw::RawTopology;
+use super::load::raw::RawTopology;
 
 /// The JSON Schema (draft 2020-12) of a topology file.
 pub fn json_schema() -> serde_json::Value {

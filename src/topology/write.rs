@@ -10,19 +10,19 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::env::escape;
-use super::model::{
-    ApplyTo, Arguments, Binding, DestinationType, Exchange, Password, Policy, Queue, State, Topology, User, Vhost,
-};
-use super::raw::{
+use super::load::env::escape;
+use super::load::raw::{
     RawArguments, RawBinding, RawExchange, RawPermission, RawPolicy, RawQueue, RawState, RawTopicPermission,
     RawTopology, RawUser, RawVhost,
+};
+use super::model::{
+    ApplyTo, Arguments, Binding, DestinationType, Exchange, Password, Policy, Queue, State, Topology, User, Vhost,
 };
 
 /// The topology as YAML text, starting with a comment that says what it is.
 pub fn to_yaml(topology: &Topology) -> String {
     let mut out = String::from("# warren topology (warren schema topology describes every key)\n");
-    out.push_str(&super::yaml::to_string(&to_raw(topology)));
+    out.push_str(&super::load::yaml::to_string(&to_raw(topology)));
     out
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lapin::options::BasicGetOptions;
-use warren::management::Endpoint;
+use warren::target::Endpoint;
 use warren::topology::definitions::{Definitions, QueueDef};
 use warren::topology::model::{Binding, DestinationType, Password, QueueType, State, Topology};
 

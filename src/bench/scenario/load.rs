@@ -108,7 +108,7 @@ fn suggest_field(message: &str) -> Option<String> {
     let expected =
         rest.split_once("expected one of ").map(|(_, e)| e).or_else(|| rest.split_once("expected ").map(|(_, e)| e))?;
     let candidates: Vec<&str> = expected.split(", ").map(|c| c.trim_matches('`')).collect();
-    let suggestion = crate::topology::diagnostic::did_you_mean(unknown, candidates.iter().copied());
+    let suggestion = crate::topology::load::diagnostic::did_you_mean(unknown, candidates.iter().copied());
     (!suggestion.is_empty()).then_some(suggestion)
 }
 

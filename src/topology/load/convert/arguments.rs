@@ -4,10 +4,10 @@
 
 use serde_json::Value;
 
-use super::convert::{Converter, unknown_queue_type};
-use super::diagnostic::did_you_mean;
-use super::model::{Arguments, QueueType};
-use super::source::NodePath;
+use super::{Converter, unknown_queue_type};
+use crate::topology::load::diagnostic::did_you_mean;
+use crate::topology::load::source::NodePath;
+use crate::topology::model::{Arguments, QueueType};
 
 /// Numeric queue arguments and the smallest value RabbitMQ accepts.
 const QUEUE_NUMBERS: &[(&str, i64, &str)] = &[
@@ -102,7 +102,7 @@ fn typos(conv: &mut Converter<'_>, arguments: &Arguments, at: &NodePath, known: 
         if known.contains(&key.as_str()) {
             continue;
         }
-        if let Some(intended) = super::diagnostic::suggest(key, known.iter().copied()) {
+        if let Some(intended) = crate::topology::load::diagnostic::suggest(key, known.iter().copied()) {
             let arg_at = at.key(key);
             let owner = {
                 let mut parent = at.clone();

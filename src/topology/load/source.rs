@@ -3,7 +3,7 @@
 //! run after deserialization still point at the right place.
 //!
 //! serde gives positions only for the errors it raises itself; this map,
-//! built by a second, position-keeping parse ([`super::yaml::source_map`]),
+//! built by a second, position-keeping parse (in `yaml.rs`),
 //! gives them for everything else, including duplicate keys, which serde
 //! silently merges.
 
@@ -151,11 +151,9 @@ pub struct Locator {
 }
 
 impl Locator {
-    /// Positions for the document `text` of `file`. A text that does not
-    /// parse yields no positions rather than an error: the deserializer has
-    /// already reported syntax errors with their own positions.
-    pub fn new(file: impl Into<String>, text: &str) -> Locator {
-        let map = super::yaml::source_map(text).unwrap_or_default();
+    /// Positions for the document `text` of `file`, found in `map` (made by
+    /// [`super::yaml::locator`], which builds the map from the text).
+    pub fn with_map(file: impl Into<String>, text: &str, map: SourceMap) -> Locator {
         Locator { file: file.into(), map, prefix: NodePath::root(), text: text.into() }
     }
 

@@ -62,6 +62,13 @@ pub fn to_string<T: Serialize>(value: &T) -> String {
     serde_yaml::to_string(value).expect("a topology always serializes to YAML")
 }
 
+/// Positions for the document `text` of `file`. A text that does not parse
+/// yields no positions rather than an error: the deserializer has already
+/// reported syntax errors with their own positions.
+pub fn locator(file: impl Into<String>, text: &str) -> Locator {
+    Locator::with_map(file, text, source_map(text).unwrap_or_default())
+}
+
 /// The position of every node of `text`, or the first syntax error.
 pub fn source_map(text: &str) -> Result<SourceMap, (Pos, String)> {
     let mut builder = Builder::default();
@@ -341,7 +348,7 @@ mod tests {
 
     #[test]
     fn several_documents_are_named_as_the_problem() {
-        let error = from_str::<crate::topology::raw::RawTopology>(
+        let error = from_str::<crate::topology::load::raw::RawTopology>(
             "vhosts: {}\n---\nusers: {}\n",
             &Locator::without_positions("t.yaml"),
         )

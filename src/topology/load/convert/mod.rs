@@ -1,27 +1,28 @@
 //! Raw file structs to the validated model: `${VAR}` substitution, names
 //! and enumerations parsed, each entity checked on its own. Checks that
-//! relate entities to each other (references, regexes) are in
-//! [`super::validate`], which uses the [`Origins`] recorded here to point at
-//! the file.
+//! relate entities to each other (references, regexes) come next, in
+//! `validate`, which uses the [`Origins`] recorded here to point at the file.
+
+pub mod arguments;
 
 use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine;
 use serde_json::Value;
 
-use super::arguments::{
+use self::arguments::{
     check_binding_arguments, check_exchange_arguments, check_policy_definition, check_queue_arguments,
 };
 use super::diagnostic::{Diagnostics, did_you_mean};
 use super::env::Env;
-use super::model::{
-    ApplyTo, Binding, DestinationType, Exchange, ExchangeType, HashAlgorithm, Password, Permission, Policy, Queue,
-    QueueType, State, TopicPermission, Topology, User, Vhost,
-};
 use super::raw::{
     RawArguments, RawBinding, RawExchange, RawPolicy, RawQueue, RawState, RawTopology, RawUser, RawVhost,
 };
 use super::source::{Locator, NodePath, describe};
+use crate::topology::model::{
+    ApplyTo, Binding, DestinationType, Exchange, ExchangeType, HashAlgorithm, Password, Permission, Policy, Queue,
+    QueueType, State, TopicPermission, Topology, User, Vhost,
+};
 
 /// Where in the file each model entity came from, keyed by model names
 /// (after substitution).

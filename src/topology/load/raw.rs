@@ -1,8 +1,8 @@
 //! The topology file as written: serde structs that mirror the YAML.
 //!
 //! Strings here are as the author typed them, `${VAR}` not yet substituted,
-//! so error positions can still be found by path; [`super::convert`] turns
-//! them into the validated [`super::model::Topology`]. Every struct denies
+//! so error positions can still be found by path; the next stage (`convert`)
+//! turns them into the validated model. Every struct denies
 //! unknown keys: a typo must be an error, never a silently ignored setting.
 //! The doc comments become the descriptions of `warren schema topology`.
 

@@ -13,8 +13,8 @@ use serde_json::Value;
 use super::convert::Origins;
 use super::diagnostic::{Diagnostics, did_you_mean};
 use super::env::Env;
-use super::model::{DestinationType, State, Topology, Vhost};
 use super::source::{Locator, NodePath, describe};
+use crate::topology::model::{DestinationType, State, Topology, Vhost};
 
 /// Records every cross-entity problem of `topology` in `diags`.
 pub fn validate(topology: &Topology, origins: &Origins, loc: &Locator, env: &dyn Env, diags: &mut Diagnostics) {
@@ -129,7 +129,7 @@ impl Checker<'_> {
             {
                 self.at_value(path.as_ref().map(|p| p.key(field)).as_ref(), format!("{what} names {problem}"));
             }
-            match seen.entry(super::normalise::binding_sort_key(binding)) {
+            match seen.entry(crate::topology::normalise::binding_sort_key(binding)) {
                 std::collections::hash_map::Entry::Occupied(first) => {
                     // Number the first one as the file does (the model may skip
                     // a binding that failed to convert).
@@ -240,7 +240,7 @@ impl Checker<'_> {
         &mut self,
         resolver: &Resolver<'_>,
         arguments_path: Option<&NodePath>,
-        arguments: &super::model::Arguments,
+        arguments: &crate::topology::model::Arguments,
         key: &str,
         verb: &str,
     ) {

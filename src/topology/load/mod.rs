@@ -10,14 +10,22 @@
 //! A RabbitMQ definitions export (JSON) is recognised by its content and
 //! read by [`super::definitions`] instead.
 
+pub mod convert;
+pub mod diagnostic;
+pub mod env;
+pub mod raw;
+pub mod source;
+pub mod validate;
+pub mod yaml;
+
 use std::path::Path;
 
-use super::convert::Converter;
-use super::diagnostic::{Diagnostics, LoadError, Pos};
-use super::env::{Env, ProcessEnv};
-use super::raw::RawTopology;
-use super::source::{Locator, NodePath};
-use super::{Topology, normalise, validate, yaml};
+use self::convert::Converter;
+use self::diagnostic::{Diagnostics, LoadError, Pos};
+use self::env::{Env, ProcessEnv};
+use self::raw::RawTopology;
+use self::source::{Locator, NodePath};
+use super::{Topology, normalise};
 
 /// Loads and validates the topology file at `path`, with `${VAR}` taken
 /// from the process environment. Diagnostics name the path as given.
@@ -37,7 +45,7 @@ pub fn load_str_with_env(source_name: &str, text: &str, env: &dyn Env) -> Result
     if is_definitions(text) {
         return load_definitions(source_name, text);
     }
-    let locator = Locator::new(source_name, text);
+    let locator = self::yaml::locator(source_name, text);
     let raw: RawTopology = yaml::from_str(text, &locator)?;
     raw_to_model(&raw, &locator, env)
 }
@@ -48,7 +56,7 @@ pub fn load_str_with_env(source_name: &str, text: &str, env: &dyn Env) -> Result
 /// Usable for a topology nested in another file (a scenario's inline
 /// `topology:` mapping): deserialize the outer file into structs holding a
 /// [`RawTopology`], then call this with
-/// `Locator::new(file, text).within(NodePath::root().key("topology"))` so the
+/// `self::yaml::locator(file, text).within(NodePath::root().key("topology"))` so the
 /// diagnostics point into the right lines. With
 /// [`Locator::without_positions`] the diagnostics name the file only.
 pub fn raw_to_model(raw: &RawTopology, locator: &Locator, env: &dyn Env) -> Result<Topology, LoadError> {
@@ -103,7 +111,7 @@ fn load_definitions(source_name: &str, text: &str) -> Result<Topology, LoadError
     // Positions cost a second parse: only when there is something to point at.
     let mut locator = None;
     for problem in super::definitions_fields::check(&document) {
-        let locator = locator.get_or_insert_with(|| Locator::new(source_name, text));
+        let locator = locator.get_or_insert_with(|| self::yaml::locator(source_name, text));
         let pos = if problem.at_value { locator.value(&problem.path) } else { locator.key(&problem.path) };
         diags.push(pos, format!("RabbitMQ definitions: {}", problem.message));
     }
@@ -147,7 +155,7 @@ fn definitions_position(source_name: &str, text: &str, error: &super::definition
         wanted.iter().all(|(key, value)| item.get(*key).is_none_or(|v| v.as_str() == Some(*value)))
     };
     let index = document.get(list)?.as_array()?.iter().position(matches)?;
-    let locator = Locator::new(source_name, text);
+    let locator = self::yaml::locator(source_name, text);
     let item = NodePath::root().key(list).index(index);
     field.and_then(|field| locator.value(&item.key(field))).or_else(|| locator.value(&item))
 }
@@ -302,7 +310,7 @@ mod tests {
     #[test]
     fn an_inline_topology_reports_positions_in_the_outer_file() {
         let outer: Outer = serde_yaml::from_str(OUTER).expect("outer file");
-        let locator = Locator::new("scenario.yaml", OUTER).within(NodePath::root().key("topology"));
+        let locator = self::yaml::locator("scenario.yaml", OUTER).within(NodePath::root().key("topology"));
         let raw: RawTopology = yaml::from_value(outer.topology, &locator).expect("valid shape");
         let error = raw_to_model(&raw, &locator, &HashMap::<String, String>::new()).expect_err("dangling binding");
         assert_eq!(
@@ -315,7 +323,7 @@ mod tests {
     fn an_inline_topology_with_an_unknown_key_is_located_by_name() {
         let text = OUTER.replace("q: {}", "q: { durabel: true }");
         let outer: Outer = serde_yaml::from_str(&text).expect("outer file");
-        let locator = Locator::new("scenario.yaml", &text).within(NodePath::root().key("topology"));
+        let locator = self::yaml::locator("scenario.yaml", &text).within(NodePath::root().key("topology"));
         let error = yaml::from_value::<RawTopology>(outer.topology, &locator).expect_err("unknown key");
         assert!(
             error.to_string().starts_with("scenario.yaml:6:14: unknown field `durabel` in queue `q`, expected one of"),
