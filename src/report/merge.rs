@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use crate::bench::analytics::histogram::{self, DecodeError, Latency, Percentiles};
 use crate::bench::result::{
-    ConsumerGroupResult, GateResult, MergeInfo, ProducerGroupResult, RunResult, RunStatus, SecondResult, Summary,
-    per_million,
+    BrokerWait, ConsumerGroupResult, GateResult, MergeInfo, ProducerGroupResult, RunResult, RunStatus, SecondResult,
+    Summary, per_million,
 };
 
 /// Why results could not be merged.
@@ -164,6 +164,15 @@ pub fn merge(files: &[(String, RunResult)]) -> Result<RunResult, MergeError> {
         .iter()
         .flat_map(|(file, r)| r.generator.reasons.iter().map(move |reason| format!("{file}: {reason}")))
         .collect();
+    merged.broker_pace.paced = files.iter().any(|(_, r)| r.broker_pace.paced);
+    merged.broker_pace.reasons = files
+        .iter()
+        .flat_map(|(file, r)| r.broker_pace.reasons.iter().map(move |reason| format!("{file}: {reason}")))
+        .collect();
+    merged.broker_pace.waited = BrokerWait::default();
+    for (_, r) in files {
+        merged.broker_pace.waited.add(&r.broker_pace.waited);
+    }
     merged.generator.cpu_seconds = files.iter().map(|(_, r)| r.generator.cpu_seconds).sum();
     merged.generator.cpu_seconds_per_million = per_million(merged.generator.cpu_seconds, merged.summary.consumed);
     merged.generator.window_cpu_seconds = files.iter().map(|(_, r)| r.generator.window_cpu_seconds).sum();
@@ -256,7 +265,9 @@ fn merge_producers(files: &[(String, RunResult)]) -> Result<Vec<ProducerGroupRes
     let mut out = Vec::new();
     for template in &first.producers {
         let mut group = template.clone();
-        let (mut send_delay, mut confirm) = (histogram::new_latency(), histogram::new_latency());
+        let (mut send_delay, mut own_send_delay, mut confirm) =
+            (histogram::new_latency(), histogram::new_latency(), histogram::new_latency());
+        let mut broker_wait = BrokerWait::default();
         let (mut instances, mut published, mut confirmed, mut nacked, mut returned) = (0, 0, 0, 0, 0);
         let (mut rate, mut bytes, mut target) = (0.0, 0.0, None::<f64>);
         for (file, result) in files {
@@ -275,6 +286,12 @@ fn merge_producers(files: &[(String, RunResult)]) -> Result<Vec<ProducerGroupRes
                 add(&mut send_delay, file, &which, &g.send_delay_histogram)?;
                 let which = format!("producer group `{}` confirm", g.name);
                 add(&mut confirm, file, &which, &g.confirm_histogram)?;
+                // Results from before the own send delay existed carry none.
+                if !g.own_send_delay_histogram.is_empty() {
+                    let which = format!("producer group `{}` own send-delay", g.name);
+                    add(&mut own_send_delay, file, &which, &g.own_send_delay_histogram)?;
+                }
+                broker_wait.add(&g.broker_wait);
             }
         }
         group.instances = instances;
@@ -289,6 +306,9 @@ fn merge_producers(files: &[(String, RunResult)]) -> Result<Vec<ProducerGroupRes
         group.confirm = Percentiles::of(&confirm);
         group.send_delay_histogram = histogram::encode(&send_delay);
         group.confirm_histogram = histogram::encode(&confirm);
+        group.broker_wait = broker_wait;
+        group.own_send_delay = Percentiles::of(&own_send_delay);
+        group.own_send_delay_histogram = histogram::encode(&own_send_delay);
         out.push(group);
     }
     Ok(out)

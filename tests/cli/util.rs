@@ -177,11 +177,15 @@ pub struct EmbeddedBroker {
 
 /// Starts an embedded broker (user `guest`, password `guest`).
 pub fn embedded_broker() -> EmbeddedBroker {
+    embedded_broker_with(warren_broker::BrokerConfig::default())
+}
+
+/// Starts an embedded broker configured as given (e.g. with a small memory limit).
+pub fn embedded_broker_with(config: warren_broker::BrokerConfig) -> EmbeddedBroker {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
-    let broker = runtime
-        .block_on(warren_broker::Broker::start(warren_broker::BrokerConfig::default()))
-        .expect("the embedded broker starts on loopback");
+    let broker =
+        runtime.block_on(warren_broker::Broker::start(config)).expect("the embedded broker starts on loopback");
     let target = RabbitMq {
         amqp_url: format!("amqp://guest:guest@{}/%2f", broker.amqp_addr()),
         management_url: format!("http://{}", broker.http_addr()),
@@ -189,6 +193,13 @@ pub fn embedded_broker() -> EmbeddedBroker {
         password: "guest".to_owned(),
     };
     EmbeddedBroker { target, broker: Some(broker), runtime }
+}
+
+impl EmbeddedBroker {
+    /// `--broker URL --management URL` for a `warren` command to use this broker.
+    pub fn args(&self) -> [String; 4] {
+        ["--broker".into(), self.target.amqp_url.clone(), "--management".into(), self.target.management_url.clone()]
+    }
 }
 
 impl Drop for EmbeddedBroker {
