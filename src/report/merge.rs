@@ -504,6 +504,32 @@ mod tests {
     }
 
     #[test]
+    fn waits_on_the_broker_add_up_and_each_shards_reasons_are_kept() {
+        let mut a = result("s", 100, &[1000], &[]);
+        let mut b = result("s", 100, &[1000], &[]);
+        let (own_a, own_b) = (spread_us(100, 10, 90), spread_us(100, 500, 9000));
+        a.producers[0].own_send_delay_histogram = histogram::encode(&histogram_of(&own_a));
+        b.producers[0].own_send_delay_histogram = histogram::encode(&histogram_of(&own_b));
+        a.producers[0].broker_wait = BrokerWait { blocked_s: 1.0, confirm_window_s: 0.25, write_s: 0.0 };
+        b.producers[0].broker_wait = BrokerWait { blocked_s: 0.5, confirm_window_s: 0.0, write_s: 0.125 };
+        a.broker_pace.waited = a.producers[0].broker_wait;
+        b.broker_pace.waited = b.producers[0].broker_wait;
+        b.broker_pace.paced = true;
+        b.broker_pace.reasons = vec!["producer group `producer` fell behind".into()];
+        // A result from before these figures: nothing to add, nothing refused.
+        let mut old = result("s", 100, &[1000], &[]);
+        old.producers[0].own_send_delay_histogram = String::new();
+        let merged = merge(&[("a".into(), a), ("b".into(), b), ("old".into(), old)]).expect("merges");
+        let sum = BrokerWait { blocked_s: 1.5, confirm_window_s: 0.25, write_s: 0.125 };
+        assert_eq!(merged.producers[0].broker_wait, sum);
+        assert_eq!(merged.broker_pace.waited, sum);
+        assert!(merged.broker_pace.paced);
+        assert_eq!(merged.broker_pace.reasons, vec!["b: producer group `producer` fell behind".to_owned()]);
+        let all: Vec<u64> = own_a.iter().chain(&own_b).copied().collect();
+        assert_eq!(merged.producers[0].own_send_delay, Percentiles::of(&histogram_of(&all)));
+    }
+
+    #[test]
     fn shards_of_other_scenarios_or_repeated_shards_are_refused() {
         let a = result("seed", 100, &[1000], &[]);
         let b = result("orders", 100, &[1000], &[]);

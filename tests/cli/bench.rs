@@ -696,6 +696,8 @@ fn bench_blames_the_broker_not_warren_for_time_spent_blocked() {
         "the broker's pace is not blamed on warren: {own:?}"
     );
     assert!(output.stdout.contains("BROKER-PACED: producers waited on the broker"), "{}", output.stdout);
+    // Regression: with no consumers, an empty sum of rates printed as `-0/s`.
+    assert!(output.stdout.contains("consumed 0 of 0 expected (0/s, 0 B/s)"), "{}", output.stdout);
     assert_eq!(output.stdout.contains("GENERATOR-LIMITED"), !own.is_empty(), "{}", output.stdout);
 }
 

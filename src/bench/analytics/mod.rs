@@ -268,10 +268,10 @@ pub fn analyse(scenario: &Scenario, output: &RunOutput, routes: &Routes) -> Anal
         returned: producers.iter().map(|p| p.returned).sum(),
         unconfirmed: output.producers.iter().map(|r| r.unconfirmed).sum(),
         errors: nacked + foreign + series_errors,
-        publish_rate: producers.iter().map(|p| p.publish_rate).sum(),
-        consume_rate: consumers.iter().map(|c| c.consume_rate).sum(),
-        publish_bytes_rate: producers.iter().map(|p| p.publish_bytes_rate).sum(),
-        consume_bytes_rate: consumers.iter().map(|c| c.consume_bytes_rate).sum(),
+        publish_rate: add_up(producers.iter().map(|p| p.publish_rate)),
+        consume_rate: add_up(consumers.iter().map(|c| c.consume_rate)),
+        publish_bytes_rate: add_up(producers.iter().map(|p| p.publish_bytes_rate)),
+        consume_bytes_rate: add_up(consumers.iter().map(|c| c.consume_bytes_rate)),
         latency: LatencySummary {
             e2e: Percentiles::of(e2e_all),
             e2e_actual: Percentiles::of(e2e_actual_all),
@@ -302,6 +302,12 @@ pub fn analyse(scenario: &Scenario, output: &RunOutput, routes: &Routes) -> Anal
         generator_reasons: blame.generator.into_iter().chain(blame::busy_client(output.busiest_thread)).collect(),
         broker_pace: BrokerPace { paced: !blame.broker.is_empty(), reasons: blame.broker, waited: waited_all },
     }
+}
+
+/// The sum of `rates`, 0 when there are none: `Iterator::sum` of no `f64` is -0.0, which the
+/// summary would print as `-0/s` for a scenario without consumers.
+fn add_up(rates: impl Iterator<Item = f64>) -> f64 {
+    rates.fold(0.0, |sum, rate| sum + rate)
 }
 
 fn time_series(output: &RunOutput) -> Vec<SecondResult> {
