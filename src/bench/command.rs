@@ -203,6 +203,7 @@ async fn run_on(
             window_cpu_seconds_per_million: per_million(output.window_cpu, window_messages),
             busiest_thread_share: output.busiest_thread,
         },
+        broker_pace: analysis.broker_pace,
         summary: analysis.summary,
         drain: analysis.drain,
         producers: analysis.producers,

@@ -11,14 +11,20 @@
 //! Once a connection ends its I/O thread is gone, and with it what drove the
 //! runtime; [`keep_driven`] gives such a runtime a thread of its own so the
 //! actors on it still see the error, stop and report.
+//!
+//! Each link also keeps the time its broker held it blocked
+//! (`connection.blocked` until `connection.unblocked`, [`BlockedTime`]), so a
+//! producer can tell waiting on a blocked connection from other waits.
 
 use std::future::Future;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_rs::TokioRuntime;
 use async_rs::traits::Executor;
-use lapin::{Connection, ConnectionProperties};
+use futures::StreamExt;
+use lapin::{Connection, ConnectionProperties, Event};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +41,8 @@ const WATCH_EVERY: Duration = Duration::from_millis(50);
 pub struct Link {
     /// The connection.
     pub connection: Connection,
+    /// How long the broker has held this connection blocked.
+    pub blocked: Arc<BlockedTime>,
     runtime: TokioRuntime,
     handle: Handle,
 }
@@ -53,7 +61,11 @@ impl Link {
         match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
             Ok(connected) => {
                 let connection = connected.with_context(|| format!("connecting {name} to {}", redact_url(amqp_url)))?;
-                Ok(Link { connection, runtime, handle })
+                let blocked = Arc::new(BlockedTime::default());
+                // Before anything is published, so no `connection.blocked` goes unseen. The stream
+                // lives as long as the connection; the task goes with the link's runtime.
+                handle.spawn(blocked.clone().follow(connection.events_listener()));
+                Ok(Link { connection, blocked, runtime, handle })
             }
             Err(_) => anyhow::bail!(
                 "connecting {name} to {}: no answer within {}s",
@@ -76,6 +88,57 @@ impl Link {
     pub fn watch(&self) -> Watched {
         let status = self.connection.status().clone();
         Watched { ended: Box::new(move || status.closed() || status.errored()), runtime: self.runtime.clone() }
+    }
+}
+
+/// The time a broker held one connection blocked: `connection.blocked`
+/// (RabbitMQ's memory or disk alarm, the embedded broker's memory limit)
+/// until `connection.unblocked`. lapin writes nothing on a blocked
+/// connection, so its publishes wait for as long as the block lasts.
+#[derive(Debug, Default)]
+pub struct BlockedTime(Mutex<Blocks>);
+
+#[derive(Debug, Default)]
+struct Blocks {
+    /// Ended blocks, added up.
+    ended: Duration,
+    /// The start of the block in force, if one is.
+    since: Option<Instant>,
+}
+
+impl BlockedTime {
+    /// The broker blocked the connection at `at`.
+    pub fn block(&self, at: Instant) {
+        if let Ok(mut blocks) = self.0.lock() {
+            blocks.since.get_or_insert(at);
+        }
+    }
+
+    /// The broker unblocked the connection at `at`.
+    pub fn unblock(&self, at: Instant) {
+        if let Ok(mut blocks) = self.0.lock()
+            && let Some(since) = blocks.since.take()
+        {
+            blocks.ended += at.saturating_duration_since(since);
+        }
+    }
+
+    /// Blocked time from the connection's start up to `at`, a block still in force included.
+    pub fn until(&self, at: Instant) -> Duration {
+        let Ok(blocks) = self.0.lock() else { return Duration::ZERO };
+        blocks.ended + blocks.since.map_or(Duration::ZERO, |since| at.saturating_duration_since(since))
+    }
+
+    /// Records the blocks announced on a connection's event stream until it ends.
+    async fn follow(self: Arc<Self>, events: impl futures::Stream<Item = Event>) {
+        let mut events = std::pin::pin!(events);
+        while let Some(event) = events.next().await {
+            match event {
+                Event::ConnectionBlocked(_) => self.block(Instant::now()),
+                Event::ConnectionUnblocked => self.unblock(Instant::now()),
+                _ => {}
+            }
+        }
     }
 }
 
@@ -121,6 +184,22 @@ mod tests {
         let own = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
         let handle = own.handle().clone();
         (TokioRuntime::tokio_with_runtime(own), handle)
+    }
+
+    #[test]
+    fn blocked_time_counts_ended_blocks_and_the_one_in_force() {
+        let blocked = BlockedTime::default();
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert_eq!(blocked.until(at(10)), Duration::ZERO);
+        blocked.block(at(10));
+        blocked.block(at(15)); // a repeated notice does not restart the block
+        assert_eq!(blocked.until(at(40)), Duration::from_millis(30), "a block in force counts up to now");
+        blocked.unblock(at(50));
+        blocked.unblock(at(60)); // nor does a repeated unblock add anything
+        assert_eq!(blocked.until(at(100)), Duration::from_millis(40));
+        blocked.block(at(200));
+        assert_eq!(blocked.until(at(205)), Duration::from_millis(45));
     }
 
     #[tokio::test]

@@ -75,7 +75,7 @@ pub struct ClientThreads(BTreeMap<u64, ThreadTime>);
 impl ClientThreads {
     /// Reads procfs; `None` off Linux.
     pub fn sample() -> Option<ClientThreads> {
-        let own: u64 = std::fs::read_link("/proc/thread-self").ok()?.file_name()?.to_str()?.parse().ok()?;
+        let own = own_thread_id()?;
         let mut threads = BTreeMap::new();
         threads.insert(own, schedstat(&std::fs::read_to_string("/proc/thread-self/schedstat").ok()?)?);
         for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
@@ -119,6 +119,11 @@ impl ClientThreads {
         let busiest = self.since(earlier).map(|t| t.cpu_ns + t.waiting_ns).max().unwrap_or(0);
         busiest as f64 / 1e9 / window_s
     }
+}
+
+/// The calling thread's id, from procfs; `None` off Linux.
+fn own_thread_id() -> Option<u64> {
+    std::fs::read_link("/proc/thread-self").ok()?.file_name()?.to_str()?.parse().ok()
 }
 
 /// The first two fields of a `schedstat` line.
@@ -197,6 +202,34 @@ mod tests {
     fn a_schedstat_line_gives_running_and_waiting_time() {
         assert_eq!(schedstat("802050 1200 7\n"), Some(ThreadTime { cpu_ns: 802_050, waiting_ns: 1200 }));
         assert_eq!(schedstat("802050"), None);
+    }
+
+    #[test]
+    fn client_threads_are_the_callers_and_lapins_io_threads_and_no_others() {
+        // Threads alive while sampled: one named as lapin names its I/O threads, one as tokio
+        // names the workers an embedded broker in the same process runs on.
+        let spawn = |name: &str| {
+            let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+            let thread = std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || {
+                    let _ = tid_tx.send(own_thread_id());
+                    let _ = done_rx.recv();
+                })
+                .expect("a thread");
+            (tid_rx.recv().expect("the thread started").expect("its id"), done_tx, thread)
+        };
+        let (io, io_done, io_thread) = spawn(LAPIN_IO_THREAD);
+        let (broker, broker_done, broker_thread) = spawn("tokio-runtime-worker");
+        let sample = ClientThreads::sample().expect("procfs");
+        for (done, thread) in [(io_done, io_thread), (broker_done, broker_thread)] {
+            let _ = done.send(());
+            thread.join().expect("the thread ends");
+        }
+        assert!(sample.0.contains_key(&io), "a lapin I/O thread is the client's");
+        assert!(sample.0.contains_key(&own_thread_id().expect("own id")), "so is the run's own thread");
+        assert!(!sample.0.contains_key(&broker), "a broker's thread is not: {:?}", sample.0.keys());
     }
 
     #[test]

@@ -11,7 +11,10 @@
 //!   measured messages (a message routed to two consumed queues counts twice);
 //! - `lost` counts every message of the run (warmup included) that a consumed
 //!   queue should have delivered and never did;
-//! - rates are per second of the measured window.
+//! - rates are per second of the measured window;
+//! - a producer *waits on the broker* while a message is due and its window
+//!   of unconfirmed publishes is full; `generator.limited` blames warren only
+//!   for lateness those waits do not explain (`broker_pace` holds the rest).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -19,7 +22,11 @@ use serde::{Deserialize, Serialize};
 use crate::bench::analytics::histogram::Percentiles;
 
 /// The version of this schema; bumped on any change that is not an addition.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: `generator.limited` no longer counts a producer that fell behind while
+/// waiting on the broker; `broker_pace` and each producer group's
+/// `broker_wait` say how long producers waited and on what.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A bench run's result.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -45,6 +52,9 @@ pub struct RunResult {
     pub git_revision: Option<String>,
     /// Whether the load generator kept its own schedule.
     pub generator: GeneratorInfo,
+    /// Whether the broker set the producers' pace, and how long they waited on it.
+    #[serde(default)]
+    pub broker_pace: BrokerPace,
     /// The whole run's figures.
     pub summary: Summary,
     /// The drain phase (after producers stopped).
@@ -178,9 +188,11 @@ pub struct MachineInfo {
 /// Whether the generator kept its schedule, and what it cost.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct GeneratorInfo {
-    /// True when warren itself could not keep the schedule, or one of its
-    /// threads had no idle moment: the figures then describe warren as much
-    /// as the broker.
+    /// True when warren itself could not keep the schedule: a fixed-rate
+    /// group fell behind or sent late for longer than its waits on the broker
+    /// explain, or one of warren's threads had no idle moment. The figures
+    /// then describe warren as much as the broker. (Falling behind while
+    /// waiting on the broker is [`BrokerPace`], not this.)
     pub limited: bool,
     /// Why it is flagged.
     pub reasons: Vec<String>,
@@ -214,6 +226,80 @@ impl GeneratorInfo {
     /// figure, or the whole process's for a result that lacks it.
     pub fn client_cpu_per_million(&self) -> Option<f64> {
         self.window_cpu_seconds_per_million.or(self.cpu_seconds_per_million)
+    }
+}
+
+/// Whether the broker held producers back: the rates are then the broker's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct BrokerPace {
+    /// True when a fixed-rate producer group fell behind its schedule, or
+    /// sent late, because it waited on the broker.
+    pub paced: bool,
+    /// Which groups, how far behind, and how long they waited on what.
+    pub reasons: Vec<String>,
+    /// Every producer's waits in the measured window, summed over instances.
+    pub waited: BrokerWait,
+}
+
+/// Time producers waited on the broker in the measured window: a message
+/// was due and the window of unconfirmed publishes was full. Seconds, summed
+/// over a group's instances.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BrokerWait {
+    /// Every publish written, the window full of ones the broker had not confirmed.
+    pub confirm_window_s: f64,
+    /// The connection blocked by the broker (`connection.blocked`: a memory or disk alarm).
+    pub blocked_s: f64,
+    /// Publishes not yet written because the broker was not reading the socket.
+    pub write_s: f64,
+}
+
+impl BrokerWait {
+    /// All of it.
+    pub fn total_s(&self) -> f64 {
+        self.confirm_window_s + self.blocked_s + self.write_s
+    }
+
+    /// Adds `other` in.
+    pub fn add(&mut self, other: &BrokerWait) {
+        self.confirm_window_s += other.confirm_window_s;
+        self.blocked_s += other.blocked_s;
+        self.write_s += other.write_s;
+    }
+
+    /// The waits of one instance, on average, of a group of `instances`.
+    pub fn each(&self, instances: u32) -> BrokerWait {
+        let n = f64::from(instances.max(1));
+        BrokerWait {
+            confirm_window_s: self.confirm_window_s / n,
+            blocked_s: self.blocked_s / n,
+            write_s: self.write_s / n,
+        }
+    }
+
+    /// `connection blocked 1.50s, confirm window full 0.02s`: the parts that are not zero
+    /// (to the hundredth), largest first; `None` when there is none.
+    pub fn parts(&self) -> Option<String> {
+        let mut parts = [
+            ("connection blocked", self.blocked_s),
+            ("confirm window full", self.confirm_window_s),
+            ("writes waiting", self.write_s),
+        ];
+        parts.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let shown: Vec<String> =
+            parts.iter().filter(|(_, s)| *s >= 0.005).map(|(what, s)| format!("{what} {s:.2}s")).collect();
+        (!shown.is_empty()).then(|| shown.join(", "))
+    }
+}
+
+impl From<crate::bench::actors::wait::Waited> for BrokerWait {
+    fn from(waited: crate::bench::actors::wait::Waited) -> Self {
+        let s = |ns: u64| ns as f64 / 1e9;
+        BrokerWait {
+            confirm_window_s: s(waited.confirms_ns),
+            blocked_s: s(waited.blocked_ns),
+            write_s: s(waited.writes_ns),
+        }
     }
 }
 
@@ -316,6 +402,17 @@ pub struct ProducerGroupResult {
     pub send_delay_histogram: String,
     /// Serialised confirm histogram.
     pub confirm_histogram: String,
+    /// Time the group's producers waited on the broker in the measured window, summed over its instances.
+    #[serde(default)]
+    pub broker_wait: BrokerWait,
+    /// Send delay counted from the intended send time or the end of the
+    /// producer's last wait on the broker, whichever is later: the part of
+    /// the delay that was warren's own (fixed-rate groups).
+    #[serde(default)]
+    pub own_send_delay: Percentiles,
+    /// Serialised own-send-delay histogram (empty in results from before it existed).
+    #[serde(default)]
+    pub own_send_delay_histogram: String,
 }
 
 /// One consumer group.

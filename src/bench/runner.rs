@@ -467,6 +467,7 @@ async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connecte
                 confirms: group.confirms,
                 schedule: Schedule { start_ns: 0, interval_ns: group.rate.map(|rate| 1e9 / rate) },
                 limit: scenario.message_limit,
+                blocked: connected.links[link].blocked.clone(),
             };
             connected.channels.push(channel.clone());
             connected.producers.push((channel, plan, link));

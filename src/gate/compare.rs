@@ -371,6 +371,12 @@ pub fn compare(baseline: &RunResult, current: &RunResult, tolerance: &Tolerance)
                 result.generator.reasons.join("; ")
             ));
         }
+        if result.broker_pace.paced {
+            notes.push(format!(
+                "the {which} run was paced by the broker (its producers waited on it): {}",
+                result.broker_pace.reasons.join("; ")
+            ));
+        }
     }
     let gates = current.gates.clone();
     let failed = figures.iter().any(|f| f.verdict == Verdict::Regression) || gates.iter().any(|g| !g.passed);
@@ -733,6 +739,31 @@ mod tests {
             "{:?}",
             c.notes
         );
+    }
+
+    #[test]
+    fn a_run_the_broker_paced_is_noted_as_such_and_not_as_generator_limited() {
+        let base = result("s", 1000, &[1000], &[]);
+        let mut current = result("s", 1000, &[1000], &[]);
+        current.broker_pace.paced = true;
+        current.broker_pace.reasons = vec![
+            "producer group `web` published 200 of 1000 scheduled messages because it waited on the broker".into(),
+        ];
+        let c = compare(&base, &current, &Tolerance::default()).expect("comparable");
+        assert_eq!(
+            c.notes,
+            vec![
+                "the result run was paced by the broker (its producers waited on it): producer group `web` published \
+                 200 of 1000 scheduled messages because it waited on the broker"
+                    .to_owned()
+            ]
+        );
+        // Lateness of warren's own is still called generator-limited, beside the broker's.
+        current.generator.limited = true;
+        current.generator.reasons = vec!["producer group `web` sent late by itself".into()];
+        let c = compare(&base, &current, &Tolerance::default()).expect("comparable");
+        assert!(c.notes.iter().any(|n| n.starts_with("the result run was generator-limited")), "{:?}", c.notes);
+        assert!(c.notes.iter().any(|n| n.starts_with("the result run was paced by the broker")), "{:?}", c.notes);
     }
 
     #[test]

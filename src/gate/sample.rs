@@ -2,8 +2,8 @@
 
 use crate::bench::analytics::histogram::{self, Latency, Percentiles};
 use crate::bench::result::{
-    BrokerInfo, ConsumerGroupResult, DrainInfo, GateResult, GeneratorInfo, Histograms, LatencySummary, MachineInfo,
-    ProducerGroupResult, RunResult, RunStatus, ScenarioInfo, SecondResult, Summary,
+    BrokerInfo, BrokerPace, BrokerWait, ConsumerGroupResult, DrainInfo, GateResult, GeneratorInfo, Histograms,
+    LatencySummary, MachineInfo, ProducerGroupResult, RunResult, RunStatus, ScenarioInfo, SecondResult, Summary,
 };
 
 /// A histogram holding `samples` (nanoseconds).
@@ -97,6 +97,7 @@ pub fn result(name: &str, messages: u64, e2e_ns: &[u64], confirm_ns: &[u64]) -> 
             window_cpu_seconds_per_million: None,
             busiest_thread_share: None,
         },
+        broker_pace: BrokerPace::default(),
         summary,
         drain: DrainInfo { seconds: 0.1, delivered: 0, complete: true },
         producers: vec![ProducerGroupResult {
@@ -113,6 +114,9 @@ pub fn result(name: &str, messages: u64, e2e_ns: &[u64], confirm_ns: &[u64]) -> 
             confirm: Percentiles::of(&confirm),
             send_delay_histogram: histogram::encode(&histogram::new_latency()),
             confirm_histogram: histogram::encode(&confirm),
+            broker_wait: BrokerWait::default(),
+            own_send_delay: Percentiles::default(),
+            own_send_delay_histogram: histogram::encode(&histogram::new_latency()),
         }],
         consumers: vec![ConsumerGroupResult {
             name: "consumer".into(),

@@ -379,10 +379,32 @@ fn gates(out: &mut String, result: &RunResult) {
     out.push_str("</table>\n");
 }
 
+/// Whether warren itself set the pace.
+fn generator(result: &RunResult) -> String {
+    let g = &result.generator;
+    if g.limited {
+        format!("LIMITED: {}", g.reasons.join("; "))
+    } else if result.broker_pace.paced {
+        "not limited: it fell behind only while waiting on the broker".to_owned()
+    } else {
+        "kept its schedule".to_owned()
+    }
+}
+
+/// How long producers waited on the broker, and whether that set the pace.
+fn broker_pace(result: &RunResult) -> String {
+    let pace = &result.broker_pace;
+    let parts = pace.waited.parts().unwrap_or_else(|| "none".to_owned());
+    if pace.paced {
+        format!("SET THE PACE: {} (all producers: {parts})", pace.reasons.join("; "))
+    } else {
+        format!("all producers: {parts}")
+    }
+}
+
 fn details(out: &mut String, result: &RunResult, baseline: Option<&RunResult>) {
     let s = &result.scenario;
     let m = &result.machine;
-    let g = &result.generator;
     let mut rows: Vec<(&str, String)> = vec![
         ("scenario file", s.file.clone()),
         (
@@ -413,7 +435,8 @@ fn details(out: &mut String, result: &RunResult, baseline: Option<&RunResult>) {
         ),
         ("git revision", result.git_revision.clone().unwrap_or_else(|| "-".to_owned())),
         ("warren", result.warren_version.clone()),
-        ("generator", format!("{}{}", if g.limited { "LIMITED: " } else { "kept its schedule" }, g.reasons.join("; "))),
+        ("generator", generator(result)),
+        ("waits on the broker", broker_pace(result)),
         ("warren CPU", crate::bench::report::table::cpu_summary(result).unwrap_or_else(|| "-".to_owned())),
     ];
     if let Some(repeat) = &result.repeat {
@@ -496,6 +519,32 @@ mod tests {
         assert_eq!(charts, 5, "throughput, latency, e2e, e2e actual, confirm");
         // Throughput and latency draw two lines per run; each distribution one per run.
         assert_eq!(html.matches("stroke-dasharray=\"6 4\"><title>").count(), 2 + 2 + 3);
+    }
+
+    #[test]
+    fn the_details_say_who_set_the_pace() {
+        let mut run = result("s", 1000, &[1000], &[]);
+        let html = render(&run, None, None);
+        assert!(html.contains("<th>generator</th><td>kept its schedule</td>"), "{html}");
+        assert!(html.contains("<th>waits on the broker</th><td>all producers: none</td>"), "{html}");
+        run.broker_pace.paced = true;
+        run.broker_pace.reasons = vec!["producer group `web` fell behind because it waited on the broker".into()];
+        run.broker_pace.waited.blocked_s = 1.5;
+        let html = render(&run, None, None);
+        assert!(
+            html.contains("<th>generator</th><td>not limited: it fell behind only while waiting on the broker</td>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<th>waits on the broker</th><td>SET THE PACE: producer group `web` fell behind because it waited on \
+                 the broker (all producers: connection blocked 1.50s)</td>"
+            ),
+            "{html}"
+        );
+        run.generator.limited = true;
+        run.generator.reasons = vec!["a client thread was busy".into()];
+        assert!(render(&run, None, None).contains("<th>generator</th><td>LIMITED: a client thread was busy</td>"));
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use crate::bench::analytics::histogram::{self, DecodeError, Latency, Percentiles};
 use crate::bench::result::{
-    ConsumerGroupResult, GateResult, MergeInfo, ProducerGroupResult, RunResult, RunStatus, SecondResult, Summary,
-    per_million,
+    BrokerWait, ConsumerGroupResult, GateResult, MergeInfo, ProducerGroupResult, RunResult, RunStatus, SecondResult,
+    Summary, per_million,
 };
 
 /// Why results could not be merged.
@@ -164,6 +164,15 @@ pub fn merge(files: &[(String, RunResult)]) -> Result<RunResult, MergeError> {
         .iter()
         .flat_map(|(file, r)| r.generator.reasons.iter().map(move |reason| format!("{file}: {reason}")))
         .collect();
+    merged.broker_pace.paced = files.iter().any(|(_, r)| r.broker_pace.paced);
+    merged.broker_pace.reasons = files
+        .iter()
+        .flat_map(|(file, r)| r.broker_pace.reasons.iter().map(move |reason| format!("{file}: {reason}")))
+        .collect();
+    merged.broker_pace.waited = BrokerWait::default();
+    for (_, r) in files {
+        merged.broker_pace.waited.add(&r.broker_pace.waited);
+    }
     merged.generator.cpu_seconds = files.iter().map(|(_, r)| r.generator.cpu_seconds).sum();
     merged.generator.cpu_seconds_per_million = per_million(merged.generator.cpu_seconds, merged.summary.consumed);
     merged.generator.window_cpu_seconds = files.iter().map(|(_, r)| r.generator.window_cpu_seconds).sum();
@@ -256,7 +265,9 @@ fn merge_producers(files: &[(String, RunResult)]) -> Result<Vec<ProducerGroupRes
     let mut out = Vec::new();
     for template in &first.producers {
         let mut group = template.clone();
-        let (mut send_delay, mut confirm) = (histogram::new_latency(), histogram::new_latency());
+        let (mut send_delay, mut own_send_delay, mut confirm) =
+            (histogram::new_latency(), histogram::new_latency(), histogram::new_latency());
+        let mut broker_wait = BrokerWait::default();
         let (mut instances, mut published, mut confirmed, mut nacked, mut returned) = (0, 0, 0, 0, 0);
         let (mut rate, mut bytes, mut target) = (0.0, 0.0, None::<f64>);
         for (file, result) in files {
@@ -275,6 +286,12 @@ fn merge_producers(files: &[(String, RunResult)]) -> Result<Vec<ProducerGroupRes
                 add(&mut send_delay, file, &which, &g.send_delay_histogram)?;
                 let which = format!("producer group `{}` confirm", g.name);
                 add(&mut confirm, file, &which, &g.confirm_histogram)?;
+                // Results from before the own send delay existed carry none.
+                if !g.own_send_delay_histogram.is_empty() {
+                    let which = format!("producer group `{}` own send-delay", g.name);
+                    add(&mut own_send_delay, file, &which, &g.own_send_delay_histogram)?;
+                }
+                broker_wait.add(&g.broker_wait);
             }
         }
         group.instances = instances;
@@ -289,6 +306,9 @@ fn merge_producers(files: &[(String, RunResult)]) -> Result<Vec<ProducerGroupRes
         group.confirm = Percentiles::of(&confirm);
         group.send_delay_histogram = histogram::encode(&send_delay);
         group.confirm_histogram = histogram::encode(&confirm);
+        group.broker_wait = broker_wait;
+        group.own_send_delay = Percentiles::of(&own_send_delay);
+        group.own_send_delay_histogram = histogram::encode(&own_send_delay);
         out.push(group);
     }
     Ok(out)
@@ -481,6 +501,32 @@ mod tests {
         let verdict = |name: &str| merged.gates.iter().find(|g| g.name == name).map(|g| (g.actual, g.passed));
         assert_eq!(verdict("throughput_min"), Some((20.0, true)), "10 + 10 msgs/s meets 15");
         assert_eq!(verdict("max_lost"), Some((2.0, false)));
+    }
+
+    #[test]
+    fn waits_on_the_broker_add_up_and_each_shards_reasons_are_kept() {
+        let mut a = result("s", 100, &[1000], &[]);
+        let mut b = result("s", 100, &[1000], &[]);
+        let (own_a, own_b) = (spread_us(100, 10, 90), spread_us(100, 500, 9000));
+        a.producers[0].own_send_delay_histogram = histogram::encode(&histogram_of(&own_a));
+        b.producers[0].own_send_delay_histogram = histogram::encode(&histogram_of(&own_b));
+        a.producers[0].broker_wait = BrokerWait { blocked_s: 1.0, confirm_window_s: 0.25, write_s: 0.0 };
+        b.producers[0].broker_wait = BrokerWait { blocked_s: 0.5, confirm_window_s: 0.0, write_s: 0.125 };
+        a.broker_pace.waited = a.producers[0].broker_wait;
+        b.broker_pace.waited = b.producers[0].broker_wait;
+        b.broker_pace.paced = true;
+        b.broker_pace.reasons = vec!["producer group `producer` fell behind".into()];
+        // A result from before these figures: nothing to add, nothing refused.
+        let mut old = result("s", 100, &[1000], &[]);
+        old.producers[0].own_send_delay_histogram = String::new();
+        let merged = merge(&[("a".into(), a), ("b".into(), b), ("old".into(), old)]).expect("merges");
+        let sum = BrokerWait { blocked_s: 1.5, confirm_window_s: 0.25, write_s: 0.125 };
+        assert_eq!(merged.producers[0].broker_wait, sum);
+        assert_eq!(merged.broker_pace.waited, sum);
+        assert!(merged.broker_pace.paced);
+        assert_eq!(merged.broker_pace.reasons, vec!["b: producer group `producer` fell behind".to_owned()]);
+        let all: Vec<u64> = own_a.iter().chain(&own_b).copied().collect();
+        assert_eq!(merged.producers[0].own_send_delay, Percentiles::of(&histogram_of(&all)));
     }
 
     #[test]

@@ -12,7 +12,9 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 use serde_json::Value;
 
-use crate::util::{Output, rabbitmq, repo_path, run, unique_name, warren};
+use crate::util::{
+    Output, assert_ok_apart_from_timing_gates, is_timing, rabbitmq, repo_path, run, unique_name, warren,
+};
 
 /// A scenario with two instances per group, so two shards each get one.
 const SHARDED: &str = r#"
@@ -177,7 +179,8 @@ fn compare_passes_the_same_run_and_exits_3_on_a_throughput_drop_naming_it() {
 #[test]
 fn compare_refuses_different_scenarios_and_unreadable_files_with_exit_1() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let (_, result, base) = bench(dir.path(), "base", &seed(), &[]);
+    let (output, result, base) = bench(dir.path(), "base", &seed(), &[]);
+    assert_ok_apart_from_timing_gates(&output, &result);
     let mut other = result.clone();
     other["scenario"]["name"] = Value::from("orders");
     let other_path = dir.path().join("other.json");
@@ -238,8 +241,8 @@ fn bench_saves_a_baseline_then_compares_against_it_and_writes_junit() {
         .map(|g| (g["name"].as_str().unwrap_or_default().to_owned(), g["passed"] == false))
         .collect();
     assert_eq!(cases, gates);
-    let expected = if gates.iter().any(|(_, failed)| *failed) { 3 } else { 0 };
-    assert_eq!(third.code, expected, "{}", third.stderr);
+    // The seed's latency gate may be missed on a loaded machine; nothing else may fail.
+    assert_ok_apart_from_timing_gates(&third, &result);
 }
 
 #[test]
@@ -379,8 +382,10 @@ fn headless(chromium: &Path, html: &Path, profile: &Path, extra: &[String]) -> s
 fn html_report_renders_every_chart_in_chromium_and_needs_no_network() {
     let Some(chromium) = warren_testkit::chromium(&warren_testkit::current_test()) else { return };
     let dir = tempfile::tempdir().expect("a temp dir");
-    let (_, _, baseline) = bench(dir.path(), "baseline", &seed(), &[]);
-    let (_, _, result) = bench(dir.path(), "result", &seed(), &[]);
+    let (output, run_result, baseline) = bench(dir.path(), "baseline", &seed(), &[]);
+    assert_ok_apart_from_timing_gates(&output, &run_result);
+    let (output, run_result, result) = bench(dir.path(), "result", &seed(), &[]);
+    assert_ok_apart_from_timing_gates(&output, &run_result);
     let html = dir.path().join("report.html");
     let out = run([
         "report",
@@ -437,7 +442,8 @@ fn html_report_renders_every_chart_in_chromium_and_needs_no_network() {
 #[test]
 fn report_of_several_runs_prints_one_row_each() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let (_, result, a) = bench(dir.path(), "a", &seed(), &[]);
+    let (output, result, a) = bench(dir.path(), "a", &seed(), &[]);
+    assert_ok_apart_from_timing_gates(&output, &result);
     let mut faster = result.clone();
     let rate = faster["summary"]["consume_rate"].as_f64().expect("a rate");
     faster["summary"]["consume_rate"] = Value::from(rate * 2.0);
@@ -479,6 +485,9 @@ fn the_example_ci_gate_runs_against_its_committed_baseline() {
     let cases = junit_cases(&out.join("junit.xml"));
     assert!(cases.iter().any(|(name, _)| name == "consumed msgs/s"), "{cases:?}");
     assert_eq!(cases.iter().any(|(_, failed)| *failed), code == Some(3), "failed cases match the exit code: {cases:?}");
+    // Only speed may be worse than the committed baseline's: no loss, no errors, no duplicates.
+    let failed: Vec<&str> = cases.iter().filter(|(_, failed)| *failed).map(|(name, _)| name.as_str()).collect();
+    assert!(failed.iter().all(|name| is_timing(name)), "only timing figures and gates failed: {failed:?}");
     let html = std::fs::read_to_string(out.join("report.html")).expect("the HTML report");
     assert!(html.contains("id=\"chart-throughput\""));
     let verdict = if code == Some(0) { ">PASSED" } else { ">FAILED" };
@@ -536,4 +545,29 @@ fn a_bench_that_cannot_reach_its_broker_still_writes_a_failed_junit_case() {
     // The error gives the transport's own reason, not only the URL it tried.
     assert!(output.stderr.to_lowercase().contains("connection refused"), "{}", output.stderr);
     assert_eq!(junit_cases(&junit), vec![("run completed".to_owned(), true)]);
+}
+
+#[test]
+fn bench_warns_when_producers_start_after_start_at() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    // A --start-at long past: this shard cannot have begun with the others, and says by how much.
+    let (output, result, _) = bench(
+        dir.path(),
+        "late",
+        &seed_without_latency_gate(dir.path()),
+        &["--start-at", "2020-01-01T00:00:00Z", "--duration", "1s"],
+    );
+    assert_eq!(output.code, 0, "a late start is a warning, not a failure: {}", output.stderr);
+    let warnings: Vec<&str> =
+        result["warnings"].as_array().expect("warnings").iter().filter_map(Value::as_str).collect();
+    let late: Vec<&str> = warnings.iter().copied().filter(|w| w.contains("--start-at")).collect();
+    assert_eq!(late.len(), 1, "{warnings:?}");
+    let seconds: f64 = late[0]
+        .strip_prefix("producers started ")
+        .and_then(|rest| rest.split_once("s after --start-at: shards of this run did not begin together"))
+        .and_then(|(seconds, rest)| rest.is_empty().then(|| seconds.parse().ok()).flatten())
+        .unwrap_or_else(|| panic!("the warning says how late: {}", late[0]));
+    // 2020-01-01 is more than five years before any run of this test.
+    assert!(seconds > 5.0 * 365.0 * 86_400.0, "{seconds}s late");
+    assert!(output.stdout.contains(&format!("warning: {}", late[0])), "the summary shows it: {}", output.stdout);
 }

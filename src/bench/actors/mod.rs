@@ -1,11 +1,13 @@
 //! The tasks that make the load: producers publish on a schedule and keep a
 //! window of publisher confirms; consumers read, check and acknowledge.
+//! [`wait`] accounts the time a producer waits on the broker.
 //! Each owns its histograms and counters and hands them back once, when it
 //! ends (per-second figures go to the aggregate once per second).
 
 pub mod consumer;
 pub mod pace;
 pub mod producer;
+pub mod wait;
 
 use std::time::{Duration, Instant};
 

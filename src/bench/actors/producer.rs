@@ -5,9 +5,16 @@
 //! `FuturesUnordered` instead of awaiting each publish and confirm in turn:
 //! lapin then writes many frames per wake-up of its I/O loop, which is where
 //! a naive loop spends its CPU.
+//!
+//! While its window is full the producer waits on the broker; [`WaitMeter`]
+//! records for how long and on what, so a producer that fell behind its
+//! schedule can tell the broker's pace from its own.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use futures::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -18,9 +25,11 @@ use rand::{Rng, SeedableRng};
 use tokio_util::sync::CancellationToken;
 
 use super::pace::Pacer;
+use super::wait::{Progress, WaitMeter, Waited};
 use super::{ActorError, Clock, Schedule, field_table};
 use crate::bench::analytics::histogram::{self, Latency};
 use crate::bench::analytics::series::SeriesRecorder;
+use crate::bench::link::BlockedTime;
 use crate::bench::message::{HEADER_LEN, Stamp};
 use crate::bench::scenario::{ProducerGroup, SizeSpec};
 
@@ -54,6 +63,8 @@ pub struct ProducerPlan {
     pub schedule: Schedule,
     /// Stop after this many messages.
     pub limit: Option<u64>,
+    /// How long the broker has blocked the producer's connection.
+    pub blocked: Arc<BlockedTime>,
 }
 
 impl ProducerPlan {
@@ -109,6 +120,11 @@ pub struct ProducerReport {
     pub unconfirmed: u64,
     /// Actual minus intended send time, measured window, scheduled producers only.
     pub send_delay: Latency,
+    /// The part of each send delay after the producer last waited on the broker:
+    /// the delay that was the producer's own.
+    pub own_send_delay: Latency,
+    /// Time spent waiting on the broker in the measured window.
+    pub waited: Waited,
     /// Publish to confirm, measured window.
     pub confirm: Latency,
     /// Why it stopped early, if it did.
@@ -198,9 +214,22 @@ pub async fn run(
         returned: 0,
         unconfirmed: 0,
         send_delay: histogram::new_latency(),
+        own_send_delay: histogram::new_latency(),
+        waited: Waited::default(),
         confirm: histogram::new_latency(),
         failure: None,
     };
+    // Publishes lapin has written, and when the last was: what the wait meter needs to tell a
+    // wait for writes from a wait for confirms. Declared before the futures that update them.
+    let written = AtomicU64::new(0);
+    let last_write_ns = AtomicU64::new(0);
+    let progress = |handed: u32, now_ns: u64| Progress {
+        handed: u64::from(handed),
+        written: written.load(Ordering::Relaxed),
+        last_write_ns: last_write_ns.load(Ordering::Relaxed),
+        blocked: plan.blocked.until(clock.epoch + Duration::from_nanos(now_ns)),
+    };
+    let mut meter = WaitMeter::new(clock.measure_start_ns, clock.measure_end_ns);
     let exchange = ShortString::from(plan.exchange.as_str());
     let keys: Vec<ShortString> = plan.routing_keys.iter().map(|k| ShortString::from(k.as_str())).collect();
     let options = BasicPublishOptions { mandatory: plan.mandatory, immediate: false };
@@ -246,6 +275,11 @@ pub async fn run(
         } else if in_flight.len() <= window / 2 {
             refilling = true;
         }
+        if !refilling {
+            meter.hold(now, due, progress(seq, now));
+        } else if meter.holding() {
+            meter.release(now, progress(seq, now));
+        }
         if due > now || !refilling {
             let wake = clock.instant(due.max(now));
             let timer = due > now;
@@ -281,12 +315,15 @@ pub async fn run(
             tally.report.measured_bytes += size as u64;
             if let Some(intended) = intended {
                 histogram::record(&mut tally.report.send_delay, sent_ns.saturating_sub(intended));
+                let own_from = intended.max(meter.released_ns());
+                histogram::record(&mut tally.report.own_send_delay, sent_ns.saturating_sub(own_from));
             }
         }
         tally.series.at(sent_ns).published += 1;
         let stamp = Stamp { seq, sent_ns, producer: plan.id };
         let (channel, exchange, key, properties) =
             (&channel, &exchange, &keys[seq as usize % keys.len()], &plan.properties);
+        let (written, last_write_ns, clock) = (&written, &last_write_ns, &clock);
         // The future captures only references and numbers, so boxing it copies a few words;
         // the body, the clones and lapin's own (large) future are built in place on first poll.
         in_flight.push(Box::pin(async move {
@@ -294,13 +331,23 @@ pub async fn run(
             stamp.write(&mut body);
             let publish = channel.basic_publish(exchange.clone(), key.clone(), options, &body, properties.clone());
             let outcome = match publish.await {
-                Ok(confirm) => confirm.await,
+                Ok(confirm) => {
+                    written.fetch_add(1, Ordering::Relaxed);
+                    last_write_ns.store(clock.now_ns(), Ordering::Relaxed);
+                    confirm.await
+                }
                 Err(error) => Err(error),
             };
             Done { sent_ns, outcome }
         }));
         seq += 1;
     }
+
+    if meter.holding() {
+        let now = clock.now_ns();
+        meter.release(now, progress(seq, now));
+    }
+    tally.report.waited = meter.waited();
 
     // Producers have stopped; wait for outstanding confirms, but never past the drain.
     let drain_end = clock.instant(clock.drain_end_ns);

@@ -1,6 +1,8 @@
 //! Turning what the actors handed back into the run's figures: merged
-//! histograms, loss per queue, rates, the time series, the generator check.
+//! histograms, loss per queue, rates, the time series, and who set the pace
+//! ([`blame`]: the broker, or warren itself).
 
+pub mod blame;
 pub mod histogram;
 pub mod series;
 pub mod tracker;
@@ -9,24 +11,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::bench::actors::producer::ProducerReport;
 use crate::bench::result::{
-    ConsumerGroupResult, DrainInfo, Histograms, LatencySummary, ProducerGroupResult, SecondResult, Summary,
+    BrokerPace, BrokerWait, ConsumerGroupResult, DrainInfo, Histograms, LatencySummary, ProducerGroupResult,
+    SecondResult, Summary,
 };
 use crate::bench::routing;
 use crate::bench::runner::RunOutput;
 use crate::bench::scenario::Scenario;
 use crate::topology::model::Vhost;
+use blame::{Blame, GroupPace};
 use histogram::{Latency, Percentiles};
 use tracker::Seen;
-
-/// Send-delay p99 beyond which a fixed-rate run is flagged generator-limited.
-pub const SEND_DELAY_BOUND_US: f64 = 5_000.0;
-
-/// A fixed-rate group publishing less than this share of its schedule is flagged generator-limited.
-pub const MIN_SCHEDULE_SHARE: f64 = 0.95;
-/// A client thread busy (running or waiting for a CPU) for more than this
-/// share of the measured window had no idle moment: it, not the broker, may
-/// have set the rates.
-pub const BUSY_THREAD_SHARE: f64 = 0.9;
 
 /// Where each producer group's routing keys lead: `[group][key index]` is
 /// the set of queues, or `None` when warren cannot predict it.
@@ -120,8 +114,10 @@ pub struct Analysis {
     pub histograms: Histograms,
     /// Drain phase.
     pub drain: DrainInfo,
-    /// Reasons the generator may have set the pace (schedule missed, a thread without idle time).
+    /// Reasons the generator may have set the pace (late by itself, a thread without idle time).
     pub generator_reasons: Vec<String>,
+    /// How long producers waited on the broker, and where that set their pace.
+    pub broker_pace: BrokerPace,
 }
 
 /// Computes the run's figures.
@@ -136,34 +132,38 @@ pub fn analyse(scenario: &Scenario, output: &RunOutput, routes: &Routes) -> Anal
 
     // Producer groups.
     let mut producers = Vec::new();
-    let mut generator_reasons = Vec::new();
+    let mut blame = Blame::default();
+    let mut waited_all = BrokerWait::default();
     for (index, group) in scenario.producers.iter().enumerate() {
         let reports: Vec<&ProducerReport> = output.producers.iter().filter(|r| r.group == index).collect();
-        let (mut send_delay, mut confirm) = (histogram::new_latency(), histogram::new_latency());
+        let (mut send_delay, mut own_send_delay, mut confirm) =
+            (histogram::new_latency(), histogram::new_latency(), histogram::new_latency());
+        let mut waited = BrokerWait::default();
         for report in &reports {
             histogram::merge(&mut send_delay, &report.send_delay);
+            histogram::merge(&mut own_send_delay, &report.own_send_delay);
             histogram::merge(&mut confirm, &report.confirm);
+            waited.add(&BrokerWait::from(report.waited));
         }
+        waited_all.add(&waited);
         histogram::merge(send_delay_all, &send_delay);
         histogram::merge(confirm_all, &confirm);
         let published: u64 = reports.iter().map(|r| r.measured()).sum();
         let bytes: u64 = reports.iter().map(|r| r.measured_bytes).sum();
         let target_rate = group.rate.map(|rate| rate * f64::from(group.instances));
         let delay = Percentiles::of(&send_delay);
-        if let Some(target) = target_rate {
-            let scheduled = target * window_s;
-            if scheduled >= 1.0 && (published as f64) < scheduled * MIN_SCHEDULE_SHARE {
-                generator_reasons.push(format!(
-                    "producer group `{}` published {published} of {scheduled:.0} scheduled messages",
-                    group.name
-                ));
-            }
-            if delay.p99_us > SEND_DELAY_BOUND_US {
-                generator_reasons.push(format!(
-                    "producer group `{}` sent late: send-delay p99 {:.0}µs exceeds {SEND_DELAY_BOUND_US:.0}µs",
-                    group.name, delay.p99_us
-                ));
-            }
+        let own_delay = Percentiles::of(&own_send_delay);
+        if let Some(target_rate) = target_rate {
+            blame.judge(&GroupPace {
+                name: &group.name,
+                instances: group.instances,
+                target_rate,
+                window_s,
+                published,
+                send_delay_p99_us: delay.p99_us,
+                own_send_delay_p99_us: own_delay.p99_us,
+                waited,
+            });
         }
         producers.push(ProducerGroupResult {
             name: group.name.clone(),
@@ -179,6 +179,9 @@ pub fn analyse(scenario: &Scenario, output: &RunOutput, routes: &Routes) -> Anal
             confirm: Percentiles::of(&confirm),
             send_delay_histogram: histogram::encode(&send_delay),
             confirm_histogram: histogram::encode(&confirm),
+            broker_wait: waited,
+            own_send_delay: own_delay,
+            own_send_delay_histogram: histogram::encode(&own_send_delay),
         });
     }
 
@@ -265,10 +268,10 @@ pub fn analyse(scenario: &Scenario, output: &RunOutput, routes: &Routes) -> Anal
         returned: producers.iter().map(|p| p.returned).sum(),
         unconfirmed: output.producers.iter().map(|r| r.unconfirmed).sum(),
         errors: nacked + foreign + series_errors,
-        publish_rate: producers.iter().map(|p| p.publish_rate).sum(),
-        consume_rate: consumers.iter().map(|c| c.consume_rate).sum(),
-        publish_bytes_rate: producers.iter().map(|p| p.publish_bytes_rate).sum(),
-        consume_bytes_rate: consumers.iter().map(|c| c.consume_bytes_rate).sum(),
+        publish_rate: add_up(producers.iter().map(|p| p.publish_rate)),
+        consume_rate: add_up(consumers.iter().map(|c| c.consume_rate)),
+        publish_bytes_rate: add_up(producers.iter().map(|p| p.publish_bytes_rate)),
+        consume_bytes_rate: add_up(consumers.iter().map(|c| c.consume_bytes_rate)),
         latency: LatencySummary {
             e2e: Percentiles::of(e2e_all),
             e2e_actual: Percentiles::of(e2e_actual_all),
@@ -296,18 +299,15 @@ pub fn analyse(scenario: &Scenario, output: &RunOutput, routes: &Routes) -> Anal
             confirm: histogram::encode(confirm_all),
         },
         drain,
-        generator_reasons: generator_reasons.into_iter().chain(busy_client(output.busiest_thread)).collect(),
+        generator_reasons: blame.generator.into_iter().chain(blame::busy_client(output.busiest_thread)).collect(),
+        broker_pace: BrokerPace { paced: !blame.broker.is_empty(), reasons: blame.broker, waited: waited_all },
     }
 }
 
-/// Why the client itself may have set the pace, beside its producers' schedules.
-fn busy_client(busiest_thread: Option<f64>) -> Option<String> {
-    let share = busiest_thread.filter(|share| *share > BUSY_THREAD_SHARE)?;
-    Some(format!(
-        "a client thread (a connection's I/O thread, which also runs its actors) was running or waiting for a CPU \
-         {:.0}% of the measured window: warren may have set the rates",
-        share * 100.0
-    ))
+/// The sum of `rates`, 0 when there are none: `Iterator::sum` of no `f64` is -0.0, which the
+/// summary would print as `-0/s` for a scenario without consumers.
+fn add_up(rates: impl Iterator<Item = f64>) -> f64 {
+    rates.fold(0.0, |sum, rate| sum + rate)
 }
 
 fn time_series(output: &RunOutput) -> Vec<SecondResult> {
@@ -346,15 +346,7 @@ fn time_series(output: &RunOutput) -> Vec<SecondResult> {
 
 #[cfg(test)]
 mod tests {
-    use super::{busy_client, count_mod};
-
-    #[test]
-    fn a_client_thread_without_idle_time_flags_the_run() {
-        let reason = busy_client(Some(0.97)).expect("flagged");
-        assert!(reason.contains("97% of the measured window"), "{reason}");
-        assert_eq!(busy_client(Some(0.6)), None, "a thread with idle time is no bottleneck");
-        assert_eq!(busy_client(None), None, "no window, no verdict");
-    }
+    use super::count_mod;
 
     #[test]
     fn residues_are_counted_exactly() {

@@ -36,7 +36,7 @@ pub fn render(result: &RunResult) -> String {
     if !result.producers.is_empty() {
         let _ = writeln!(
             out,
-            "\n{:<16} {:>4} {:>10} {:>9} {:>11} {:>10} {:>6} {:>8} {:>9} {:>9}",
+            "\n{:<16} {:>4} {:>10} {:>9} {:>11} {:>10} {:>6} {:>8} {:>9} {:>9} {:>8}",
             "producers",
             "inst",
             "published",
@@ -46,12 +46,15 @@ pub fn render(result: &RunResult) -> String {
             "nacks",
             "returns",
             "send p99",
-            "conf p99"
+            "conf p99",
+            "waited"
         );
         for p in &result.producers {
+            // Per instance: how long one of them waited on the broker in the measured window.
+            let waited = p.broker_wait.each(p.instances).total_s();
             let _ = writeln!(
                 out,
-                "{:<16} {:>4} {:>10} {:>9} {:>11} {:>10} {:>6} {:>8} {:>9} {:>9}",
+                "{:<16} {:>4} {:>10} {:>9} {:>11} {:>10} {:>6} {:>8} {:>9} {:>9} {:>8}",
                 p.name,
                 p.instances,
                 p.published,
@@ -62,6 +65,7 @@ pub fn render(result: &RunResult) -> String {
                 p.returned,
                 if p.send_delay.count == 0 { "-".to_owned() } else { micros(p.send_delay.p99_us) },
                 if p.confirm.count == 0 { "-".to_owned() } else { micros(p.confirm.p99_us) },
+                if waited < 0.005 { "-".to_owned() } else { format!("{waited:.2}s") },
             );
         }
     }
@@ -135,6 +139,12 @@ pub fn render(result: &RunResult) -> String {
     );
     if let Some(cpu) = cpu_summary(result) {
         let _ = writeln!(out, "CPU: {cpu}");
+    }
+    if result.broker_pace.paced {
+        let _ = writeln!(out, "BROKER-PACED: producers waited on the broker, which set the pace:");
+        for reason in &result.broker_pace.reasons {
+            let _ = writeln!(out, "  - {reason}");
+        }
     }
     if result.generator.limited {
         let _ =
@@ -212,8 +222,32 @@ pub fn cpu_summary(result: &RunResult) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::cpu_summary;
+    use super::{cpu_summary, render};
+    use crate::bench::result::BrokerWait;
     use crate::gate::sample;
+
+    #[test]
+    fn the_summary_tells_the_brokers_pace_from_warrens_own() {
+        let mut result = sample::result("s", 1000, &[1_000_000], &[1_000_000]);
+        result.producers[0].instances = 2;
+        result.producers[0].broker_wait = BrokerWait { blocked_s: 3.0, confirm_window_s: 0.5, write_s: 0.0 };
+        result.broker_pace.paced = true;
+        result.broker_pace.reasons = vec!["producer group `producer` fell behind because it waited".into()];
+        let text = render(&result);
+        let row = text.lines().find(|l| l.starts_with("producer ")).expect("the producer row");
+        assert!(row.ends_with(" 1.75s"), "one instance's wait, on average: {row}");
+        assert!(
+            text.contains(
+                "BROKER-PACED: producers waited on the broker, which set the pace:\n  - producer group `producer` fell behind because it waited\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("GENERATOR-LIMITED"), "{text}");
+        result.generator.limited = true;
+        result.generator.reasons = vec!["a client thread was busy".into()];
+        let text = render(&result);
+        assert!(text.contains("BROKER-PACED") && text.contains("GENERATOR-LIMITED"), "{text}");
+    }
 
     #[test]
     fn cpu_shows_the_client_alone_and_the_whole_process_with_the_embedded_broker() {

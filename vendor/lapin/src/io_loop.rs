@@ -282,6 +282,28 @@ impl<
 
                 trace!(status=?self.status, connection_status=?self.connection_status.state(), "io_loop entering exit/cleanup phase");
                 self.internal_rpc.stop();
+                // This thread may be what drives the runtime (a runtime of the connection's own,
+                // see `SocketState::wait`), and the internal RPC that tells channels, consumers and
+                // the connection's status how it ended runs on that runtime: drive it until the RPC
+                // has taken every command, or nobody would ever hear. Yielding lets the runtime's
+                // tasks run; bounded, and without a timer, which a runtime shutting down lacks.
+                let internal_rpc = self.internal_rpc.clone();
+                self.runtime.block_on(async move {
+                    for _ in 0..10_000 {
+                        if internal_rpc.is_empty() {
+                            break;
+                        }
+                        let mut yielded = false;
+                        std::future::poll_fn(|cx| {
+                            if std::mem::replace(&mut yielded, true) {
+                                return Poll::Ready(());
+                            }
+                            cx.waker().wake_by_ref();
+                            Poll::Pending
+                        })
+                        .await;
+                    }
+                });
                 if self.heartbeat.killswitch().killed()
                     && let Err(err) = self.runtime.block_on(std::future::poll_fn(move |cx| {
                         Pin::new(&mut stream)
