@@ -167,11 +167,11 @@ pub struct BenchArgs {
     pub junit: Option<PathBuf>,
     /// Run only the K-th of N equal slices of every group (`2/4`), for load
     /// generated from several machines; merge the results with `warren report merge`.
-    #[arg(long, value_name = "K/N", value_parser = crate::gate::shard::Shard::parse)]
-    pub shard: Option<crate::gate::shard::Shard>,
+    #[arg(long, value_name = "K/N", value_parser = crate::bench::shard::Shard::parse)]
+    pub shard: Option<crate::bench::shard::Shard>,
     /// Start producers at this wall-clock time (RFC 3339, e.g. `2026-01-01T12:00:00Z`,
     /// or Unix seconds), so shards begin together. Not with --repeat: later runs could not begin together.
-    #[arg(long, value_parser = crate::gate::shard::parse_start_at, conflicts_with = "repeat")]
+    #[arg(long, value_parser = crate::bench::shard::parse_start_at, conflicts_with = "repeat")]
     pub start_at: Option<std::time::SystemTime>,
     /// What counts as a regression against `--baseline`.
     #[command(flatten)]
@@ -182,23 +182,22 @@ pub struct BenchArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ToleranceArgs {
     /// Largest accepted drop of throughput (msgs/s), as a percentage.
-    #[arg(long, default_value = "10%", value_parser = crate::gate::compare::parse_percent)]
+    #[arg(long, default_value = "10%", value_parser = crate::result::tolerance::parse_percent)]
     pub max_throughput_drop: f64,
     /// Largest accepted rise of latency, as a percentage.
-    #[arg(long, default_value = "20%", value_parser = crate::gate::compare::parse_percent)]
+    #[arg(long, default_value = "20%", value_parser = crate::result::tolerance::parse_percent)]
     pub max_latency_rise: f64,
     /// A latency rise smaller than this is noise, whatever its percentage.
     #[arg(long, default_value = "1ms", value_parser = humantime::parse_duration)]
     pub min_latency_rise: std::time::Duration,
     /// Which latency percentile to compare.
-    #[arg(long, value_enum, default_value_t = Metric::P99)]
-    pub metric: Metric,
+    #[arg(long, value_enum, default_value_t = MetricArg::P99)]
+    pub metric: MetricArg,
 }
 
-/// A latency percentile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Metric {
+/// A latency percentile (`--metric`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MetricArg {
     /// Median.
     P50,
     /// 90th percentile.
@@ -312,4 +311,23 @@ fn parse_positive_factor(text: &str) -> Result<f64, String> {
         return Err("must be a positive number".to_owned());
     }
     Ok(factor)
+}
+
+impl ToleranceArgs {
+    /// The tolerance these flags ask for.
+    pub fn tolerance(&self) -> crate::result::tolerance::Tolerance {
+        use crate::result::tolerance::{Metric, Tolerance};
+        Tolerance {
+            max_throughput_drop: self.max_throughput_drop,
+            max_latency_rise: self.max_latency_rise,
+            min_latency_rise_us: self.min_latency_rise.as_secs_f64() * 1e6,
+            metric: match self.metric {
+                MetricArg::P50 => Metric::P50,
+                MetricArg::P90 => Metric::P90,
+                MetricArg::P99 => Metric::P99,
+                MetricArg::P999 => Metric::P999,
+                MetricArg::Max => Metric::Max,
+            },
+        }
+    }
 }

@@ -3,15 +3,25 @@
 //!
 //! # Layout
 //!
+//! ```text
+//! cli ──▶ commands/ (one file per command: raw flags → validated options → typed Outcome)
+//!            │
+//!            ├─ plan, apply, export ──▶ topology/ (load → model → plan → apply) ──▶ management (HTTP)
+//!            ├─ bench ──▶ bench/ (scenario → session → runner → actors → metrics → analytics)
+//!            │                └──▶ result/ (the result file) ──▶ compare/ (vs a baseline), report/
+//!            ├─ compare, report ──▶ result/, compare/, report/
+//!            └─ broker ──▶ warren_broker (the embedded broker crate)
+//! ```
+//!
 //! - [`cli`]: command-line arguments, parsing only.
-//! - [`target`]: which broker a command talks to (a URL, or the embedded one).
-//! - [`topology`]: the topology file: model, loading, validation, the
-//!   definitions format, the diff and the apply.
-//! - [`management`]: the one place that talks to a management HTTP API.
-//! - [`bench`](mod@bench): load-test scenarios: runner, metrics, report, gates.
-//! - [`gate`]: the CI gate: a run against a baseline, repeated runs, shards, JUnit.
-//! - [`report`]: `warren report`: HTML report, several runs side by side, merging shards.
 //! - [`commands`]: one module per command, from raw flags to a typed outcome.
+//! - [`target`]: which broker a command talks to (a URL, or the embedded one).
+//! - [`topology`]: the topology file: loading, the model, the diff, the apply.
+//! - [`management`]: the one place that talks to a management HTTP API.
+//! - [`bench`](mod@bench): load-test scenarios, from the file to a result.
+//! - [`result`]: the result file every bench writes and `compare`/`report` read.
+//! - [`compare`]: a result judged against a baseline (the CI gate), JUnit.
+//! - [`report`]: the summary table, HTML report, runs side by side, shard merge.
 //! - [`outcome`]: what a command ended with, and its exit code.
 //!
 //! `main.rs` only parses and calls [`run`], so tests can run a command in-process.
@@ -19,10 +29,11 @@
 pub mod bench;
 pub mod cli;
 pub mod commands;
-pub mod gate;
+pub mod compare;
 pub mod management;
 pub mod outcome;
 pub mod report;
+pub mod result;
 pub mod target;
 pub mod topology;
 

@@ -61,5 +61,5 @@ impl Phase {
 }
 
 fn cpu_seconds() -> anyhow::Result<f64> {
-    warren::bench::machine::cpu_seconds().context("reading the process's CPU time from procfs (Linux only)")
+    warren::bench::host::cpu::cpu_seconds().context("reading the process's CPU time from procfs (Linux only)")
 }

@@ -1,39 +1,46 @@
 //! Load-test scenarios: a scenario file spawns producers and consumers over a
-//! topology, measures end-to-end latency and throughput, and reports.
+//! topology, measures end-to-end latency and throughput, and yields a result.
 //!
 //! # Layout
 //!
 //! ```text
-//! scenario/ ──▶ setup (topology applied) ──▶ runner ──spawns──▶ actors/{producer,consumer}
-//!                                                │                    │ histograms, counters,
-//!                                                │                    ▼ per-second ticks
-//!                                                └──▶ analytics ──▶ result ──▶ report/{table,progress}, gate
+//! scenario/ ──▶ session ──▶ setup (topology applied) ──▶ runner ──spawns──▶ actors/{producer,consumer}
+//!                  │                                       │   on link's      │ record into
+//!                  │                                       │   I/O threads    ▼ metrics/{series,tracker}
+//!                  │                                       └──▶ analytics ──▶ crate::result ──▶ thresholds
+//!                  └─ repeat (median of N), shard (one slice of each group)
 //! ```
 //!
 //! - [`scenario`]: the file (raw serde structs), its checks, the validated [`scenario::Scenario`].
+//! - [`session`]: one bench from validated options to a result: apply, run, clean up, assemble.
 //! - [`setup`]: the scenario's topology: loaded, applied before the run, deleted after it.
 //! - [`message`]: the body layout every message carries (sequence, timestamp, producer).
 //! - [`routing`]: where the topology routes each message, so loss is counted per queue.
 //! - [`runner`]: connects, starts every actor on one clock, walks warmup, measure and drain.
 //! - [`link`]: a connection and its runtime: actors run on their connection's I/O thread.
 //! - [`actors`]: producers and consumers; each owns its histograms and counters.
-//! - [`analytics`]: histograms, sequence tracking, per-second series, and the final figures.
-//! - [`result`]: the result file's versioned schema.
-//! - [`report`]: live progress and the summary table.
-//! - [`gate`]: the scenario's thresholds (exit 3).
-//! - [`machine`]: CPU time, machine facts, git revision, broker product.
-//! - [`command`]: `warren bench` and `warren compare`.
+//! - [`metrics`]: what actors record while the run goes (per-second series, sequences).
+//! - [`analytics`]: the run's figures once it ended, and who set its pace.
+//! - [`thresholds`]: the scenario's absolute gates (exit 3).
+//! - [`progress`]: live progress on a terminal.
+//! - [`repeat`], [`shard`]: several runs of one scenario; one slice of it per machine.
+//! - [`host`]: the machine, the client's CPU time, process limits.
+//!
+//! The result file these produce is [`crate::result`]; comparing it with a
+//! baseline is [`crate::compare`]; reports on it are [`crate::report`].
 
 pub mod actors;
 pub mod analytics;
-pub mod command;
-pub mod gate;
+pub mod host;
 pub mod link;
-pub mod machine;
 pub mod message;
-pub mod report;
-pub mod result;
+pub mod metrics;
+pub mod progress;
+pub mod repeat;
 pub mod routing;
 pub mod runner;
 pub mod scenario;
+pub mod session;
 pub mod setup;
+pub mod shard;
+pub mod thresholds;

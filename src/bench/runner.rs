@@ -25,10 +25,10 @@ use tokio_util::sync::CancellationToken;
 use crate::bench::actors::consumer::{self, ConsumerPlan, ConsumerReport, Shared};
 use crate::bench::actors::producer::{self, ProducerPlan, ProducerReport};
 use crate::bench::actors::{Clock, Schedule};
-use crate::bench::analytics::series::{Aggregate, SeriesRecorder, SharedAggregate};
+use crate::bench::host;
 use crate::bench::link::{self, Link};
-use crate::bench::machine;
-use crate::bench::report::progress::{Reporter, Snapshot};
+use crate::bench::metrics::series::{Aggregate, SeriesRecorder, SharedAggregate};
+use crate::bench::progress::{Reporter, Snapshot};
 use crate::bench::scenario::{AckMode, ConnectionLayout, Scenario};
 
 /// How long actors get to stop after their phase ended before they are aborted.
@@ -54,7 +54,7 @@ pub struct RunOutput {
     /// When the drain ended, ns since the epoch.
     pub drain_ended_ns: u64,
     /// CPU seconds warren's client used in the measured window (see
-    /// [`machine::ClientThreads`]); `None` when the window never began.
+    /// [`host::cpu::ClientThreads`]); `None` when the window never began.
     pub window_cpu: Option<f64>,
     /// The largest share of the measured window one client thread spent
     /// running or waiting for a CPU; `None` when the window never began.
@@ -159,7 +159,7 @@ pub async fn run(
     loop {
         let now = clock.now_ns();
         if window_start.is_none() && now >= measure_start_ns {
-            window_start = Some(machine::ClientThreads::sample());
+            window_start = Some(host::cpu::ClientThreads::sample());
         }
         if now >= measure_end_ns || producer_tasks.iter().all(JoinHandle::is_finished) {
             break;
@@ -174,7 +174,7 @@ pub async fn run(
     }
     let producers_stopped_ns = clock.now_ns().min(measure_end_ns);
     stop_producers.cancel();
-    let window_end = window_start.flatten().and_then(|start| Some((start, machine::ClientThreads::sample()?)));
+    let window_end = window_start.flatten().and_then(|start| Some((start, host::cpu::ClientThreads::sample()?)));
     let window_s = clock.window_ns(producers_stopped_ns) as f64 / 1e9;
     let window_cpu = window_end.as_ref().map(|(start, end)| end.cpu_seconds_since(start));
     let busiest_thread = window_end.as_ref().map(|(start, end)| end.busiest_share_since(start, window_s));
@@ -381,7 +381,7 @@ async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connecte
         Some(frame_max) => with_frame_max(amqp_url, frame_max),
         None => amqp_url.to_owned(),
     };
-    machine::allow_open_files();
+    host::limits::allow_open_files();
     let mut connected =
         Connected { links: Vec::new(), channels: Vec::new(), consumers: Vec::new(), producers: Vec::new() };
     for (index, group) in scenario.consumers.iter().enumerate() {
@@ -486,7 +486,7 @@ pub async fn run_on_own_thread(
     amqp_url: String,
     mut reporter: Reporter,
     interrupt: CancellationToken,
-    routes: crate::bench::analytics::Routes,
+    routes: crate::bench::routing::Routes,
 ) -> (anyhow::Result<RunOutput>, Reporter) {
     let (done, result) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new().name("warren-bench".into()).spawn(move || {

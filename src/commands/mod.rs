@@ -4,9 +4,12 @@
 //! code is decided once, from the outcome, in [`crate::run`].
 
 pub mod apply;
+pub mod bench;
 pub mod broker;
+pub mod compare;
 pub mod export;
 pub mod plan;
+pub mod report;
 pub mod schema;
 pub mod validate;
 
@@ -24,9 +27,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Export(args) => export::run(&global, args).await,
         Command::Validate(args) => validate::run(&global, args),
         Command::Schema(args) => schema::run(args),
-        Command::Bench(args) => crate::bench::command::bench(&global, args).await,
-        Command::Compare(args) => crate::bench::command::compare(&global, args),
-        Command::Report(args) => crate::report::command::report(&global, args),
+        Command::Bench(args) => bench::run(&global, args).await,
+        Command::Compare(args) => compare::run(&global, args),
+        Command::Report(args) => report::run(&global, args),
         Command::Broker(args) => broker::run(args).await,
     }
 }

@@ -72,6 +72,7 @@ pub type QueueStatsMap = BTreeMap<(String, String), QueueStats>;
 pub struct Management {
     client: Client<String, String, String>,
     url: String,
+    endpoint: Endpoint,
 }
 
 impl std::fmt::Debug for Management {
@@ -139,12 +140,32 @@ impl Management {
             .with_redirect_policy(reqwest::redirect::Policy::none())
             .build()
             .map_err(|source| ManagementError::Client { url: url.clone(), source })?;
-        Ok(Management { client, url })
+        Ok(Management { client, url, endpoint: endpoint.clone() })
     }
 
     /// The management API's base URL, for messages.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The broker's product name and version from `GET /api/overview`, when
+    /// it answers within a few seconds. Read leniently (any JSON object
+    /// with these fields), since it only labels a result.
+    pub async fn product(&self) -> (Option<String>, Option<String>) {
+        let request = async {
+            let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().ok()?;
+            let response = client
+                .get(format!("{}/overview", self.endpoint.api_url()))
+                .basic_auth(&self.endpoint.username, Some(&self.endpoint.password))
+                .send()
+                .await
+                .ok()?;
+            let text = response.error_for_status().ok()?.text().await.ok()?;
+            serde_json::from_str::<serde_json::Value>(&text).ok()
+        };
+        let Some(overview) = request.await else { return (None, None) };
+        let field = |key: &str| overview.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        (field("product_name"), field("product_version").or_else(|| field("rabbitmq_version")))
     }
 
     /// The user this client logs in as.

@@ -3,11 +3,11 @@
 
 use std::fmt::Write as _;
 
-use crate::bench::analytics::histogram::{self, Latency, Percentiles};
-use crate::bench::report::{bytes_rate, micros, si};
-use crate::bench::result::{RunResult, RunStatus};
-use crate::gate::compare::{Comparison, Verdict, format_delta, format_gate_value, format_value, verdict_line};
+use crate::compare::{Comparison, Verdict, format_delta, format_gate_value, format_value, verdict_line};
 use crate::report::svg::{Band, Chart, Scale, Series, percentile_position};
+use crate::report::units::{bytes_rate, micros, si};
+use crate::result::histogram::{self, Latency, Percentiles};
+use crate::result::{RunResult, RunStatus};
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
@@ -437,7 +437,7 @@ fn details(out: &mut String, result: &RunResult, baseline: Option<&RunResult>) {
         ("warren", result.warren_version.clone()),
         ("generator", generator(result)),
         ("waits on the broker", broker_pace(result)),
-        ("warren CPU", crate::bench::report::table::cpu_summary(result).unwrap_or_else(|| "-".to_owned())),
+        ("warren CPU", crate::report::table::cpu_summary(result).unwrap_or_else(|| "-".to_owned())),
     ];
     if let Some(repeat) = &result.repeat {
         let rates: Vec<String> = repeat.runs.iter().map(|r| si(r.consume_rate)).collect();
@@ -493,7 +493,7 @@ const SCRIPT: &str = "<script>\nfor (const svg of document.querySelectorAll('svg
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gate::sample::{result, spread_us};
+    use crate::result::sample::{result, spread_us};
 
     #[test]
     fn every_histogram_with_values_gets_a_chart_and_empty_ones_none() {
@@ -511,7 +511,7 @@ mod tests {
     fn a_baseline_adds_a_dashed_line_to_every_chart() {
         let run = result("s", 1000, &spread_us(1000, 100, 5000), &spread_us(1000, 50, 500));
         let base = result("s", 900, &spread_us(900, 100, 4000), &spread_us(900, 50, 400));
-        let comparison = crate::gate::compare::compare(&base, &run, &Default::default()).expect("comparable");
+        let comparison = crate::compare::compare(&base, &run, &Default::default()).expect("comparable");
         let html = render(&run, Some(&base), Some(Ok(&comparison)));
         assert!(html.contains("id=\"comparison\"") && html.contains("consumed msgs/s"), "the verdicts are shown");
         assert!(html.contains("PASSED") || html.contains("FAILED"));
@@ -558,7 +558,7 @@ mod tests {
 
     #[test]
     fn the_percentile_curve_rises_and_ends_at_the_maximum() {
-        let h = crate::gate::sample::histogram_of(&spread_us(1000, 100, 5000));
+        let h = crate::result::sample::histogram_of(&spread_us(1000, 100, 5000));
         let curve = percentile_curve(&h);
         assert!(curve.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1), "{curve:?}");
         let last = curve.last().expect("points");

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::bench::analytics::histogram::{self, DecodeError, Latency, Percentiles};
-use crate::bench::result::{
+use crate::result::histogram::{self, DecodeError, Latency, Percentiles};
+use crate::result::{
     BrokerWait, ConsumerGroupResult, GateResult, MergeInfo, ProducerGroupResult, RunResult, RunStatus, SecondResult,
     Summary, per_million,
 };
@@ -448,8 +448,8 @@ fn rejudge(gates: &[GateResult], summary: &Summary) -> Vec<GateResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::result::ShardInfo;
-    use crate::gate::sample::{histogram_of, result, spread_us};
+    use crate::result::ShardInfo;
+    use crate::result::sample::{histogram_of, result, spread_us};
 
     #[test]
     fn merged_counts_add_up_and_percentiles_equal_one_histogram_fed_every_sample() {

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::bench::report::{micros, si};
-use crate::bench::result::{RunResult, RunStatus};
+use crate::report::units::{micros, si};
+use crate::result::{RunResult, RunStatus};
 
 /// One run's row.
 #[derive(Debug, Clone, Serialize)]

@@ -17,11 +17,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::pace::Pacer;
 use super::{ActorError, Clock, Schedule};
-use crate::bench::analytics::histogram::{self, Latency};
-use crate::bench::analytics::series::SeriesRecorder;
-use crate::bench::analytics::tracker::Tracker;
 use crate::bench::message::Stamp;
+use crate::bench::metrics::series::SeriesRecorder;
+use crate::bench::metrics::tracker::Tracker;
 use crate::bench::scenario::{AckMode, Reject};
+use crate::result::histogram::{self, Latency};
 
 /// Acks and rejects handed to lapin and not yet written.
 const MAX_PENDING_ACKS: usize = 4096;

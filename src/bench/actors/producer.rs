@@ -27,11 +27,11 @@ use tokio_util::sync::CancellationToken;
 use super::pace::Pacer;
 use super::wait::{Progress, WaitMeter, Waited};
 use super::{ActorError, Clock, Schedule, field_table};
-use crate::bench::analytics::histogram::{self, Latency};
-use crate::bench::analytics::series::SeriesRecorder;
 use crate::bench::link::BlockedTime;
 use crate::bench::message::{HEADER_LEN, Stamp};
+use crate::bench::metrics::series::SeriesRecorder;
 use crate::bench::scenario::{ProducerGroup, SizeSpec};
+use crate::result::histogram::{self, Latency};
 
 /// Window used when publisher confirms are off: publishes still overlap, bounded.
 const UNCONFIRMED_WINDOW: usize = 64;

@@ -7,7 +7,7 @@
 //! *generator-limited*: the first is what the run should reveal about the
 //! broker, with how long the producers waited.
 
-use crate::bench::result::BrokerWait;
+use crate::result::BrokerWait;
 
 /// Send-delay p99 beyond which a fixed-rate group counts as sending late.
 pub const SEND_DELAY_BOUND_US: f64 = 5_000.0;

@@ -3,101 +3,20 @@
 //! ([`blame`]: the broker, or warren itself).
 
 pub mod blame;
-pub mod histogram;
-pub mod series;
-pub mod tracker;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::bench::actors::producer::ProducerReport;
-use crate::bench::result::{
+use crate::bench::metrics::tracker::Seen;
+use crate::bench::routing::Routes;
+use crate::bench::runner::RunOutput;
+use crate::bench::scenario::Scenario;
+use crate::result::histogram::{self, Latency, Percentiles};
+use crate::result::{
     BrokerPace, BrokerWait, ConsumerGroupResult, DrainInfo, Histograms, LatencySummary, ProducerGroupResult,
     SecondResult, Summary,
 };
-use crate::bench::routing;
-use crate::bench::runner::RunOutput;
-use crate::bench::scenario::Scenario;
-use crate::topology::model::Vhost;
 use blame::{Blame, GroupPace};
-use histogram::{Latency, Percentiles};
-use tracker::Seen;
-
-/// Where each producer group's routing keys lead: `[group][key index]` is
-/// the set of queues, or `None` when warren cannot predict it.
-#[derive(Debug, Clone, Default)]
-pub struct Routes {
-    by_group: Vec<Vec<Option<BTreeSet<String>>>>,
-    consumed: BTreeSet<String>,
-}
-
-impl Routes {
-    /// Predicts every group's routes through the vhost.
-    pub fn compute(scenario: &Scenario, vhost: &Vhost) -> Routes {
-        let by_group = scenario
-            .producers
-            .iter()
-            .map(|group| {
-                group
-                    .routing_keys
-                    .iter()
-                    .map(|key| routing::route(vhost, &group.exchange, key, &group.properties.headers))
-                    .collect()
-            })
-            .collect();
-        let consumed = scenario.consumers.iter().map(|c| c.queue.clone()).collect();
-        Routes { by_group, consumed }
-    }
-
-    /// Warnings for routes that could not be predicted (loss is not counted for them).
-    pub fn warnings(&self, scenario: &Scenario) -> Vec<String> {
-        let mut warnings = Vec::new();
-        for (group, keys) in scenario.producers.iter().zip(&self.by_group) {
-            if keys.iter().any(Option::is_none) {
-                warnings.push(format!(
-                    "producer group `{}`: routing through exchange `{}` cannot be predicted; its messages are not counted for loss",
-                    group.name, group.exchange
-                ));
-            }
-        }
-        warnings
-    }
-
-    fn reaches(&self, group: usize, key: usize, queue: &str) -> bool {
-        self.by_group
-            .get(group)
-            .and_then(|keys| keys.get(key))
-            .and_then(Option::as_ref)
-            .is_some_and(|queues| queues.contains(queue))
-    }
-
-    fn keys(&self, group: usize) -> usize {
-        self.by_group.get(group).map_or(1, |k| k.len().max(1))
-    }
-
-    /// Deliveries queue `queue` should see from `report`'s messages with sequence numbers in `from..to`.
-    fn expected(&self, report: &ProducerReport, queue: &str, from: u32, to: u32) -> u64 {
-        let keys = self.keys(report.group);
-        (0..keys).filter(|k| self.reaches(report.group, *k, queue)).map(|k| count_mod(from, to, keys, k)).sum()
-    }
-
-    /// First deliveries each consumed queue should see, given what producers published.
-    pub fn expected_all(&self, reports: &[ProducerReport]) -> BTreeMap<String, u64> {
-        self.consumed
-            .iter()
-            .map(|queue| (queue.clone(), reports.iter().map(|r| self.expected(r, queue, 0, r.published)).sum()))
-            .collect()
-    }
-}
-
-/// How many `seq` in `from..to` have `seq % modulus == residue`.
-fn count_mod(from: u32, to: u32, modulus: usize, residue: usize) -> u64 {
-    let below = |n: u32| {
-        let n = u64::from(n);
-        let m = modulus as u64;
-        n / m + u64::from(n % m > residue as u64)
-    };
-    below(to).saturating_sub(below(from))
-}
 
 /// Everything the result file and the table need.
 #[derive(Debug)]
@@ -342,27 +261,4 @@ fn time_series(output: &RunOutput) -> Vec<SecondResult> {
             }
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::count_mod;
-
-    #[test]
-    fn residues_are_counted_exactly() {
-        for modulus in 1..5usize {
-            for from in 0..12u32 {
-                for to in from..20u32 {
-                    for residue in 0..modulus {
-                        let brute = (from..to).filter(|s| *s as usize % modulus == residue).count() as u64;
-                        assert_eq!(
-                            count_mod(from, to, modulus, residue),
-                            brute,
-                            "{from}..{to} mod {modulus} = {residue}"
-                        );
-                    }
-                }
-            }
-        }
-    }
 }

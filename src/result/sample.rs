@@ -1,7 +1,7 @@
 //! Result files built in code, for the unit tests of the gate and the reports.
 
-use crate::bench::analytics::histogram::{self, Latency, Percentiles};
-use crate::bench::result::{
+use crate::result::histogram::{self, Latency, Percentiles};
+use crate::result::{
     BrokerInfo, BrokerPace, BrokerWait, ConsumerGroupResult, DrainInfo, GateResult, GeneratorInfo, Histograms,
     LatencySummary, MachineInfo, ProducerGroupResult, RunResult, RunStatus, ScenarioInfo, SecondResult, Summary,
 };
@@ -63,7 +63,7 @@ pub fn result(name: &str, messages: u64, e2e_ns: &[u64], confirm_ns: &[u64]) -> 
         ..Summary::default()
     };
     RunResult {
-        schema_version: crate::bench::result::SCHEMA_VERSION,
+        schema_version: crate::result::SCHEMA_VERSION,
         warren_version: "test".into(),
         status: RunStatus::Completed,
         error: None,

@@ -113,8 +113,8 @@ pub fn vhost(shard: Option<Shard>, vhost: Option<&str>, broker: Option<&str>) ->
 }
 
 /// The result's record of a shard.
-pub fn info(shard: Option<Shard>) -> Option<crate::bench::result::ShardInfo> {
-    shard.map(|s| crate::bench::result::ShardInfo { index: s.index, count: s.count })
+pub fn info(shard: Option<Shard>) -> Option<crate::result::ShardInfo> {
+    shard.map(|s| crate::result::ShardInfo { index: s.index, count: s.count })
 }
 
 /// The run's warnings, plus one when producers started later than `--start-at`.

@@ -2,9 +2,9 @@
 
 use std::fmt::Write as _;
 
-use super::{bytes_rate, micros, si};
-use crate::bench::analytics::histogram::Percentiles;
-use crate::bench::result::{RunResult, RunStatus};
+use super::units::{bytes_rate, micros, si};
+use crate::result::histogram::Percentiles;
+use crate::result::{RunResult, RunStatus};
 
 /// Renders a result as the human summary.
 pub fn render(result: &RunResult) -> String {
@@ -223,8 +223,8 @@ pub fn cpu_summary(result: &RunResult) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::{cpu_summary, render};
-    use crate::bench::result::BrokerWait;
-    use crate::gate::sample;
+    use crate::result::BrokerWait;
+    use crate::result::sample;
 
     #[test]
     fn the_summary_tells_the_brokers_pace_from_warrens_own() {

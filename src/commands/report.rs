@@ -4,19 +4,19 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::bench::result::RunResult;
 use crate::cli::{Format, GlobalArgs, MergeArgs, ReportAction, ReportArgs};
-use crate::gate::command::load_result;
-use crate::gate::compare::{self, Comparison, Tolerance};
+use crate::compare::{self, Comparison};
 use crate::outcome::{Outcome, Usage};
 use crate::report::{html, merge, runs};
+use crate::result::RunResult;
+use crate::result::file::load as load_result;
 
 fn load_all(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<(String, RunResult)>> {
     files.iter().map(|path| Ok((path.display().to_string(), load_result(path)?))).collect()
 }
 
 /// `warren report …`
-pub fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Outcome> {
+pub fn run(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Outcome> {
     if let Some(ReportAction::Merge(merge_args)) = args.action {
         return merge_command(global, merge_args);
     }
@@ -39,7 +39,7 @@ pub fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Outcome> 
     if let Some(path) = &args.html {
         let (_, result) = &results[0];
         let baseline = args.baseline.as_deref().map(load_result).transpose()?;
-        let tolerance = Tolerance::from(&args.tolerance);
+        let tolerance = args.tolerance.tolerance();
         let comparison = baseline.as_ref().map(|b| compare::compare(b, result, &tolerance).map_err(|e| e.to_string()));
         let comparison = comparison.as_ref().map(|c| c.as_ref().map_err(Clone::clone));
         write_html(path, result, baseline.as_ref(), comparison)?;

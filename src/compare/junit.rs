@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::bench::result::GateResult;
-use crate::gate::compare::{Comparison, Verdict, format_delta, format_gate_value, format_value};
+use crate::compare::{Comparison, Verdict, format_delta, format_gate_value, format_value};
+use crate::result::GateResult;
 
 /// One test case.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +18,13 @@ pub struct Case {
     pub failure: Option<String>,
     /// What it measured, shown as the case's output.
     pub detail: String,
+}
+
+impl Case {
+    /// The one failed case of a run that did not complete, saying why.
+    pub fn run_failed(why: String) -> Case {
+        Case { suite: "run".to_owned(), name: "run completed".to_owned(), failure: Some(why.clone()), detail: why }
+    }
 }
 
 /// One case per scenario gate.

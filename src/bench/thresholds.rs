@@ -1,8 +1,8 @@
 //! Gates: the scenario's absolute thresholds, judged against a result.
 //! Loss is always gated (0 unless the scenario allows some).
 
-use crate::bench::result::{GateResult, Summary};
 use crate::bench::scenario::Gates;
+use crate::result::{GateResult, Summary};
 
 /// Judges every gate the scenario sets.
 pub fn evaluate(gates: &Gates, summary: &Summary) -> Vec<GateResult> {

@@ -1,50 +1,8 @@
-//! Facts about where a run happened, for the result file: the machine, the
-//! client's own CPU time, the git revision.
+//! CPU time from procfs: the whole process's, and per thread for warren's
+//! own client threads (the run's thread and lapin's I/O threads), which tell
+//! whether warren itself set the pace.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
-
-use crate::bench::result::MachineInfo;
-
-/// The machine warren runs on.
-pub fn machine() -> MachineInfo {
-    MachineInfo {
-        os: std::env::consts::OS.to_owned(),
-        arch: std::env::consts::ARCH.to_owned(),
-        cores: std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
-        memory_bytes: memory_bytes(),
-        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_owned()),
-    }
-}
-
-fn memory_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// Raises this process's soft limit on open files to its hard limit, and
-/// returns the new soft limit (`None`: unlimited, or off Linux). Every bench
-/// connection holds a socket plus its runtime's epoll and eventfd, and a
-/// soft limit of 1024 (a common default) would stop a few hundred of them.
-pub fn allow_open_files() -> Option<u64> {
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::process::{Resource, getrlimit, setrlimit};
-        let limit = getrlimit(Resource::Nofile);
-        if limit.current < limit.maximum {
-            let raised = rustix::process::Rlimit { current: limit.maximum, maximum: limit.maximum };
-            if let Err(error) = setrlimit(Resource::Nofile, raised) {
-                tracing::debug!("could not raise the open-file limit: {error}");
-            }
-        }
-        getrlimit(Resource::Nofile).current
-    }
-    #[cfg(not(target_os = "linux"))]
-    None
-}
 
 /// CPU time (user + system) this process has used, in seconds; `None` off Linux.
 pub fn cpu_seconds() -> Option<f64> {
@@ -144,35 +102,6 @@ fn stat_seconds(stat: &str) -> Option<f64> {
     Some((utime + stime) as f64 / 100.0)
 }
 
-/// `git rev-parse HEAD` in `dir`, when it is inside a repository.
-pub fn git_revision(dir: &Path) -> Option<String> {
-    let output = Command::new("git").arg("-C").arg(dir).args(["rev-parse", "HEAD"]).output().ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    let revision = String::from_utf8(output.stdout).ok()?.trim().to_owned();
-    (!revision.is_empty()).then_some(revision)
-}
-
-/// Product name and version from the management API's overview, when it answers.
-pub async fn broker_product(endpoint: &crate::target::Endpoint) -> (Option<String>, Option<String>) {
-    crate::management::client::install_crypto_provider();
-    let request = async {
-        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build().ok()?;
-        let response = client
-            .get(format!("{}/overview", endpoint.api_url()))
-            .basic_auth(&endpoint.username, Some(&endpoint.password))
-            .send()
-            .await
-            .ok()?;
-        let text = response.error_for_status().ok()?.text().await.ok()?;
-        serde_json::from_str::<serde_json::Value>(&text).ok()
-    };
-    let Some(overview) = request.await else { return (None, None) };
-    let field = |key: &str| overview.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-    (field("product_name"), field("product_version").or_else(|| field("rabbitmq_version")))
-}
-
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
@@ -182,20 +111,6 @@ mod tests {
         let line = "4242 (a (b) c) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0";
         assert_eq!(stat_seconds(line), Some(3.0));
         assert_eq!(stat_seconds("4242 (truncated"), None);
-    }
-
-    #[test]
-    fn the_open_file_limit_is_raised_to_the_hard_limit() {
-        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-        let limit = getrlimit(Resource::Nofile);
-        let (Some(soft), Some(hard)) = (limit.current, limit.maximum) else {
-            panic!("this test needs a finite open-file limit: {limit:?}");
-        };
-        // One below what it was: enough to see it raised, too little to trouble tests running beside this one.
-        let lowered = soft.min(hard) - 1;
-        setrlimit(Resource::Nofile, Rlimit { current: Some(lowered), maximum: Some(hard) }).expect("lowering");
-        assert_eq!(allow_open_files(), Some(hard));
-        assert_eq!(getrlimit(Resource::Nofile).current, Some(hard));
     }
 
     #[test]

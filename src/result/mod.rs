@@ -16,10 +16,16 @@
 //!   of unconfirmed publishes is full; `generator.limited` blames warren only
 //!   for lateness those waits do not explain (`broker_pace` holds the rest).
 
+pub mod file;
+pub mod histogram;
+#[cfg(test)]
+pub(crate) mod sample;
+pub mod tolerance;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::bench::analytics::histogram::Percentiles;
+use self::histogram::Percentiles;
 
 /// The version of this schema; bumped on any change that is not an addition.
 ///
@@ -526,7 +532,7 @@ mod tests {
 
     /// `schemas/result.schema.json` is what CI scripts and the integration
     /// tests validate against; it must match the types. Regenerate with
-    /// `WARREN_UPDATE_SCHEMAS=1 cargo test --lib bench::result`.
+    /// `WARREN_UPDATE_SCHEMAS=1 cargo test --lib result`.
     #[test]
     fn committed_result_schema_is_current() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/result.schema.json");
@@ -537,7 +543,7 @@ mod tests {
         let committed = std::fs::read_to_string(path).unwrap_or_default();
         assert!(
             committed == generated,
-            "schemas/result.schema.json is out of date: run `WARREN_UPDATE_SCHEMAS=1 cargo test --lib bench::result`"
+            "schemas/result.schema.json is out of date: run `WARREN_UPDATE_SCHEMAS=1 cargo test --lib result`"
         );
     }
 }

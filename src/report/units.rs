@@ -1,7 +1,4 @@
-//! What people see: live progress while a run goes, the summary table after it.
-
-pub mod progress;
-pub mod table;
+//! Numbers as people read them in narrow columns: rates, durations, byte rates.
 
 /// `1234567.0` as `1.23M`, for rates and counts in narrow columns.
 pub fn si(value: f64) -> String {

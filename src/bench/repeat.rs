@@ -3,7 +3,7 @@
 //! histograms and time series stay consistent), with every run's headline
 //! figures kept so a comparison can tell when runs spread wider than the tolerance.
 
-use crate::bench::result::{RepeatInfo, RepeatRun, RunResult};
+use crate::result::{RepeatInfo, RepeatRun, RunResult};
 
 /// Picks the median of `runs` (the lower middle for an even count) and
 /// records every run in it; `None` for no runs.
@@ -44,8 +44,8 @@ pub fn median(runs: Vec<RunResult>) -> Option<RunResult> {
 
 /// One paragraph for people: every run's headline figures and their spread.
 pub fn summary(repeat: &RepeatInfo) -> String {
-    use crate::bench::report::{micros, si};
-    use crate::gate::compare::spread;
+    use crate::compare::spread;
+    use crate::report::units::{micros, si};
     let rates: Vec<f64> = repeat.runs.iter().map(|r| r.consume_rate).collect();
     let p99s: Vec<f64> = repeat.runs.iter().map(|r| r.e2e.p99_us).collect();
     let percent = |values: &[f64]| spread(values).map_or_else(|| "-".to_owned(), |s| format!("{:.1}%", s * 100.0));
@@ -63,7 +63,7 @@ pub fn summary(repeat: &RepeatInfo) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gate::sample::result;
+    use crate::result::sample::result;
 
     #[test]
     fn the_median_run_is_kept_whole_and_every_run_is_listed() {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use super::histogram::{self, Latency};
+use crate::result::histogram::{self, Latency};
 
 const NS_PER_SECOND: u64 = 1_000_000_000;
 

@@ -1,86 +1,23 @@
-//! Two results side by side: each headline figure of a run against its
-//! baseline, with a verdict, plus the scenario's absolute gates.
+//! The CI gate: a run judged against a baseline, so CI fails on a real
+//! regression and not on noise. Each headline figure of a run against its
+//! baseline, with a verdict, plus the scenario's absolute gates; [`junit`]
+//! writes them as test cases.
 //!
 //! Built to be kept switched on: a latency rise must pass both the relative
 //! tolerance and an absolute floor (a p99 going from 80µs to 110µs is noise,
 //! not a regression), and when repeated runs spread wider than the tolerance
 //! the comparison says it cannot tell.
 
+pub mod junit;
+
 use std::fmt::Write as _;
 
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::bench::analytics::histogram::Percentiles;
-use crate::bench::report::{micros, si};
-use crate::bench::result::{GateResult, RunResult, RunStatus};
-use crate::cli::{Metric, ToleranceArgs};
-
-/// Parses `10%`, `10` or `0.5%` into a fraction (`0.10`).
-pub fn parse_percent(text: &str) -> Result<f64, String> {
-    let number = text.trim().trim_end_matches('%').trim();
-    match number.parse::<f64>() {
-        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value / 100.0),
-        _ => Err(format!("`{text}` is not a percentage such as 10%")),
-    }
-}
-
-/// What counts as a regression.
-#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
-pub struct Tolerance {
-    /// Largest accepted throughput drop, a fraction (0.10 = 10%).
-    pub max_throughput_drop: f64,
-    /// Largest accepted latency rise, a fraction.
-    pub max_latency_rise: f64,
-    /// Latency rises below this many microseconds are noise.
-    pub min_latency_rise_us: f64,
-    /// The latency percentile compared.
-    pub metric: Metric,
-}
-
-impl From<&ToleranceArgs> for Tolerance {
-    fn from(args: &ToleranceArgs) -> Tolerance {
-        Tolerance {
-            max_throughput_drop: args.max_throughput_drop,
-            max_latency_rise: args.max_latency_rise,
-            min_latency_rise_us: args.min_latency_rise.as_secs_f64() * 1e6,
-            metric: args.metric,
-        }
-    }
-}
-
-impl Default for Tolerance {
-    fn default() -> Tolerance {
-        Tolerance {
-            max_throughput_drop: 0.10,
-            max_latency_rise: 0.20,
-            min_latency_rise_us: 1000.0,
-            metric: Metric::P99,
-        }
-    }
-}
-
-/// The name of a metric as people write it.
-pub fn metric_name(metric: Metric) -> &'static str {
-    match metric {
-        Metric::P50 => "p50",
-        Metric::P90 => "p90",
-        Metric::P99 => "p99",
-        Metric::P999 => "p99.9",
-        Metric::Max => "max",
-    }
-}
-
-/// The value of `metric` in `percentiles`, microseconds.
-pub fn metric_of(percentiles: &Percentiles, metric: Metric) -> f64 {
-    match metric {
-        Metric::P50 => percentiles.p50_us,
-        Metric::P90 => percentiles.p90_us,
-        Metric::P99 => percentiles.p99_us,
-        Metric::P999 => percentiles.p999_us,
-        Metric::Max => percentiles.max_us,
-    }
-}
+use crate::report::units::{micros, si};
+use crate::result::tolerance::Tolerance;
+use crate::result::{GateResult, RunResult, RunStatus};
 
 /// A figure's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
@@ -257,14 +194,14 @@ pub fn spread(values: &[f64]) -> Option<f64> {
 }
 
 /// The spread of one figure over a result's repeated runs.
-fn run_spread(result: &RunResult, figure: &dyn Fn(&crate::bench::result::RepeatRun) -> f64) -> Option<f64> {
+fn run_spread(result: &RunResult, figure: &dyn Fn(&crate::result::RepeatRun) -> f64) -> Option<f64> {
     let repeat = result.repeat.as_ref()?;
     spread(&repeat.runs.iter().map(figure).collect::<Vec<_>>())
 }
 
 /// The value a figure is judged on: with `--repeat`, the median over every
 /// run (so one noisy run cannot move it), else the run's own.
-fn judged(result: &RunResult, own: f64, figure: &dyn Fn(&crate::bench::result::RepeatRun) -> f64) -> f64 {
+fn judged(result: &RunResult, own: f64, figure: &dyn Fn(&crate::result::RepeatRun) -> f64) -> f64 {
     match &result.repeat {
         Some(repeat) if !repeat.runs.is_empty() => {
             let mut values: Vec<f64> = repeat.runs.iter().map(figure).collect();
@@ -286,9 +223,9 @@ pub fn json_schema() -> serde_json::Value {
 pub fn compare(baseline: &RunResult, current: &RunResult, tolerance: &Tolerance) -> Result<Comparison, CompareError> {
     check_comparable(baseline, current)?;
     let metric = tolerance.metric;
-    let name = metric_name(metric);
+    let name = metric.name();
     let mut figures = Vec::new();
-    let mut throughput = |label: &str, b: f64, c: f64, of: &dyn Fn(&crate::bench::result::RepeatRun) -> f64| {
+    let mut throughput = |label: &str, b: f64, c: f64, of: &dyn Fn(&crate::result::RepeatRun) -> f64| {
         let (b, c) = (judged(baseline, b, of), judged(current, c, of));
         let delta = relative(b, c);
         let verdict = if delta < -tolerance.max_throughput_drop {
@@ -304,7 +241,7 @@ pub fn compare(baseline: &RunResult, current: &RunResult, tolerance: &Tolerance)
     throughput("consumed msgs/s", baseline.summary.consume_rate, current.summary.consume_rate, &|r| r.consume_rate);
     throughput("published msgs/s", baseline.summary.publish_rate, current.summary.publish_rate, &|r| r.publish_rate);
 
-    let mut latency = |label: String, b: f64, c: f64, of: &dyn Fn(&crate::bench::result::RepeatRun) -> f64| {
+    let mut latency = |label: String, b: f64, c: f64, of: &dyn Fn(&crate::result::RepeatRun) -> f64| {
         let (b, c) = (judged(baseline, b, of), judged(current, c, of));
         let delta = relative(b, c);
         let beyond_floor = (c - b).abs() > tolerance.min_latency_rise_us;
@@ -320,17 +257,12 @@ pub fn compare(baseline: &RunResult, current: &RunResult, tolerance: &Tolerance)
     };
     let (b, c) = (&baseline.summary.latency, &current.summary.latency);
     if b.e2e.count > 0 || c.e2e.count > 0 {
-        latency(format!("e2e latency {name}"), metric_of(&b.e2e, metric), metric_of(&c.e2e, metric), &|r| {
-            metric_of(&r.e2e, metric)
-        });
+        latency(format!("e2e latency {name}"), metric.of(&b.e2e), metric.of(&c.e2e), &|r| metric.of(&r.e2e));
     }
     if b.confirm.count > 0 || c.confirm.count > 0 {
-        latency(
-            format!("confirm latency {name}"),
-            metric_of(&b.confirm, metric),
-            metric_of(&c.confirm, metric),
-            &|r| metric_of(&r.confirm, metric),
-        );
+        latency(format!("confirm latency {name}"), metric.of(&b.confirm), metric.of(&c.confirm), &|r| {
+            metric.of(&r.confirm)
+        });
     }
 
     let mut notes = Vec::new();
@@ -492,7 +424,7 @@ pub fn render(comparison: &Comparison, baseline_name: &str, result_name: &str) -
         "{}: {result_name} against baseline {baseline_name} (throughput may drop {:.0}%, latency {} may rise {:.0}% and at least {})\n",
         comparison.scenario,
         t.max_throughput_drop * 100.0,
-        metric_name(t.metric),
+        t.metric.name(),
         t.max_latency_rise * 100.0,
         micros(t.min_latency_rise_us),
     );
@@ -576,7 +508,8 @@ pub fn verdict_line(comparison: &Comparison) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gate::sample::{result, spread_us};
+    use crate::result::sample::{result, spread_us};
+    use crate::result::tolerance::Metric;
 
     fn verdicts(c: &Comparison) -> Vec<(&str, Verdict)> {
         c.figures.iter().map(|f| (f.name.as_str(), f.verdict)).collect()
@@ -673,7 +606,7 @@ mod tests {
     fn a_spread_wider_than_the_tolerance_is_said() {
         let base = result("s", 1000, &[1000], &[]);
         let runs: Vec<RunResult> = [800, 1000, 1300].iter().map(|n| result("s", *n, &[1000], &[])).collect();
-        let current = crate::gate::repeat::median(runs).expect("three runs");
+        let current = crate::bench::repeat::median(runs).expect("three runs");
         assert_eq!(current.summary.consumed, 1000, "the median run");
         let c = compare(&base, &current, &Tolerance::default()).expect("comparable");
         let consumed = &c.figures[0];
@@ -688,7 +621,7 @@ mod tests {
         // Three runs at the same rate; one has a p99 five times the others'.
         let runs: Vec<RunResult> =
             [1000, 2000, 5000].iter().map(|top| result("s", 1000, &spread_us(1000, 100, *top), &[])).collect();
-        let current = crate::gate::repeat::median(runs).expect("runs");
+        let current = crate::bench::repeat::median(runs).expect("runs");
         let c =
             compare(&base, &current, &Tolerance { max_latency_rise: 5.0, ..Tolerance::default() }).expect("comparable");
         let e2e = c.figures.iter().find(|f| f.name == "e2e latency p99").expect("e2e");
@@ -711,7 +644,7 @@ mod tests {
     }
 
     /// `schemas/compare.schema.json` is what scripts validate `compare --format json`
-    /// against. Regenerate with `WARREN_UPDATE_SCHEMAS=1 cargo test --lib gate::compare`.
+    /// against. Regenerate with `WARREN_UPDATE_SCHEMAS=1 cargo test --lib compare`.
     #[test]
     fn committed_compare_schema_is_current() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/compare.schema.json");
@@ -722,7 +655,7 @@ mod tests {
         let committed = std::fs::read_to_string(path).unwrap_or_default();
         assert!(
             committed == generated,
-            "schemas/compare.schema.json is out of date: run `WARREN_UPDATE_SCHEMAS=1 cargo test --lib gate::compare`"
+            "schemas/compare.schema.json is out of date: run `WARREN_UPDATE_SCHEMAS=1 cargo test --lib compare`"
         );
     }
 
@@ -764,13 +697,5 @@ mod tests {
         let c = compare(&base, &current, &Tolerance::default()).expect("comparable");
         assert!(c.notes.iter().any(|n| n.starts_with("the result run was generator-limited")), "{:?}", c.notes);
         assert!(c.notes.iter().any(|n| n.starts_with("the result run was paced by the broker")), "{:?}", c.notes);
-    }
-
-    #[test]
-    fn percentages_parse() {
-        assert_eq!(parse_percent("10%"), Ok(0.10));
-        assert_eq!(parse_percent("2.5"), Ok(0.025));
-        assert!(parse_percent("-5%").is_err());
-        assert!(parse_percent("ten").is_err());
     }
 }

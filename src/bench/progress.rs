@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{micros, si};
+use crate::report::units::{micros, si};
 
 /// How often the plain reporter prints.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
