@@ -6,29 +6,15 @@
 //! policies): users declared in the topology are left out, so a tutorial
 //! topology whose user password comes from `${VAR}` runs without it.
 
-use std::collections::BTreeSet;
-
 use anyhow::{Context, bail};
 
 use crate::bench::scenario::{Scenario, ScenarioError, TopologySource};
 use crate::target::Target;
 use crate::topology::apply::{ConvergeError, ConvergeOptions, converge};
-use crate::topology::load::env::{Env, ProcessEnv};
+use crate::topology::load::env::ProcessEnv;
 use crate::topology::load::source::NodePath;
 use crate::topology::model::{Exchange, Policy, Queue, State, Topology, Vhost};
 use crate::topology::plan::{Action, Subject};
-
-/// Stands in for variables that are unset: they may only appear in the
-/// users a bench leaves out; anywhere else they are reported.
-const UNSET: &str = "\u{1}warren-unset-variable\u{1}";
-
-struct BenchEnv;
-
-impl Env for BenchEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        Some(ProcessEnv.var(name).unwrap_or_else(|| format!("{UNSET}{name}{UNSET}")))
-    }
-}
 
 /// The scenario's topology, restricted to the one vhost the run uses.
 #[derive(Debug, Clone)]
@@ -45,23 +31,23 @@ pub fn load_topology(scenario: &Scenario, rename: Option<&str>) -> anyhow::Resul
         TopologySource::File(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading the scenario's topology file {}", path.display()))?;
-            crate::topology::load::load_str_with_env(&path.display().to_string(), &text, &BenchEnv)
+            // A bench creates no users: their passwords' variables need not be set.
+            crate::topology::load::load_str_without_users(&path.display().to_string(), &text, &ProcessEnv)
                 .with_context(|| format!("loading the scenario's topology {}", path.display()))?
         }
         TopologySource::Inline(mapping) => {
             let origin = &scenario.origin;
             let locator = crate::topology::load::yaml::locator(origin.path.display().to_string(), &origin.text)
                 .within(NodePath::root().key("topology"));
-            let raw = crate::topology::load::yaml::from_value(serde_yaml::Value::Mapping(mapping.clone()), &locator)
-                .context("loading the scenario's inline topology")?;
-            crate::topology::load::raw_to_model(&raw, &locator, &BenchEnv)
+            let mut raw: crate::topology::load::raw::RawTopology =
+                crate::topology::load::yaml::from_value(serde_yaml::Value::Mapping(mapping.clone()), &locator)
+                    .context("loading the scenario's inline topology")?;
+            raw.users.clear();
+            crate::topology::load::raw_to_model(&raw, &locator, &ProcessEnv)
                 .context("loading the scenario's inline topology")?
         }
     };
     let Topology { vhosts, .. } = topology;
-    if let Some(name) = vhosts.keys().find(|name| name.contains(UNSET)) {
-        bail!("the scenario's topology names a vhost with an unset environment variable: {}", unset_names(name));
-    }
     let present: Vec<(String, Vhost)> = vhosts.into_iter().filter(|(_, v)| v.state == State::Present).collect();
     let (name, vhost) = match <[(String, Vhost); 1]>::try_from(present) {
         Ok([only]) => only,
@@ -72,16 +58,7 @@ pub fn load_topology(scenario: &Scenario, rename: Option<&str>) -> anyhow::Resul
             many.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
         ),
     };
-    let text = format!("{vhost:?}");
-    if text.contains(UNSET) {
-        bail!("the scenario's topology uses unset environment variables: {}", unset_names(&text));
-    }
     Ok(BenchTopology { vhost_name: rename.map_or(name, str::to_owned), vhost })
-}
-
-fn unset_names(text: &str) -> String {
-    let names: BTreeSet<&str> = text.split(UNSET).skip(1).step_by(2).collect();
-    names.into_iter().collect::<Vec<_>>().join(", ")
 }
 
 /// Checks that every producer's exchange and every consumer's queue exists in the topology.

@@ -6,8 +6,6 @@
 //! A failure stops after the stage it happened in; the error lists what was
 //! done and what was not, and re-running converges.
 
-use std::collections::HashMap;
-
 use futures::stream::{self, StreamExt};
 
 use super::current::{self, ReadError};
@@ -97,41 +95,41 @@ pub struct ApplyError {
 
 /// Runs `plan` against the broker.
 pub async fn execute(management: &Management, plan: &Plan, progress: &Progress) -> Result<ApplyReport, ApplyError> {
-    // Per change: how many of its halves are done (a replace has two).
-    let mut halves: HashMap<*const Change, u8> = HashMap::new();
+    // Per change, by its index in the plan: how many of its halves are done (a replace has two).
+    let mut halves = vec![0u8; plan.changes.len()];
     let total = plan.changes.len();
     let mut failure = None;
     for stage in plan.stages() {
         let verb = if stage.deleting { "deleting" } else { "declaring" };
         progress.stage(format!("{verb} {}", stage.kind.as_str()));
-        let results: Vec<(&Change, Result<(), ManagementError>)> = if stage.deleting {
+        let results: Vec<(usize, &Change, Result<(), ManagementError>)> = if stage.deleting {
             stream::iter(stage.changes.iter().copied())
-                .map(|change| async move { (change, delete(management, change).await) })
+                .map(|(index, change)| async move { (index, change, delete(management, change).await) })
                 .buffer_unordered(CONCURRENCY)
                 .collect()
                 .await
         } else if stage.kind == Kind::Vhost {
             stream::iter(stage.changes.iter().copied())
-                .map(|change| async move { (change, put_vhost(management, change).await) })
+                .map(|(index, change)| async move { (index, change, put_vhost(management, change).await) })
                 .buffer_unordered(CONCURRENCY)
                 .collect()
                 .await
         } else {
-            let document = import_document(&stage.changes);
+            let document = import_document(stage.changes.iter().map(|(_, change)| *change));
             let what = format!("{} {}", stage.changes.len(), stage.kind.as_str());
             let result = management.import(&what, &document).await;
             match result {
-                Ok(()) => stage.changes.iter().map(|c| (*c, Ok(()))).collect(),
+                Ok(()) => stage.changes.iter().map(|(index, change)| (*index, *change, Ok(()))).collect(),
                 Err(error) => {
                     failure = Some(error);
                     Vec::new()
                 }
             }
         };
-        for (change, result) in results {
+        for (index, change, result) in results {
             match result {
                 Ok(()) => {
-                    *halves.entry(std::ptr::from_ref(change)).or_default() += 1;
+                    halves[index] += 1;
                     if !(stage.deleting && change.action == Action::Replace) {
                         progress.advance(1);
                     }
@@ -146,20 +144,17 @@ pub async fn execute(management: &Management, plan: &Plan, progress: &Progress) 
         }
     }
     progress.finish();
-    let complete = |c: &Change| {
-        let needed = if c.action == Action::Replace { 2 } else { 1 };
-        halves.get(&std::ptr::from_ref(c)).copied().unwrap_or(0) >= needed
-    };
-    let applied = plan.changes.iter().filter(|c| complete(c)).count();
+    let needed = |c: &Change| if c.action == Action::Replace { 2 } else { 1 };
+    let applied = plan.changes.iter().zip(&halves).filter(|&(c, &done)| done >= needed(c)).count();
     match failure {
         None => Ok(ApplyReport { applied }),
         Some(source) => {
             let not_done = plan
                 .changes
                 .iter()
-                .filter(|c| !complete(c))
-                .map(|c| {
-                    let half = halves.get(&std::ptr::from_ref(c)).copied().unwrap_or(0);
+                .zip(&halves)
+                .filter(|&(c, &half)| half < needed(c))
+                .map(|(c, &half)| {
                     let note = if c.action == Action::Replace && half == 1 { " (deleted, not re-created)" } else { "" };
                     format!("{} {}{note}", c.action.marker().trim(), c.describe())
                 })
@@ -212,7 +207,7 @@ async fn put_vhost(m: &Management, change: &Change) -> Result<(), ManagementErro
 }
 
 /// The definitions document that creates or updates `changes`.
-fn import_document(changes: &[&Change]) -> Definitions {
+fn import_document<'a>(changes: impl Iterator<Item = &'a Change>) -> Definitions {
     let mut d = Definitions::default();
     for change in changes {
         match &change.subject {

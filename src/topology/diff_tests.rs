@@ -13,7 +13,7 @@ use crate::topology::plan::Kind;
 /// clearing topic permissions clears all of the user's in that vhost).
 fn apply_in_memory(state: &mut Topology, plan: &Plan) {
     for stage in plan.stages() {
-        for change in stage.changes {
+        for (_, change) in stage.changes {
             if stage.deleting {
                 delete(state, &change.subject);
             } else {

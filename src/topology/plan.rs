@@ -327,8 +327,8 @@ pub struct Stage<'a> {
     pub kind: Kind,
     /// True for the deleting half (deletes, and the first half of replaces).
     pub deleting: bool,
-    /// The changes.
-    pub changes: Vec<&'a Change>,
+    /// The changes, each with its index in [`Plan::changes`].
+    pub changes: Vec<(usize, &'a Change)>,
 }
 
 /// Counts per action.
@@ -360,18 +360,23 @@ impl Plan {
     pub fn stages(&self) -> Vec<Stage<'_>> {
         let mut stages = Vec::new();
         for kind in Kind::ALL.iter().rev() {
-            let changes: Vec<&Change> = self
+            let changes: Vec<(usize, &Change)> = self
                 .changes
                 .iter()
-                .filter(|c| c.subject.kind() == *kind && matches!(c.action, Action::Delete | Action::Replace))
+                .enumerate()
+                .filter(|(_, c)| c.subject.kind() == *kind && matches!(c.action, Action::Delete | Action::Replace))
                 .collect();
             if !changes.is_empty() {
                 stages.push(Stage { kind: *kind, deleting: true, changes });
             }
         }
         for kind in Kind::ALL {
-            let changes: Vec<&Change> =
-                self.changes.iter().filter(|c| c.subject.kind() == kind && c.action != Action::Delete).collect();
+            let changes: Vec<(usize, &Change)> = self
+                .changes
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.subject.kind() == kind && c.action != Action::Delete)
+                .collect();
             if !changes.is_empty() {
                 stages.push(Stage { kind, deleting: false, changes });
             }

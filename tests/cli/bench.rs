@@ -400,6 +400,18 @@ fn bench_rejects_unknown_fields_with_their_position() {
 }
 
 #[test]
+fn bench_reports_an_unset_variable_in_its_topology_at_its_place_but_not_one_in_a_user() {
+    // Users are left out of a bench: their password variables need not be set.
+    let text = concat!(
+        "name: unset\nduration: 1s\ntopology:\n",
+        "  vhosts:\n    /:\n      queues:\n        \"${WARREN_TEST_NEVER_SET}\": {}\n",
+        "  users:\n    u: { password: \"${WARREN_TEST_NEVER_SET_EITHER}\", tags: [] }\n",
+        "producers: [ { name: p, exchange: amq.direct } ]\n",
+    );
+    insta::assert_snapshot!(bench_error("unset.yaml", text));
+}
+
+#[test]
 fn bench_rejects_bad_durations() {
     let text = "name: bad\ntopology: t.yaml\nduration: soon\nproducers: []\nconsumers: []\n";
     insta::assert_snapshot!(bench_error("duration.yaml", text));
