@@ -109,7 +109,7 @@ fn opens_quantifier(rest: &str) -> bool {
 }
 
 /// A user's topic permission on one exchange, compiled for matching routing keys: what
-/// [`crate::State::topic_rules`] returns and a connection caches. A pattern that does not compile
+/// [`crate::state::State::topic_rules`] returns and a connection caches. A pattern that does not compile
 /// (after `{username}`/`{vhost}` expansion) is `None` and allows nothing.
 #[derive(Debug, Clone)]
 pub struct TopicRule {
