@@ -35,7 +35,6 @@ pub mod guard;
 pub mod load;
 pub mod model;
 pub mod normalise;
-pub mod password;
 pub mod plan;
 pub mod raw;
 pub mod schema;

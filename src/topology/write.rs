@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
+use warren_definitions::password::{self, HashingAlgorithm};
 
 use super::env::escape;
 use super::model::{
@@ -127,8 +128,8 @@ fn user_raw(user: &User) -> RawUser {
     let (password_hash, hashing_algorithm) = match &user.password {
         Password::Hash { hash, algorithm } => (Some(text(hash)), Some(algorithm.as_str().to_owned())),
         Password::Clear(password) => {
-            let algorithm = super::model::HashAlgorithm::Sha256;
-            (Some(super::password::hash(password, algorithm)), Some(algorithm.as_str().to_owned()))
+            let algorithm = HashingAlgorithm::Sha256;
+            (Some(password::hash(password, algorithm)), Some(algorithm.as_str().to_owned()))
         }
         Password::None => (None, None),
     };
@@ -172,7 +173,7 @@ mod tests {
 
     use super::*;
     use crate::topology::load::load_str_with_env;
-    use crate::topology::model::{ExchangeType, HashAlgorithm, Permission, QueueType};
+    use crate::topology::model::{ExchangeType, Permission, QueueType};
 
     fn reload(topology: &Topology) -> Topology {
         let text = to_yaml(topology);
@@ -194,8 +195,8 @@ mod tests {
             for user in loaded.users.values_mut() {
                 if let Password::Clear(clear) = &user.password {
                     user.password = Password::Hash {
-                        hash: crate::topology::password::hash(clear, HashAlgorithm::Sha256),
-                        algorithm: HashAlgorithm::Sha256,
+                        hash: password::hash(clear, HashingAlgorithm::Sha256),
+                        algorithm: HashingAlgorithm::Sha256,
                     };
                 }
             }
@@ -213,7 +214,7 @@ mod tests {
         let Password::Hash { hash, algorithm } = &reload(&topology).users["app"].password else {
             panic!("the export holds a hash")
         };
-        assert!(crate::topology::password::matches("hunter2-secret", hash, *algorithm));
+        assert!(password::verify("hunter2-secret", hash, *algorithm));
     }
 
     fn name() -> impl Strategy<Value = String> {
@@ -392,8 +393,8 @@ mod tests {
                 topology.vhosts.insert(name.clone(), build_vhost(spec));
             }
             for (name, (sha512, tags, grant)) in users {
-                let algorithm = if sha512 { HashAlgorithm::Sha512 } else { HashAlgorithm::Sha256 };
-                let password = Password::Hash { hash: crate::topology::password::hash(&name, algorithm), algorithm };
+                let algorithm = if sha512 { HashingAlgorithm::Sha512 } else { HashingAlgorithm::Sha256 };
+                let password = Password::Hash { hash: password::hash(&name, algorithm), algorithm };
                 let permissions = if grant {
                     topology
                         .vhosts
