@@ -10,7 +10,7 @@
 //! know, because a broker's responses carry more than its exports.
 
 use serde_json::Value;
-use warren_definitions::password::{self, HashingAlgorithm};
+use warren_definitions::password::HashingAlgorithm;
 use warren_definitions::{
     BindingDef, Definitions, ExchangeDef, ParameterDef, PermissionDef, PolicyBody, PolicyDef, QueueDef, Tags,
     TopicPermissionDef, UserDef, VhostDef, parse_priority,
@@ -433,13 +433,9 @@ pub fn from_topology(topology: &Topology) -> Definitions {
         if user.only_grants() {
             continue;
         }
-        let (password_hash, hashing_algorithm) = match &user.password {
-            Password::Hash { hash, algorithm } => (hash.clone(), Some(algorithm.as_str().to_owned())),
-            Password::Clear(clear) => {
-                let algorithm = HashingAlgorithm::Sha256;
-                (password::hash(clear, algorithm), Some(algorithm.as_str().to_owned()))
-            }
-            Password::None => (String::new(), None),
+        let (password_hash, hashing_algorithm) = match user.password.to_stored() {
+            Some((hash, algorithm)) => (hash, Some(algorithm.as_str().to_owned())),
+            None => (String::new(), None),
         };
         users.push(UserDef {
             name: name.clone(),

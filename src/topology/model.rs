@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use warren_definitions::password::HashingAlgorithm;
+use warren_definitions::password::{self, HashingAlgorithm};
 
 /// Arguments of an exchange, queue or binding, or a policy definition.
 ///
@@ -321,6 +321,22 @@ pub enum Password {
     /// only log in through other mechanisms), an existing user keeps its own.
     /// Leaving the password out is never a reason to change a stored one.
     None,
+}
+
+impl Password {
+    /// What a broker stores for it: a declared hash as it is, a clear-text
+    /// password hashed with a fresh salt by RabbitMQ's default algorithm;
+    /// `None` without a password.
+    pub fn to_stored(&self) -> Option<(String, HashingAlgorithm)> {
+        match self {
+            Password::Clear(clear) => {
+                let algorithm = HashingAlgorithm::default();
+                Some((password::hash(clear, algorithm), algorithm))
+            }
+            Password::Hash { hash, algorithm } => Some((hash.clone(), *algorithm)),
+            Password::None => None,
+        }
+    }
 }
 
 impl fmt::Debug for Password {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use warren_definitions::password::{self, HashingAlgorithm};
+use warren_definitions::password::HashingAlgorithm;
 
 use super::model::{Binding, Exchange, Password, Permission, Policy, Queue, TopicPermission, Vhost};
 
@@ -115,11 +115,7 @@ impl PasswordChange {
         let password = match self {
             PasswordChange::Keep(p) | PasswordChange::Set(p) => p,
         };
-        match password {
-            Password::Clear(clear) => (password::hash(clear, HashingAlgorithm::Sha256), HashingAlgorithm::Sha256),
-            Password::Hash { hash, algorithm } => (hash.clone(), *algorithm),
-            Password::None => (String::new(), HashingAlgorithm::Sha256),
-        }
+        password.to_stored().unwrap_or_default()
     }
 }
 

@@ -9,11 +9,10 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use warren_definitions::password::{self, HashingAlgorithm};
 
 use super::env::escape;
 use super::model::{
-    ApplyTo, Arguments, Binding, DestinationType, Exchange, Password, Policy, Queue, State, Topology, User, Vhost,
+    ApplyTo, Arguments, Binding, DestinationType, Exchange, Policy, Queue, State, Topology, User, Vhost,
 };
 use super::raw::{
     RawArguments, RawBinding, RawExchange, RawPermission, RawPolicy, RawQueue, RawState, RawTopicPermission,
@@ -125,13 +124,9 @@ fn policy_raw(policy: &Policy) -> RawPolicy {
 }
 
 fn user_raw(user: &User) -> RawUser {
-    let (password_hash, hashing_algorithm) = match &user.password {
-        Password::Hash { hash, algorithm } => (Some(text(hash)), Some(algorithm.as_str().to_owned())),
-        Password::Clear(password) => {
-            let algorithm = HashingAlgorithm::Sha256;
-            (Some(password::hash(password, algorithm)), Some(algorithm.as_str().to_owned()))
-        }
-        Password::None => (None, None),
+    let (password_hash, hashing_algorithm) = match user.password.to_stored() {
+        Some((hash, algorithm)) => (Some(text(&hash)), Some(algorithm.as_str().to_owned())),
+        None => (None, None),
     };
     RawUser {
         state: state(user.state),
@@ -171,9 +166,11 @@ mod tests {
 
     use proptest::prelude::*;
 
+    use warren_definitions::password::{self, HashingAlgorithm};
+
     use super::*;
     use crate::topology::load::load_str_with_env;
-    use crate::topology::model::{ExchangeType, Permission, QueueType};
+    use crate::topology::model::{ExchangeType, Password, Permission, QueueType};
 
     fn reload(topology: &Topology) -> Topology {
         let text = to_yaml(topology);
