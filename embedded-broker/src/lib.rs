@@ -12,11 +12,15 @@
 //! - `connection/`: one task per client connection — `codec.rs` (frames),
 //!   `handshake.rs`, `declare.rs` (exchange/queue methods), `basic.rs`
 //!   (publish, consume, ack, confirms, tx), `channel.rs` (per-channel state).
+//! - [`definitions`]: RabbitMQ's definitions document (crate `warren-definitions`)
+//!   exported from and imported into the state, for the management API and the
+//!   data directory alike.
 //! - [`management`]: the management HTTP API; [`persist`]: the data directory.
 //!
 //! See `ARCHITECTURE.md` for tasks and channels.
 
 pub mod connection;
+pub mod definitions;
 pub mod management;
 pub mod persist;
 mod server;
@@ -29,6 +33,13 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// The RabbitMQ release whose management API shapes and definitions this broker reproduces,
+/// and the version the AMQP handshake announces (as product `RabbitMQ`) for clients that
+/// branch on it.
+pub(crate) const COMPATIBLE_RABBITMQ_VERSION: &str = "3.10.8";
+/// What this server calls itself where it names itself (`product_name`).
+pub(crate) const PRODUCT_NAME: &str = "warren-broker";
 
 /// How to start a broker.
 #[derive(Debug, Clone)]

@@ -15,8 +15,10 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::management::definitions::Definitions;
-use crate::management::{ApiError, export, import};
+use warren_definitions::Definitions;
+
+use crate::definitions::export;
+use crate::definitions::import::{self, ImportError};
 use crate::state::State;
 
 /// How often the saver looks for definition changes. Changes are batched per
@@ -67,7 +69,7 @@ pub enum PersistError {
         path: PathBuf,
         /// Why the import refused it.
         #[source]
-        source: Box<ApiError>,
+        source: Box<ImportError>,
     },
     /// The new definitions could not be written.
     #[error("cannot write {}", .path.display())]
@@ -190,7 +192,7 @@ pub fn spawn_saver(store: Store, state: State, shutdown: CancellationToken) -> J
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::management::definitions::QueueDef;
+    use warren_definitions::QueueDef;
 
     #[test]
     fn saved_definitions_load_back() {
@@ -201,9 +203,10 @@ mod tests {
             queues: vec![QueueDef {
                 name: "q1".into(),
                 vhost: Some("/".into()),
-                durable: true,
+                durable: Some(true),
                 auto_delete: false,
                 arguments: serde_json::Map::new(),
+                kind: None,
             }],
             ..Definitions::default()
         };

@@ -13,9 +13,11 @@ use rabbitmq_http_client::commons::{BindingDestinationType, QueueType as ClientQ
 use rabbitmq_http_client::error::{EndpointValidationError, HttpClientError};
 use rabbitmq_http_client::requests::{BindingDeletionParams, VirtualHostParams};
 
+use warren_definitions::password;
+use warren_definitions::{Definitions, PermissionDef, Tags, TopicPermissionDef, UserDef, VhostDef};
+
 use crate::target::Endpoint;
-use crate::topology::definitions::{Definitions, PermissionDef, Tags, TopicPermissionDef, UserDef, VhostDef};
-use crate::topology::model::{Binding, DestinationType, HashAlgorithm, QueueType, Vhost};
+use crate::topology::model::{Binding, DestinationType, QueueType, Vhost};
 
 /// How long one request may take; a definitions import of tens of thousands
 /// of entities takes a while on a busy broker.
@@ -189,17 +191,17 @@ impl Management {
             self.client.export_vhost_definitions_as_string(vhost).await.map_err(request_error(action.clone()))?;
         let mut d: Definitions =
             serde_json::from_str(&text).map_err(|source| ManagementError::Decode { action, source })?;
-        let v = || vhost.to_owned();
+        let v = || Some(vhost.to_owned());
         d.queues.iter_mut().for_each(|x| x.vhost = v());
         d.exchanges.iter_mut().for_each(|x| x.vhost = v());
         d.bindings.iter_mut().for_each(|x| x.vhost = v());
         d.policies.iter_mut().for_each(|x| x.vhost = v());
         d.parameters.iter_mut().for_each(|x| x.vhost = v());
         // Users and permissions are not per vhost; they are read separately.
-        d.users.clear();
-        d.vhosts.clear();
-        d.permissions.clear();
-        d.topic_permissions.clear();
+        d.users = None;
+        d.vhosts = None;
+        d.permissions = None;
+        d.topic_permissions = None;
         Ok(d)
     }
 
@@ -216,13 +218,14 @@ impl Management {
             .map(|u| {
                 let password_hash = u.password_hash.map(|h| h.as_str().to_owned()).unwrap_or_default();
                 // `GET /api/users` leaves out the algorithm; the digest length tells it.
-                let hashing_algorithm = algorithm_of(&password_hash).map(|a| a.as_str().to_owned());
+                let hashing_algorithm = password::detect(&password_hash).map(|a| a.as_str().to_owned());
                 UserDef {
                     name: u.name,
                     password_hash,
                     password: None,
                     hashing_algorithm,
                     tags: Some(Tags::List(u.tags.0)),
+                    limits: None,
                 }
             })
             .collect();
@@ -230,7 +233,7 @@ impl Management {
             .into_iter()
             .map(|p| PermissionDef {
                 user: p.user,
-                vhost: p.vhost,
+                vhost: Some(p.vhost),
                 configure: p.configure,
                 write: p.write,
                 read: p.read,
@@ -240,13 +243,18 @@ impl Management {
             .into_iter()
             .map(|p| TopicPermissionDef {
                 user: p.user,
-                vhost: p.vhost,
+                vhost: Some(p.vhost),
                 exchange: p.exchange,
                 write: p.write,
                 read: p.read,
             })
             .collect();
-        Ok(Definitions { users, permissions, topic_permissions, ..Definitions::default() })
+        Ok(Definitions {
+            users: Some(users),
+            permissions: Some(permissions),
+            topic_permissions: Some(topic_permissions),
+            ..Definitions::default()
+        })
     }
 
     /// Every vhost with its metadata (3.10's definitions hold only names).
@@ -392,16 +400,5 @@ impl Management {
         let value = serde_json::to_value(definitions)
             .map_err(|source| ManagementError::Decode { action: action.clone(), source })?;
         self.client.import_cluster_wide_definitions(value).await.map_err(request_error(action))
-    }
-}
-
-/// The algorithm of a stored hash, told by its length: 4 bytes of salt and
-/// a SHA-256 (32) or SHA-512 (64) digest.
-fn algorithm_of(hash: &str) -> Option<HashAlgorithm> {
-    use base64::Engine;
-    match base64::engine::general_purpose::STANDARD.decode(hash).ok()?.len() {
-        36 => Some(HashAlgorithm::Sha256),
-        68 => Some(HashAlgorithm::Sha512),
-        _ => None,
     }
 }

@@ -9,9 +9,10 @@
 use futures::stream::{self, StreamExt};
 
 use super::current::{self, ReadError};
+use warren_definitions::{Definitions, Tags, UserDef, VhostDef, VhostMetadata};
+
 use super::definitions::{
-    Definitions, Tags, UserDef, VhostDef, VhostMetadata, binding_def, exchange_def, operator_policy_def,
-    permission_def, policy_def, queue_def, topic_permission_def,
+    binding_def, exchange_def, operator_policy_def, permission_def, policy_def, queue_def, topic_permission_def,
 };
 use super::diff::{DiffError, DiffOptions, diff};
 use super::guard;
@@ -198,7 +199,8 @@ async fn put_vhost(m: &Management, change: &Change) -> Result<(), ManagementErro
                 default_queue_type: None,
                 metadata: Some(metadata),
             };
-            m.import(&format!("vhost {name:?}"), &Definitions { vhosts: vec![def], ..Definitions::default() }).await
+            m.import(&format!("vhost {name:?}"), &Definitions { vhosts: Some(vec![def]), ..Definitions::default() })
+                .await
         }
         Subject::Vhost { name, desired: Some(vhost) } => m.put_vhost(name, vhost).await,
         // The diff gives every creating vhost change its desired value.
@@ -213,17 +215,20 @@ fn import_document<'a>(changes: impl Iterator<Item = &'a Change>) -> Definitions
         match &change.subject {
             Subject::User { name, desired: Some(spec) } => {
                 let (password_hash, algorithm) = spec.password.to_hash();
-                d.users.push(UserDef {
+                d.users.get_or_insert_default().push(UserDef {
                     name: name.clone(),
                     password_hash,
                     password: None,
                     hashing_algorithm: Some(algorithm.as_str().to_owned()),
                     tags: Some(Tags::Joined(spec.tags.join(","))),
+                    limits: None,
                 });
             }
-            Subject::Permission { user, vhost, desired: Some(p) } => d.permissions.push(permission_def(user, vhost, p)),
+            Subject::Permission { user, vhost, desired: Some(p) } => {
+                d.permissions.get_or_insert_default().push(permission_def(user, vhost, p))
+            }
             Subject::TopicPermission { user, vhost, exchange, desired: Some(p) } => {
-                d.topic_permissions.push(topic_permission_def(user, vhost, exchange, p))
+                d.topic_permissions.get_or_insert_default().push(topic_permission_def(user, vhost, exchange, p))
             }
             Subject::Policy { vhost, name, operator: false, desired: Some(p) } => {
                 d.policies.push(policy_def(vhost, name, p))

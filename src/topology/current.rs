@@ -41,7 +41,7 @@ pub enum ReadError {
 pub async fn read(management: &Management) -> Result<CurrentState, ReadError> {
     let (connecting_user, mut definitions, vhosts) =
         tokio::try_join!(management.whoami(), management.definitions(), management.vhosts())?;
-    definitions.vhosts = vhosts;
+    definitions.vhosts = Some(vhosts);
     let topology = to_topology(&definitions, Side::Broker).map_err(ReadError::Definitions)?;
     Ok(CurrentState { topology, connecting_user })
 }
@@ -51,8 +51,9 @@ pub async fn read(management: &Management) -> Result<CurrentState, ReadError> {
 pub async fn read_vhosts(management: &Management, vhosts: &BTreeSet<String>) -> Result<CurrentState, ReadError> {
     let (connecting_user, all_vhosts, mut definitions) =
         tokio::try_join!(management.whoami(), management.vhosts(), management.users_and_permissions())?;
-    definitions.vhosts = all_vhosts.into_iter().filter(|v| vhosts.contains(&v.name)).collect();
-    let per_vhost = try_join_all(definitions.vhosts.iter().map(|v| management.vhost_definitions(&v.name))).await?;
+    let named: Vec<_> = all_vhosts.into_iter().filter(|v| vhosts.contains(&v.name)).collect();
+    let per_vhost = try_join_all(named.iter().map(|v| management.vhost_definitions(&v.name))).await?;
+    definitions.vhosts = Some(named);
     for d in per_vhost {
         definitions.queues.extend(d.queues);
         definitions.exchanges.extend(d.exchanges);

@@ -1,293 +1,43 @@
 //! RabbitMQ's definitions JSON (`rabbitmqctl export_definitions`,
-//! `GET /api/definitions`) and its conversion to and from the model.
+//! `GET /api/definitions`; the document is [`warren_definitions::Definitions`])
+//! converted to and from the model.
 //!
 //! Reading is lenient where RabbitMQ versions differ (tags as a list or a
 //! comma string, vhost metadata present or not, per-vhost exports without
 //! `vhost` fields); writing produces what `POST /api/definitions` imports.
 //! A document read from a file is also checked field by field
-//! ([`super::definitions_fields`]): these structs skip what they do not know,
-//! because a broker's responses carry more than its exports.
+//! ([`super::definitions_fields`]): the document type skips what it does not
+//! know, because a broker's responses carry more than its exports.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use warren_definitions::password::HashingAlgorithm;
+use warren_definitions::{
+    BindingDef, Definitions, ExchangeDef, ParameterDef, PermissionDef, PolicyBody, PolicyDef, QueueDef, Tags,
+    TopicPermissionDef, UserDef, VhostDef, parse_priority,
+};
 
 use super::model::{
-    ApplyTo, Arguments, Binding, DestinationType, Exchange, ExchangeType, HashAlgorithm, Password, Permission, Policy,
-    Queue, QueueType, State, TopicPermission, Topology, User, Vhost,
+    ApplyTo, Arguments, Binding, DestinationType, Exchange, ExchangeType, Password, Permission, Policy, Queue,
+    QueueType, State, TopicPermission, Topology, User, Vhost,
 };
 use super::normalise::{Side, normalise};
 
 /// The vhost assumed for entities of a per-vhost export, which carry no `vhost` field.
 pub const DEFAULT_VHOST: &str = "/";
 
-/// A definitions document. Keys it does not hold (`rabbit_version`,
-/// `global_parameters`, …) are skipped here; a file's are checked by
-/// [`super::definitions_fields`].
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Definitions {
-    /// Users.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub users: Vec<UserDef>,
-    /// Vhosts.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub vhosts: Vec<VhostDef>,
-    /// Permissions.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub permissions: Vec<PermissionDef>,
-    /// Topic permissions.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub topic_permissions: Vec<TopicPermissionDef>,
-    /// Runtime parameters; operator policies live here (`component: operator_policy`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub parameters: Vec<ParameterDef>,
-    /// Policies.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub policies: Vec<PolicyDef>,
-    /// Queues.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub queues: Vec<QueueDef>,
-    /// Exchanges.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exchanges: Vec<ExchangeDef>,
-    /// Bindings.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub bindings: Vec<BindingDef>,
+/// An entry's vhost, `/` when it names none.
+fn vhost_of(vhost: &Option<String>) -> &str {
+    vhost.as_deref().unwrap_or(DEFAULT_VHOST)
 }
 
-/// Tags as RabbitMQ writes them: a list, or (3.9/3.10 in places) one comma-separated string.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Tags {
-    /// `["a", "b"]`
-    List(Vec<String>),
-    /// `"a,b"`
-    Joined(String),
+/// A model's arguments (sorted) as a document's JSON object.
+fn object(arguments: &Arguments) -> serde_json::Map<String, Value> {
+    arguments.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-impl Default for Tags {
-    fn default() -> Self {
-        Tags::List(Vec::new())
-    }
-}
-
-impl Tags {
-    /// The tags as a list, split at commas, without empty entries.
-    pub fn to_vec(&self) -> Vec<String> {
-        let parts: Vec<&str> = match self {
-            Tags::List(list) => list.iter().flat_map(|t| t.split(',')).collect(),
-            Tags::Joined(joined) => joined.split(',').collect(),
-        };
-        parts.into_iter().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
-    }
-}
-
-/// A user entry.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct UserDef {
-    /// User name.
-    pub name: String,
-    /// base64(salt ++ digest); empty for a user without a password.
-    #[serde(default)]
-    pub password_hash: String,
-    /// A clear-text password, as hand-written documents give it (RabbitMQ
-    /// hashes it on import); read from files, never written.
-    #[serde(default, skip_serializing)]
-    pub password: Option<String>,
-    /// `rabbit_password_hashing_sha256` or `rabbit_password_hashing_sha512`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hashing_algorithm: Option<String>,
-    /// Tags. Exports always give them; left out of a hand-written entry,
-    /// the user's tags are left as they are.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Tags>,
-}
-
-impl std::fmt::Debug for UserDef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The hash stays out of debug output, like the password it protects.
-        // The password too.
-        f.debug_struct("UserDef").field("name", &self.name).field("tags", &self.tags).finish_non_exhaustive()
-    }
-}
-
-/// Vhost metadata as 3.11+ nests it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct VhostMetadata {
-    /// Description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// Tags.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Tags>,
-    /// Default queue type.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_queue_type: Option<String>,
-}
-
-/// A vhost entry (3.10 exports only the name; `GET /api/vhosts` adds the rest).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct VhostDef {
-    /// Vhost name.
-    pub name: String,
-    /// Description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// Tags.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Tags>,
-    /// Default queue type; RabbitMQ writes `undefined` for none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_queue_type: Option<String>,
-    /// Nested metadata (3.11+).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<VhostMetadata>,
-}
-
-/// A permission entry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PermissionDef {
-    /// User name.
-    pub user: String,
-    /// Vhost.
-    #[serde(default = "default_vhost")]
-    pub vhost: String,
-    /// Configure regex.
-    pub configure: String,
-    /// Write regex.
-    pub write: String,
-    /// Read regex.
-    pub read: String,
-}
-
-/// A topic permission entry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TopicPermissionDef {
-    /// User name.
-    pub user: String,
-    /// Vhost.
-    #[serde(default = "default_vhost")]
-    pub vhost: String,
-    /// Topic exchange.
-    pub exchange: String,
-    /// Write regex.
-    pub write: String,
-    /// Read regex.
-    pub read: String,
-}
-
-/// A runtime parameter entry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ParameterDef {
-    /// Vhost.
-    #[serde(default = "default_vhost")]
-    pub vhost: String,
-    /// Component, e.g. `operator_policy`, `federation-upstream`.
-    pub component: String,
-    /// Name.
-    pub name: String,
-    /// Component-specific value.
-    pub value: Value,
-}
-
-/// A policy entry (also the `value` of an operator-policy parameter, without `vhost`/`name`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PolicyDef {
-    /// Vhost.
-    #[serde(default = "default_vhost")]
-    pub vhost: String,
-    /// Name.
-    #[serde(default)]
-    pub name: String,
-    /// Regex of names it applies to.
-    pub pattern: String,
-    /// `all`, `queues`, `exchanges`, …
-    #[serde(rename = "apply-to", default = "default_apply_to")]
-    pub apply_to: String,
-    /// Keys it sets.
-    #[serde(default)]
-    pub definition: Arguments,
-    /// Priority.
-    #[serde(default)]
-    pub priority: Value,
-}
-
-/// A queue entry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct QueueDef {
-    /// Name.
-    pub name: String,
-    /// Vhost.
-    #[serde(default = "default_vhost")]
-    pub vhost: String,
-    /// Durable.
-    #[serde(default = "yes")]
-    pub durable: bool,
-    /// Auto-delete.
-    #[serde(default)]
-    pub auto_delete: bool,
-    /// Arguments.
-    #[serde(default)]
-    pub arguments: Arguments,
-    /// The queue's type, as `rabbitmqctl export_definitions` writes it beside the arguments.
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-}
-
-/// An exchange entry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ExchangeDef {
-    /// Name.
-    pub name: String,
-    /// Vhost.
-    #[serde(default = "default_vhost")]
-    pub vhost: String,
-    /// Type.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Durable.
-    #[serde(default = "yes")]
-    pub durable: bool,
-    /// Auto-delete.
-    #[serde(default)]
-    pub auto_delete: bool,
-    /// Internal.
-    #[serde(default)]
-    pub internal: bool,
-    /// Arguments.
-    #[serde(default)]
-    pub arguments: Arguments,
-}
-
-/// A binding entry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BindingDef {
-    /// Source exchange.
-    pub source: String,
-    /// Vhost.
-    #[serde(default = "default_vhost")]
-    pub vhost: String,
-    /// Destination name.
-    pub destination: String,
-    /// `queue` or `exchange`.
-    pub destination_type: String,
-    /// Routing key.
-    #[serde(default)]
-    pub routing_key: String,
-    /// Arguments.
-    #[serde(default)]
-    pub arguments: Arguments,
-}
-
-fn default_vhost() -> String {
-    DEFAULT_VHOST.to_owned()
-}
-
-fn default_apply_to() -> String {
-    "all".to_owned()
-}
-
-fn yes() -> bool {
-    true
+/// A document's JSON object as a model's arguments.
+fn arguments(object: &serde_json::Map<String, Value>) -> Arguments {
+    object.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// A definitions document that does not map onto the model.
@@ -389,34 +139,36 @@ pub fn parse_definitions(text: &str) -> Result<Topology, DefinitionsError> {
 /// into a normalised [`Topology`].
 pub fn to_topology(definitions: &Definitions, side: Side) -> Result<Topology, DefinitionsError> {
     let mut topology = Topology::default();
-    for vhost in &definitions.vhosts {
+    for vhost in definitions.vhosts.iter().flatten() {
         topology.vhosts.insert(vhost.name.clone(), vhost_from_def(vhost)?);
     }
     // Per-vhost exports name no vhosts; every entity's vhost exists in the model.
     for q in &definitions.queues {
         let queue = Queue {
             state: State::Present,
-            durable: q.durable,
+            // RabbitMQ's import has no default; a hand-written entry without it is durable.
+            durable: q.durable.unwrap_or(true),
             auto_delete: q.auto_delete,
             arguments: queue_arguments(q)?,
         };
-        vhost_mut(&mut topology, &q.vhost).queues.insert(q.name.clone(), queue);
+        vhost_mut(&mut topology, vhost_of(&q.vhost)).queues.insert(q.name.clone(), queue);
     }
     for x in &definitions.exchanges {
         let kind = ExchangeType::parse(&x.kind).ok_or_else(|| DefinitionsError::ExchangeType {
-            vhost: x.vhost.clone(),
+            vhost: vhost_of(&x.vhost).to_owned(),
             name: x.name.clone(),
             kind: x.kind.clone(),
         })?;
-        vhost_mut(&mut topology, &x.vhost).exchanges.insert(
+        vhost_mut(&mut topology, vhost_of(&x.vhost)).exchanges.insert(
             x.name.clone(),
             Exchange {
                 state: State::Present,
                 kind,
-                durable: x.durable,
+                // As for queues: durable unless the entry says otherwise.
+                durable: x.durable.unwrap_or(true),
                 auto_delete: x.auto_delete,
                 internal: x.internal,
-                arguments: x.arguments.clone(),
+                arguments: arguments(&x.arguments),
             },
         );
     }
@@ -426,52 +178,54 @@ pub fn to_topology(definitions: &Definitions, side: Side) -> Result<Topology, De
             "exchange" => DestinationType::Exchange,
             other => {
                 return Err(DefinitionsError::DestinationType {
-                    vhost: b.vhost.clone(),
+                    vhost: vhost_of(&b.vhost).to_owned(),
                     source_name: b.source.clone(),
                     destination: b.destination.clone(),
                     kind: other.to_owned(),
                 });
             }
         };
-        vhost_mut(&mut topology, &b.vhost).bindings.push(Binding {
+        vhost_mut(&mut topology, vhost_of(&b.vhost)).bindings.push(Binding {
             state: State::Present,
             source: b.source.clone(),
             destination: b.destination.clone(),
             destination_type,
             routing_key: b.routing_key.clone(),
-            arguments: b.arguments.clone(),
+            arguments: arguments(&b.arguments),
         });
     }
     for p in &definitions.policies {
-        vhost_mut(&mut topology, &p.vhost).policies.insert(p.name.clone(), policy_from_def(&p.vhost, &p.name, p)?);
+        let vhost = vhost_of(&p.vhost);
+        vhost_mut(&mut topology, vhost).policies.insert(p.name.clone(), policy_from_def(vhost, &p.name, &p.body())?);
     }
     for param in definitions.parameters.iter().filter(|p| p.component == "operator_policy") {
-        let def: PolicyDef = serde_json::from_value(param.value.clone()).map_err(|e| DefinitionsError::Policy {
-            vhost: param.vhost.clone(),
+        let vhost = vhost_of(&param.vhost);
+        let body: PolicyBody = serde_json::from_value(param.value.clone()).map_err(|e| DefinitionsError::Policy {
+            vhost: vhost.to_owned(),
             name: param.name.clone(),
             problem: format!("operator policy value: {e}"),
         })?;
-        vhost_mut(&mut topology, &param.vhost)
+        vhost_mut(&mut topology, vhost)
             .operator_policies
-            .insert(param.name.clone(), policy_from_def(&param.vhost, &param.name, &def)?);
+            .insert(param.name.clone(), policy_from_def(vhost, &param.name, &body)?);
     }
 
-    for u in &definitions.users {
+    for u in definitions.users.iter().flatten() {
         topology.users.insert(u.name.clone(), user_from_def(u)?);
     }
     // Permissions may name a user the document does not define (as RabbitMQ's
     // import allows when the user exists): such an entry only grants, and the
     // plan checks that the broker has the user.
-    for p in &definitions.permissions {
+    for p in definitions.permissions.iter().flatten() {
         grantee(&mut topology, &p.user).permissions.insert(
-            p.vhost.clone(),
+            vhost_of(&p.vhost).to_owned(),
             Permission { configure: p.configure.clone(), write: p.write.clone(), read: p.read.clone() },
         );
     }
-    for p in &definitions.topic_permissions {
+    for p in definitions.topic_permissions.iter().flatten() {
         grantee(&mut topology, &p.user)
             .topic_permissions
-            .entry(p.vhost.clone())
+            .entry(vhost_of(&p.vhost).to_owned())
             .or_default()
             .insert(p.exchange.clone(), TopicPermission { write: p.write.clone(), read: p.read.clone() });
     }
@@ -490,11 +244,10 @@ fn vhost_mut<'a>(topology: &'a mut Topology, name: &str) -> &'a mut Vhost {
 
 /// Reads a vhost entry, whichever RabbitMQ version wrote it.
 pub fn vhost_from_def(def: &VhostDef) -> Result<Vhost, DefinitionsError> {
-    let meta = def.metadata.clone().unwrap_or_default();
-    let description = def.description.clone().or(meta.description);
-    let tags = def.tags.clone().or(meta.tags).map(|t| t.to_vec()).unwrap_or_default();
-    let default_queue_type = match def.default_queue_type.clone().or(meta.default_queue_type).as_deref() {
-        None | Some("undefined") | Some("") => None,
+    let description = def.description().map(str::to_owned);
+    let tags = def.tags().map(Tags::to_vec).unwrap_or_default();
+    let default_queue_type = match def.default_queue_type() {
+        None | Some("") => None,
         Some(kind) => Some(
             QueueType::parse(kind)
                 .ok_or_else(|| DefinitionsError::QueueType { vhost: def.name.clone(), kind: kind.to_owned() })?,
@@ -503,32 +256,37 @@ pub fn vhost_from_def(def: &VhostDef) -> Result<Vhost, DefinitionsError> {
     Ok(Vhost { description, tags, default_queue_type, ..Vhost::default() })
 }
 
-fn policy_from_def(vhost: &str, name: &str, def: &PolicyDef) -> Result<Policy, DefinitionsError> {
+fn policy_from_def(vhost: &str, name: &str, def: &PolicyBody) -> Result<Policy, DefinitionsError> {
     let problem =
         |problem: String| DefinitionsError::Policy { vhost: vhost.to_owned(), name: name.to_owned(), problem };
     let apply_to =
         ApplyTo::parse(&def.apply_to).ok_or_else(|| problem(format!("unknown apply-to {:?}", def.apply_to)))?;
-    let priority = match &def.priority {
-        Value::Null => 0,
-        Value::Number(n) => n.as_i64().ok_or_else(|| problem(format!("priority {n} is not an integer")))?,
-        Value::String(s) => s.trim().parse().map_err(|_| problem(format!("priority {s:?} is not an integer")))?,
-        other => return Err(problem(format!("priority {other} is not an integer"))),
-    };
+    let priority = parse_priority(&def.priority).ok_or_else(|| {
+        let shown = match &def.priority {
+            Value::String(s) => format!("{s:?}"),
+            other => other.to_string(),
+        };
+        problem(format!("priority {shown} is not an integer"))
+    })?;
     Ok(Policy {
         state: State::Present,
         pattern: def.pattern.clone(),
         apply_to,
         priority,
-        definition: def.definition.clone(),
+        definition: arguments(&def.definition),
     })
 }
 
 /// A queue's arguments, with its `type` (from `rabbitmqctl export_definitions`)
 /// as `x-queue-type` when the arguments do not say.
 fn queue_arguments(q: &QueueDef) -> Result<Arguments, DefinitionsError> {
-    let mut arguments = q.arguments.clone();
+    let mut arguments = arguments(&q.arguments);
     let Some(kind) = &q.kind else { return Ok(arguments) };
-    let problem = |problem: String| DefinitionsError::Queue { vhost: q.vhost.clone(), name: q.name.clone(), problem };
+    let problem = |problem: String| DefinitionsError::Queue {
+        vhost: vhost_of(&q.vhost).to_owned(),
+        name: q.name.clone(),
+        problem,
+    };
     if QueueType::parse(kind).is_none() {
         return Err(problem(format!("unknown type {kind:?}, expected \"classic\", \"quorum\" or \"stream\"")));
     }
@@ -557,9 +315,10 @@ fn user_from_def(def: &UserDef) -> Result<User, DefinitionsError> {
     } else if def.password_hash.is_empty() {
         Password::None
     } else {
+        // Without a declared algorithm RabbitMQ's import takes its default, SHA-256.
         let algorithm = match def.hashing_algorithm.as_deref() {
-            None => HashAlgorithm::default(),
-            Some(name) => HashAlgorithm::parse(name).ok_or_else(|| DefinitionsError::HashingAlgorithm {
+            None => HashingAlgorithm::default(),
+            Some(name) => HashingAlgorithm::parse(name).ok_or_else(|| DefinitionsError::HashingAlgorithm {
                 name: def.name.clone(),
                 algorithm: name.to_owned(),
             })?,
@@ -573,12 +332,12 @@ fn user_from_def(def: &UserDef) -> Result<User, DefinitionsError> {
 pub fn exchange_def(vhost: &str, name: &str, x: &Exchange) -> ExchangeDef {
     ExchangeDef {
         name: name.to_owned(),
-        vhost: vhost.to_owned(),
+        vhost: Some(vhost.to_owned()),
         kind: x.kind.as_str().to_owned(),
-        durable: x.durable,
+        durable: Some(x.durable),
         auto_delete: x.auto_delete,
         internal: x.internal,
-        arguments: x.arguments.clone(),
+        arguments: object(&x.arguments),
     }
 }
 
@@ -586,10 +345,10 @@ pub fn exchange_def(vhost: &str, name: &str, x: &Exchange) -> ExchangeDef {
 pub fn queue_def(vhost: &str, name: &str, q: &Queue) -> QueueDef {
     QueueDef {
         name: name.to_owned(),
-        vhost: vhost.to_owned(),
-        durable: q.durable,
+        vhost: Some(vhost.to_owned()),
+        durable: Some(q.durable),
         auto_delete: q.auto_delete,
-        arguments: q.arguments.clone(),
+        arguments: object(&q.arguments),
         kind: None,
     }
 }
@@ -598,42 +357,41 @@ pub fn queue_def(vhost: &str, name: &str, q: &Queue) -> QueueDef {
 pub fn binding_def(vhost: &str, b: &Binding) -> BindingDef {
     BindingDef {
         source: b.source.clone(),
-        vhost: vhost.to_owned(),
+        vhost: Some(vhost.to_owned()),
         destination: b.destination.clone(),
         destination_type: b.destination_type.as_str().to_owned(),
         routing_key: b.routing_key.clone(),
-        arguments: b.arguments.clone(),
+        arguments: object(&b.arguments),
     }
 }
 
 /// The import entry of a policy.
 pub fn policy_def(vhost: &str, name: &str, p: &Policy) -> PolicyDef {
     PolicyDef {
-        vhost: vhost.to_owned(),
+        vhost: Some(vhost.to_owned()),
         name: name.to_owned(),
         pattern: p.pattern.clone(),
         apply_to: p.apply_to.as_str().to_owned(),
-        definition: p.definition.clone(),
+        definition: object(&p.definition),
         priority: Value::from(p.priority),
     }
 }
 
 /// The import entry of an operator policy (a runtime parameter).
 pub fn operator_policy_def(vhost: &str, name: &str, p: &Policy) -> ParameterDef {
-    let value = serde_json::json!({
-        "pattern": p.pattern,
-        "apply-to": p.apply_to.as_str(),
-        "definition": p.definition,
-        "priority": p.priority,
-    });
-    ParameterDef { vhost: vhost.to_owned(), component: "operator_policy".to_owned(), name: name.to_owned(), value }
+    ParameterDef {
+        vhost: Some(vhost.to_owned()),
+        component: "operator_policy".to_owned(),
+        name: name.to_owned(),
+        value: Value::Object(policy_def(vhost, name, p).body().to_map()),
+    }
 }
 
 /// The import entry of a permission.
 pub fn permission_def(user: &str, vhost: &str, p: &Permission) -> PermissionDef {
     PermissionDef {
         user: user.to_owned(),
-        vhost: vhost.to_owned(),
+        vhost: Some(vhost.to_owned()),
         configure: p.configure.clone(),
         write: p.write.clone(),
         read: p.read.clone(),
@@ -644,48 +402,52 @@ pub fn permission_def(user: &str, vhost: &str, p: &Permission) -> PermissionDef 
 pub fn topic_permission_def(user: &str, vhost: &str, exchange: &str, p: &TopicPermission) -> TopicPermissionDef {
     TopicPermissionDef {
         user: user.to_owned(),
-        vhost: vhost.to_owned(),
+        vhost: Some(vhost.to_owned()),
         exchange: exchange.to_owned(),
         write: p.write.clone(),
         read: p.read.clone(),
     }
 }
 
+/// A cluster-wide list of a document, left out when empty.
+fn listed<T>(list: Vec<T>) -> Option<Vec<T>> {
+    (!list.is_empty()).then_some(list)
+}
+
 /// The whole present part of a topology as one definitions document
 /// (users carry their hash when declared with one, no password otherwise;
-/// a user entry that only grants gives its permissions only).
+/// a user entry that only grants gives its permissions only). Lists of
+/// users, vhosts and permissions are left out when empty.
 pub fn from_topology(topology: &Topology) -> Definitions {
     let mut d = Definitions::default();
+    let (mut users, mut vhosts, mut permissions, mut topic_permissions) = (vec![], vec![], vec![], vec![]);
     for (name, user) in topology.users.iter().filter(|(_, u)| u.state == State::Present) {
         for (vhost, p) in &user.permissions {
-            d.permissions.push(permission_def(name, vhost, p));
+            permissions.push(permission_def(name, vhost, p));
         }
         for (vhost, by_exchange) in &user.topic_permissions {
             for (exchange, p) in by_exchange {
-                d.topic_permissions.push(topic_permission_def(name, vhost, exchange, p));
+                topic_permissions.push(topic_permission_def(name, vhost, exchange, p));
             }
         }
         if user.only_grants() {
             continue;
         }
-        let (password_hash, hashing_algorithm) = match &user.password {
-            Password::Hash { hash, algorithm } => (hash.clone(), Some(algorithm.as_str().to_owned())),
-            Password::Clear(clear) => {
-                let algorithm = HashAlgorithm::Sha256;
-                (super::password::hash(clear, algorithm), Some(algorithm.as_str().to_owned()))
-            }
-            Password::None => (String::new(), None),
+        let (password_hash, hashing_algorithm) = match user.password.to_stored() {
+            Some((hash, algorithm)) => (hash, Some(algorithm.as_str().to_owned())),
+            None => (String::new(), None),
         };
-        d.users.push(UserDef {
+        users.push(UserDef {
             name: name.clone(),
             password_hash,
             password: None,
             hashing_algorithm,
             tags: Some(Tags::List(user.tags.clone().unwrap_or_default())),
+            limits: None,
         });
     }
     for (vname, v) in topology.vhosts.iter().filter(|(_, v)| v.state == State::Present) {
-        d.vhosts.push(VhostDef {
+        vhosts.push(VhostDef {
             name: vname.clone(),
             description: v.description.clone(),
             tags: Some(Tags::List(v.tags.clone())),
@@ -709,6 +471,10 @@ pub fn from_topology(topology: &Topology) -> Definitions {
             d.parameters.push(operator_policy_def(vname, n, p));
         }
     }
+    d.users = listed(users);
+    d.vhosts = listed(vhosts);
+    d.permissions = listed(permissions);
+    d.topic_permissions = listed(topic_permissions);
     d
 }
 
@@ -749,7 +515,7 @@ mod tests {
         assert_eq!(u1.tags.as_deref(), Some(&["foo".to_owned(), "management".to_owned()][..]));
         assert_eq!(u1.permissions["v1"].write, "w");
         assert_eq!(u1.topic_permissions["v1"]["amq.topic"].write, "^a");
-        assert!(matches!(u1.password, Password::Hash { algorithm: HashAlgorithm::Sha256, .. }));
+        assert!(matches!(u1.password, Password::Hash { algorithm: HashingAlgorithm::Sha256, .. }));
         assert!(t.vhosts.contains_key("/"));
     }
 
@@ -820,6 +586,22 @@ mod tests {
         );
         let empty = parse_definitions(r#"{"users":[{"name":"u","password":"","tags":""}]}"#);
         assert!(empty.expect_err("empty").to_string().contains("has an empty `password`"));
+    }
+
+    /// RabbitMQ's import has no policy without a name; a document naming none is refused where
+    /// it used to make a policy called "".
+    #[test]
+    fn a_policy_without_a_name_is_refused() {
+        let err =
+            parse_definitions("{\"policies\": [\n  {\"vhost\": \"v\", \"pattern\": \"^q\", \"definition\": {}}]}")
+                .expect_err("no name");
+        assert!(err.to_string().contains("missing field `name`") && err.to_string().contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn tags_of_the_wrong_type_are_named_as_such() {
+        let err = parse_definitions(r#"{"users":[{"name":"u","tags":[1]}]}"#).expect_err("not strings");
+        assert!(err.to_string().contains("tags must be a list of strings or a comma-separated string"), "{err}");
     }
 
     #[test]

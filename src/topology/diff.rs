@@ -418,7 +418,7 @@ fn queue_differences(
 fn password_change(desired: &Password, current: &Password) -> (bool, PasswordChange) {
     let same = match (desired, current) {
         (Password::Clear(clear), Password::Hash { hash, algorithm }) => {
-            super::password::matches(clear, hash, *algorithm)
+            warren_definitions::password::verify(clear, hash, *algorithm)
         }
         (Password::Hash { hash: d, algorithm: da }, Password::Hash { hash: c, algorithm: ca }) => d == c && da == ca,
         // A file without a password leaves the stored one alone: removing a

@@ -4,7 +4,9 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use super::*;
-use crate::topology::model::{ApplyTo, ExchangeType, HashAlgorithm, Permission, QueueType, TopicPermission};
+use warren_definitions::password::{self, HashingAlgorithm};
+
+use crate::topology::model::{ApplyTo, ExchangeType, Permission, QueueType, TopicPermission};
 use crate::topology::normalise::{Side, normalise};
 use crate::topology::plan::Kind;
 
@@ -253,7 +255,7 @@ fn user() -> impl Strategy<Value = User> {
     )
         .prop_map(|(hash, tags, permissions, topic_permissions)| User {
             state: State::Present,
-            password: Password::Hash { hash: hash.to_owned(), algorithm: HashAlgorithm::Sha256 },
+            password: Password::Hash { hash: hash.to_owned(), algorithm: HashingAlgorithm::Sha256 },
             tags: Some(tags.into_iter().map(str::to_owned).collect()),
             permissions: permissions.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             topic_permissions: topic_permissions
@@ -462,7 +464,7 @@ fn the_default_vhost_and_the_connecting_user_are_never_deleted() {
 
 #[test]
 fn an_unchanged_clear_password_keeps_the_stored_hash_and_a_tag_change_sends_it_back() {
-    let stored = crate::topology::password::hash("s3cret", HashAlgorithm::Sha256);
+    let stored = password::hash("s3cret", HashingAlgorithm::Sha256);
     let user = |password, tags: &[&str]| User {
         state: State::Present,
         password,
@@ -471,9 +473,10 @@ fn an_unchanged_clear_password_keeps_the_stored_hash_and_a_tag_change_sends_it_b
         topic_permissions: BTreeMap::new(),
     };
     let mut current = Topology::default();
-    current
-        .users
-        .insert("jack".into(), user(Password::Hash { hash: stored.clone(), algorithm: HashAlgorithm::Sha256 }, &["a"]));
+    current.users.insert(
+        "jack".into(),
+        user(Password::Hash { hash: stored.clone(), algorithm: HashingAlgorithm::Sha256 }, &["a"]),
+    );
 
     let mut same = Topology::default();
     same.users.insert("jack".into(), user(Password::Clear("s3cret".into()), &["a"]));
@@ -520,12 +523,12 @@ fn a_user_entry_that_only_grants_leaves_password_and_tags_and_needs_the_user_on_
     assert!(error.to_string().starts_with("user \"guest\" does not exist on the broker"), "{error}");
 
     // The broker has it: only the permissions change.
-    let stored = crate::topology::password::hash("guest", HashAlgorithm::Sha256);
+    let stored = password::hash("guest", HashingAlgorithm::Sha256);
     let mut current = Topology::default();
     current.users.insert(
         "guest".into(),
         User {
-            password: Password::Hash { hash: stored, algorithm: HashAlgorithm::Sha256 },
+            password: Password::Hash { hash: stored, algorithm: HashingAlgorithm::Sha256 },
             tags: Some(vec!["administrator".into()]),
             ..User::granting(State::Present)
         },

@@ -30,7 +30,6 @@ pub mod guard;
 pub mod load;
 pub mod model;
 pub mod normalise;
-pub mod password;
 pub mod plan;
 pub mod schema;
 pub mod write;

@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use warren_definitions::password::{self, HashingAlgorithm};
+
 /// Arguments of an exchange, queue or binding, or a policy definition.
 ///
 /// Values are normalised JSON: numeric strings the broker would accept as
@@ -313,12 +315,28 @@ pub enum Password {
         /// The base64 hash as RabbitMQ stores it.
         hash: String,
         /// The digest algorithm.
-        algorithm: HashAlgorithm,
+        algorithm: HashingAlgorithm,
     },
     /// The file gives no password: a new user is created without one (it can
     /// only log in through other mechanisms), an existing user keeps its own.
     /// Leaving the password out is never a reason to change a stored one.
     None,
+}
+
+impl Password {
+    /// What a broker stores for it: a declared hash as it is, a clear-text
+    /// password hashed with a fresh salt by RabbitMQ's default algorithm;
+    /// `None` without a password.
+    pub fn to_stored(&self) -> Option<(String, HashingAlgorithm)> {
+        match self {
+            Password::Clear(clear) => {
+                let algorithm = HashingAlgorithm::default();
+                Some((password::hash(clear, algorithm), algorithm))
+            }
+            Password::Hash { hash, algorithm } => Some((hash.clone(), *algorithm)),
+            Password::None => None,
+        }
+    }
 }
 
 impl fmt::Debug for Password {
@@ -328,35 +346,6 @@ impl fmt::Debug for Password {
             Password::Clear(_) => f.write_str("Password::Clear(<redacted>)"),
             Password::Hash { algorithm, .. } => write!(f, "Password::Hash({algorithm:?}, <redacted>)"),
             Password::None => f.write_str("Password::None"),
-        }
-    }
-}
-
-/// A password-hashing algorithm RabbitMQ supports.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum HashAlgorithm {
-    /// `rabbit_password_hashing_sha256`, RabbitMQ's default.
-    #[default]
-    Sha256,
-    /// `rabbit_password_hashing_sha512`.
-    Sha512,
-}
-
-impl HashAlgorithm {
-    /// The name in definitions files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HashAlgorithm::Sha256 => "rabbit_password_hashing_sha256",
-            HashAlgorithm::Sha512 => "rabbit_password_hashing_sha512",
-        }
-    }
-
-    /// Parses the name in definitions files.
-    pub fn parse(name: &str) -> Option<HashAlgorithm> {
-        match name {
-            "rabbit_password_hashing_sha256" | "sha256" => Some(HashAlgorithm::Sha256),
-            "rabbit_password_hashing_sha512" | "sha512" => Some(HashAlgorithm::Sha512),
-            _ => None,
         }
     }
 }

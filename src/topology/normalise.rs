@@ -5,6 +5,7 @@
 //! state after reading its definitions. Every rule here is idempotent.
 
 use serde_json::Value;
+use warren_definitions::Tags;
 
 use super::model::{Arguments, Binding, QueueType, Topology, User, Vhost};
 
@@ -114,12 +115,11 @@ fn normalise_vhost(vhost: &mut Vhost, side: Side) {
 }
 
 fn normalise_user(user: &mut User) {
-    // RabbitMQ 3.10 gives tags as a list in some places and a comma string in
-    // others; the definitions reader splits strings, this sorts and dedups.
+    // `apply` sends a user's tags as one comma-separated string, so they are
+    // what RabbitMQ makes of that string (a tag holding a comma is two),
+    // sorted and deduplicated.
     if let Some(tags) = &mut user.tags {
-        let split: Vec<String> =
-            tags.iter().flat_map(|t| t.split(',')).map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
-        *tags = split;
+        *tags = Tags::Joined(tags.join(",")).to_vec();
         normalise_tags(tags);
     }
     // No topic permissions in a vhost and an empty entry for it are the same.

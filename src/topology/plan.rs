@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::model::{Binding, Exchange, HashAlgorithm, Password, Permission, Policy, Queue, TopicPermission, Vhost};
+use warren_definitions::password::HashingAlgorithm;
+
+use super::model::{Binding, Exchange, Password, Permission, Policy, Queue, TopicPermission, Vhost};
 
 /// What a change does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -109,15 +111,11 @@ impl std::fmt::Debug for PasswordChange {
 impl PasswordChange {
     /// The hash to send and its algorithm; a clear password gets a fresh salt.
     /// An empty hash means "no password".
-    pub fn to_hash(&self) -> (String, HashAlgorithm) {
+    pub fn to_hash(&self) -> (String, HashingAlgorithm) {
         let password = match self {
             PasswordChange::Keep(p) | PasswordChange::Set(p) => p,
         };
-        match password {
-            Password::Clear(clear) => (super::password::hash(clear, HashAlgorithm::Sha256), HashAlgorithm::Sha256),
-            Password::Hash { hash, algorithm } => (hash.clone(), *algorithm),
-            Password::None => (String::new(), HashAlgorithm::Sha256),
-        }
+        password.to_stored().unwrap_or_default()
     }
 }
 

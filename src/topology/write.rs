@@ -16,7 +16,7 @@ use super::load::raw::{
     RawTopology, RawUser, RawVhost,
 };
 use super::model::{
-    ApplyTo, Arguments, Binding, DestinationType, Exchange, Password, Policy, Queue, State, Topology, User, Vhost,
+    ApplyTo, Arguments, Binding, DestinationType, Exchange, Policy, Queue, State, Topology, User, Vhost,
 };
 
 /// The topology as YAML text, starting with a comment that says what it is.
@@ -124,13 +124,9 @@ fn policy_raw(policy: &Policy) -> RawPolicy {
 }
 
 fn user_raw(user: &User) -> RawUser {
-    let (password_hash, hashing_algorithm) = match &user.password {
-        Password::Hash { hash, algorithm } => (Some(text(hash)), Some(algorithm.as_str().to_owned())),
-        Password::Clear(password) => {
-            let algorithm = super::model::HashAlgorithm::Sha256;
-            (Some(super::password::hash(password, algorithm)), Some(algorithm.as_str().to_owned()))
-        }
-        Password::None => (None, None),
+    let (password_hash, hashing_algorithm) = match user.password.to_stored() {
+        Some((hash, algorithm)) => (Some(text(&hash)), Some(algorithm.as_str().to_owned())),
+        None => (None, None),
     };
     RawUser {
         state: state(user.state),
@@ -170,9 +166,11 @@ mod tests {
 
     use proptest::prelude::*;
 
+    use warren_definitions::password::{self, HashingAlgorithm};
+
     use super::*;
     use crate::topology::load::load_str_with_env;
-    use crate::topology::model::{ExchangeType, HashAlgorithm, Permission, QueueType};
+    use crate::topology::model::{ExchangeType, Password, Permission, QueueType};
 
     fn reload(topology: &Topology) -> Topology {
         let text = to_yaml(topology);
@@ -194,8 +192,8 @@ mod tests {
             for user in loaded.users.values_mut() {
                 if let Password::Clear(clear) = &user.password {
                     user.password = Password::Hash {
-                        hash: crate::topology::password::hash(clear, HashAlgorithm::Sha256),
-                        algorithm: HashAlgorithm::Sha256,
+                        hash: password::hash(clear, HashingAlgorithm::Sha256),
+                        algorithm: HashingAlgorithm::Sha256,
                     };
                 }
             }
@@ -213,7 +211,7 @@ mod tests {
         let Password::Hash { hash, algorithm } = &reload(&topology).users["app"].password else {
             panic!("the export holds a hash")
         };
-        assert!(crate::topology::password::matches("hunter2-secret", hash, *algorithm));
+        assert!(password::verify("hunter2-secret", hash, *algorithm));
     }
 
     fn name() -> impl Strategy<Value = String> {
@@ -392,8 +390,8 @@ mod tests {
                 topology.vhosts.insert(name.clone(), build_vhost(spec));
             }
             for (name, (sha512, tags, grant)) in users {
-                let algorithm = if sha512 { HashAlgorithm::Sha512 } else { HashAlgorithm::Sha256 };
-                let password = Password::Hash { hash: crate::topology::password::hash(&name, algorithm), algorithm };
+                let algorithm = if sha512 { HashingAlgorithm::Sha512 } else { HashingAlgorithm::Sha256 };
+                let password = Password::Hash { hash: password::hash(&name, algorithm), algorithm };
                 let permissions = if grant {
                     topology
                         .vhosts

@@ -118,16 +118,18 @@ impl Sandbox {
         let m = self.management();
         let mut defs = self.runtime.block_on(m.definitions()).expect("reading definitions");
         // RabbitMQ 3.10's definitions name vhosts only; their metadata is in /api/vhosts.
-        defs.vhosts = self.runtime.block_on(m.vhosts()).expect("listing vhosts");
-        defs.vhosts.retain(|v| v.name == self.vhost);
-        defs.queues.retain(|q| q.vhost == self.vhost);
-        defs.exchanges.retain(|x| x.vhost == self.vhost);
-        defs.bindings.retain(|b| b.vhost == self.vhost);
-        defs.policies.retain(|p| p.vhost == self.vhost);
-        defs.parameters.retain(|p| p.vhost == self.vhost);
-        defs.users.retain(|u| self.users.contains(&u.name));
-        defs.permissions.retain(|p| self.users.contains(&p.user));
-        defs.topic_permissions.retain(|p| self.users.contains(&p.user));
+        let mut vhosts = self.runtime.block_on(m.vhosts()).expect("listing vhosts");
+        vhosts.retain(|v| v.name == self.vhost);
+        defs.vhosts = Some(vhosts);
+        let ours = |vhost: &Option<String>| vhost.as_ref() == Some(&self.vhost);
+        defs.queues.retain(|q| ours(&q.vhost));
+        defs.exchanges.retain(|x| ours(&x.vhost));
+        defs.bindings.retain(|b| ours(&b.vhost));
+        defs.policies.retain(|p| ours(&p.vhost));
+        defs.parameters.retain(|p| ours(&p.vhost));
+        defs.users.get_or_insert_default().retain(|u| self.users.contains(&u.name));
+        defs.permissions.get_or_insert_default().retain(|p| self.users.contains(&p.user));
+        defs.topic_permissions.get_or_insert_default().retain(|p| self.users.contains(&p.user));
         definitions::to_topology(&defs, Side::Broker).expect("the definitions map onto the model")
     }
 

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use lapin::options::BasicGetOptions;
 use warren::target::Endpoint;
-use warren::topology::definitions::{Definitions, QueueDef};
 use warren::topology::model::{Binding, DestinationType, Password, QueueType, State, Topology};
+use warren_definitions::{Definitions, QueueDef};
 
 use crate::sandbox::{Sandbox, path_str, sandboxes};
 use crate::util::{Output, unique_name};
@@ -139,8 +139,8 @@ fn check_drift_is_named_by_plan_and_undone_by_apply_prune(sandbox: &mut Sandbox)
     let extra = Definitions {
         queues: vec![QueueDef {
             name: "stray".into(),
-            vhost: sandbox.vhost.clone(),
-            durable: true,
+            vhost: Some(sandbox.vhost.clone()),
+            durable: Some(true),
             auto_delete: false,
             arguments: Default::default(),
             kind: None,

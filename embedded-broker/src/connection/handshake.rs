@@ -7,7 +7,7 @@ use amq_protocol::types::{AMQPValue, FieldTable, LongString};
 
 use super::codec::Frame;
 use super::{Connection, Fail, Phase};
-use crate::management::COMPATIBLE_RABBITMQ_VERSION;
+use crate::COMPATIBLE_RABBITMQ_VERSION;
 use crate::state::args;
 
 /// The capabilities RabbitMQ announces; clients switch features on from this table.

@@ -5,6 +5,7 @@
 use axum::body::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use warren_definitions::Tags;
 
 use super::ApiError;
 
@@ -23,6 +24,13 @@ pub(crate) fn object(bytes: &Bytes) -> Result<Map<String, Value>, ApiError> {
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     let map = object(bytes)?;
     serde_json::from_value(Value::Object(map)).map_err(ApiError::BadBody)
+}
+
+/// A `tags` field: a list of strings, a comma-separated string, or `null` for none.
+pub(crate) fn tags(value: &Value) -> Result<Vec<String>, ApiError> {
+    Tags::from_value(value).map(|tags| tags.to_vec()).ok_or_else(|| {
+        ApiError::BadBody(serde::de::Error::custom("tags must be a list of strings or a comma-separated string"))
+    })
 }
 
 /// The string fields `keys` of `map`, or RabbitMQ's `key_missing` list naming every absent one.

@@ -6,6 +6,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::definitions::import::ImportError;
+use crate::definitions::policy::PolicyError;
 use crate::state::StateError;
 
 /// Why a management API request failed.
@@ -149,6 +151,41 @@ impl ApiError {
 impl From<StateError> for ApiError {
     fn from(error: StateError) -> ApiError {
         ApiError::from_state(error)
+    }
+}
+
+impl From<PolicyError> for ApiError {
+    fn from(error: PolicyError) -> ApiError {
+        match error {
+            PolicyError::KeysMissing { keys } => ApiError::KeysMissing { keys },
+            PolicyError::Invalid { problem } => ApiError::PolicyInvalid { problem },
+            PolicyError::State(error) => ApiError::from_state(error),
+        }
+    }
+}
+
+impl From<ImportError> for ApiError {
+    /// The answers RabbitMQ gives `POST /api/definitions` for the same mistakes.
+    fn from(error: ImportError) -> ApiError {
+        let bad_body = |error: &ImportError| ApiError::BadBody(serde::de::Error::custom(error.to_string()));
+        match error {
+            ImportError::VhostNotFound { .. } => ApiError::VhostNotFound,
+            ImportError::VhostOrUserNotFound { .. } => ApiError::VhostOrUserNotFound,
+            ImportError::Policy { error, .. } => (*error).into(),
+            ImportError::UnknownExchangeType { kind } => ApiError::UnknownExchangeType(kind),
+            ImportError::State(error) => ApiError::from_state(error),
+            ImportError::UnknownAlgorithm { .. } | ImportError::BadHash { .. } => {
+                ApiError::PasswordHash { problem: error.to_string() }
+            }
+            // RabbitMQ's own words for it, as its import answers.
+            ImportError::PasswordAndHash { .. } => {
+                ApiError::PasswordHash { problem: "both_password_and_password_hash_are_provided".into() }
+            }
+            ImportError::NoVhost { .. }
+            | ImportError::UnsupportedParameter { .. }
+            | ImportError::OperatorPolicyValue { .. }
+            | ImportError::DestinationType { .. } => bad_body(&error),
+        }
     }
 }
 

@@ -3,22 +3,15 @@
 //! (`rabbitmq_http_client`) reconciles both brokers.
 //!
 //! Layout: `auth` (basic auth and tags), `error` (RabbitMQ-shaped JSON errors),
-//! `body` (request bodies), `definitions` (the definitions document) with
-//! `export`/`import`, `properties_key` (binding identities), and `routes/`, one
-//! file per resource. Every route answers in RabbitMQ's shapes; RabbitMQ 3.10
-//! is the reference for fields, status codes and error texts.
+//! `body` (request bodies), and `routes/`, one file per resource. Definitions
+//! import and export live in [`crate::definitions`]; the document, password
+//! hashes and binding `properties_key`s in the `warren-definitions` crate. Every
+//! route answers in RabbitMQ's shapes; RabbitMQ 3.10 is the reference for
+//! fields, status codes and error texts.
 
 mod auth;
 mod body;
-pub mod definitions;
 mod error;
-pub mod export;
-pub mod import;
-pub mod password;
-pub mod phash2;
-pub mod properties_key;
-#[cfg(test)]
-mod roundtrip_tests;
 mod routes;
 
 use std::net::SocketAddr;
@@ -27,8 +20,6 @@ use axum::Router;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
-/// Also the `version` the AMQP handshake announces beside the product `RabbitMQ`.
-pub(crate) use routes::COMPATIBLE_RABBITMQ_VERSION;
 
 use crate::state::State;
 

@@ -1,70 +1,12 @@
-//! Argument tables: conversion between AMQP field tables and the management API's JSON, and
-//! RabbitMQ's rules for accepting queue arguments at declare time and for comparing them on
-//! redeclaration.
+//! Argument tables: RabbitMQ's rules for accepting queue arguments at declare time and for
+//! comparing them on redeclaration. Their conversion from and to JSON is
+//! `warren_definitions::arguments`.
 
-use amq_protocol::types::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};
-use serde_json::{Map, Number, Value};
+use amq_protocol::types::{AMQPValue, FieldTable, ShortString};
+use warren_definitions::arguments::value_to_json;
 
 use super::error::StateError;
 use super::queue::QueueType;
-
-/// Converts a JSON object (as the management API receives it) to an AMQP field table.
-/// Integers become signed 64-bit values, as RabbitMQ's JSON decoder makes them.
-pub fn table_from_json(map: &Map<String, Value>) -> FieldTable {
-    let mut table = FieldTable::default();
-    for (key, value) in map {
-        table.insert(ShortString::from(key.as_str()), value_from_json(value));
-    }
-    table
-}
-
-/// Converts one JSON value to an AMQP value.
-pub fn value_from_json(value: &Value) -> AMQPValue {
-    match value {
-        Value::Null => AMQPValue::Void,
-        Value::Bool(b) => AMQPValue::Boolean(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => AMQPValue::LongLongInt(i),
-            None => AMQPValue::Double(n.as_f64().unwrap_or_default()),
-        },
-        Value::String(s) => AMQPValue::LongString(LongString::from(s.as_str())),
-        Value::Array(items) => {
-            AMQPValue::FieldArray(FieldArray::from(items.iter().map(value_from_json).collect::<Vec<_>>()))
-        }
-        Value::Object(map) => AMQPValue::FieldTable(table_from_json(map)),
-    }
-}
-
-/// Converts an AMQP field table to the JSON the management API shows.
-pub fn table_to_json(table: &FieldTable) -> Map<String, Value> {
-    table.inner().iter().map(|(k, v)| (k.as_str().to_owned(), value_to_json(v))).collect()
-}
-
-/// Converts one AMQP value to JSON; byte arrays and long strings that are not UTF-8 are shown lossily.
-pub fn value_to_json(value: &AMQPValue) -> Value {
-    match value {
-        AMQPValue::Boolean(b) => Value::Bool(*b),
-        AMQPValue::ShortShortInt(i) => Value::from(*i),
-        AMQPValue::ShortShortUInt(i) => Value::from(*i),
-        AMQPValue::ShortInt(i) => Value::from(*i),
-        AMQPValue::ShortUInt(i) => Value::from(*i),
-        AMQPValue::LongInt(i) => Value::from(*i),
-        AMQPValue::LongUInt(i) => Value::from(*i),
-        AMQPValue::LongLongInt(i) => Value::from(*i),
-        AMQPValue::Float(f) => Number::from_f64(f64::from(*f)).map_or(Value::Null, Value::Number),
-        AMQPValue::Double(f) => Number::from_f64(*f).map_or(Value::Null, Value::Number),
-        AMQPValue::DecimalValue(d) => {
-            Number::from_f64(f64::from(d.value) / 10f64.powi(i32::from(d.scale))).map_or(Value::Null, Value::Number)
-        }
-        AMQPValue::ShortString(s) => Value::String(s.as_str().to_owned()),
-        AMQPValue::LongString(s) => Value::String(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        AMQPValue::FieldArray(a) => Value::Array(a.as_slice().iter().map(value_to_json).collect()),
-        AMQPValue::Timestamp(t) => Value::from(*t),
-        AMQPValue::FieldTable(t) => Value::Object(table_to_json(t)),
-        AMQPValue::ByteArray(b) => Value::String(String::from_utf8_lossy(b.as_slice()).into_owned()),
-        AMQPValue::Void => Value::Null,
-    }
-}
 
 /// The value as a signed integer when it is of any integer type (RabbitMQ accepts every one).
 pub fn as_i64(value: &AMQPValue) -> Option<i64> {
@@ -386,13 +328,6 @@ mod tests {
         assert!(equivalent(&AMQPValue::LongInt(5), &AMQPValue::LongLongInt(5)));
         assert!(!equivalent(&AMQPValue::LongInt(5), &AMQPValue::LongLongInt(6)));
         assert!(equivalent(&AMQPValue::ShortString("a".into()), &AMQPValue::LongString("a".into())));
-    }
-
-    #[test]
-    fn json_round_trip_keeps_numbers_strings_and_nesting() {
-        let json = serde_json::json!({"x-message-ttl": 1000, "x-dead-letter-exchange": "dlx", "nested": {"a": [true]}});
-        let Value::Object(map) = &json else { panic!("test input is an object") };
-        assert_eq!(Value::Object(table_to_json(&table_from_json(map))), json);
     }
 
     #[test]

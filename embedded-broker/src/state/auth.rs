@@ -1,14 +1,6 @@
-//! Users, password hashes as RabbitMQ stores them, and permissions.
+//! Users (their password hashes are `warren_definitions::password`'s) and permissions.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use rand::RngCore as _;
-use sha2::{Digest, Sha256, Sha512};
-
-/// RabbitMQ's name for its default hashing module.
-pub const SHA256: &str = "rabbit_password_hashing_sha256";
-/// RabbitMQ's name for its SHA-512 hashing module.
-pub const SHA512: &str = "rabbit_password_hashing_sha512";
+use warren_definitions::password::{self, HashingAlgorithm};
 
 /// A user account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,8 +9,8 @@ pub struct User {
     pub name: String,
     /// base64(4-byte salt ++ digest(salt ++ password)), or empty for a user without a password.
     pub password_hash: String,
-    /// [`SHA256`] or [`SHA512`].
-    pub hashing_algorithm: String,
+    /// How the hash was computed.
+    pub hashing_algorithm: HashingAlgorithm,
     /// Tags such as `administrator`, `management`, `monitoring`.
     pub tags: Vec<String>,
 }
@@ -27,48 +19,13 @@ impl User {
     /// Whether `password` matches the stored hash. A user with an empty hash cannot log in with a
     /// password, as in RabbitMQ.
     pub fn check_password(&self, password: &[u8]) -> bool {
-        let Ok(raw) = STANDARD.decode(self.password_hash.as_bytes()) else { return false };
-        if raw.len() < 5 {
-            return false;
-        }
-        let (salt, digest) = raw.split_at(4);
-        let computed = digest_with(&self.hashing_algorithm, salt, password);
-        // Length check first so a truncated hash never matches a prefix.
-        computed.len() == digest.len() && computed.iter().zip(digest).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        password::verify(password, &self.password_hash, self.hashing_algorithm)
     }
 
     /// Whether the user carries `tag`.
     pub fn has_tag(&self, tag: &str) -> bool {
         self.tags.iter().any(|t| t == tag)
     }
-}
-
-fn digest_with(algorithm: &str, salt: &[u8], password: &[u8]) -> Vec<u8> {
-    if algorithm == SHA512 {
-        let mut h = Sha512::new();
-        h.update(salt);
-        h.update(password);
-        h.finalize().to_vec()
-    } else {
-        let mut h = Sha256::new();
-        h.update(salt);
-        h.update(password);
-        h.finalize().to_vec()
-    }
-}
-
-/// Hashes `password` with a fresh random salt the way RabbitMQ's SHA-256 module does.
-pub fn hash_password(password: &str) -> String {
-    let mut salt = [0u8; 4];
-    rand::rng().fill_bytes(&mut salt);
-    hash_password_with_salt(salt, password)
-}
-
-/// Hashes with a given salt; public so callers can compare against a known hash in tests.
-pub fn hash_password_with_salt(salt: [u8; 4], password: &str) -> String {
-    let mut raw = salt.to_vec();
-    raw.extend(digest_with(SHA256, &salt, password.as_bytes()));
-    STANDARD.encode(raw)
 }
 
 /// The configure/write/read regular expressions of one user in one vhost.
@@ -152,7 +109,7 @@ fn opens_quantifier(rest: &str) -> bool {
 }
 
 /// A user's topic permission on one exchange, compiled for matching routing keys: what
-/// [`crate::State::topic_rules`] returns and a connection caches. A pattern that does not compile
+/// [`crate::state::State::topic_rules`] returns and a connection caches. A pattern that does not compile
 /// (after `{username}`/`{vhost}` expansion) is `None` and allows nothing.
 #[derive(Debug, Clone)]
 pub struct TopicRule {
@@ -204,13 +161,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hash_matches_rabbitmq_documented_example() {
-        // From RabbitMQ's "Credentials and Passwords" guide: salt 908D C60A, password "test12".
-        let hash = hash_password_with_salt([0x90, 0x8D, 0xC6, 0x0A], "test12");
-        assert_eq!(hash, "kI3GCqW5JLMJa4iX1lo7X4D6XbYqlLgxIs30+P6tENUV2POR");
-    }
-
-    #[test]
     fn braces_that_open_no_quantifier_are_literal_as_in_pcre() {
         let re = compile_pattern(r"^{username}\.a{2}b{1,}c{1,2}$").expect("compiles");
         assert!(re.is_match("{username}.aabcc"));
@@ -225,8 +175,8 @@ mod tests {
     fn check_password_accepts_the_right_one_only() {
         let user = User {
             name: "u".into(),
-            password_hash: hash_password("secret"),
-            hashing_algorithm: SHA256.into(),
+            password_hash: password::hash("secret", HashingAlgorithm::Sha256),
+            hashing_algorithm: HashingAlgorithm::Sha256,
             tags: vec![],
         };
         assert!(user.check_password(b"secret"));

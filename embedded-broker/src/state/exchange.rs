@@ -99,23 +99,6 @@ pub struct Binding {
 }
 
 impl Binding {
-    /// The management API's `properties_key`: the routing key percent-encoded, or `~` when empty,
-    /// followed by a hash of the arguments when there are any.
-    pub fn properties_key(&self) -> String {
-        let mut key = if self.routing_key.is_empty() { "~".to_owned() } else { encode_key(&self.routing_key) };
-        if !self.arguments.inner().is_empty() {
-            use sha2::Digest as _;
-            let mut h = sha2::Sha256::new();
-            h.update(serde_json::Value::Object(args::table_to_json(&self.arguments)).to_string().as_bytes());
-            let digest = h.finalize();
-            key.push('~');
-            for b in digest.iter().take(8) {
-                key.push_str(&format!("{b:02x}"));
-            }
-        }
-        key
-    }
-
     /// Whether a message with this routing key and headers matches, for an exchange of `kind`.
     pub fn matches(&self, kind: ExchangeKind, routing_key: &str, headers: Option<&FieldTable>) -> bool {
         match kind {
@@ -125,18 +108,6 @@ impl Binding {
             ExchangeKind::Headers => headers_match(&self.arguments, headers),
         }
     }
-}
-
-fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Topic matching as RabbitMQ does it: words split on `.`, `*` is exactly one word, `#` zero or

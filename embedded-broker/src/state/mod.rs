@@ -8,7 +8,7 @@
 //!
 //! - vhosts: [`State::vhosts`], [`State::vhost`], [`State::put_vhost`], [`State::delete_vhost`]
 //! - users: [`State::users`], [`State::user`], [`State::put_user`] (give a hash; hash plain
-//!   passwords with [`auth::hash_password`]), [`State::delete_user`], [`State::authenticate`]
+//!   passwords with [`warren_definitions::password::hash`]), [`State::delete_user`], [`State::authenticate`]
 //! - permissions: [`State::permissions`], [`State::put_permission`], [`State::delete_permission`],
 //!   topic permissions likewise ([`State::topic_permissions`], ...)
 //! - exchanges: [`State::exchanges`], [`State::exchange`], [`State::declare_exchange`],
@@ -48,6 +48,7 @@ use auth::{Access, Permission, TopicPermission, TopicRule, User};
 use exchange::{Binding, Exchange, ExchangeKind};
 use policy::Policy;
 use queue::Queue;
+use warren_definitions::password::{self, HashingAlgorithm};
 
 /// Identifies a client connection (owner of exclusive queues and consumers).
 pub type ConnectionId = u64;
@@ -142,8 +143,8 @@ impl State {
         });
         state.put_user(User {
             name: "guest".into(),
-            password_hash: auth::hash_password("guest"),
-            hashing_algorithm: auth::SHA256.into(),
+            password_hash: password::hash("guest", HashingAlgorithm::Sha256),
+            hashing_algorithm: HashingAlgorithm::Sha256,
             tags: vec!["administrator".into()],
         });
         // Both exist, and the patterns are valid: this cannot fail.

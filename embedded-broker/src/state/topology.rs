@@ -880,12 +880,14 @@ mod tests {
 
     #[test]
     fn guest_logs_in_only_over_loopback_and_other_users_from_anywhere() {
-        use crate::state::auth::{self, User};
+        use warren_definitions::password::{self, HashingAlgorithm};
+
+        use crate::state::auth::User;
         let s = state();
         s.put_user(User {
             name: "remote".into(),
-            password_hash: auth::hash_password("pw"),
-            hashing_algorithm: auth::SHA256.into(),
+            password_hash: password::hash("pw", HashingAlgorithm::Sha256),
+            hashing_algorithm: HashingAlgorithm::Sha256,
             tags: vec![],
         });
         let ip = |text: &str| text.parse::<std::net::IpAddr>().expect("an address");

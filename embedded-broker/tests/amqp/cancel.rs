@@ -280,7 +280,11 @@ async fn deleting_a_vhost_or_a_user_closes_their_connections() {
         assert!(ch == 1 && is_cancel_of_c1(&cancel), "[{}] the consumer is cancelled first: {cancel:?}", t.name);
         let (ch, close) = next_method(&mut raw, "connection.close").await;
         let text = format!("CONNECTION_FORCED - vhost '{vhost}' is deleted");
-        assert!(ch == 0 && is_forced_close(&close, &text), "[{}] then the connection closes: {close:?}", t.name);
+        // RabbitMQ's own text races between the vhost's deletion and its supervisor going down
+        // ("is down"); the embedded broker always says what happened.
+        let raced = format!("CONNECTION_FORCED - vhost '{vhost}' is down");
+        let closed = is_forced_close(&close, &text) || (t.broker.is_none() && is_forced_close(&close, &raced));
+        assert!(ch == 0 && closed, "[{}] then the connection closes: {close:?}", t.name);
 
         let user = unique("doomed-user");
         let body = r#"{"password":"pw","tags":""}"#;

@@ -4,8 +4,9 @@
 use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
-use warren_broker::state::auth::{self, Permission, User};
+use warren_broker::state::auth::{Permission, User};
 use warren_broker::{Broker, BrokerConfig};
+use warren_definitions::password::{self, HashingAlgorithm};
 
 use crate::util::*;
 
@@ -66,8 +67,8 @@ async fn permissions_limit_what_a_user_may_configure_write_and_read() {
     let state = broker.state();
     state.put_user(User {
         name: "narrow".into(),
-        password_hash: auth::hash_password("pw"),
-        hashing_algorithm: auth::SHA256.into(),
+        password_hash: password::hash("pw", HashingAlgorithm::Sha256),
+        hashing_algorithm: HashingAlgorithm::Sha256,
         tags: vec![],
     });
     state
@@ -98,8 +99,8 @@ async fn permissions_limit_what_a_user_may_configure_write_and_read() {
     // A user without any permission on the vhost cannot open it.
     state.put_user(User {
         name: "none".into(),
-        password_hash: auth::hash_password("pw"),
-        hashing_algorithm: auth::SHA256.into(),
+        password_hash: password::hash("pw", HashingAlgorithm::Sha256),
+        hashing_algorithm: HashingAlgorithm::Sha256,
         tags: vec![],
     });
     let url = format!("amqp://none:pw@{}/%2f", broker.amqp_addr());

@@ -634,7 +634,7 @@ const ACCEPTED_ARGUMENTS: &[&str] = &[
 fn json_table(arguments: &str) -> FieldTable {
     let json: serde_json::Value = serde_json::from_str(arguments).expect("test arguments are JSON");
     let serde_json::Value::Object(map) = json else { panic!("test arguments are an object") };
-    warren_broker::state::args::table_from_json(&map)
+    warren_definitions::arguments::table_from_json(&map)
 }
 
 #[tokio::test]

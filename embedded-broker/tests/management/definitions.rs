@@ -321,3 +321,81 @@ async fn a_plain_password_in_an_import_is_hashed_and_logs_in() {
     let theirs = plain_passwords_on(rabbit.addr, (&rabbit.user, &rabbit.password), &user).await;
     assert_eq!(ours, theirs, "the embedded broker answers as RabbitMQ does");
 }
+
+/// How one broker at `addr` reads tags given as a list with blanks and a comma: in an import
+/// (a user and a vhost) and in `PUT /api/users` and `PUT /api/vhosts`, each read back.
+async fn list_tags_on(addr: std::net::SocketAddr, admin: (&str, &str), name: &str) -> Vec<String> {
+    let as_admin = |method: &'static str, path: String, body: Option<String>| async move {
+        crate::util::raw(addr, method, &path, Some(admin), body.as_deref()).await
+    };
+    let tags = json!([" management ", "a,b"]);
+    let (imported_user, put_user) = (format!("{name}-imported"), format!("{name}-put"));
+    let (imported_vhost, put_vhost) = (format!("{name}-imported-v"), format!("{name}-put-v"));
+    let document = json!({"users": [{"name": imported_user, "password": "pw", "tags": tags}],
+                          "vhosts": [{"name": imported_vhost, "tags": tags}]});
+    let mut seen =
+        vec![as_admin("POST", "/api/definitions".into(), Some(document.to_string())).await.status.to_string()];
+    let body = json!({"password": "pw", "tags": tags}).to_string();
+    seen.push(as_admin("PUT", format!("/api/users/{put_user}"), Some(body)).await.status.to_string());
+    seen.push(
+        as_admin("PUT", format!("/api/vhosts/{put_vhost}"), Some(json!({"tags": tags}).to_string()))
+            .await
+            .status
+            .to_string(),
+    );
+    for user in [&imported_user, &put_user] {
+        seen.push(as_admin("GET", format!("/api/users/{user}"), None).await.json()["tags"].to_string());
+        as_admin("DELETE", format!("/api/users/{user}"), None).await;
+    }
+    for vhost in [&imported_vhost, &put_vhost] {
+        seen.push(as_admin("GET", format!("/api/vhosts/{vhost}"), None).await.json()["tags"].to_string());
+        as_admin("DELETE", format!("/api/vhosts/{vhost}"), None).await;
+    }
+    seen
+}
+
+/// Tags given as a list are trimmed one by one and never split at commas (RabbitMQ's
+/// `tag_list_from`), whether imported or set through the API, on both brokers.
+#[tokio::test]
+async fn tags_in_a_list_are_trimmed_and_never_split() {
+    let server = Server::start().await;
+    let name = unique_name("warren-mgmt-tags");
+    let ours = list_tags_on(server.addr, ("guest", "guest"), &name).await;
+    let read_back = r#"["management","a,b"]"#.to_owned();
+    assert_eq!(
+        ours,
+        [
+            "204".to_owned(),
+            "201".to_owned(),
+            "201".to_owned(),
+            read_back.clone(),
+            read_back.clone(),
+            read_back.clone(),
+            read_back
+        ]
+    );
+    let Some(rabbit) = rabbitmq().await else { return };
+    let theirs = list_tags_on(rabbit.addr, (&rabbit.user, &rabbit.password), &name).await;
+    assert_eq!(ours, theirs, "the embedded broker reads tags as RabbitMQ does");
+}
+
+/// A policy in an import is validated as `PUT /api/policies` validates its body: a priority
+/// that is not an integer is RabbitMQ's 400 "Validation failed" either way, and nothing changes.
+#[tokio::test]
+async fn a_policy_in_an_import_is_validated_as_a_policy_put() {
+    let server = Server::start().await;
+    let before = server.client().export_cluster_wide_definitions_as_string().await.expect("export");
+    let body = json!({"pattern": "^q", "definition": {"max-length": 1}, "priority": "high"});
+    let put = server.raw("PUT", "/api/policies/%2F/p", Some(&body.to_string())).await;
+    let mut entry = body.clone();
+    entry["vhost"] = json!("/");
+    entry["name"] = json!("p");
+    let imported = server.raw("POST", "/api/definitions", Some(&json!({"policies": [entry]}).to_string())).await;
+    assert_eq!((imported.status, imported.reason()), (put.status, put.reason()));
+    assert_eq!(
+        (put.status, put.reason().as_str()),
+        (400, "Validation failed\n\npriority must be an integer, got \"high\"\n")
+    );
+    let after = server.client().export_cluster_wide_definitions_as_string().await.expect("export");
+    assert_eq!(after, before);
+}

@@ -11,7 +11,7 @@ pub mod wait;
 
 use std::time::{Duration, Instant};
 
-use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};
+use lapin::types::FieldTable;
 
 /// The run's one monotonic clock and its phases, in nanoseconds since `epoch`.
 #[derive(Debug, Clone, Copy)]
@@ -113,29 +113,8 @@ pub enum ActorError {
     },
 }
 
-/// Converts a header value from the scenario file to an AMQP field value.
-pub fn amqp_value(value: &serde_json::Value) -> AMQPValue {
-    match value {
-        serde_json::Value::Null => AMQPValue::Void,
-        serde_json::Value::Bool(b) => AMQPValue::Boolean(*b),
-        serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => AMQPValue::LongLongInt(i),
-            (None, Some(f)) => AMQPValue::Double(f),
-            (None, None) => AMQPValue::LongString(LongString::from(n.to_string())),
-        },
-        serde_json::Value::String(s) => AMQPValue::LongString(LongString::from(s.as_str())),
-        serde_json::Value::Array(items) => {
-            AMQPValue::FieldArray(FieldArray::from(items.iter().map(amqp_value).collect::<Vec<_>>()))
-        }
-        serde_json::Value::Object(map) => AMQPValue::FieldTable(field_table(map.iter())),
-    }
-}
-
-/// Converts a map of header values to an AMQP field table.
+/// Converts a map of header values from the scenario file to an AMQP field
+/// table, as RabbitMQ's management API converts JSON.
 pub fn field_table<'a>(entries: impl Iterator<Item = (&'a String, &'a serde_json::Value)>) -> FieldTable {
-    let mut table = FieldTable::default();
-    for (key, value) in entries {
-        table.insert(ShortString::from(key.as_str()), amqp_value(value));
-    }
-    table
+    warren_definitions::arguments::table_from_json(entries)
 }

@@ -232,7 +232,10 @@ mod tests {
         let topology =
             load("users:\n  u:\n    password_hash: 7Mvsw/U+bHR7ukTHgExDDXXqTnENrzHTLR/VyA9dimxoI0sE\n").expect("valid");
         let password = &topology.users["u"].password;
-        assert!(matches!(password, Password::Hash { algorithm: crate::topology::model::HashAlgorithm::Sha256, .. }));
+        assert!(matches!(
+            password,
+            Password::Hash { algorithm: warren_definitions::password::HashingAlgorithm::Sha256, .. }
+        ));
         assert!(!format!("{password:?}").contains("7Mvsw"));
         // A SHA-512 hash is longer: the length gives a mismatch away without printing the hash.
         let errors = messages(

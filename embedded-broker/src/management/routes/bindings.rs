@@ -11,12 +11,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
+use warren_definitions::arguments::{table_from_json, table_to_json};
+use warren_definitions::properties_key::properties_key;
 
 use super::exchanges::arguments;
 use super::{exchange_name, existing_vhost, written};
-use crate::management::properties_key::properties_key;
 use crate::management::{Api, ApiError, body};
-use crate::state::args;
 use crate::state::exchange::{Binding, DestinationKind};
 
 /// Path segments of `…/e/{source}/{kind}/{destination}`.
@@ -85,7 +85,7 @@ pub(crate) async fn create(
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     };
-    let arguments = args::table_from_json(&arguments(&map)?);
+    let arguments = table_from_json(&arguments(&map)?);
     let key = properties_key(&routing_key, &arguments);
     let binding = Binding { source, destination: destination.clone(), destination_kind, routing_key, arguments };
     api.state.bind(&vhost, binding)?;
@@ -190,7 +190,7 @@ fn key_of(binding: &Binding) -> String {
 
 /// A binding as RabbitMQ lists it.
 pub(crate) fn view(vhost: &str, b: &Binding) -> Value {
-    let arguments: Map<String, Value> = args::table_to_json(&b.arguments);
+    let arguments: Map<String, Value> = table_to_json(&b.arguments);
     json!({
         "source": b.source,
         "vhost": vhost,

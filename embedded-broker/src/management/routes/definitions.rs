@@ -5,10 +5,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
 
+use warren_definitions::Definitions;
+
 use super::{existing_vhost, written};
-use crate::management::definitions::Definitions;
-use crate::management::export::{self, Scope};
-use crate::management::{Api, ApiError, body, import};
+use crate::definitions::export::{self, Scope};
+use crate::definitions::import;
+use crate::management::{Api, ApiError, body};
 
 pub(crate) async fn export_all(State(api): State<Api>) -> Json<Definitions> {
     Json(export::definitions(&api.state, Scope::All))

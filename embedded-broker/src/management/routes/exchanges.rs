@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
+use warren_definitions::arguments::{table_from_json, table_to_json};
 
 use super::{exchange_name, existing_vhost, pagination, query_flag, written};
 use crate::management::{Api, ApiError, body};
+use crate::state::ExchangeDecl;
 use crate::state::exchange::Exchange;
-use crate::state::{ExchangeDecl, args};
 
 pub(crate) async fn list_all(
     State(api): State<Api>,
@@ -88,7 +89,7 @@ pub(crate) fn declaration(name: String, map: &Map<String, Value>) -> Result<Exch
         durable: flag(map, "durable")?,
         auto_delete: flag(map, "auto_delete")?,
         internal: flag(map, "internal")?,
-        arguments: args::table_from_json(&arguments(map)?),
+        arguments: table_from_json(&arguments(map)?),
     })
 }
 
@@ -119,7 +120,7 @@ pub(crate) fn arguments(map: &Map<String, Value>) -> Result<Map<String, Value>, 
 /// An exchange as RabbitMQ lists it.
 pub(crate) fn view(vhost: &str, x: &Exchange) -> Value {
     json!({
-        "arguments": args::table_to_json(&x.arguments),
+        "arguments": table_to_json(&x.arguments),
         "auto_delete": x.auto_delete,
         "durable": x.durable,
         "internal": x.internal,

@@ -13,13 +13,14 @@ use axum::{Extension, Json};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
+use warren_definitions::arguments::{table_from_json, table_to_json};
 
 use super::{exchange_name, existing_vhost};
 use crate::management::auth::AuthUser;
 use crate::management::{Api, ApiError, body};
 use crate::state::message::Message;
 use crate::state::queue::QueuedMessage;
-use crate::state::{args, decode_properties, encode_properties};
+use crate::state::{decode_properties, encode_properties};
 
 /// The most messages one `get` returns, so one request cannot drain a huge queue into memory.
 const MAX_GET: u64 = 10_000;
@@ -192,7 +193,7 @@ fn properties_from_json(value: &Value, login: &str) -> Result<BasicProperties, A
     }
     match map.get("headers") {
         None | Some(Value::Null) => {}
-        Some(Value::Object(headers)) => props = props.with_headers(args::table_from_json(headers)),
+        Some(Value::Object(headers)) => props = props.with_headers(table_from_json(headers)),
         Some(Value::Array(items)) if items.is_empty() => props = props.with_headers(FieldTable::default()),
         Some(other) => {
             return Err(ApiError::BadMessage { problem: format!("property headers must be an object, not {other}") });
@@ -289,7 +290,7 @@ fn properties_to_json(raw: &[u8]) -> Value {
     text("app_id", props.app_id());
     text("cluster_id", props.cluster_id());
     if let Some(headers) = props.headers() {
-        map.insert("headers".to_owned(), Value::Object(args::table_to_json(headers)));
+        map.insert("headers".to_owned(), Value::Object(table_to_json(headers)));
     }
     if let Some(mode) = props.delivery_mode() {
         map.insert("delivery_mode".to_owned(), json!(mode));

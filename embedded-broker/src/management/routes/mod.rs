@@ -10,12 +10,10 @@ mod messages;
 mod overview;
 mod pagination;
 mod permissions;
-pub(crate) mod policies;
+mod policies;
 mod queues;
 mod users;
 mod vhosts;
-
-pub(crate) use overview::{COMPATIBLE_RABBITMQ_VERSION, PRODUCT_NAME};
 
 use std::sync::Arc;
 

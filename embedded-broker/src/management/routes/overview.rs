@@ -10,12 +10,8 @@ use serde_json::{Value, json};
 
 use crate::management::Api;
 use crate::management::auth::AuthUser;
+use crate::{COMPATIBLE_RABBITMQ_VERSION, PRODUCT_NAME};
 
-/// The RabbitMQ release whose management API shapes this subset reproduces, and the version
-/// the AMQP handshake announces (as product `RabbitMQ`) for clients that branch on it.
-pub(crate) const COMPATIBLE_RABBITMQ_VERSION: &str = "3.10.8";
-/// What this server calls itself.
-pub(crate) const PRODUCT_NAME: &str = "warren-broker";
 /// The node name reported wherever RabbitMQ reports one.
 pub(crate) const NODE: &str = "warren@localhost";
 

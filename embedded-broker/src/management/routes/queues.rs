@@ -9,13 +9,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
+use warren_definitions::arguments::{table_from_json, table_to_json};
 
 use super::exchanges::{arguments, flag};
 use super::overview::NODE;
 use super::{existing_vhost, pagination, query_flag, written};
 use crate::management::{Api, ApiError, body};
+use crate::state::QueueDecl;
 use crate::state::queue::{Queue, QueueType};
-use crate::state::{QueueDecl, args};
 
 pub(crate) async fn list_all(
     State(api): State<Api>,
@@ -87,7 +88,7 @@ pub(crate) fn declaration(name: String, map: &Map<String, Value>) -> Result<Queu
         durable: flag(map, "durable")?,
         exclusive_owner: None,
         auto_delete: flag(map, "auto_delete")?,
-        arguments: args::table_from_json(&arguments(map)?),
+        arguments: table_from_json(&arguments(map)?),
     })
 }
 
@@ -96,7 +97,7 @@ pub(crate) fn view(api: &Api, queue: &Arc<Queue>) -> Value {
     let counts = queue.counts();
     let settings = queue.settings();
     let mut value = json!({
-        "arguments": args::table_to_json(&queue.arguments),
+        "arguments": table_to_json(&queue.arguments),
         "auto_delete": queue.auto_delete,
         "consumers": counts.consumers,
         "durable": queue.durable,

@@ -7,9 +7,9 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
+use warren_definitions::password;
+
 use super::written;
-use crate::management::definitions::tags_from_value;
-use crate::management::password;
 use crate::management::{Api, ApiError, body};
 use crate::state::auth::User;
 
@@ -44,9 +44,7 @@ pub(crate) fn user_from_body(name: &str, map: &Map<String, Value>, existing: Opt
     let algorithm = password::resolve(text("hashing_algorithm"), text("password_hash").unwrap_or_default())
         .map_err(|e| ApiError::PasswordHash { problem: e.to_string() })?;
     let tags = match map.get("tags") {
-        Some(value) => tags_from_value(value).ok_or_else(|| {
-            ApiError::BadBody(serde::de::Error::custom("tags must be a list of strings or a comma-separated string"))
-        })?,
+        Some(value) => body::tags(value)?,
         None => existing.map(|u| u.tags.clone()).unwrap_or_default(),
     };
     let (password_hash, algorithm_name) = match (text("password"), text("password_hash")) {
@@ -55,14 +53,16 @@ pub(crate) fn user_from_body(name: &str, map: &Map<String, Value>, existing: Opt
                 problem: "both password and password_hash are given; send one".to_owned(),
             });
         }
-        (Some(clear), None) => (password::hash_password(clear, algorithm), algorithm.name().to_owned()),
+        (Some(clear), None) => (password::hash(clear, algorithm), algorithm),
+        // An empty hash is a user without a password.
+        (None, Some("")) => (String::new(), algorithm),
         (None, Some(hash)) => {
-            password::check_hash(hash, algorithm).map_err(|problem| ApiError::PasswordHash { problem })?;
-            (hash.to_owned(), algorithm.name().to_owned())
+            password::check(hash, algorithm).map_err(|e| ApiError::PasswordHash { problem: e.to_string() })?;
+            (hash.to_owned(), algorithm)
         }
         (None, None) => match existing {
-            Some(user) => (user.password_hash.clone(), user.hashing_algorithm.clone()),
-            None => (String::new(), algorithm.name().to_owned()),
+            Some(user) => (user.password_hash.clone(), user.hashing_algorithm),
+            None => (String::new(), algorithm),
         },
     };
     Ok(User { name: name.to_owned(), password_hash, hashing_algorithm: algorithm_name, tags })
@@ -73,7 +73,7 @@ pub(crate) fn view(user: &User) -> Value {
     json!({
         "name": user.name,
         "password_hash": user.password_hash,
-        "hashing_algorithm": user.hashing_algorithm,
+        "hashing_algorithm": user.hashing_algorithm.as_str(),
         "tags": user.tags,
         "limits": {},
     })

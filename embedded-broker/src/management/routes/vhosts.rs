@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 use super::overview::NODE;
 use super::{existing_vhost, pagination, written};
 use crate::management::auth::AuthUser;
-use crate::management::definitions::tags_from_value;
 use crate::management::{Api, ApiError, body};
 use crate::state::VhostInfo;
 use crate::state::auth::Permission;
@@ -48,9 +47,7 @@ pub(crate) async fn put(
     };
     let tags = match map.get("tags") {
         None => Vec::new(),
-        Some(value) => tags_from_value(value).ok_or_else(|| {
-            ApiError::BadBody(serde::de::Error::custom("tags must be a list of strings or a comma-separated string"))
-        })?,
+        Some(value) => body::tags(value)?,
     };
     let default_queue_type = match map.get("default_queue_type") {
         None | Some(Value::Null) => None,

@@ -7,8 +7,8 @@ pub mod arguments;
 
 use std::collections::{BTreeMap, HashMap};
 
-use base64::Engine;
 use serde_json::Value;
+use warren_definitions::password::{self, HashError, HashingAlgorithm};
 
 use self::arguments::{
     check_binding_arguments, check_exchange_arguments, check_policy_definition, check_queue_arguments,
@@ -20,8 +20,8 @@ use super::raw::{
 };
 use super::source::{Locator, NodePath, describe};
 use crate::topology::model::{
-    ApplyTo, Binding, DestinationType, Exchange, ExchangeType, HashAlgorithm, Password, Permission, Policy, Queue,
-    QueueType, State, TopicPermission, Topology, User, Vhost,
+    ApplyTo, Binding, DestinationType, Exchange, ExchangeType, Password, Permission, Policy, Queue, QueueType, State,
+    TopicPermission, Topology, User, Vhost,
 };
 
 /// Where in the file each model entity came from, keyed by model names
@@ -458,12 +458,12 @@ impl Converter<'_> {
                 let hash_at = at.key("password_hash");
                 let hash = self.text(raw_hash, &hash_at);
                 let algorithm = match &raw.hashing_algorithm {
-                    None => HashAlgorithm::Sha256,
+                    None => HashingAlgorithm::Sha256,
                     Some(raw_algorithm) => {
                         let alg_at = at.key("hashing_algorithm");
                         let text = self.text(raw_algorithm, &alg_at);
-                        HashAlgorithm::parse(&text).unwrap_or_else(|| {
-                            let names = [HashAlgorithm::Sha256.as_str(), HashAlgorithm::Sha512.as_str()];
+                        HashingAlgorithm::parse(&text).unwrap_or_else(|| {
+                            let names = [HashingAlgorithm::Sha256.as_str(), HashingAlgorithm::Sha512.as_str()];
                             self.at_value(
                                 &alg_at,
                                 format!(
@@ -473,26 +473,21 @@ impl Converter<'_> {
                                     did_you_mean(&text, names)
                                 ),
                             );
-                            HashAlgorithm::Sha256
+                            HashingAlgorithm::Sha256
                         })
                     }
                 };
-                let digest_len = match algorithm {
-                    HashAlgorithm::Sha256 => 32,
-                    HashAlgorithm::Sha512 => 64,
-                };
-                match base64::engine::general_purpose::STANDARD.decode(hash.as_bytes()) {
-                    Ok(bytes) if bytes.len() == 4 + digest_len => {}
-                    Ok(bytes) => self.at_value(
+                match password::check(&hash, algorithm) {
+                    Ok(()) => {}
+                    Err(HashError::Length { len, .. }) => self.at_value(
                         &hash_at,
                         format!(
-                            "{who}: `password_hash` decodes to {} bytes, but a {} hash is {} (4 bytes of salt and the digest)",
-                            bytes.len(),
+                            "{who}: `password_hash` decodes to {len} bytes, but a {} hash is {} (4 bytes of salt and the digest)",
                             algorithm.as_str(),
-                            4 + digest_len
+                            algorithm.hash_len()
                         ),
                     ),
-                    Err(_) => self.at_value(
+                    Err(HashError::NotBase64) => self.at_value(
                         &hash_at,
                         format!("{who}: `password_hash` is not base64; copy it from a definitions export"),
                     ),

@@ -14,7 +14,7 @@ use amq_protocol::types::{AMQPValue, FieldTable};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::phash2::{Term, phash2};
+use crate::phash2::{Term, phash2};
 
 /// The properties key of a binding with this routing key and these arguments.
 pub fn properties_key(routing_key: &str, arguments: &FieldTable) -> String {
@@ -104,7 +104,7 @@ mod tests {
     use serde_json::json;
 
     fn args(value: serde_json::Value) -> FieldTable {
-        crate::state::args::table_from_json(value.as_object().expect("an object"))
+        crate::arguments::table_from_json(value.as_object().expect("an object"))
     }
 
     /// Keys RabbitMQ 3.10 returned for bindings without arguments.

@@ -8,16 +8,15 @@
 //! users, permissions and policies, and leaves existing exchanges and queues as
 //! they are.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
+use warren_definitions::password::{self, HashError, UnknownAlgorithm};
+use warren_definitions::{Definitions, UserDef, arguments};
 
-use super::ApiError;
-use super::definitions::{Definitions, PolicyDef, UserDef};
-use super::password;
-use super::routes::policies::{self as policy_routes, Kind};
+use super::policy::{PolicyError, PolicyKind, policy_from_body};
 use crate::state::auth::{Permission, TopicPermission, User};
 use crate::state::exchange::{Binding, DestinationKind, ExchangeKind};
 use crate::state::policy::Policy;
-use crate::state::{ExchangeDecl, QueueDecl, State, VhostInfo, args};
+use crate::state::{EntityKind, ExchangeDecl, QueueDecl, State, StateError, VhostInfo, args};
 
 /// The exchanges every vhost has from its creation, so bindings from them are valid even in a
 /// vhost the same document creates.
@@ -35,8 +34,98 @@ pub struct Imported {
     pub bindings: usize,
 }
 
+/// Why a document was not imported; nothing of it was applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// An entity of a whole-broker document without a `vhost` field.
+    #[error("{what} '{name}' names no vhost")]
+    NoVhost {
+        /// What kind of entry (`queue`, `binding from exchange`, …).
+        what: &'static str,
+        /// The entry's name.
+        name: String,
+    },
+    /// An entity in a vhost that neither the broker nor the document has.
+    #[error("vhost '{vhost}' does not exist")]
+    VhostNotFound {
+        /// The vhost.
+        vhost: String,
+    },
+    /// A permission for a user or vhost that neither the broker nor the document has.
+    #[error("the permissions of user '{user}' in vhost '{vhost}' name a user or vhost that does not exist")]
+    VhostOrUserNotFound {
+        /// The user.
+        user: String,
+        /// The vhost.
+        vhost: String,
+    },
+    /// A runtime parameter of a component this broker does not implement.
+    #[error(
+        "runtime parameter '{name}' of component '{component}' is not supported by warren-broker (only operator_policy)"
+    )]
+    UnsupportedParameter {
+        /// The parameter.
+        name: String,
+        /// Its component.
+        component: String,
+    },
+    /// An operator policy parameter whose value is not an object.
+    #[error("operator policy '{name}' has no policy object as its value")]
+    OperatorPolicyValue {
+        /// The operator policy.
+        name: String,
+    },
+    /// A policy or operator policy the broker refuses.
+    #[error("policy '{name}' in vhost '{vhost}': {error}")]
+    Policy {
+        /// Its vhost.
+        vhost: String,
+        /// Its name.
+        name: String,
+        /// Why.
+        error: Box<PolicyError>,
+    },
+    /// An exchange type the broker does not implement.
+    #[error("unknown exchange type '{kind}'")]
+    UnknownExchangeType {
+        /// The type.
+        kind: String,
+    },
+    /// A binding whose destination type is neither `queue` nor `exchange`.
+    #[error("binding destination_type must be queue or exchange, got '{kind}'")]
+    DestinationType {
+        /// The type found.
+        kind: String,
+    },
+    /// The state refuses an entry: queue arguments, a binding end that does not exist.
+    #[error("{0}")]
+    State(StateError),
+    /// A user whose hashing algorithm the broker does not implement.
+    #[error("user '{user}': {error}")]
+    UnknownAlgorithm {
+        /// The user.
+        user: String,
+        /// The algorithm.
+        error: UnknownAlgorithm,
+    },
+    /// A user with both `password` and `password_hash`.
+    #[error("user '{user}' has both a password and a password hash")]
+    PasswordAndHash {
+        /// The user.
+        user: String,
+    },
+    /// A user whose hash no password can match.
+    #[error("user '{user}': {error}")]
+    BadHash {
+        /// The user.
+        user: String,
+        /// What is wrong with the hash.
+        error: HashError,
+    },
+}
+
 /// Imports `document`; `into_vhost` is the path's vhost for `POST /api/definitions/{vhost}`.
-pub fn import(state: &State, document: &Definitions, into_vhost: Option<&str>) -> Result<Imported, ApiError> {
+pub fn import(state: &State, document: &Definitions, into_vhost: Option<&str>) -> Result<Imported, ImportError> {
     let plan = check(state, document, into_vhost)?;
     Ok(apply(state, plan))
 }
@@ -47,63 +136,65 @@ struct Plan {
     users: Vec<User>,
     permissions: Vec<Permission>,
     topic_permissions: Vec<TopicPermission>,
-    policies: Vec<(Kind, Policy)>,
+    policies: Vec<(PolicyKind, Policy)>,
     exchanges: Vec<(String, ExchangeDecl)>,
     queues: Vec<(String, QueueDecl)>,
     bindings: Vec<(String, Binding)>,
 }
 
-fn check(state: &State, document: &Definitions, into_vhost: Option<&str>) -> Result<Plan, ApiError> {
-    let vhost_of = |vhost: &Option<String>, what: &str, name: &str| -> Result<String, ApiError> {
+fn check(state: &State, document: &Definitions, into_vhost: Option<&str>) -> Result<Plan, ImportError> {
+    let vhost_of = |vhost: &Option<String>, what: &'static str, name: &str| -> Result<String, ImportError> {
         vhost
             .clone()
             .or_else(|| into_vhost.map(str::to_owned))
-            .ok_or_else(|| ApiError::BadBody(serde::de::Error::custom(format!("{what} '{name}' names no vhost"))))
+            .ok_or_else(|| ImportError::NoVhost { what, name: name.to_owned() })
     };
     let vhosts: Vec<VhostInfo> = document
         .vhosts
         .iter()
         .flatten()
         .map(|v| {
-            let metadata = v.metadata.clone().unwrap_or_default();
             let existing = state.vhost(&v.name);
             VhostInfo {
                 name: v.name.clone(),
                 description: v
-                    .description
-                    .clone()
-                    .or(metadata.description)
+                    .description()
+                    .map(str::to_owned)
                     .or_else(|| existing.as_ref().map(|e| e.description.clone()))
                     .unwrap_or_default(),
                 tags: v
-                    .tags
-                    .clone()
-                    .or(metadata.tags)
+                    .tags()
+                    .map(|tags| tags.to_vec())
                     .or_else(|| existing.as_ref().map(|e| e.tags.clone()))
                     .unwrap_or_default(),
                 default_queue_type: v
-                    .default_queue_type
-                    .clone()
-                    .or(metadata.default_queue_type)
-                    .filter(|t| t != "undefined")
+                    .default_queue_type()
+                    .map(str::to_owned)
                     .or_else(|| existing.as_ref().and_then(|e| e.default_queue_type.clone())),
             }
         })
         .collect();
     let vhost_known = |name: &str| state.vhost(name).is_some() || vhosts.iter().any(|v| v.name == name);
-    let require_vhost = |name: &str| if vhost_known(name) { Ok(()) } else { Err(ApiError::VhostNotFound) };
+    let require_vhost = |name: &str| match vhost_known(name) {
+        true => Ok(()),
+        false => Err(ImportError::VhostNotFound { vhost: name.to_owned() }),
+    };
 
     let users: Vec<User> = document.users.iter().flatten().map(user).collect::<Result<_, _>>()?;
     let user_known = |name: &str| state.user(name).is_some() || users.iter().any(|u| u.name == name);
+    let grant_target = |user: &str, vhost: &Option<String>, what: &'static str| {
+        let vhost = vhost.clone().ok_or_else(|| ImportError::NoVhost { what, name: user.to_owned() })?;
+        match vhost_known(&vhost) && user_known(user) {
+            true => Ok(vhost),
+            false => Err(ImportError::VhostOrUserNotFound { user: user.to_owned(), vhost }),
+        }
+    };
 
     let mut permissions = Vec::new();
     for p in document.permissions.iter().flatten() {
-        if !vhost_known(&p.vhost) || !user_known(&p.user) {
-            return Err(ApiError::VhostOrUserNotFound);
-        }
         permissions.push(Permission {
             user: p.user.clone(),
-            vhost: p.vhost.clone(),
+            vhost: grant_target(&p.user, &p.vhost, "permission of user")?,
             configure: p.configure.clone(),
             write: p.write.clone(),
             read: p.read.clone(),
@@ -111,12 +202,9 @@ fn check(state: &State, document: &Definitions, into_vhost: Option<&str>) -> Res
     }
     let mut topic_permissions = Vec::new();
     for p in document.topic_permissions.iter().flatten() {
-        if !vhost_known(&p.vhost) || !user_known(&p.user) {
-            return Err(ApiError::VhostOrUserNotFound);
-        }
         topic_permissions.push(TopicPermission {
             user: p.user.clone(),
-            vhost: p.vhost.clone(),
+            vhost: grant_target(&p.user, &p.vhost, "topic permission of user")?,
             exchange: p.exchange.clone(),
             write: p.write.clone(),
             read: p.read.clone(),
@@ -127,26 +215,21 @@ fn check(state: &State, document: &Definitions, into_vhost: Option<&str>) -> Res
     for p in &document.policies {
         let vhost = vhost_of(&p.vhost, "policy", &p.name)?;
         require_vhost(&vhost)?;
-        policies
-            .push((Kind::Regular, policy_routes::policy_from_body(Kind::Regular, &vhost, &p.name, &policy_body(p))?));
+        policies.push((PolicyKind::Regular, policy(PolicyKind::Regular, &vhost, &p.name, &p.body().to_map())?));
     }
     for parameter in &document.parameters {
         if parameter.component != "operator_policy" {
-            return Err(ApiError::BadBody(serde::de::Error::custom(format!(
-                "runtime parameter '{}' of component '{}' is not supported by warren-broker (only operator_policy)",
-                parameter.name, parameter.component
-            ))));
+            return Err(ImportError::UnsupportedParameter {
+                name: parameter.name.clone(),
+                component: parameter.component.clone(),
+            });
         }
         let vhost = vhost_of(&parameter.vhost, "operator policy", &parameter.name)?;
         require_vhost(&vhost)?;
         let Value::Object(body) = &parameter.value else {
-            return Err(ApiError::BadBody(serde::de::Error::custom(format!(
-                "operator policy '{}' has no policy object as its value",
-                parameter.name
-            ))));
+            return Err(ImportError::OperatorPolicyValue { name: parameter.name.clone() });
         };
-        policies
-            .push((Kind::Operator, policy_routes::policy_from_body(Kind::Operator, &vhost, &parameter.name, body)?));
+        policies.push((PolicyKind::Operator, policy(PolicyKind::Operator, &vhost, &parameter.name, body)?));
     }
 
     let mut exchanges = Vec::new();
@@ -158,15 +241,16 @@ fn check(state: &State, document: &Definitions, into_vhost: Option<&str>) -> Res
             continue;
         }
         if ExchangeKind::parse(&x.kind).is_none() {
-            return Err(ApiError::UnknownExchangeType(x.kind.clone()));
+            return Err(ImportError::UnknownExchangeType { kind: x.kind.clone() });
         }
         let decl = ExchangeDecl {
             name: x.name.clone(),
             kind: x.kind.clone(),
-            durable: x.durable,
+            // RabbitMQ's import has no default; a missing `durable` makes a transient exchange here.
+            durable: x.durable.unwrap_or(false),
             auto_delete: x.auto_delete,
             internal: x.internal,
-            arguments: args::table_from_json(&x.arguments),
+            arguments: arguments::table_from_json(&x.arguments),
         };
         exchanges.push((vhost, decl));
     }
@@ -178,11 +262,12 @@ fn check(state: &State, document: &Definitions, into_vhost: Option<&str>) -> Res
             tracing::warn!(vhost, queue = q.name, "definitions import skips a queue with a reserved name");
             continue;
         }
-        let arguments = args::table_from_json(&q.arguments);
-        args::validate_queue_arguments(&vhost, &q.name, &arguments)?;
+        let arguments = arguments::table_from_json(&q.arguments);
+        args::validate_queue_arguments(&vhost, &q.name, &arguments).map_err(ImportError::State)?;
         let decl = QueueDecl {
             name: q.name.clone(),
-            durable: q.durable,
+            // As for exchanges: a missing `durable` makes a transient queue.
+            durable: q.durable.unwrap_or(false),
             exclusive_owner: None,
             auto_delete: q.auto_delete,
             arguments,
@@ -197,19 +282,16 @@ fn check(state: &State, document: &Definitions, into_vhost: Option<&str>) -> Res
         let destination_kind = match b.destination_type.as_str() {
             "queue" => DestinationKind::Queue,
             "exchange" => DestinationKind::Exchange,
-            other => {
-                return Err(ApiError::BadBody(serde::de::Error::custom(format!(
-                    "binding destination_type must be queue or exchange, got '{other}'"
-                ))));
-            }
+            other => return Err(ImportError::DestinationType { kind: other.to_owned() }),
         };
         let exchange_known = |name: &str| {
             PREDECLARED_EXCHANGES.contains(&name)
                 || state.exchange(&vhost, name).is_ok()
                 || exchanges.iter().any(|(v, x)| *v == vhost && x.name == name)
         };
+        let missing = |kind, name: &str| ImportError::State(StateError::not_found(kind, &vhost, name));
         if !exchange_known(&b.source) {
-            return Err(missing("exchange", &b.source, &vhost));
+            return Err(missing(EntityKind::Exchange, &b.source));
         }
         let destination_known = match destination_kind {
             DestinationKind::Exchange => exchange_known(&b.destination),
@@ -219,14 +301,18 @@ fn check(state: &State, document: &Definitions, into_vhost: Option<&str>) -> Res
             }
         };
         if !destination_known {
-            return Err(missing(destination_kind.as_str(), &b.destination, &vhost));
+            let kind = match destination_kind {
+                DestinationKind::Queue => EntityKind::Queue,
+                DestinationKind::Exchange => EntityKind::Exchange,
+            };
+            return Err(missing(kind, &b.destination));
         }
         let binding = Binding {
             source: b.source.clone(),
             destination: b.destination.clone(),
             destination_kind,
             routing_key: b.routing_key.clone(),
-            arguments: args::table_from_json(&b.arguments),
+            arguments: arguments::table_from_json(&b.arguments),
         };
         bindings.push((vhost, binding));
     }
@@ -252,8 +338,8 @@ fn apply(state: &State, plan: Plan) -> Imported {
     for (kind, policy) in plan.policies {
         let name = policy.name.clone();
         let result = match kind {
-            Kind::Regular => state.put_policy(policy),
-            Kind::Operator => state.put_operator_policy(policy),
+            PolicyKind::Regular => state.put_policy(policy),
+            PolicyKind::Operator => state.put_operator_policy(policy),
         };
         log_failure("policy", &name, result);
     }
@@ -284,8 +370,17 @@ fn apply(state: &State, plan: Plan) -> Imported {
     imported
 }
 
+/// A policy entry, validated as `PUT /api/policies` validates its body.
+fn policy(kind: PolicyKind, vhost: &str, name: &str, body: &Map<String, Value>) -> Result<Policy, ImportError> {
+    policy_from_body(kind, vhost, name, body).map_err(|error| ImportError::Policy {
+        vhost: vhost.to_owned(),
+        name: name.to_owned(),
+        error: Box::new(error),
+    })
+}
+
 /// Logs a failed item; true when it succeeded.
-fn log_failure<T>(what: &str, name: &str, result: Result<T, crate::state::StateError>) -> bool {
+fn log_failure<T>(what: &str, name: &str, result: Result<T, StateError>) -> bool {
     match result {
         Ok(_) => true,
         Err(error) => {
@@ -295,47 +390,25 @@ fn log_failure<T>(what: &str, name: &str, result: Result<T, crate::state::StateE
     }
 }
 
-fn missing(kind: &'static str, name: &str, vhost: &str) -> ApiError {
-    ApiError::State(crate::state::StateError::not_found(
-        match kind {
-            "queue" => crate::state::EntityKind::Queue,
-            _ => crate::state::EntityKind::Exchange,
-        },
-        vhost,
-        name,
-    ))
-}
-
-/// The policy as a `PUT /api/policies/…` body, so both paths validate alike.
-fn policy_body(p: &PolicyDef) -> Map<String, Value> {
-    let mut map = Map::new();
-    map.insert("pattern".to_owned(), json!(p.pattern));
-    map.insert("apply-to".to_owned(), json!(p.apply_to));
-    map.insert("definition".to_owned(), Value::Object(p.definition.clone()));
-    map.insert("priority".to_owned(), json!(p.priority));
-    map
-}
-
 /// A user from a definitions entry: a clear-text password is hashed, a hash is checked.
-fn user(def: &UserDef) -> Result<User, ApiError> {
+fn user(def: &UserDef) -> Result<User, ImportError> {
     let algorithm = password::resolve(def.hashing_algorithm.as_deref(), &def.password_hash)
-        .map_err(|e| ApiError::PasswordHash { problem: format!("user '{}': {e}", def.name) })?;
+        .map_err(|error| ImportError::UnknownAlgorithm { user: def.name.clone(), error })?;
     let password_hash = match &def.password {
-        Some(clear) if def.password_hash.is_empty() => password::hash_password(clear, algorithm),
-        // RabbitMQ's own words for it, as its import answers.
-        Some(_) => {
-            return Err(ApiError::PasswordHash { problem: "both_password_and_password_hash_are_provided".into() });
-        }
+        Some(clear) if def.password_hash.is_empty() => password::hash(clear, algorithm),
+        Some(_) => return Err(ImportError::PasswordAndHash { user: def.name.clone() }),
+        // An empty hash is a user without a password.
+        None if def.password_hash.is_empty() => String::new(),
         None => {
-            password::check_hash(&def.password_hash, algorithm)
-                .map_err(|problem| ApiError::PasswordHash { problem: format!("user '{}': {problem}", def.name) })?;
+            password::check(&def.password_hash, algorithm)
+                .map_err(|error| ImportError::BadHash { user: def.name.clone(), error })?;
             def.password_hash.clone()
         }
     };
     Ok(User {
         name: def.name.clone(),
         password_hash,
-        hashing_algorithm: algorithm.name().to_owned(),
-        tags: def.tags.clone(),
+        hashing_algorithm: algorithm,
+        tags: def.tags.as_ref().map(|tags| tags.to_vec()).unwrap_or_default(),
     })
 }

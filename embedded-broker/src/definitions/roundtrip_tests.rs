@@ -5,7 +5,8 @@
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-use super::definitions::Definitions;
+use warren_definitions::Definitions;
+
 use super::export::{self, Scope};
 use super::import::import;
 use crate::state::State;

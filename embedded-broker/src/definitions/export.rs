@@ -6,16 +6,17 @@
 //! The durable scope (what survives a restart) further leaves out transient
 //! exchanges and queues and the bindings that touch them.
 
-use serde_json::{Value, json};
-
-use super::definitions::{
-    BindingDef, Definitions, ExchangeDef, ParameterDef, PermissionDef, PolicyDef, QueueDef, TopicPermissionDef,
+use serde_json::{Map, Value};
+use warren_definitions::arguments::table_to_json;
+use warren_definitions::{
+    BindingDef, Definitions, ExchangeDef, ParameterDef, PermissionDef, PolicyDef, QueueDef, Tags, TopicPermissionDef,
     UserDef, VhostDef, VhostMetadata,
 };
-use super::routes::COMPATIBLE_RABBITMQ_VERSION;
+
+use crate::state::State;
 use crate::state::exchange::DestinationKind;
 use crate::state::policy::Policy;
-use crate::state::{State, args};
+use crate::{COMPATIBLE_RABBITMQ_VERSION, PRODUCT_NAME};
 
 /// Which part of the state to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,10 +46,10 @@ pub fn definitions(state: &State, scope: Scope<'_>) -> Definitions {
             name: x.name.clone(),
             vhost: tag(&vhost),
             kind: x.kind.as_str().to_owned(),
-            durable: x.durable,
+            durable: Some(x.durable),
             auto_delete: x.auto_delete,
             internal: x.internal,
-            arguments: args::table_to_json(&x.arguments),
+            arguments: table_to_json(&x.arguments),
         })
         .collect();
     let queues: Vec<QueueDef> = state
@@ -58,9 +59,10 @@ pub fn definitions(state: &State, scope: Scope<'_>) -> Definitions {
         .map(|q| QueueDef {
             name: q.name.clone(),
             vhost: tag(&q.vhost),
-            durable: q.durable,
+            durable: Some(q.durable),
             auto_delete: q.auto_delete,
-            arguments: args::table_to_json(&q.arguments),
+            arguments: table_to_json(&q.arguments),
+            kind: None,
         })
         .collect();
     let exported_exchange = |vhost: &Option<String>, name: &str| {
@@ -78,7 +80,7 @@ pub fn definitions(state: &State, scope: Scope<'_>) -> Definitions {
             destination: b.destination.clone(),
             destination_type: b.destination_kind.as_str().to_owned(),
             routing_key: b.routing_key.clone(),
-            arguments: args::table_to_json(&b.arguments),
+            arguments: table_to_json(&b.arguments),
         })
         .filter(|b| {
             let destination_kept = if b.destination_type == DestinationKind::Queue.as_str() {
@@ -97,12 +99,7 @@ pub fn definitions(state: &State, scope: Scope<'_>) -> Definitions {
             vhost: tag(&p.vhost),
             component: "operator_policy".to_owned(),
             name: p.name.clone(),
-            value: json!({
-                "pattern": p.pattern,
-                "definition": p.definition,
-                "priority": p.priority,
-                "apply-to": p.apply_to.as_str(),
-            }),
+            value: Value::Object(policy_def(p, None).body().to_map()),
         })
         .collect();
 
@@ -117,7 +114,7 @@ pub fn definitions(state: &State, scope: Scope<'_>) -> Definitions {
     };
     if vhost_filter.is_none() {
         document.rabbitmq_version = Some(COMPATIBLE_RABBITMQ_VERSION.to_owned());
-        document.product_name = Some(super::routes::PRODUCT_NAME.to_owned());
+        document.product_name = Some(PRODUCT_NAME.to_owned());
         document.product_version = Some(env!("CARGO_PKG_VERSION").to_owned());
         document.users = Some(
             state
@@ -127,9 +124,9 @@ pub fn definitions(state: &State, scope: Scope<'_>) -> Definitions {
                     name: u.name,
                     password_hash: u.password_hash,
                     password: None,
-                    hashing_algorithm: Some(u.hashing_algorithm),
-                    tags: u.tags,
-                    limits: Value::Object(Default::default()),
+                    hashing_algorithm: Some(u.hashing_algorithm.as_str().to_owned()),
+                    tags: Some(Tags::List(u.tags)),
+                    limits: Some(Value::Object(Map::new())),
                 })
                 .collect(),
         );
@@ -140,11 +137,11 @@ pub fn definitions(state: &State, scope: Scope<'_>) -> Definitions {
                 .map(|v| VhostDef {
                     name: v.name,
                     description: Some(v.description.clone()),
-                    tags: Some(v.tags.clone()),
+                    tags: Some(Tags::List(v.tags.clone())),
                     default_queue_type: v.default_queue_type.clone(),
                     metadata: Some(VhostMetadata {
                         description: Some(v.description),
-                        tags: Some(v.tags),
+                        tags: Some(Tags::List(v.tags)),
                         default_queue_type: v.default_queue_type,
                     }),
                 })
@@ -156,7 +153,7 @@ pub fn definitions(state: &State, scope: Scope<'_>) -> Definitions {
                 .into_iter()
                 .map(|p| PermissionDef {
                     user: p.user,
-                    vhost: p.vhost,
+                    vhost: Some(p.vhost),
                     configure: p.configure,
                     write: p.write,
                     read: p.read,
@@ -169,7 +166,7 @@ pub fn definitions(state: &State, scope: Scope<'_>) -> Definitions {
                 .into_iter()
                 .map(|p| TopicPermissionDef {
                     user: p.user,
-                    vhost: p.vhost,
+                    vhost: Some(p.vhost),
                     exchange: p.exchange,
                     write: p.write,
                     read: p.read,
@@ -188,6 +185,6 @@ fn policy_def(p: &Policy, vhost: Option<String>) -> PolicyDef {
         pattern: p.pattern.clone(),
         apply_to: p.apply_to.as_str().to_owned(),
         definition: p.definition.clone(),
-        priority: p.priority,
+        priority: Value::from(p.priority),
     }
 }
