@@ -20,6 +20,7 @@ pub mod connection;
 pub mod management;
 pub mod persist;
 mod server;
+pub mod store;
 pub mod state;
 
 use std::net::SocketAddr;
