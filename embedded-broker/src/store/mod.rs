@@ -30,8 +30,8 @@ use std::sync::{Arc, Mutex};
 use sha2::Digest as _;
 
 pub use record::Mark;
-pub use segment::Loaded;
 use segment::Chain;
+pub use segment::Loaded;
 use storage::Storage;
 use syncer::{SyncFile, Syncer};
 
@@ -85,7 +85,8 @@ pub struct Orphan {
 }
 
 fn queue_hash(vhost: &str, name: &str) -> String {
-    let digest = sha2::Sha256::new().chain_update(vhost.as_bytes()).chain_update([0]).chain_update(name.as_bytes()).finalize();
+    let digest =
+        sha2::Sha256::new().chain_update(vhost.as_bytes()).chain_update([0]).chain_update(name.as_bytes()).finalize();
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 

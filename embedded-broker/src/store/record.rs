@@ -101,7 +101,15 @@ impl Record {
 
 /// Bytes a record takes on disk.
 pub fn record_len(r: &RecordRef<'_>) -> usize {
-    RECORD_HEADER + 3 + 16 + 2 + r.exchange.len().min(255) + r.routing_key.len().min(255) + 4 + r.properties.len() + r.body.len()
+    RECORD_HEADER
+        + 3
+        + 16
+        + 2
+        + r.exchange.len().min(255)
+        + r.routing_key.len().min(255)
+        + 4
+        + r.properties.len()
+        + r.body.len()
 }
 
 /// Appends a record to `out`.

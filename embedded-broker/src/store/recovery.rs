@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::segment::{Chain, RecoveredMarks, Segment};
 use super::record::{self, Decoded, Mark, SEGMENT_MAGIC};
+use super::segment::{Chain, RecoveredMarks, Segment};
 use super::{Shared, StoreError};
 
 /// Bytes read at a time while scanning.
@@ -69,7 +69,10 @@ pub(super) fn recover_dir(shared: &Shared, dir: &Path, levels: usize) -> Result<
             if let Some((offset, why)) = scan.stopped {
                 if Some(no) == last {
                     tracing::warn!(path = %path.display(), offset, "{why} at the end of a segment: an interrupted write, cut off");
-                    let file = shared.storage.open(&path, false).map_err(|source| StoreError::Io { path: path.clone(), source })?;
+                    let file = shared
+                        .storage
+                        .open(&path, false)
+                        .map_err(|source| StoreError::Io { path: path.clone(), source })?;
                     file.truncate(scan.end).map_err(|source| StoreError::Io { path: path.clone(), source })?;
                 } else {
                     tracing::error!(path = %path.display(), offset, "{why} inside a segment: the file is damaged; the messages after that point are skipped");

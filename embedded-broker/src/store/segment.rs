@@ -156,7 +156,9 @@ impl Chain {
     pub fn append(&mut self, shared: &Shared, r: &RecordRef<'_>, tail: bool) -> io::Result<()> {
         let len = record::record_len(r) as u64;
         let full = match (&self.writer, self.segments.back()) {
-            (Some(w), Some(seg)) => seg.first_seq != u64::MAX && w.flushed + w.buf.len() as u64 + len > shared.segment_size,
+            (Some(w), Some(seg)) => {
+                seg.first_seq != u64::MAX && w.flushed + w.buf.len() as u64 + len > shared.segment_size
+            }
             _ => true,
         };
         if full {

@@ -64,8 +64,11 @@ impl Syncer {
     pub fn start(storage: Arc<dyn Storage>) -> Syncer {
         let (synced, _) = watch::channel(0);
         // Round 0 is "nothing to wait for": tickets start at 1.
-        let shared =
-            Arc::new(Shared { pending: Mutex::new(Pending { round: 1, ..Pending::default() }), wake: Condvar::new(), synced });
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending { round: 1, ..Pending::default() }),
+            wake: Condvar::new(),
+            synced,
+        });
         let thread = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new().name("warren-sync".into()).spawn(move || run(&shared, &*storage)).ok()

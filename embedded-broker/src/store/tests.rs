@@ -27,7 +27,16 @@ fn append(q: &mut QueueStore, seq: u64, persistent: bool, len: usize, tail: bool
     let body = body(seq, len);
     let props = [0x10u8, 0, 2];
     let flags = if persistent { FLAG_RECOVER | FLAG_PERSISTENT } else { 0 };
-    let r = RecordRef { seq, flags, priority: 0, expires: 0, exchange: "x", routing_key: "k", properties: &props, body: &body };
+    let r = RecordRef {
+        seq,
+        flags,
+        priority: 0,
+        expires: 0,
+        exchange: "x",
+        routing_key: "k",
+        properties: &props,
+        body: &body,
+    };
     q.append(0, &r, tail).expect("append");
 }
 
