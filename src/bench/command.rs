@@ -15,7 +15,7 @@ use crate::bench::result::{
 use crate::bench::{gate, machine, runner, scenario, setup};
 use crate::cli::{BenchArgs, CompareArgs, Format, GlobalArgs};
 use crate::outcome::Outcome;
-use crate::target::{Target, redact_url};
+use crate::target::{EmbeddedData, Target, redact_url};
 
 /// `warren bench SCENARIO`
 pub async fn bench(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<Outcome> {
@@ -50,7 +50,8 @@ async fn bench_run(global: &GlobalArgs, args: BenchArgs, has_result: &mut bool) 
     let routes = Routes::compute(&scenario, &topology.vhost);
 
     let broker = global.broker.as_deref().or(scenario.broker.as_deref());
-    let target = Target::resolve(broker, global.management.as_deref(), "embedded").await?;
+    let data = if args.in_memory { EmbeddedData::InMemory } else { EmbeddedData::TempDir };
+    let target = Target::resolve_with(broker, global.management.as_deref(), "embedded", data).await?;
     let quiet = global.quiet || global.format == Format::Json;
     let mut reporter = Reporter::for_stderr(quiet, scenario.warmup + scenario.duration);
     // --repeat: every completed run is kept and the median reported; a run that

@@ -35,6 +35,9 @@ pub mod policy;
 pub mod queue;
 mod topology;
 
+#[cfg(test)]
+mod durability_tests;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -120,6 +123,8 @@ pub(crate) struct Shared {
     /// Free bytes on the data directory's disk below which publishers are blocked.
     disk_free_limit: AtomicU64,
     disk_alarm: AtomicBool,
+    /// Ready messages per queue level kept in memory (with a store), for queues declared from now on.
+    pub(crate) head_messages: AtomicUsize,
 }
 
 /// The exchanges every vhost starts with: (name, type, internal).
@@ -174,6 +179,7 @@ impl State {
                 store: OnceLock::new(),
                 disk_free_limit: AtomicU64::new(0),
                 disk_alarm: AtomicBool::new(false),
+                head_messages: AtomicUsize::new(queue::HEAD_MESSAGES),
             }),
         }
     }
@@ -218,6 +224,12 @@ impl State {
         self.shared.disk_free_limit.store(disk_free_limit, Ordering::Relaxed);
         let _ = self.shared.store.set(store);
         self.check_disk();
+    }
+
+    /// Ready messages per queue level kept in memory before new ones go to disk, for queues
+    /// declared from now on (default [`queue::HEAD_MESSAGES`]; small values exercise the disk in tests).
+    pub fn set_head_messages(&self, messages: usize) {
+        self.shared.head_messages.store(messages.max(1), Ordering::Relaxed);
     }
 
     /// The message store, with a data directory.

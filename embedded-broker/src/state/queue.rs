@@ -340,6 +340,8 @@ pub struct Queue {
     stored: bool,
     /// Above this many bytes of messages in memory (the broker's), new messages go to disk.
     page_above: usize,
+    /// Ready messages of a level kept in memory before new ones go to disk.
+    head_messages: usize,
 }
 
 #[derive(Debug)]
@@ -398,7 +400,7 @@ impl Queue {
         settings: QueueSettings,
         memory: Arc<AtomicUsize>,
         store: Option<QueueStore>,
-        page_above: usize,
+        (page_above, head_messages): (usize, usize),
     ) -> Self {
         let levels = usize::from(settings.max_priority.unwrap_or(0)) + 1;
         let (mut ready, mut ready_bytes) = (0, 0);
@@ -437,6 +439,7 @@ impl Queue {
             memory,
             stored,
             page_above,
+            head_messages: head_messages.max(1),
         }
     }
 
@@ -548,7 +551,7 @@ impl Queue {
         let to_tail = !self.can_deliver_now(q)
             && q.store.as_ref().is_some_and(|s| {
                 s.in_tail(level)
-                    || head_len >= HEAD_MESSAGES
+                    || head_len >= self.head_messages
                     || q.head_bytes + entry.message.body_len() > HEAD_BYTES
                     || self.memory.load(Ordering::Relaxed) > self.page_above
             });
@@ -612,7 +615,7 @@ impl Queue {
         let Some(store) = store.as_mut() else { return };
         let now = clock_ms();
         let wall = wall_ms();
-        while levels[level].len() < HEAD_MESSAGES / 2 && *head_bytes < HEAD_BYTES / 2 {
+        while levels[level].len() < self.head_messages.div_ceil(2) && *head_bytes < HEAD_BYTES / 2 {
             let Some(loaded) = store.load(level) else { break };
             let r = loaded.record;
             let message = Message {

@@ -336,8 +336,8 @@ impl State {
             }
             None => None,
         };
-        let page_above = self.memory_limit() / 2;
-        let queue = Arc::new(Queue::new(vhost, QueueDecl { arguments, ..decl }, settings, memory, store, page_above));
+        let paging = (self.memory_limit() / 2, self.shared.head_messages.load(std::sync::atomic::Ordering::Relaxed));
+        let queue = Arc::new(Queue::new(vhost, QueueDecl { arguments, ..decl }, settings, memory, store, paging));
         v.queues.insert(name, Arc::clone(&queue));
         drop(reg);
         self.changed();
