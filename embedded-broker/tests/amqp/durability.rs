@@ -174,3 +174,72 @@ async fn a_deep_queue_lives_on_disk_and_comes_back_in_order() {
     assert_eq!(back, expected, "the persistent half of what was left, in order");
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_full_disk_blocks_publishers_until_space_returns_and_loses_nothing() {
+    use warren_broker::store::sim::SimStorage;
+    let dir = tempfile::tempdir().expect("a data directory");
+    let fs = SimStorage::new();
+    fs.set_capacity(Some(300_000));
+    let config = BrokerConfig {
+        data_dir: Some(dir.path().to_owned()),
+        storage: Some(std::sync::Arc::new(std::sync::Arc::clone(&fs))),
+        disk_free_limit: 100_000,
+        segment_size: 32 * 1024,
+        ..BrokerConfig::default()
+    };
+    let broker = Broker::start(config).await.expect("the broker starts");
+    let url = format!("amqp://guest:guest@{}/%2f", broker.amqp_addr());
+    let queue = unique("full-disk");
+    let (pconn, publisher) = channel(&url).await;
+    publisher.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm.select");
+    declare(&publisher, &queue, true).await;
+    let total = 600;
+    let publishing = {
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            let mut window = std::collections::VecDeque::new();
+            for n in 0..total {
+                let body = format!("{n:>1000}");
+                let confirm = publisher
+                    .basic_publish(
+                        "".into(),
+                        queue.as_str().into(),
+                        BasicPublishOptions::default(),
+                        body.as_bytes(),
+                        props(n, true),
+                    )
+                    .await
+                    .expect("publish");
+                window.push_back(confirm);
+                if window.len() > 50
+                    && let Some(c) = window.pop_front()
+                {
+                    assert!(c.await.expect("confirm").is_ack(), "a full disk never nacks");
+                }
+            }
+            for c in window {
+                assert!(c.await.expect("confirm").is_ack(), "a full disk never nacks");
+            }
+        })
+    };
+    crate::util::wait_until("the publisher is blocked", || async { pconn.status().blocked() }).await;
+    assert!(broker.state().disk_alarm());
+    // A consumer drains the queue: acknowledged segments go, space returns, the publisher resumes.
+    let (_cconn, consumer) = channel(&url).await;
+    let mut got = 0;
+    let start = std::time::Instant::now();
+    while got < total {
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "drained {got} of {total}");
+        match consumer.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true }).await.expect("get") {
+            Some(m) => {
+                assert_eq!(String::from_utf8_lossy(&m.delivery.data).trim(), got.to_string(), "in order, none lost");
+                got += 1;
+            }
+            None => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+        }
+    }
+    timeout(publishing, "every publish confirmed").await.expect("the publisher finished");
+    crate::util::wait_until("the publisher is unblocked", || async { !pconn.status().blocked() }).await;
+    broker.shutdown().await;
+}
