@@ -7,7 +7,7 @@
 //! and offset, the rest of that segment skipped, and the broker starts anyway.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bytes::Bytes;
 
@@ -103,8 +103,8 @@ pub(super) fn recover_dir(shared: &Shared, dir: &Path, levels: usize) -> Result<
 }
 
 /// A mark file's entries, sorted; a torn or damaged end is cut off.
-fn read_marks(shared: &Shared, path: &PathBuf) -> Result<RecoveredMarks, StoreError> {
-    let io_err = |source: io::Error| StoreError::Io { path: path.clone(), source };
+fn read_marks(shared: &Shared, path: &Path) -> Result<RecoveredMarks, StoreError> {
+    let io_err = |source: io::Error| StoreError::Io { path: path.to_path_buf(), source };
     let mut marks = RecoveredMarks::default();
     if !shared.storage.exists(path) {
         return Ok(marks);
@@ -134,8 +134,8 @@ fn read_marks(shared: &Shared, path: &PathBuf) -> Result<RecoveredMarks, StoreEr
     Ok(marks)
 }
 
-fn scan_segment(shared: &Shared, path: &PathBuf, gone: &[u64]) -> Result<Scan, StoreError> {
-    let io_err = |source: io::Error| StoreError::Io { path: path.clone(), source };
+fn scan_segment(shared: &Shared, path: &Path, gone: &[u64]) -> Result<Scan, StoreError> {
+    let io_err = |source: io::Error| StoreError::Io { path: path.to_path_buf(), source };
     let file = shared.storage.open(path, false).map_err(io_err)?;
     let len = file.len().map_err(io_err)?;
     let mut scan = Scan::default();

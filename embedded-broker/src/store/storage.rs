@@ -36,6 +36,10 @@ pub trait StorageFile: Send + Sync + Debug {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
     /// The file's length.
     fn len(&self) -> io::Result<u64>;
+    /// Whether the file is empty.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
     /// Cuts (or extends) the file to `len` bytes.
     fn truncate(&self, len: u64) -> io::Result<()>;
     /// `fdatasync`: what was written so far survives a power cut.
