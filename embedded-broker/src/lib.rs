@@ -195,13 +195,12 @@ impl Broker {
         self.shutdown.cancel();
         self.tasks.close();
         self.tasks.wait().await;
-        // What the closed connections left in queue buffers (requeues, marks) goes to disk.
-        if let Some(store) = self.state.store() {
+        // What the closed connections left in queue buffers (requeues, marks) goes to the files;
+        // everything confirmed was synced already.
+        if self.state.store().is_some() {
             for queue in self.state.queues(None) {
                 queue.flush();
             }
-            let store = Arc::clone(store);
-            let _ = tokio::task::spawn_blocking(move || store.sync_now()).await;
         }
     }
 }
