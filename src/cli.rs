@@ -159,6 +159,10 @@ pub struct BenchArgs {
     /// Also write the result here, to serve as a later run's baseline.
     #[arg(long)]
     pub save_baseline: Option<PathBuf>,
+    /// With the embedded broker: keep messages in memory only. By default the in-process
+    /// broker runs on a temporary data directory, so persistent messages cost what they cost.
+    #[arg(long)]
+    pub in_memory: bool,
     /// Run the scenario N times and report the median run and the spread.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: u32,

@@ -20,6 +20,17 @@ pub struct Target {
     pub management: Endpoint,
     /// The embedded broker, when this target started one; dropped with the target.
     pub embedded: Option<warren_broker::Broker>,
+    /// The embedded broker's temporary data directory, removed after it stops.
+    data_dir: Option<tempfile::TempDir>,
+}
+
+/// Where an embedded broker a command starts keeps its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbeddedData {
+    /// In memory only.
+    InMemory,
+    /// On a temporary data directory (persistent messages are written and synced).
+    TempDir,
 }
 
 impl fmt::Debug for Target {
@@ -36,17 +47,38 @@ impl Target {
     /// Resolves `--broker`/`--management`; `default` is used when no broker is named
     /// (`"embedded"` for `bench`, [`DEFAULT_BROKER`] otherwise).
     pub async fn resolve(broker: Option<&str>, management: Option<&str>, default: &str) -> anyhow::Result<Target> {
+        Self::resolve_with(broker, management, default, EmbeddedData::InMemory).await
+    }
+
+    /// [`Target::resolve`], choosing where an embedded broker keeps its messages.
+    pub async fn resolve_with(
+        broker: Option<&str>,
+        management: Option<&str>,
+        default: &str,
+        data: EmbeddedData,
+    ) -> anyhow::Result<Target> {
         let broker = broker.unwrap_or(default);
         if broker == "embedded" {
-            let embedded = warren_broker::Broker::start(warren_broker::BrokerConfig::default())
-                .await
-                .context("starting the embedded broker")?;
+            let data_dir = match data {
+                EmbeddedData::InMemory => None,
+                EmbeddedData::TempDir => Some(
+                    tempfile::Builder::new()
+                        .prefix("warren-embedded-")
+                        .tempdir()
+                        .context("creating a temporary data directory for the embedded broker")?,
+                ),
+            };
+            let config = warren_broker::BrokerConfig {
+                data_dir: data_dir.as_ref().map(|d| d.path().to_owned()),
+                ..warren_broker::BrokerConfig::default()
+            };
+            let embedded = warren_broker::Broker::start(config).await.context("starting the embedded broker")?;
             let amqp_url = format!("amqp://guest:guest@{}/%2f", embedded.amqp_addr());
             let management = match management {
                 Some(url) => Endpoint::parse(url, None)?,
                 None => Endpoint::parse(&format!("http://{}", embedded.http_addr()), Some(("guest", "guest")))?,
             };
-            return Ok(Target { amqp_url, management, embedded: Some(embedded) });
+            return Ok(Target { amqp_url, management, embedded: Some(embedded), data_dir });
         }
         let url = Url::parse(broker).with_context(|| format!("the broker URL {} is not a URL", redact_url(broker)))?;
         let tls = match url.scheme() {
@@ -67,7 +99,7 @@ impl Target {
                 Endpoint::parse(&format!("{scheme}://{host}:{DEFAULT_MANAGEMENT_PORT}"), Some((&user, &password)))?
             }
         };
-        Ok(Target { amqp_url: broker.to_owned(), management, embedded: None })
+        Ok(Target { amqp_url: broker.to_owned(), management, embedded: None, data_dir: None })
     }
 
     /// Stops the embedded broker, if this target started one.
@@ -75,6 +107,7 @@ impl Target {
         if let Some(broker) = self.embedded {
             broker.shutdown().await;
         }
+        drop(self.data_dir);
     }
 }
 

@@ -25,6 +25,7 @@ pub mod management;
 pub mod persist;
 mod server;
 pub mod state;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,8 +51,17 @@ pub struct BrokerConfig {
     pub http_addr: SocketAddr,
     /// Where durable definitions are kept across restarts; `None` keeps everything in memory.
     pub data_dir: Option<PathBuf>,
-    /// Bytes of queued messages past which publishing connections are blocked.
+    /// Bytes of queued messages in memory past which publishing connections are blocked (with a
+    /// data directory, queues move messages to disk from half of it on).
     pub memory_limit: usize,
+    /// With a data directory: free bytes on its disk below which publishers are blocked
+    /// (RabbitMQ's `disk_free_limit`, 50 MB by default).
+    pub disk_free_limit: u64,
+    /// With a data directory: the file system the message store uses (`None`: the real one; tests
+    /// put the power-cut simulation here).
+    pub storage: Option<Arc<dyn store::storage::Storage>>,
+    /// With a data directory: bytes at which a message store segment file is closed.
+    pub segment_size: u64,
     /// Protocol limits offered to clients.
     pub limits: ServerLimits,
 }
@@ -83,6 +93,9 @@ impl Default for BrokerConfig {
             http_addr: loopback,
             data_dir: None,
             memory_limit: 1 << 30,
+            disk_free_limit: 50_000_000,
+            storage: None,
+            segment_size: store::SEGMENT_SIZE,
             limits: ServerLimits::default(),
         }
     }
@@ -103,6 +116,9 @@ pub enum StartError {
     /// The data directory could not be opened or read.
     #[error("cannot use the data directory")]
     DataDir(#[source] persist::PersistError),
+    /// The message store in the data directory could not be opened.
+    #[error("cannot open the message store")]
+    Messages(#[source] store::StoreError),
 }
 
 /// A running broker.
@@ -130,14 +146,30 @@ impl Broker {
         let state = match &config.data_dir {
             Some(dir) => {
                 let store = persist::Store::open(dir).map_err(StartError::DataDir)?;
-                let state = persist::initial_state(&store, config.memory_limit).map_err(StartError::DataDir)?;
+                let storage = config.storage.clone().unwrap_or_else(|| Arc::new(store::storage::DiskStorage));
+                let messages = store::MessageStore::open(storage, &dir.join("messages"), config.segment_size)
+                    .map_err(StartError::Messages)?;
+                let started = std::time::Instant::now();
+                let state = persist::initial_state_with(
+                    &store,
+                    config.memory_limit,
+                    Some((Arc::new(messages), config.disk_free_limit)),
+                )
+                .map_err(StartError::DataDir)?;
+                tracing::info!(elapsed = ?started.elapsed(), "data directory loaded");
                 let saver = persist::spawn_saver(store, state.clone(), shutdown.clone());
                 tasks.spawn(async move {
                     let _ = saver.await;
                 });
                 state
             }
-            None => state::State::new(config.memory_limit),
+            None => {
+                tracing::warn!(
+                    "no data directory: queued messages are kept in memory only and lost when the broker stops, \
+                     persistent or not; publishers are blocked above the memory limit"
+                );
+                state::State::new(config.memory_limit)
+            }
         };
         let limits = Arc::new(config.limits.clone());
         tasks.spawn(server::serve(amqp, state.clone(), limits, shutdown.clone(), tasks.clone()));
@@ -174,5 +206,12 @@ impl Broker {
         self.shutdown.cancel();
         self.tasks.close();
         self.tasks.wait().await;
+        // What the closed connections left in queue buffers (requeues, marks) goes to the files;
+        // everything confirmed was synced already.
+        if self.state.store().is_some() {
+            for queue in self.state.queues(None) {
+                queue.flush();
+            }
+        }
     }
 }

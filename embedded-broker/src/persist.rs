@@ -5,7 +5,7 @@
 //!
 //! Each save writes a temporary file, syncs it and renames it over the old one,
 //! so a crash leaves either the old or the new document, never half of one.
-//! Messages are not persisted (yet): the broker says so at start.
+//! Messages live in the message store (`crate::store`, under `messages/`).
 
 use std::fs;
 use std::io::Write;
@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use warren_definitions::Definitions;
+use warren_definitions::{Definitions, QueueDef};
 
 use crate::definitions::export;
 use crate::definitions::import::{self, ImportError};
@@ -140,13 +140,50 @@ impl Store {
 /// when there are some (so a deleted `guest` stays deleted), otherwise a fresh
 /// state with `/` and guest, as a new RabbitMQ node has.
 pub fn initial_state(store: &Store, memory_limit: usize) -> Result<State, PersistError> {
-    let Some(definitions) = store.load()? else {
-        return Ok(State::new(memory_limit));
-    };
-    let state = State::empty(memory_limit);
-    import::import(&state, &definitions, None)
-        .map_err(|source| PersistError::Import { path: store.path(), source: Box::new(source) })?;
-    tracing::info!(path = %store.path().display(), "loaded durable definitions");
+    initial_state_with(store, memory_limit, None)
+}
+
+/// [`initial_state`] with a message store: durable queues recover their messages as they are
+/// declared from the saved definitions. A queue directory no definition claims belongs to a
+/// durable queue declared just before a crash (the definitions are saved a moment later): that
+/// queue is declared again from the description in its directory, so the messages it confirmed
+/// are not lost (its bindings are). Directories of other queues are removed.
+pub fn initial_state_with(
+    store: &Store,
+    memory_limit: usize,
+    messages: Option<(std::sync::Arc<crate::store::MessageStore>, u64)>,
+) -> Result<State, PersistError> {
+    let definitions = store.load()?;
+    let state = if definitions.is_some() { State::empty(memory_limit) } else { State::new(memory_limit) };
+    let message_store = messages.as_ref().map(|(m, _)| std::sync::Arc::clone(m));
+    if let Some((messages, disk_free_limit)) = messages {
+        state.attach_store(messages, disk_free_limit);
+    }
+    if let Some(definitions) = definitions {
+        import::import(&state, &definitions, None)
+            .map_err(|source| PersistError::Import { path: store.path(), source: Box::new(source) })?;
+        tracing::info!(path = %store.path().display(), "loaded durable definitions");
+    }
+    if let Some(messages) = message_store {
+        for orphan in messages.orphans() {
+            let Some(def) = orphan.meta.as_deref().and_then(|m| serde_json::from_str::<QueueDef>(m).ok()) else {
+                continue;
+            };
+            if !def.durable.unwrap_or(false) || def.vhost.as_deref().is_none_or(|v| state.vhost(v).is_none()) {
+                continue;
+            }
+            let document = Definitions { queues: vec![def.clone()], ..Definitions::default() };
+            match import::import(&state, &document, None) {
+                Ok(_) => tracing::warn!(
+                    vhost = def.vhost.as_deref().unwrap_or_default(),
+                    queue = %def.name,
+                    "declared again a durable queue that was created just before the broker stopped; its bindings are not restored"
+                ),
+                Err(error) => tracing::warn!(queue = %def.name, "cannot declare a queue found on disk again: {error}"),
+            }
+        }
+        messages.remove_orphans();
+    }
     Ok(state)
 }
 
@@ -160,10 +197,7 @@ pub fn save_now(store: &Store, state: &State) -> Result<(), PersistError> {
 /// cancelled, so a graceful stop never loses a change. The broker awaits the
 /// handle during its shutdown.
 pub fn spawn_saver(store: Store, state: State, shutdown: CancellationToken) -> JoinHandle<()> {
-    tracing::info!(path = %store.path().display(), "durable definitions are saved to the data directory");
-    // A warning, not information: a data directory suggests durability, and messages are not yet
-    // written to it, so persistent messages are lost on restart.
-    tracing::warn!("messages are kept in memory only: queued messages, persistent or not, are lost on restart");
+    tracing::info!(path = %store.path().display(), "durable definitions and persistent messages are kept in the data directory");
     tokio::spawn(async move {
         let mut saved = None;
         let mut ticker = tokio::time::interval(SAVE_INTERVAL);

@@ -16,7 +16,7 @@ use crate::compare::{self, Comparison, junit};
 use crate::outcome::Outcome;
 use crate::report::table;
 use crate::result::{RunResult, RunStatus, file};
-use crate::target::Target;
+use crate::target::{EmbeddedData, Target};
 
 /// Runs `warren bench`. A bench that fails before any run produced a result
 /// still writes `--junit`, with one failed case saying why.
@@ -36,7 +36,8 @@ async fn prepare_and_run(global: &GlobalArgs, args: &BenchArgs) -> anyhow::Resul
     let broker_named = |scenario: &scenario::Scenario| global.broker.clone().or(scenario.broker.clone());
     let options = options(args, broker_named)?;
     let broker = broker_named(&options.scenario);
-    let target = Target::resolve(broker.as_deref(), global.management.as_deref(), "embedded").await?;
+    let data = if args.in_memory { EmbeddedData::InMemory } else { EmbeddedData::TempDir };
+    let target = Target::resolve_with(broker.as_deref(), global.management.as_deref(), "embedded", data).await?;
     let quiet = global.quiet || global.format == Format::Json;
     let mut reporter = Reporter::for_stderr(quiet, options.scenario.warmup + options.scenario.duration);
     let finished = session::run_series(&target, &options, &mut reporter).await;

@@ -6,15 +6,15 @@ use std::process::{Child, Command, Stdio};
 use crate::util::{repo_root, run};
 
 /// A running `warren broker` and the addresses it printed.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    amqp: String,
+    pub(crate) amqp: String,
     http: String,
     stderr: BufReader<std::process::ChildStderr>,
 }
 
 impl Server {
-    fn start(data_dir: &std::path::Path) -> Server {
+    pub(crate) fn start(data_dir: &std::path::Path) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
             .args(["broker", "--amqp", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -51,6 +51,15 @@ impl Server {
         let mut rest = String::new();
         let _ = std::io::Read::read_to_string(&mut self.stderr, &mut rest);
         (status.code().unwrap_or(-1), rest)
+    }
+}
+
+impl Server {
+    /// `kill -9`: the process dies wherever it is, as in a crash.
+    pub(crate) fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        let status = self.child.wait().expect("warren broker dies");
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "killed by SIGKILL");
     }
 }
 

@@ -9,6 +9,7 @@ mod util;
 
 mod bench;
 mod broker;
+mod broker_crash;
 mod exit_codes;
 mod gate;
 mod tls;

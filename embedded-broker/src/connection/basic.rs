@@ -7,7 +7,7 @@ use amq_protocol::types::FieldTable;
 use bytes::Bytes;
 use rand::RngCore as _;
 
-use super::channel::{BodyParts, Confirms, ConsumerInfo, Incoming, TxOp, Unacked};
+use super::channel::{BodyParts, Confirms, ConsumerInfo, Incoming, Reply, TxOp, Unacked};
 use super::{Connection, Fail, codec, short};
 use crate::state::auth::Access;
 use crate::state::message::Message;
@@ -221,8 +221,15 @@ fn publish(
     let routed = c.state.route(&c.vhost, &message.exchange, &message.routing_key, headers, true, &mut queues);
     let mut rejected = false;
     for q in &queues {
-        if q.publish(Arc::clone(&message), &mut c.dead) == Enqueued::Rejected {
-            rejected = true;
+        match q.publish(Arc::clone(&message), &mut c.dead) {
+            Enqueued::Rejected => rejected = true,
+            Enqueued::Persisted => c.needs_sync = true,
+            Enqueued::Accepted => {}
+        }
+    }
+    if c.stored {
+        for q in &queues {
+            c.touch(q);
         }
     }
     let unroutable = queues.is_empty();
@@ -241,24 +248,19 @@ fn publish(
         );
         codec::content(&mut c.out, channel, &message.properties, &message.body, c.frame_max);
     }
-    let Some(confirms) = c.channels.get_mut(&channel).and_then(|ch| ch.confirms.as_mut()) else { return Ok(()) };
+    let Some(ch) = c.channels.get_mut(&channel) else { return Ok(()) };
+    let Some(confirms) = ch.confirms.as_mut() else { return Ok(()) };
     confirms.next_seq += 1;
     let seq = confirms.next_seq;
     if rejected {
+        // The run so far is acked first, then the refusal; both in order with what waits.
         let pending_ack = (confirms.ack_upto > confirms.confirmed).then_some(confirms.ack_upto);
         confirms.confirmed = seq;
         confirms.ack_upto = seq;
         if let Some(tag) = pending_ack {
-            c.send(channel, AMQPClass::Basic(basic::AMQPMethod::Ack(basic::Ack { delivery_tag: tag, multiple: true })));
+            ch.replies.push_back((Reply::PENDING, Reply::Ack(tag)));
         }
-        c.send(
-            channel,
-            AMQPClass::Basic(basic::AMQPMethod::Nack(basic::Nack {
-                delivery_tag: seq,
-                multiple: false,
-                requeue: false,
-            })),
-        );
+        ch.replies.push_back((Reply::PENDING, Reply::Nack(seq)));
     } else {
         confirms.ack_upto = seq;
     }
@@ -325,8 +327,9 @@ fn ack(c: &mut Connection, channel: u16, tag: u64, multiple: bool) -> Result<(),
         if ch.consumers.len() > 1 { ch.consumers.values().map(|i| Arc::clone(&i.queue)).collect() } else { Vec::new() };
     release_credit(&entries);
     for (queue, list) in by_queue(entries) {
-        queue.ack(list.into_iter().map(|u| u.message.message));
+        queue.ack(list.into_iter().map(|u| u.message));
         queue.dispatch(&mut c.dead);
+        c.touch(&queue);
     }
     dispatch_all(c, consumed);
     Ok(())
@@ -347,6 +350,7 @@ fn nack(c: &mut Connection, channel: u16, tag: u64, multiple: bool, requeue: boo
         ch.take_acked(tag, multiple).ok_or_else(|| Fail::precondition(format!("unknown delivery tag {tag}")))?;
     release_credit(&entries);
     for (queue, list) in by_queue(entries) {
+        c.touch(&queue);
         let messages: Vec<QueuedMessage> = list.into_iter().map(|u| u.message).collect();
         if requeue {
             queue.requeue(messages, &mut c.dead);
@@ -424,6 +428,7 @@ fn consume(c: &mut Connection, channel: u16, m: basic::Consume) -> Result<(), Fa
         c.send(channel, AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(basic::ConsumeOk { consumer_tag: short(&tag) })));
     }
     let mark = c.out.len();
+    c.touch(&queue);
     if let Err(reason) = queue.add_consumer(consumer, &mut c.dead) {
         c.out.truncate(if m.nowait { mark } else { mark - consume_ok_len(&tag) });
         return Err(Fail::channel(403, format!("ACCESS_REFUSED - {reason}")));
@@ -469,6 +474,7 @@ fn get(c: &mut Connection, channel: u16, g: basic::Get) -> Result<(), Fail> {
     let queue_name = c.resolve_queue(channel, g.queue.as_str())?;
     let queue = c.state.queue_for(&c.vhost, &queue_name, c.id)?;
     c.check(Access::Read, EntityKind::Queue, &queue_name)?;
+    c.touch(&queue);
     let Some((entry, left)) = queue.get(g.no_ack, &mut c.dead) else {
         c.send(channel, AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {})));
         return Ok(());
@@ -540,7 +546,15 @@ pub(super) fn tx(c: &mut Connection, channel: u16, m: txm::AMQPMethod) -> Result
                     TxOp::Nack { tag, multiple, requeue } => nack(c, channel, tag, multiple, requeue)?,
                 }
             }
-            c.send(channel, AMQPClass::Tx(txm::AMQPMethod::CommitOk(txm::CommitOk {})));
+            // With persistent messages written, commit-ok waits for their sync, and the
+            // connection reads no further frames until it is out (replies stay in order).
+            match c.channels.get_mut(&channel) {
+                Some(ch) if c.needs_sync || !ch.replies.is_empty() => {
+                    ch.replies.push_back((Reply::PENDING, Reply::CommitOk));
+                    c.hold = true;
+                }
+                _ => c.send(channel, AMQPClass::Tx(txm::AMQPMethod::CommitOk(txm::CommitOk {}))),
+            }
             Ok(())
         }
         txm::AMQPMethod::Rollback(_) => {

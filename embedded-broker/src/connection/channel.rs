@@ -130,6 +130,23 @@ pub enum TxOp {
     Nack { tag: u64, multiple: bool, requeue: bool },
 }
 
+/// A reply that waits for the message store: it goes out once the sync round numbered with it is
+/// done (round 0: no wait; [`Reply::PENDING`]: the round is not known until the batch ends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// `basic.ack` with `multiple`, up to this sequence number.
+    Ack(u64),
+    /// `basic.nack` of this sequence number.
+    Nack(u64),
+    /// `tx.commit-ok`.
+    CommitOk,
+}
+
+impl Reply {
+    /// The round of a reply whose batch has not ended yet.
+    pub const PENDING: u64 = u64::MAX;
+}
+
 /// Publisher-confirm bookkeeping: sequence numbers, and a run of acks not yet sent so one
 /// `multiple` ack covers a whole read batch.
 #[derive(Debug, Default)]
@@ -177,6 +194,8 @@ pub struct Channel {
     /// Exchanges this channel was allowed to publish to (permission cache), as the connection's
     /// interned names.
     pub write_allowed: Vec<Arc<str>>,
+    /// Confirms and commit-oks waiting for a sync round, in the order they go out.
+    pub replies: VecDeque<(u64, Reply)>,
 }
 
 impl Channel {
@@ -194,6 +213,7 @@ impl Channel {
             incoming: None,
             last_queue: None,
             write_allowed: Vec::new(),
+            replies: VecDeque::new(),
         }
     }
 

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use amq_protocol::protocol::{AMQPClass, channel as chan, connection as conn};
+use amq_protocol::protocol::{AMQPClass, basic as basic_m, channel as chan, connection as conn};
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -91,6 +91,15 @@ pub struct Connection {
     dead: Vec<DeadLetter>,
     /// A publisher: subject to `connection.blocked` under memory pressure.
     published: bool,
+    /// The broker has a message store: queues used in a batch are flushed at its end.
+    stored: bool,
+    /// Queues whose store buffers this batch may have filled; flushed at the end of the batch
+    /// (kept when the disk refused, to try again).
+    touched: Vec<Arc<crate::state::queue::Queue>>,
+    /// This batch wrote messages that must be synced before their confirms go out.
+    needs_sync: bool,
+    /// A `tx.commit-ok` waits for a sync: no further frames are read until it is out.
+    hold: bool,
     blocked: bool,
     closing_deadline: Option<Instant>,
     /// The client closed the connection (`close-ok` sent): it closes the socket.
@@ -139,6 +148,10 @@ pub async fn serve(
         drained: Vec::new(),
         dead: Vec::new(),
         published: false,
+        stored: state.store().is_some(),
+        touched: Vec::new(),
+        needs_sync: false,
+        hold: false,
         blocked: false,
         closing_deadline: None,
         client_closed: false,
@@ -189,6 +202,7 @@ impl Connection {
         let mut sent = false;
         let tick = Duration::from_millis(250);
         let mut ticker = tokio::time::interval(tick);
+        let mut sync_rx = self.state.store().map(|s| s.subscribe());
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.process(&mut rbuf);
@@ -220,7 +234,8 @@ impl Connection {
             if rbuf.capacity() - rbuf.len() < 8 * 1024 {
                 rbuf.reserve(64 * 1024);
             }
-            let reading = !self.blocked;
+            let reading = !self.blocked && !self.hold;
+            let waiting = self.channels.values().any(|ch| !ch.replies.is_empty());
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => {
@@ -239,6 +254,8 @@ impl Connection {
                 // and measured no fewer writes, since a publisher routes its whole read batch
                 // before this task runs.
                 () = self.outbox.notify.notified() => {}
+                // A sync round finished: the confirms it covers go out at the top of the loop.
+                Ok(()) = async { match sync_rx.as_mut() { Some(rx) => rx.changed().await, None => std::future::pending().await } }, if waiting => {}
                 _ = ticker.tick() => {
                     let now = Instant::now();
                     if std::mem::take(&mut received) {
@@ -265,6 +282,8 @@ impl Connection {
                     if let Some(deadline) = self.closing_deadline && now >= deadline {
                         return Ok(());
                     }
+                    // Retries a flush the disk refused.
+                    self.finish_batch();
                     self.update_blocked();
                 }
             }
@@ -297,7 +316,7 @@ impl Connection {
             }
         }
         let limit = if self.phase == Phase::Running { self.frame_max } else { 131_072 };
-        while !matches!(self.phase, Phase::Done | Phase::Header) {
+        while !matches!(self.phase, Phase::Done | Phase::Header) && !self.hold {
             match codec::decode(rbuf, limit) {
                 Ok(Some(frame)) => self.handle_frame(frame),
                 Ok(None) => break,
@@ -319,21 +338,88 @@ impl Connection {
             let dead = std::mem::take(&mut self.dead);
             self.state.dead_letter(&self.vhost, dead);
         }
+        self.finish_batch();
         self.update_blocked();
+    }
+
+    /// Ends a batch: writes what it left in queue stores, numbers its waiting replies with the
+    /// sync round that covers them, and sends every reply whose round is done.
+    fn finish_batch(&mut self) {
+        if !self.stored {
+            self.send_replies(u64::MAX);
+            return;
+        }
+        let mut failed = false;
+        self.touched.retain(|q| {
+            let flushed = q.flush();
+            failed |= !flushed;
+            !flushed
+        });
+        if failed {
+            // The replies of this batch wait until a retry succeeds.
+            self.state.raise_disk_alarm();
+            return;
+        }
+        let store = self.state.store();
+        let round = if std::mem::take(&mut self.needs_sync) { store.map_or(0, |s| s.ticket()) } else { 0 };
+        for ch in self.channels.values_mut() {
+            for reply in ch.replies.iter_mut().rev() {
+                if reply.0 != channel::Reply::PENDING {
+                    break;
+                }
+                reply.0 = round;
+            }
+        }
+        self.send_replies(store.map_or(u64::MAX, |s| s.synced()));
+    }
+
+    /// Sends, per channel in order, the replies whose sync round is done.
+    fn send_replies(&mut self, synced: u64) {
+        let mut out = std::mem::take(&mut self.out);
+        let mut held = false;
+        for (id, ch) in self.channels.iter_mut() {
+            while let Some(&(round, reply)) = ch.replies.front() {
+                if round > synced {
+                    held |=
+                        reply == channel::Reply::CommitOk || ch.replies.iter().any(|r| r.1 == channel::Reply::CommitOk);
+                    break;
+                }
+                ch.replies.pop_front();
+                let method = match reply {
+                    channel::Reply::Ack(tag) => {
+                        AMQPClass::Basic(basic_m::AMQPMethod::Ack(basic_m::Ack { delivery_tag: tag, multiple: true }))
+                    }
+                    channel::Reply::Nack(tag) => AMQPClass::Basic(basic_m::AMQPMethod::Nack(basic_m::Nack {
+                        delivery_tag: tag,
+                        multiple: false,
+                        requeue: false,
+                    })),
+                    channel::Reply::CommitOk => AMQPClass::Tx(amq_protocol::protocol::tx::AMQPMethod::CommitOk(
+                        amq_protocol::protocol::tx::CommitOk {},
+                    )),
+                };
+                codec::method(&mut out, *id, method);
+            }
+        }
+        self.out = out;
+        self.hold = held;
     }
 
     fn update_blocked(&mut self) {
         if !self.published || self.phase != Phase::Running {
             return;
         }
-        let alarm = self.state.memory_alarm();
+        let memory = self.state.memory_alarm();
+        let alarm = memory || self.state.disk_alarm();
         if alarm && !self.blocked {
             self.blocked = true;
             if self.caps.connection_blocked {
+                // RabbitMQ names the alarm's resource.
+                let reason = if memory { "low on memory" } else { "low on disk" };
                 codec::method(
                     &mut self.out,
                     0,
-                    AMQPClass::Connection(conn::AMQPMethod::Blocked(conn::Blocked { reason: "low on memory".into() })),
+                    AMQPClass::Connection(conn::AMQPMethod::Blocked(conn::Blocked { reason: reason.into() })),
                 );
             }
         } else if !alarm && self.blocked {
@@ -666,24 +752,22 @@ impl Connection {
         }
     }
 
+    /// Queues one `basic.ack(multiple)` per channel for the run of publishes this batch confirmed.
     fn flush_confirms(&mut self) {
-        let mut acks = Vec::new();
-        for (id, ch) in self.channels.iter_mut() {
+        for ch in self.channels.values_mut() {
             if let Some(c) = ch.confirms.as_mut()
                 && c.ack_upto > c.confirmed
             {
-                acks.push((*id, c.ack_upto));
+                ch.replies.push_back((channel::Reply::PENDING, channel::Reply::Ack(c.ack_upto)));
                 c.confirmed = c.ack_upto;
             }
         }
-        for (id, tag) in acks {
-            self.send(
-                id,
-                AMQPClass::Basic(amq_protocol::protocol::basic::AMQPMethod::Ack(amq_protocol::protocol::basic::Ack {
-                    delivery_tag: tag,
-                    multiple: true,
-                })),
-            );
+    }
+
+    /// Remembers a queue whose store this batch may have written to.
+    pub(super) fn touch(&mut self, queue: &Arc<crate::state::queue::Queue>) {
+        if self.stored && !self.touched.iter().any(|t| Arc::ptr_eq(t, queue)) {
+            self.touched.push(Arc::clone(queue));
         }
     }
 }

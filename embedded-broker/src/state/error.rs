@@ -156,6 +156,16 @@ pub enum StateError {
         /// What was wrong.
         reason: String,
     },
+    /// The message store could not read or write a queue's files (AMQP 541).
+    #[error("INTERNAL_ERROR - cannot use the messages of queue '{name}' in vhost '{vhost}': {reason}")]
+    Storage {
+        /// Its virtual host.
+        vhost: String,
+        /// The queue.
+        name: String,
+        /// The file and what the operating system said.
+        reason: String,
+    },
 }
 
 impl StateError {
@@ -173,6 +183,7 @@ impl StateError {
             StateError::AccessRefused { .. } => 403,
             StateError::ResourceLocked { .. } => 405,
             StateError::NotImplemented { .. } => 540,
+            StateError::Storage { .. } => 541,
         }
     }
 
@@ -181,6 +192,7 @@ impl StateError {
         match self {
             StateError::NotFound { .. } | StateError::VhostNotFound { .. } | StateError::UserNotFound { .. } => 404,
             StateError::AccessRefused { .. } => 403,
+            StateError::Storage { .. } => 500,
             _ => 400,
         }
     }

@@ -36,8 +36,11 @@ pub mod policy;
 pub mod queue;
 mod topology;
 
+#[cfg(test)]
+mod durability_tests;
+
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
@@ -118,6 +121,13 @@ pub(crate) struct Shared {
     next_connection: AtomicU64,
     connections: connections::Connections,
     loopback_users: Vec<String>,
+    /// The message store, with a data directory (set once, before any queue is declared).
+    pub(crate) store: OnceLock<Arc<crate::store::MessageStore>>,
+    /// Free bytes on the data directory's disk below which publishers are blocked.
+    disk_free_limit: AtomicU64,
+    disk_alarm: AtomicBool,
+    /// Ready messages per queue level kept in memory (with a store), for queues declared from now on.
+    pub(crate) head_messages: AtomicUsize,
 }
 
 /// The exchanges every vhost starts with: (name, type, internal).
@@ -170,6 +180,10 @@ impl State {
                 next_connection: AtomicU64::new(1),
                 connections: connections::Connections::default(),
                 loopback_users: vec!["guest".into()],
+                store: OnceLock::new(),
+                disk_free_limit: AtomicU64::new(0),
+                disk_alarm: AtomicBool::new(false),
+                head_messages: AtomicUsize::new(queue::HEAD_MESSAGES),
             }),
         }
     }
@@ -211,6 +225,59 @@ impl State {
     /// Whether the memory alarm is on.
     pub fn memory_alarm(&self) -> bool {
         self.memory_used() > self.shared.memory_limit
+    }
+
+    /// Keeps messages in `store` from now on (before any queue is declared, so durable queues
+    /// recover theirs); publishers are blocked while the disk has less than `disk_free_limit`
+    /// bytes free.
+    pub fn attach_store(&self, store: Arc<crate::store::MessageStore>, disk_free_limit: u64) {
+        self.shared.disk_free_limit.store(disk_free_limit, Ordering::Relaxed);
+        let _ = self.shared.store.set(store);
+        self.check_disk();
+    }
+
+    /// Ready messages per queue level kept in memory before new ones go to disk, for queues
+    /// declared from now on (default [`queue::HEAD_MESSAGES`]; small values exercise the disk in tests).
+    pub fn set_head_messages(&self, messages: usize) {
+        self.shared.head_messages.store(messages.max(1), Ordering::Relaxed);
+    }
+
+    /// The message store, with a data directory.
+    pub fn store(&self) -> Option<&Arc<crate::store::MessageStore>> {
+        self.shared.store.get()
+    }
+
+    /// Whether the disk alarm is on (free space under the limit, or a write refused).
+    pub fn disk_alarm(&self) -> bool {
+        self.shared.disk_alarm.load(Ordering::Relaxed)
+    }
+
+    /// Raises the disk alarm at once (a write failed for lack of space).
+    pub fn raise_disk_alarm(&self) {
+        if !self.shared.disk_alarm.swap(true, Ordering::Relaxed) {
+            tracing::warn!("disk alarm: a write to the data directory failed, publishers are blocked");
+        }
+    }
+
+    /// Compares the data directory's free space with the limit and sets the disk alarm.
+    pub fn check_disk(&self) {
+        let Some(store) = self.shared.store.get() else { return };
+        let limit = self.shared.disk_free_limit.load(Ordering::Relaxed);
+        let free = match store.free_space() {
+            Ok(free) => free,
+            Err(error) => {
+                tracing::debug!(%error, "cannot read the data directory's free space");
+                return;
+            }
+        };
+        let alarm = free < limit;
+        if self.shared.disk_alarm.swap(alarm, Ordering::Relaxed) != alarm {
+            if alarm {
+                tracing::warn!(free, limit, "disk alarm: free space under the limit, publishers are blocked");
+            } else {
+                tracing::info!(free, limit, "disk alarm cleared");
+            }
+        }
     }
 
     // ---- vhosts ----

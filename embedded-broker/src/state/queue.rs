@@ -7,8 +7,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use amq_protocol::types::FieldTable;
 
-use super::message::Message;
+use super::message::{Message, Names};
 use super::{ConnectionId, clock_ms, lock};
+use crate::store::{self, Mark, QueueStore};
+
+/// Ready messages of one priority level kept in memory, beyond which (with a data directory) new
+/// messages go to the queue's tail on disk, read back in order as the head runs low.
+pub const HEAD_MESSAGES: usize = 2048;
+/// Body bytes of ready messages of one priority level kept in memory (see [`HEAD_MESSAGES`]).
+pub const HEAD_BYTES: usize = 4 << 20;
 
 /// What happens when a queue reaches its length limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -89,11 +96,42 @@ pub struct QueuedMessage {
     pub redelivered: bool,
     /// Times delivered, for the quorum delivery limit.
     pub delivery_count: u32,
+    /// Also in a segment file of the queue's store, which must hear when it is gone.
+    pub on_disk: bool,
 }
 
 impl QueuedMessage {
     /// `expires_at` of a message without a TTL.
     pub const NEVER: u64 = u64::MAX;
+
+    fn fresh(message: Arc<Message>, expires_at: u64, seq: u64) -> Self {
+        QueuedMessage { message, expires_at, seq, redelivered: false, delivery_count: 0, on_disk: false }
+    }
+}
+
+/// Where [`Queue::publish`] put a message with a store.
+enum Stored {
+    /// In memory only.
+    Memory,
+    /// In memory and in a segment (to survive a restart).
+    Both,
+    /// In a segment only (the queue's tail).
+    Tail { recover: bool },
+    /// It had to survive a restart and could not be written.
+    Failed,
+}
+
+/// Milliseconds since the Unix epoch.
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A broker-clock expiry as wall-clock milliseconds (0 for none), so a TTL runs on across restarts.
+fn wall_expiry(expires_at: u64) -> u64 {
+    if expires_at == QueuedMessage::NEVER {
+        return 0;
+    }
+    wall_ms().saturating_add(expires_at.saturating_sub(clock_ms())).max(1)
 }
 
 // One per queued message: the memory figures in ARCHITECTURE.md count on this size.
@@ -306,6 +344,12 @@ pub struct Queue {
     pub arguments: FieldTable,
     inner: Mutex<QueueInner>,
     memory: Arc<AtomicUsize>,
+    /// Its messages may be on disk (the broker has a data directory).
+    stored: bool,
+    /// Above this many bytes of messages in memory (the broker's), new messages go to disk.
+    page_above: usize,
+    /// Ready messages of a level kept in memory before new ones go to disk.
+    head_messages: usize,
 }
 
 #[derive(Debug)]
@@ -318,6 +362,12 @@ struct QueueInner {
     unacked: usize,
     /// The `seq` of the next published message.
     next_seq: u64,
+    /// Body bytes of the ready messages held in memory (the rest of `ready_bytes` is on disk).
+    head_bytes: usize,
+    /// The messages on disk, with a data directory.
+    store: Option<QueueStore>,
+    /// Exchange names and routing keys of messages read back from disk, each kept once.
+    names: Names,
     consumers: Vec<Consumer>,
     next_consumer: usize,
     had_consumer: bool,
@@ -330,6 +380,8 @@ struct QueueInner {
 pub enum Enqueued {
     /// Stored or delivered.
     Accepted,
+    /// Written to the queue's store to survive a restart: its confirm waits for the next sync.
+    Persisted,
     /// Refused by `x-overflow: reject-publish` (publisher confirms nack it).
     Rejected,
 }
@@ -350,8 +402,25 @@ pub struct QueueCounts {
 }
 
 impl Queue {
-    pub(crate) fn new(vhost: &str, decl: super::QueueDecl, settings: QueueSettings, memory: Arc<AtomicUsize>) -> Self {
+    pub(crate) fn new(
+        vhost: &str,
+        decl: super::QueueDecl,
+        settings: QueueSettings,
+        memory: Arc<AtomicUsize>,
+        store: Option<QueueStore>,
+        (page_above, head_messages): (usize, usize),
+    ) -> Self {
         let levels = usize::from(settings.max_priority.unwrap_or(0)) + 1;
+        let (mut ready, mut ready_bytes) = (0, 0);
+        if let Some(store) = &store {
+            for level in 0..levels {
+                let (count, bytes) = store.tail(level);
+                ready += count as usize;
+                ready_bytes += bytes as usize;
+            }
+        }
+        let next_seq = store.as_ref().map_or(0, QueueStore::next_seq);
+        let stored = store.is_some();
         Queue {
             vhost: vhost.to_owned(),
             name: decl.name,
@@ -362,10 +431,13 @@ impl Queue {
             inner: Mutex::new(QueueInner {
                 settings,
                 levels: (0..levels).map(|_| VecDeque::new()).collect(),
-                ready: 0,
-                ready_bytes: 0,
+                ready,
+                ready_bytes,
                 unacked: 0,
-                next_seq: 0,
+                next_seq,
+                head_bytes: 0,
+                store,
+                names: Names::default(),
                 consumers: Vec::new(),
                 next_consumer: 0,
                 had_consumer: false,
@@ -373,6 +445,9 @@ impl Queue {
                 deleted: false,
             }),
             memory,
+            stored,
+            page_above,
+            head_messages: head_messages.max(1),
         }
     }
 
@@ -439,20 +514,163 @@ impl Queue {
                 Overflow::DropHead => self.drop_head_over_limits(&mut q, 1, body_len, dead),
                 Overflow::RejectPublish => return Enqueued::Rejected,
                 Overflow::RejectPublishDlx => {
-                    self.die(&q, message, DeathReason::Maxlen, dead);
+                    self.die(&mut q, QueuedMessage::fresh(message, expires_at, 0), DeathReason::Maxlen, dead);
                     return Enqueued::Rejected;
                 }
             }
         }
         if ttl == Some(0) && !self.can_deliver_now(&q) {
-            self.die(&q, message, DeathReason::Expired, dead);
+            self.die(&mut q, QueuedMessage::fresh(message, expires_at, 0), DeathReason::Expired, dead);
             return Enqueued::Accepted;
         }
         let seq = q.next_seq;
         q.next_seq += 1;
-        self.push_ready(&mut q, QueuedMessage { message, expires_at, seq, redelivered: false, delivery_count: 0 });
+        let mut entry = QueuedMessage::fresh(message, expires_at, seq);
+        let mut outcome = Enqueued::Accepted;
+        if q.store.is_some() {
+            match self.store_published(&mut q, &entry) {
+                Stored::Memory => {}
+                Stored::Both => {
+                    entry.on_disk = true;
+                    outcome = Enqueued::Persisted;
+                }
+                Stored::Tail { recover } => {
+                    q.ready += 1;
+                    q.ready_bytes += body_len;
+                    self.dispatch_locked(&mut q, now, dead);
+                    return if recover { Enqueued::Persisted } else { Enqueued::Accepted };
+                }
+                Stored::Failed => return Enqueued::Rejected,
+            }
+        }
+        self.push_ready(&mut q, entry);
         self.dispatch_locked(&mut q, now, dead);
-        Enqueued::Accepted
+        outcome
+    }
+
+    /// Writes a newly published message to the store when it must survive a restart or does not
+    /// fit in memory. A message goes to the tail (disk only) when the level already has one, or
+    /// its head is full, or the broker's memory is over the paging threshold — unless a consumer
+    /// can take it at once.
+    fn store_published(&self, q: &mut QueueInner, entry: &QueuedMessage) -> Stored {
+        let level = Self::level_of(q, &entry.message);
+        let recover = self.durable && entry.message.persistent;
+        let head_len = q.levels[level].len();
+        let to_tail = !self.can_deliver_now(q)
+            && q.store.as_ref().is_some_and(|s| {
+                s.in_tail(level)
+                    || head_len >= self.head_messages
+                    || q.head_bytes + entry.message.body_len() > HEAD_BYTES
+                    || self.memory.load(Ordering::Relaxed) > self.page_above
+            });
+        if !to_tail && !recover {
+            return Stored::Memory;
+        }
+        let Some(store) = q.store.as_mut() else { return Stored::Memory };
+        let m = &entry.message;
+        let mut flags = if m.persistent { store::record::FLAG_PERSISTENT } else { 0 };
+        if recover {
+            flags |= store::record::FLAG_RECOVER;
+        }
+        let record = store::record::RecordRef {
+            seq: entry.seq,
+            flags,
+            priority: m.priority,
+            expires: wall_expiry(entry.expires_at),
+            exchange: &m.exchange,
+            routing_key: &m.routing_key,
+            properties: &m.properties,
+            body: &m.body,
+        };
+        match store.append(level, &record, to_tail) {
+            Ok(()) if to_tail => Stored::Tail { recover },
+            Ok(()) => Stored::Both,
+            Err(error) => {
+                tracing::error!(%error, vhost = %self.vhost, queue = %self.name, "cannot write a message to disk");
+                if recover { Stored::Failed } else { Stored::Memory }
+            }
+        }
+    }
+
+    /// Writes what this queue's store buffered (once per batch of work); `false` when the disk
+    /// refused (the data stays buffered for the next try).
+    pub fn flush(&self) -> bool {
+        if !self.stored {
+            return true;
+        }
+        let mut q = self.inner();
+        let Some(store) = q.store.as_mut() else { return true };
+        match store.flush() {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!(%error, vhost = %self.vhost, queue = %self.name, "cannot write queued messages to disk");
+                false
+            }
+        }
+    }
+
+    /// Bytes of this queue's segment files.
+    pub fn disk_bytes(&self) -> u64 {
+        if !self.stored {
+            return 0;
+        }
+        self.inner().store.as_ref().map_or(0, QueueStore::disk_bytes)
+    }
+
+    /// Reads tail messages of a level back into memory, up to the head's limits.
+    fn refill(&self, q: &mut QueueInner, level: usize) {
+        let QueueInner { store, levels, names, head_bytes, .. } = q;
+        let Some(store) = store.as_mut() else { return };
+        let now = clock_ms();
+        let wall = wall_ms();
+        while levels[level].len() < self.head_messages.div_ceil(2) && *head_bytes < HEAD_BYTES / 2 {
+            let Some(loaded) = store.load(level) else { break };
+            let r = loaded.record;
+            let message = Message {
+                exchange: names.intern(&String::from_utf8_lossy(&r.exchange)),
+                routing_key: names.intern(&String::from_utf8_lossy(&r.routing_key)),
+                properties: r.properties,
+                body: r.body,
+                priority: r.priority,
+                expiration_ms: None,
+                persistent: r.flags & store::record::FLAG_PERSISTENT != 0,
+            };
+            let expires_at =
+                if r.expires == 0 { QueuedMessage::NEVER } else { now.saturating_add(r.expires.saturating_sub(wall)) };
+            self.memory.fetch_add(message.footprint(), Ordering::Relaxed);
+            *head_bytes += message.body_len();
+            levels[level].push_back(QueuedMessage {
+                message: Arc::new(message),
+                expires_at,
+                seq: r.seq,
+                redelivered: loaded.redelivered,
+                delivery_count: u32::from(loaded.redelivered),
+                on_disk: true,
+            });
+        }
+    }
+
+    /// Tells the store a message left the queue for good.
+    fn forget(&self, q: &mut QueueInner, entry: &QueuedMessage) {
+        if entry.on_disk
+            && let Some(store) = q.store.as_mut()
+        {
+            let level = usize::from(entry.message.priority).min(q.levels.len() - 1);
+            store.mark(level, entry.seq, Mark::Gone, self.durable && entry.message.persistent);
+        }
+    }
+
+    /// Tells the store a message was handed to a consumer that will acknowledge it, so a restart
+    /// returns it flagged redelivered.
+    fn delivered(&self, q: &mut QueueInner, entry: &QueuedMessage) {
+        if entry.on_disk
+            && self.durable
+            && entry.message.persistent
+            && let Some(store) = q.store.as_mut()
+        {
+            let level = usize::from(entry.message.priority).min(q.levels.len() - 1);
+            store.mark(level, entry.seq, Mark::Delivered, true);
+        }
     }
 
     /// Whether `count` more ready messages of `bytes` more body bytes would pass `x-max-length` or
@@ -468,7 +686,7 @@ impl Queue {
     fn drop_head_over_limits(&self, q: &mut QueueInner, count: usize, bytes: usize, dead: &mut Vec<DeadLetter>) {
         while Self::over_limits(q, count, bytes) {
             let Some(head) = self.pop_ready(q) else { break };
-            self.die(q, head.message, DeathReason::Maxlen, dead);
+            self.die(q, head, DeathReason::Maxlen, dead);
         }
     }
 
@@ -485,6 +703,7 @@ impl Queue {
         let level = Self::level_of(q, &entry.message);
         q.ready += 1;
         q.ready_bytes += entry.message.body_len();
+        q.head_bytes += entry.message.body_len();
         self.memory.fetch_add(entry.message.footprint(), Ordering::Relaxed);
         q.levels[level].push_back(entry);
     }
@@ -499,6 +718,7 @@ impl Queue {
         let level = Self::level_of(q, &entry.message);
         q.ready += 1;
         q.ready_bytes += entry.message.body_len();
+        q.head_bytes += entry.message.body_len();
         let ready = &mut q.levels[level];
         let at = match q.settings.kind {
             QueueType::Quorum => ready.partition_point(|e| e.redelivered),
@@ -516,10 +736,18 @@ impl Queue {
     /// Pops the next ready message (highest priority first); the memory it holds stays counted
     /// until it is acknowledged or dropped.
     fn pop_ready(&self, q: &mut QueueInner) -> Option<QueuedMessage> {
-        let entry = q.levels.iter_mut().rev().find_map(|l| l.pop_front())?;
-        q.ready -= 1;
-        q.ready_bytes -= entry.message.body_len();
-        Some(entry)
+        for level in (0..q.levels.len()).rev() {
+            if q.levels[level].is_empty() && q.store.as_ref().is_some_and(|s| s.in_tail(level)) {
+                self.refill(q, level);
+            }
+            if let Some(entry) = q.levels[level].pop_front() {
+                q.ready -= 1;
+                q.ready_bytes -= entry.message.body_len();
+                q.head_bytes -= entry.message.body_len();
+                return Some(entry);
+            }
+        }
+        None
     }
 
     fn release_memory(&self, message: &Message) {
@@ -528,7 +756,9 @@ impl Queue {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(message.footprint())));
     }
 
-    fn die(&self, q: &QueueInner, message: Arc<Message>, reason: DeathReason, dead: &mut Vec<DeadLetter>) {
+    fn die(&self, q: &mut QueueInner, entry: QueuedMessage, reason: DeathReason, dead: &mut Vec<DeadLetter>) {
+        self.forget(q, &entry);
+        let message = entry.message;
         self.release_memory(&message);
         if let Some(exchange) = &q.settings.dead_letter_exchange {
             dead.push(DeadLetter {
@@ -544,15 +774,19 @@ impl Queue {
     /// Pops expired messages at the head (as RabbitMQ does: expiry is checked at the head).
     fn drop_expired_head(&self, q: &mut QueueInner, now: u64, dead: &mut Vec<DeadLetter>) {
         for level in (0..q.levels.len()).rev() {
-            while let Some(head) = q.levels[level].front() {
-                if head.expires_at <= now {
-                    if let Some(entry) = q.levels[level].pop_front() {
-                        q.ready -= 1;
-                        q.ready_bytes -= entry.message.body_len();
-                        self.die(q, entry.message, DeathReason::Expired, dead);
-                    }
-                } else {
+            loop {
+                if q.levels[level].is_empty() && q.store.as_ref().is_some_and(|s| s.in_tail(level)) {
+                    self.refill(q, level);
+                }
+                let Some(head) = q.levels[level].front() else { break };
+                if head.expires_at > now {
                     break;
+                }
+                if let Some(entry) = q.levels[level].pop_front() {
+                    q.ready -= 1;
+                    q.ready_bytes -= entry.message.body_len();
+                    q.head_bytes -= entry.message.body_len();
+                    self.die(q, entry, DeathReason::Expired, dead);
                 }
             }
         }
@@ -590,8 +824,10 @@ impl Queue {
                 credit: Arc::clone(&consumer.credit),
             };
             if no_ack {
+                self.forget(q, &delivery.message);
                 self.release_memory(&delivery.message.message);
             } else {
+                self.delivered(q, &delivery.message);
                 q.unacked += 1;
             }
             let outbox = Arc::clone(&q.consumers[index].outbox);
@@ -623,8 +859,10 @@ impl Queue {
         let mut entry = self.pop_ready(&mut q)?;
         entry.delivery_count += 1;
         if no_ack {
+            self.forget(&mut q, &entry);
             self.release_memory(&entry.message);
         } else {
+            self.delivered(&mut q, &entry);
             q.unacked += 1;
         }
         let left = q.ready;
@@ -655,12 +893,15 @@ impl Queue {
         self.auto_delete && q.had_consumer && q.consumers.is_empty() && !q.deleted
     }
 
-    /// Acknowledges `n` delivered messages of this queue.
-    pub fn ack(&self, messages: impl IntoIterator<Item = Arc<Message>>) {
+    /// Acknowledges delivered messages of this queue.
+    pub fn ack(&self, messages: impl IntoIterator<Item = QueuedMessage>) {
         let mut q = self.inner();
         for m in messages {
             q.unacked = q.unacked.saturating_sub(1);
-            self.release_memory(&m);
+            if !q.deleted {
+                self.forget(&mut q, &m);
+            }
+            self.release_memory(&m.message);
         }
     }
 
@@ -698,7 +939,7 @@ impl Queue {
         if let Some(limit) = q.settings.delivery_limit
             && entry.delivery_count > limit
         {
-            self.die(q, entry.message, DeathReason::DeliveryLimit, dead);
+            self.die(q, entry, DeathReason::DeliveryLimit, dead);
             return;
         }
         entry.redelivered = true;
@@ -710,7 +951,11 @@ impl Queue {
         let mut q = self.inner();
         for entry in entries {
             q.unacked = q.unacked.saturating_sub(1);
-            self.die(&q, entry.message, DeathReason::Rejected, dead);
+            if q.deleted {
+                self.release_memory(&entry.message);
+                continue;
+            }
+            self.die(&mut q, entry, DeathReason::Rejected, dead);
         }
     }
 
@@ -720,10 +965,18 @@ impl Queue {
         let n = q.ready;
         let drained: Vec<QueuedMessage> = q.levels.iter_mut().flat_map(|l| l.drain(..)).collect();
         for e in &drained {
+            self.forget(&mut q, e);
             self.release_memory(&e.message);
+        }
+        let levels = q.levels.len();
+        if let Some(store) = q.store.as_mut() {
+            for level in 0..levels {
+                store.purge_tail(level);
+            }
         }
         q.ready = 0;
         q.ready_bytes = 0;
+        q.head_bytes = 0;
         n
     }
 
@@ -737,16 +990,27 @@ impl Queue {
                 self.release_memory(&e.message);
             }
         }
+        if let Some(store) = q.store.as_mut() {
+            store.destroy();
+        }
         q.ready = 0;
         q.ready_bytes = 0;
+        q.head_bytes = 0;
         (std::mem::take(&mut q.consumers), n)
     }
 
-    /// Periodic work: drops expired head messages and tells whether `x-expires` has passed.
+    /// Periodic work: drops expired head messages, writes what the store buffered, and tells
+    /// whether `x-expires` has passed.
     pub(crate) fn sweep(self: &Arc<Self>, now: u64, dead: &mut Vec<DeadLetter>) -> bool {
         let mut q = self.inner();
         if q.ready > 0 {
             self.drop_expired_head(&mut q, now, dead);
+        }
+        if let Some(store) = q.store.as_mut()
+            && store.has_buffered()
+            && let Err(error) = store.flush()
+        {
+            tracing::error!(%error, vhost = %self.vhost, queue = %self.name, "cannot write queued messages to disk");
         }
         match q.settings.expires {
             Some(ms) => q.consumers.is_empty() && now.saturating_sub(q.last_used) >= ms && !q.deleted,

@@ -316,7 +316,28 @@ impl State {
         }
         let settings = queue_settings(v, &decl.name, kind, &arguments);
         let name = decl.name.clone();
-        let queue = Arc::new(Queue::new(vhost, QueueDecl { arguments, ..decl }, settings, memory));
+        let store = match self.shared.store.get() {
+            Some(store) => {
+                let levels = usize::from(settings.max_priority.unwrap_or(0)) + 1;
+                let meta = || {
+                    serde_json::json!({
+                        "name": decl.name,
+                        "vhost": vhost,
+                        "durable": decl.durable,
+                        "auto_delete": decl.auto_delete,
+                        "arguments": warren_definitions::arguments::table_to_json(&arguments),
+                    })
+                    .to_string()
+                };
+                let store = store.queue(vhost, &decl.name, decl.durable, levels, meta).map_err(|e| {
+                    StateError::Storage { vhost: vhost.to_owned(), name: decl.name.clone(), reason: format!("{e:#}") }
+                })?;
+                Some(store)
+            }
+            None => None,
+        };
+        let paging = (self.memory_limit() / 2, self.shared.head_messages.load(std::sync::atomic::Ordering::Relaxed));
+        let queue = Arc::new(Queue::new(vhost, QueueDecl { arguments, ..decl }, settings, memory, store, paging));
         v.queues.insert(name, Arc::clone(&queue));
         drop(reg);
         self.changed();
@@ -431,6 +452,7 @@ impl State {
     /// Periodic work: expire messages at queue heads, delete queues past `x-expires`, and route
     /// dead letters.
     pub fn sweep(&self) {
+        self.check_disk();
         let now = super::clock_ms();
         let queues = self.queues(None);
         let mut dead = Vec::new();
@@ -699,6 +721,7 @@ impl State {
                         continue;
                     }
                     q.publish(Arc::clone(&message), &mut next);
+                    q.flush();
                 }
             }
             pending = next;

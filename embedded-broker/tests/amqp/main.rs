@@ -7,6 +7,7 @@ mod cancel;
 mod celery;
 mod connection;
 mod consumers;
+mod durability;
 mod embedded_only;
 mod exchanges;
 mod garbage;

@@ -1,0 +1,427 @@
+//! One queue level's messages on disk: a chain of append-only segment files, each with a mark file
+//! beside it, written through a buffer that the owner flushes once per batch, and read back
+//! sequentially from a cursor (the queue's *tail*: messages on disk only).
+//!
+//! Memory per message that is only on disk is nothing: the chain keeps per segment a number,
+//! its first sequence number, its length and how many of its records are still alive.
+
+use std::collections::VecDeque;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::Shared;
+use super::record::{self, Decoded, Mark, Record, RecordRef, SEGMENT_MAGIC};
+use super::storage::StorageFile;
+use super::syncer::SyncFile;
+
+/// Bytes read from a segment at a time when loading the tail.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Marks read back at recovery for a segment written before the restart.
+#[derive(Debug, Default)]
+pub(super) struct RecoveredMarks {
+    /// Sequence numbers gone (sorted).
+    pub gone: Vec<u64>,
+    /// Sequence numbers delivered and not gone (sorted).
+    pub delivered: Vec<u64>,
+}
+
+/// A segment file and what the chain knows of it.
+#[derive(Debug)]
+pub(super) struct Segment {
+    pub no: u64,
+    /// Sequence number of its first record (`u64::MAX` while it has none).
+    pub first_seq: u64,
+    /// Records not yet gone.
+    pub live: u64,
+    /// Bytes of good records (buffered ones included for the segment being written).
+    pub end: u64,
+    pub marks: Option<MarkWriter>,
+    /// Only for segments found at start.
+    pub recovered: Option<Box<RecoveredMarks>>,
+}
+
+#[derive(Debug)]
+pub(super) struct MarkWriter {
+    file: Arc<dyn StorageFile>,
+    len: u64,
+    buf: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Writer {
+    no: u64,
+    file: Arc<SyncFile>,
+    flushed: u64,
+    buf: Vec<u8>,
+    /// The buffer holds records that must be synced before their publishers hear of them.
+    sync: bool,
+}
+
+/// Where the tail continues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cursor {
+    no: u64,
+    offset: u64,
+}
+
+#[derive(Debug)]
+struct Chunk {
+    no: u64,
+    start: u64,
+    data: Bytes,
+}
+
+/// A record loaded from the tail.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The record.
+    pub record: Record,
+    /// It had been delivered before a restart.
+    pub redelivered: bool,
+}
+
+/// One level's chain of segments.
+#[derive(Debug)]
+pub(super) struct Chain {
+    pub dir: PathBuf,
+    pub level: u8,
+    pub segments: VecDeque<Segment>,
+    writer: Option<Writer>,
+    tail: Option<Cursor>,
+    /// Live records in the tail, and their body bytes.
+    pub tail_count: u64,
+    pub tail_bytes: u64,
+    chunk: Option<Chunk>,
+    read_file: Option<(u64, Arc<dyn StorageFile>)>,
+    pub next_no: u64,
+}
+
+impl Chain {
+    pub fn new(dir: PathBuf, level: u8) -> Chain {
+        Chain {
+            dir,
+            level,
+            segments: VecDeque::new(),
+            writer: None,
+            tail: None,
+            tail_count: 0,
+            tail_bytes: 0,
+            chunk: None,
+            read_file: None,
+            next_no: 1,
+        }
+    }
+
+    pub fn segment_path(&self, no: u64) -> PathBuf {
+        self.dir.join(format!("{:03}.{no:010}.seg", self.level))
+    }
+
+    pub fn marks_path(&self, no: u64) -> PathBuf {
+        self.dir.join(format!("{:03}.{no:010}.marks", self.level))
+    }
+
+    /// Sets the tail from recovery: every live record, from the first segment on.
+    pub fn set_recovered_tail(&mut self, count: u64, bytes: u64) {
+        if count > 0
+            && let Some(first) = self.segments.front()
+        {
+            self.tail = Some(Cursor { no: first.no, offset: SEGMENT_MAGIC.len() as u64 });
+            self.tail_count = count;
+            self.tail_bytes = bytes;
+        }
+    }
+
+    /// Whether new messages must go behind the tail (it has messages).
+    pub fn in_tail(&self) -> bool {
+        self.tail_count > 0
+    }
+
+    /// From now on, appended messages are tail messages: the tail starts at the write position.
+    pub fn start_tail(&mut self) {
+        if self.tail_count > 0 {
+            return;
+        }
+        let cursor = match &self.writer {
+            Some(w) => Cursor { no: w.no, offset: w.flushed + w.buf.len() as u64 },
+            None => Cursor { no: self.next_no, offset: SEGMENT_MAGIC.len() as u64 },
+        };
+        self.tail = Some(cursor);
+    }
+
+    /// Appends a record; `tail`: it is a tail message (not kept in memory).
+    pub fn append(&mut self, shared: &Shared, r: &RecordRef<'_>, tail: bool) -> io::Result<()> {
+        let len = record::record_len(r) as u64;
+        let full = match (&self.writer, self.segments.back()) {
+            (Some(w), Some(seg)) => {
+                seg.first_seq != u64::MAX && w.flushed + w.buf.len() as u64 + len > shared.segment_size
+            }
+            _ => true,
+        };
+        if full {
+            self.roll(shared)?;
+        }
+        if tail && self.tail_count == 0 {
+            self.start_tail();
+        }
+        let (Some(w), Some(seg)) = (self.writer.as_mut(), self.segments.back_mut()) else {
+            return Err(io::Error::other("no segment to write to"));
+        };
+        record::encode(&mut w.buf, r);
+        if r.flags & record::FLAG_RECOVER != 0 {
+            w.sync = true;
+        }
+        seg.end += len;
+        seg.live += 1;
+        if seg.first_seq == u64::MAX {
+            seg.first_seq = r.seq;
+        }
+        if tail {
+            self.tail_count += 1;
+            self.tail_bytes += r.body.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Starts a new segment (the previous one is flushed and, when nothing in it is alive, removed).
+    fn roll(&mut self, shared: &Shared) -> io::Result<()> {
+        let no = self.next_no;
+        let path = self.segment_path(no);
+        let file = SyncFile::new(shared.storage.open(&path, true)?);
+        self.flush(shared)?;
+        let mut buf = Vec::with_capacity(64 * 1024);
+        buf.extend_from_slice(SEGMENT_MAGIC);
+        // The new name must be durable before anything in the file is confirmed.
+        shared.syncer.mark_dir(self.dir.clone());
+        let old = self.writer.replace(Writer { no, file, flushed: 0, buf, sync: false });
+        self.next_no = no + 1;
+        self.segments.push_back(Segment {
+            no,
+            first_seq: u64::MAX,
+            live: 0,
+            end: SEGMENT_MAGIC.len() as u64,
+            marks: None,
+            recovered: None,
+        });
+        if let Some(old) = old {
+            self.reclaim_if_dead(shared, old.no);
+        }
+        Ok(())
+    }
+
+    /// Writes what is buffered (records, then marks); files holding records to recover are put on
+    /// the syncer's list. On an error the data stays buffered for the next try.
+    pub fn flush(&mut self, shared: &Shared) -> io::Result<()> {
+        if let Some(w) = self.writer.as_mut()
+            && !w.buf.is_empty()
+        {
+            w.file.file.write_at(w.flushed, &w.buf)?;
+            w.flushed += w.buf.len() as u64;
+            w.buf.clear();
+            if std::mem::take(&mut w.sync) {
+                shared.syncer.mark_file(&w.file);
+            }
+        }
+        for seg in self.segments.iter_mut() {
+            if let Some(m) = seg.marks.as_mut()
+                && !m.buf.is_empty()
+            {
+                m.file.write_at(m.len, &m.buf)?;
+                m.len += m.buf.len() as u64;
+                m.buf.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether anything waits in a buffer.
+    pub fn has_buffered(&self) -> bool {
+        self.writer.as_ref().is_some_and(|w| !w.buf.is_empty())
+            || self.segments.iter().any(|s| s.marks.as_ref().is_some_and(|m| !m.buf.is_empty()))
+    }
+
+    fn find(&self, seq: u64) -> Option<usize> {
+        let i = self.segments.partition_point(|s| s.first_seq <= seq);
+        i.checked_sub(1)
+    }
+
+    /// Records what became of a message that is in a segment: `Gone` frees its place (the segment
+    /// is removed once nothing in it is alive); a mark is written only for `recover` records,
+    /// the only ones a restart reads.
+    pub fn mark(&mut self, shared: &Shared, seq: u64, mark: Mark, recover: bool) {
+        let Some(i) = self.find(seq) else { return };
+        if recover {
+            let path = self.marks_path(self.segments[i].no);
+            let seg = &mut self.segments[i];
+            if seg.marks.is_none() {
+                match shared.storage.open(&path, true) {
+                    Ok(file) => {
+                        let len = file.len().unwrap_or(0);
+                        // A torn entry at the end of a mark file from before a restart is cut off.
+                        let len = len - len % record::MARK_LEN as u64;
+                        seg.marks = Some(MarkWriter { file, len, buf: Vec::new() });
+                    }
+                    Err(error) => tracing::error!(%error, path = %path.display(), "cannot open a mark file"),
+                }
+            }
+            if let Some(m) = seg.marks.as_mut() {
+                record::encode_mark(&mut m.buf, seq, mark);
+            }
+        }
+        if mark == Mark::Gone {
+            let seg = &mut self.segments[i];
+            seg.live = seg.live.saturating_sub(1);
+            let no = seg.no;
+            self.reclaim_if_dead(shared, no);
+        }
+    }
+
+    /// Loads the next tail message.
+    pub fn load(&mut self, shared: &Shared) -> io::Result<Option<Loaded>> {
+        loop {
+            if self.tail_count == 0 {
+                self.tail = None;
+                self.chunk = None;
+                self.read_file = None;
+                return Ok(None);
+            }
+            let Some(mut cursor) = self.tail else {
+                return Ok(self.lost_tail("no tail position"));
+            };
+            let Some(i) = self.segments.iter().position(|s| s.no >= cursor.no) else {
+                return Ok(self.lost_tail("the tail's segments are missing"));
+            };
+            if self.segments[i].no != cursor.no {
+                cursor = Cursor { no: self.segments[i].no, offset: SEGMENT_MAGIC.len() as u64 };
+                self.tail = Some(cursor);
+            }
+            if self.writer.as_ref().is_some_and(|w| w.no == cursor.no && cursor.offset >= w.flushed) {
+                self.flush(shared)?;
+            }
+            let end = self.segments[i].end;
+            if cursor.offset >= end {
+                self.tail = Some(Cursor { no: cursor.no + 1, offset: SEGMENT_MAGIC.len() as u64 });
+                if i + 1 >= self.segments.len() {
+                    return Ok(self.lost_tail("the tail ends before its last message"));
+                }
+                continue;
+            }
+            let data = self.read(shared, cursor, end)?;
+            match record::decode(&data) {
+                Decoded::Record(record, used) => {
+                    self.tail = Some(Cursor { no: cursor.no, offset: cursor.offset + used as u64 });
+                    let seg = &self.segments[i];
+                    let mut redelivered = false;
+                    if let Some(marks) = &seg.recovered {
+                        if !record.recover() || marks.gone.binary_search(&record.seq).is_ok() {
+                            continue;
+                        }
+                        redelivered = marks.delivered.binary_search(&record.seq).is_ok();
+                    }
+                    self.tail_count -= 1;
+                    self.tail_bytes = self.tail_bytes.saturating_sub(record.body.len() as u64);
+                    return Ok(Some(Loaded { record, redelivered }));
+                }
+                Decoded::Incomplete(_) | Decoded::Invalid(_) => {
+                    let path = self.segment_path(cursor.no);
+                    tracing::error!(path = %path.display(), offset = cursor.offset, "a message store segment changed under the broker: the rest of it is skipped");
+                    self.tail = Some(Cursor { no: cursor.no, offset: end });
+                }
+            }
+        }
+    }
+
+    /// The tail's count says there is more, the files do not: the rest is lost (logged once).
+    fn lost_tail(&mut self, why: &str) -> Option<Loaded> {
+        tracing::error!(dir = %self.dir.display(), level = self.level, lost = self.tail_count, "{why}: queued messages are lost");
+        self.tail_count = 0;
+        self.tail_bytes = 0;
+        self.tail = None;
+        None
+    }
+
+    /// The bytes from `cursor` on, enough for at least the record there (up to `end`).
+    fn read(&mut self, shared: &Shared, cursor: Cursor, end: u64) -> io::Result<Bytes> {
+        let avail = |c: &Chunk| c.start + c.data.len() as u64;
+        if let Some(c) = &self.chunk
+            && c.no == cursor.no
+            && cursor.offset >= c.start
+            && cursor.offset < avail(c)
+        {
+            let at = (cursor.offset - c.start) as usize;
+            let rest = c.data.slice(at..);
+            if let Decoded::Record(..) | Decoded::Invalid(_) = record::decode(&rest) {
+                return Ok(rest);
+            }
+            // A record that runs past the chunk: read again from it.
+        }
+        let file = match &self.read_file {
+            Some((no, f)) if *no == cursor.no => Arc::clone(f),
+            _ => {
+                let f = shared.storage.open(&self.segment_path(cursor.no), false)?;
+                self.read_file = Some((cursor.no, Arc::clone(&f)));
+                f
+            }
+        };
+        let mut want = READ_CHUNK;
+        loop {
+            let n = want.min((end - cursor.offset) as usize);
+            let mut buf = vec![0u8; n];
+            let got = file.read_at(cursor.offset, &mut buf)?;
+            buf.truncate(got);
+            let data = Bytes::from(buf);
+            match record::decode(&data) {
+                Decoded::Incomplete(need) if need > got && got == n && n < (end - cursor.offset) as usize => {
+                    want = need;
+                }
+                _ => {
+                    self.chunk = Some(Chunk { no: cursor.no, start: cursor.offset, data: data.clone() });
+                    return Ok(data);
+                }
+            }
+        }
+    }
+
+    /// Drops every tail message, marking the ones a restart would read; returns how many.
+    pub fn purge_tail(&mut self, shared: &Shared) -> io::Result<u64> {
+        let mut n = 0;
+        while let Some(loaded) = self.load(shared)? {
+            self.mark(shared, loaded.record.seq, Mark::Gone, loaded.record.recover());
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Removes a segment once nothing in it is alive and it is not being written.
+    pub fn reclaim_if_dead(&mut self, shared: &Shared, no: u64) {
+        if self.writer.as_ref().is_some_and(|w| w.no == no) {
+            return;
+        }
+        let Some(i) = self.segments.iter().position(|s| s.no == no) else { return };
+        if self.segments[i].live > 0 {
+            return;
+        }
+        self.segments.remove(i);
+        if self.chunk.as_ref().is_some_and(|c| c.no == no) {
+            self.chunk = None;
+        }
+        if self.read_file.as_ref().is_some_and(|(n, _)| *n == no) {
+            self.read_file = None;
+        }
+        super::reclaim::remove_segment(shared, &self.segment_path(no), &self.marks_path(no));
+    }
+
+    /// Bytes on disk and buffered, for the management API and tests.
+    pub fn disk_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.end).sum()
+    }
+
+    /// Adopts a segment found at recovery.
+    pub(super) fn push_recovered(&mut self, seg: Segment) {
+        self.next_no = self.next_no.max(seg.no + 1);
+        self.segments.push_back(seg);
+    }
+}
