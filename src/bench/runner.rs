@@ -24,12 +24,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bench::actors::consumer::{self, ConsumerPlan, ConsumerReport, Shared};
 use crate::bench::actors::producer::{self, ProducerPlan, ProducerReport};
-use crate::bench::actors::{Clock, Schedule};
+use crate::bench::actors::{ActorError, Clock, Schedule};
 use crate::bench::host;
 use crate::bench::link::{self, Link};
 use crate::bench::metrics::series::{Aggregate, SeriesRecorder, SharedAggregate};
 use crate::bench::progress::{Reporter, Snapshot};
-use crate::bench::scenario::{AckMode, ConnectionLayout, Scenario};
+use crate::bench::scenario::{AckMode, ConnectionLayout, ConsumerGroup, ProducerGroup, Scenario};
 
 /// How long actors get to stop after their phase ended before they are aborted.
 pub const GRACE: Duration = Duration::from_secs(5);
@@ -91,200 +91,329 @@ pub async fn run(
     expected: &Expectation<'_>,
 ) -> anyhow::Result<RunOutput> {
     let epoch = Instant::now();
-    let connected = connect(scenario, amqp_url).await?;
+    let Connected { links, channels, consumers, producers } = connect(scenario, amqp_url).await?;
     // Stops the drivers of ended connections' runtimes, however this function returns.
     let ended_links = CancellationToken::new();
     let _stop_driving = ended_links.clone().drop_guard();
-    tokio::spawn(link::keep_driven(connected.links.iter().map(Link::watch).collect(), ended_links.clone()));
-    let aggregate: SharedAggregate = Arc::new(Mutex::new(Aggregate::default()));
+    tokio::spawn(link::keep_driven(links.iter().map(Link::watch).collect(), ended_links.clone()));
 
-    let start_ns = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(0);
-    let measure_start_ns = start_ns + nanos(scenario.warmup);
-    let measure_end_ns = measure_start_ns + nanos(scenario.duration);
-    let clock = Clock {
-        epoch,
-        start_ns,
-        measure_start_ns,
-        measure_end_ns,
-        drain_end_ns: measure_end_ns + nanos(scenario.drain),
-    };
-
-    let mut plans_by_id: Vec<ProducerPlan> = connected.producers.iter().map(|(_, p, _)| p.clone()).collect();
-    plans_by_id.sort_by_key(|p| p.id);
-    let schedules: Arc<[Schedule]> =
-        plans_by_id.iter().map(|p| Schedule { start_ns, ..p.schedule }).collect::<Vec<_>>().into();
-
-    let fault = CancellationToken::new();
-    let stop_producers = CancellationToken::new();
-    let abort = CancellationToken::new();
-    let stop_consumers = CancellationToken::new();
-    let failure: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
-
-    let mut arrived: BTreeMap<String, Arc<AtomicU64>> = BTreeMap::new();
-    let mut consumer_tasks: Vec<JoinHandle<ConsumerReport>> = Vec::new();
-    for (channel, stream, plan, link) in connected.consumers {
-        let counter = arrived.entry(plan.queue.clone()).or_default().clone();
-        let shared = Shared { schedules: schedules.clone(), arrived: counter };
-        let series = SeriesRecorder::new(aggregate.clone(), start_ns);
-        let (stop, fault, failure) = (stop_consumers.clone(), fault.clone(), failure.clone());
-        consumer_tasks.push(connected.links[link].spawn(async move {
-            let report = consumer::run(channel, stream, plan, clock, shared, series, stop).await;
-            if let Some(error) = &report.failure {
-                note_failure(&failure, format!("{:#}", anyhow::Error::new(error.clone())));
-                fault.cancel();
-            }
-            report
-        }));
-    }
-    let mut producer_tasks: Vec<JoinHandle<ProducerReport>> = Vec::new();
-    for (channel, mut plan, link) in connected.producers {
-        plan.schedule.start_ns = start_ns;
-        let series = SeriesRecorder::new(aggregate.clone(), start_ns);
-        let (stop, abort, fault, failure) = (stop_producers.clone(), abort.clone(), fault.clone(), failure.clone());
-        producer_tasks.push(connected.links[link].spawn(async move {
-            let report = producer::run(channel, plan, clock, series, stop, abort).await;
-            if let Some(error) = &report.failure {
-                note_failure(&failure, format!("{:#}", anyhow::Error::new(error.clone())));
-                fault.cancel();
-            }
-            report
-        }));
-    }
-
-    // Warmup and measure: until the window ends, every producer reached its limit, Ctrl-C, or a fault.
-    let mut interrupted = false;
-    let mut ticker = tokio::time::interval(TICK);
-    // The client's threads at the window's start; this task polls on the run's own thread.
-    let mut window_start = None;
-    loop {
-        let now = clock.now_ns();
-        if window_start.is_none() && now >= measure_start_ns {
-            window_start = Some(host::cpu::ClientThreads::sample());
-        }
-        if now >= measure_end_ns || producer_tasks.iter().all(JoinHandle::is_finished) {
-            break;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep_until(clock.instant(measure_start_ns)), if window_start.is_none() => {}
-            _ = tokio::time::sleep_until(clock.instant(measure_end_ns)) => {}
-            _ = ticker.tick() => reporter.update(&snapshot(&clock, &aggregate, "measure")),
-            _ = interrupt.cancelled() => { interrupted = true; break; }
-            _ = fault.cancelled() => break,
-        }
-    }
-    let producers_stopped_ns = clock.now_ns().min(measure_end_ns);
-    stop_producers.cancel();
-    let window_end = window_start.flatten().and_then(|start| Some((start, host::cpu::ClientThreads::sample()?)));
-    let window_s = clock.window_ns(producers_stopped_ns) as f64 / 1e9;
-    let window_cpu = window_end.as_ref().map(|(start, end)| end.cpu_seconds_since(start));
-    let busiest_thread = window_end.as_ref().map(|(start, end)| end.busiest_share_since(start, window_s));
-    if fault.is_cancelled() {
-        abort.cancel();
-        stop_consumers.cancel();
-    }
-
-    // Producers wait for their last confirms, at most until the drain limit.
-    let drain_limit = if interrupted { clock.now_ns() + nanos(scenario.drain) } else { clock.drain_end_ns };
-    let producers_done = {
-        let mut deadline_abort = Box::pin(tokio::time::sleep_until(clock.instant(drain_limit)));
-        // Producers stop at once when aborted; one that does not within the grace is left behind.
-        let hard_deadline = tokio::time::sleep_until(clock.instant(drain_limit) + GRACE);
-        tokio::pin!(hard_deadline);
-        let joined = futures::future::join_all(producer_tasks.iter_mut());
-        tokio::pin!(joined);
-        loop {
-            tokio::select! {
-                results = &mut joined => break results,
-                _ = &mut deadline_abort, if !abort.is_cancelled() => abort.cancel(),
-                _ = &mut hard_deadline => {
-                    note_failure(&failure, format!("producers did not stop within {}s of the drain's end", GRACE.as_secs()));
-                    break Vec::new();
-                }
-                _ = ticker.tick() => reporter.update(&snapshot(&clock, &aggregate, "drain")),
-                _ = fault.cancelled(), if !abort.is_cancelled() => abort.cancel(),
-            }
-        }
-    };
-    let mut producers = Vec::new();
-    for result in producers_done {
-        match result {
-            Ok(report) => producers.push(report),
-            Err(error) => note_failure(&failure, format!("a producer task ended abnormally: {error}")),
-        }
-    }
-    producers.sort_by_key(|r| r.id);
-
-    // Drain: consumers go on until every expected message arrived or the limit passed.
-    let wanted = expected(&producers);
-    let mut drain_complete = false;
-    while !stop_consumers.is_cancelled() {
-        let done = wanted
-            .iter()
-            .all(|(queue, want)| arrived.get(queue).is_some_and(|got| got.load(Ordering::Relaxed) >= *want));
-        if done {
-            drain_complete = true;
-            break;
-        }
-        if clock.now_ns() >= drain_limit {
-            break;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
-            _ = fault.cancelled() => break,
-            _ = interrupt.cancelled(), if !interrupted => { interrupted = true; break; }
-        }
-        reporter.update(&snapshot(&clock, &aggregate, "drain"));
-    }
+    let clock = start_clock(scenario, epoch);
+    let schedules = schedules(&producers, clock.start_ns);
+    let mut conductor = Conductor::new(clock, reporter, interrupt);
+    let mut actors = conductor.spawn(&links, consumers, producers, &schedules);
+    let window = conductor.measure(&actors.producers).await;
+    let drain_limit = conductor.drain_limit(scenario.drain);
+    let producers = conductor.settle_producers(&mut actors.producers, drain_limit).await;
+    let drain_complete = conductor.drain(&actors.arrived, &expected(&producers), drain_limit).await;
     let drain_ended_ns = clock.now_ns();
-    stop_consumers.cancel();
-
-    let mut consumers = Vec::new();
-    let grace = tokio::time::sleep(GRACE);
-    tokio::pin!(grace);
-    for task in consumer_tasks.iter_mut() {
-        tokio::select! {
-            result = &mut *task => match result {
-                Ok(report) => consumers.push(report),
-                Err(error) => note_failure(&failure, format!("a consumer task ended abnormally: {error}")),
-            },
-            _ = &mut grace => {
-                note_failure(&failure, format!("consumers did not stop within {}s of the drain's end", GRACE.as_secs()));
-                break;
-            }
-        }
-    }
-    // Finished tasks ignore this; one still running past its grace is stopped here.
-    for task in &consumer_tasks {
-        task.abort();
-    }
-    for task in &producer_tasks {
-        task.abort();
-    }
+    conductor.signals.stop_consumers.cancel();
+    let consumers = conductor.collect_consumers(&mut actors.consumers).await;
+    actors.abort_stragglers();
     ended_links.cancel();
-    close(connected.channels, connected.links.into_iter().map(|link| link.connection).collect()).await;
-    reporter.update(&snapshot(&clock, &aggregate, "done"));
-    let failure = failure.lock().ok().and_then(|mut f| f.take());
+    close(channels, links.into_iter().map(|link| link.connection).collect()).await;
+    conductor.show("done");
+    let Conductor { aggregate, signals, interrupted, .. } = conductor;
     Ok(RunOutput {
         clock,
         producers,
         consumers,
         schedules,
         aggregate,
-        producers_stopped_ns,
+        producers_stopped_ns: window.producers_stopped_ns,
         drain_ended_ns,
-        window_cpu,
-        busiest_thread,
+        window_cpu: window.cpu,
+        busiest_thread: window.busiest_thread,
         drain_complete,
-        failure,
+        failure: signals.take_failure(),
         interrupted,
     })
 }
 
-fn note_failure(slot: &Mutex<Option<String>>, message: String) {
-    if let Ok(mut slot) = slot.lock()
-        && slot.is_none()
-    {
-        *slot = Some(message);
+/// The run's clock, starting now: warmup, then the measured window, then the drain.
+fn start_clock(scenario: &Scenario, epoch: Instant) -> Clock {
+    let start_ns = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(0);
+    let measure_start_ns = start_ns + nanos(scenario.warmup);
+    let measure_end_ns = measure_start_ns + nanos(scenario.duration);
+    Clock { epoch, start_ns, measure_start_ns, measure_end_ns, drain_end_ns: measure_end_ns + nanos(scenario.drain) }
+}
+
+/// Every producer's schedule from `start_ns`, by producer id: what consumers
+/// measure end-to-end latency from.
+fn schedules(producers: &[(Channel, ProducerPlan, usize)], start_ns: u64) -> Arc<[Schedule]> {
+    let mut plans_by_id: Vec<&ProducerPlan> = producers.iter().map(|(_, plan, _)| plan).collect();
+    plans_by_id.sort_by_key(|plan| plan.id);
+    plans_by_id.iter().map(|plan| Schedule { start_ns, ..plan.schedule }).collect::<Vec<_>>().into()
+}
+
+/// What the runner tells the actors, and what they tell it back.
+#[derive(Clone)]
+struct Signals {
+    /// An actor failed: the run stops early.
+    fault: CancellationToken,
+    /// Producers stop publishing.
+    stop_producers: CancellationToken,
+    /// Producers stop waiting for confirms.
+    abort: CancellationToken,
+    /// Consumers stop.
+    stop_consumers: CancellationToken,
+    /// The first failure of the run; later ones are consequences of it.
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        Signals {
+            fault: CancellationToken::new(),
+            stop_producers: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            stop_consumers: CancellationToken::new(),
+            failure: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Keeps `message` unless an earlier failure is already noted.
+    fn note_failure(&self, message: String) {
+        if let Ok(mut slot) = self.failure.lock()
+            && slot.is_none()
+        {
+            *slot = Some(message);
+        }
+    }
+
+    /// What an actor does when it ends: a failure stops the whole run.
+    fn actor_ended(&self, failure: Option<&ActorError>) {
+        if let Some(error) = failure {
+            self.note_failure(format!("{:#}", anyhow::Error::new(error.clone())));
+            self.fault.cancel();
+        }
+    }
+
+    fn take_failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|mut failure| failure.take())
+    }
+}
+
+/// The actors' tasks, and what the drain watches.
+struct Actors {
+    consumers: Vec<JoinHandle<ConsumerReport>>,
+    producers: Vec<JoinHandle<ProducerReport>>,
+    /// First deliveries so far, per consumed queue.
+    arrived: BTreeMap<String, Arc<AtomicU64>>,
+}
+
+impl Actors {
+    /// Stops any task still running past its grace; finished ones ignore this.
+    fn abort_stragglers(&self) {
+        for task in &self.consumers {
+            task.abort();
+        }
+        for task in &self.producers {
+            task.abort();
+        }
+    }
+}
+
+/// When the measured window really ended, and what warren's client spent in it.
+struct Window {
+    producers_stopped_ns: u64,
+    /// See [`RunOutput::window_cpu`].
+    cpu: Option<f64>,
+    /// See [`RunOutput::busiest_thread`].
+    busiest_thread: Option<f64>,
+}
+
+/// Walks the run's phases: starts the actors, tells them when to stop, shows
+/// progress, and notes why the run ended early if it did.
+struct Conductor<'r> {
+    clock: Clock,
+    aggregate: SharedAggregate,
+    signals: Signals,
+    reporter: &'r mut Reporter,
+    /// Progress updates, on one beat across the phases.
+    ticker: tokio::time::Interval,
+    interrupt: CancellationToken,
+    interrupted: bool,
+}
+
+impl<'r> Conductor<'r> {
+    fn new(clock: Clock, reporter: &'r mut Reporter, interrupt: CancellationToken) -> Self {
+        Conductor {
+            clock,
+            aggregate: Arc::new(Mutex::new(Aggregate::default())),
+            signals: Signals::new(),
+            reporter,
+            ticker: tokio::time::interval(TICK),
+            interrupt,
+            interrupted: false,
+        }
+    }
+
+    fn show(&mut self, phase: &'static str) {
+        self.reporter.update(&snapshot(&self.clock, &self.aggregate, phase));
+    }
+
+    /// Starts every actor on its connection's runtime.
+    fn spawn(
+        &self,
+        links: &[Link],
+        consumers: Vec<(Channel, lapin::Consumer, ConsumerPlan, usize)>,
+        producers: Vec<(Channel, ProducerPlan, usize)>,
+        schedules: &Arc<[Schedule]>,
+    ) -> Actors {
+        let (clock, start_ns) = (self.clock, self.clock.start_ns);
+        let mut actors = Actors { consumers: Vec::new(), producers: Vec::new(), arrived: BTreeMap::new() };
+        for (channel, stream, plan, link) in consumers {
+            let counter = actors.arrived.entry(plan.queue.clone()).or_default().clone();
+            let shared = Shared { schedules: schedules.clone(), arrived: counter };
+            let series = SeriesRecorder::new(self.aggregate.clone(), start_ns);
+            let (stop, signals) = (self.signals.stop_consumers.clone(), self.signals.clone());
+            actors.consumers.push(links[link].spawn(async move {
+                let report = consumer::run(channel, stream, plan, clock, shared, series, stop).await;
+                signals.actor_ended(report.failure.as_ref());
+                report
+            }));
+        }
+        for (channel, mut plan, link) in producers {
+            plan.schedule.start_ns = start_ns;
+            let series = SeriesRecorder::new(self.aggregate.clone(), start_ns);
+            let signals = self.signals.clone();
+            let (stop, abort) = (signals.stop_producers.clone(), signals.abort.clone());
+            actors.producers.push(links[link].spawn(async move {
+                let report = producer::run(channel, plan, clock, series, stop, abort).await;
+                signals.actor_ended(report.failure.as_ref());
+                report
+            }));
+        }
+        actors
+    }
+
+    /// Warmup and measure: until the window ends, every producer reached its
+    /// limit, Ctrl-C, or a fault. Then producers are told to stop.
+    async fn measure(&mut self, producers: &[JoinHandle<ProducerReport>]) -> Window {
+        let Clock { measure_start_ns, measure_end_ns, .. } = self.clock;
+        // The client's threads at the window's start; this task polls on the run's own thread.
+        let mut window_start = None;
+        loop {
+            let now = self.clock.now_ns();
+            if window_start.is_none() && now >= measure_start_ns {
+                window_start = Some(host::cpu::ClientThreads::sample());
+            }
+            if now >= measure_end_ns || producers.iter().all(JoinHandle::is_finished) {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(self.clock.instant(measure_start_ns)), if window_start.is_none() => {}
+                _ = tokio::time::sleep_until(self.clock.instant(measure_end_ns)) => {}
+                _ = self.ticker.tick() => self.show("measure"),
+                _ = self.interrupt.cancelled() => { self.interrupted = true; break; }
+                _ = self.signals.fault.cancelled() => break,
+            }
+        }
+        let producers_stopped_ns = self.clock.now_ns().min(measure_end_ns);
+        self.signals.stop_producers.cancel();
+        let window_end = window_start.flatten().and_then(|start| Some((start, host::cpu::ClientThreads::sample()?)));
+        let window_s = self.clock.window_ns(producers_stopped_ns) as f64 / 1e9;
+        if self.signals.fault.is_cancelled() {
+            self.signals.abort.cancel();
+            self.signals.stop_consumers.cancel();
+        }
+        Window {
+            producers_stopped_ns,
+            cpu: window_end.as_ref().map(|(start, end)| end.cpu_seconds_since(start)),
+            busiest_thread: window_end.as_ref().map(|(start, end)| end.busiest_share_since(start, window_s)),
+        }
+    }
+
+    /// When the drain ends at the latest: as planned, or a full drain from now after Ctrl-C.
+    fn drain_limit(&self, drain: Duration) -> u64 {
+        if self.interrupted { self.clock.now_ns() + nanos(drain) } else { self.clock.drain_end_ns }
+    }
+
+    /// Producers wait for their last confirms, at most until the drain limit;
+    /// their reports, by producer id.
+    async fn settle_producers(
+        &mut self,
+        tasks: &mut [JoinHandle<ProducerReport>],
+        drain_limit: u64,
+    ) -> Vec<ProducerReport> {
+        let mut deadline_abort = Box::pin(tokio::time::sleep_until(self.clock.instant(drain_limit)));
+        // Producers stop at once when aborted; one that does not within the grace is left behind.
+        let hard_deadline = tokio::time::sleep_until(self.clock.instant(drain_limit) + GRACE);
+        tokio::pin!(hard_deadline);
+        let joined = futures::future::join_all(tasks.iter_mut());
+        tokio::pin!(joined);
+        let abort = self.signals.abort.clone();
+        let results = loop {
+            tokio::select! {
+                results = &mut joined => break results,
+                _ = &mut deadline_abort, if !abort.is_cancelled() => abort.cancel(),
+                _ = &mut hard_deadline => {
+                    self.signals.note_failure(format!("producers did not stop within {}s of the drain's end", GRACE.as_secs()));
+                    break Vec::new();
+                }
+                _ = self.ticker.tick() => self.show("drain"),
+                _ = self.signals.fault.cancelled(), if !abort.is_cancelled() => abort.cancel(),
+            }
+        };
+        let mut producers = Vec::new();
+        for result in results {
+            match result {
+                Ok(report) => producers.push(report),
+                Err(error) => self.signals.note_failure(format!("a producer task ended abnormally: {error}")),
+            }
+        }
+        producers.sort_by_key(|r| r.id);
+        producers
+    }
+
+    /// Drain: consumers go on until every expected message arrived or the
+    /// limit passed. True when everything arrived.
+    async fn drain(
+        &mut self,
+        arrived: &BTreeMap<String, Arc<AtomicU64>>,
+        wanted: &BTreeMap<String, u64>,
+        drain_limit: u64,
+    ) -> bool {
+        let all_arrived = || {
+            wanted
+                .iter()
+                .all(|(queue, want)| arrived.get(queue).is_some_and(|got| got.load(Ordering::Relaxed) >= *want))
+        };
+        while !self.signals.stop_consumers.is_cancelled() {
+            if all_arrived() {
+                return true;
+            }
+            if self.clock.now_ns() >= drain_limit {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                _ = self.signals.fault.cancelled() => break,
+                _ = self.interrupt.cancelled(), if !self.interrupted => { self.interrupted = true; break; }
+            }
+            self.show("drain");
+        }
+        false
+    }
+
+    /// The consumers' reports, once they stopped, each within the grace.
+    async fn collect_consumers(&self, tasks: &mut [JoinHandle<ConsumerReport>]) -> Vec<ConsumerReport> {
+        let mut consumers = Vec::new();
+        let grace = tokio::time::sleep(GRACE);
+        tokio::pin!(grace);
+        for task in tasks.iter_mut() {
+            tokio::select! {
+                result = &mut *task => match result {
+                    Ok(report) => consumers.push(report),
+                    Err(error) => self.signals.note_failure(format!("a consumer task ended abnormally: {error}")),
+                },
+                _ = &mut grace => {
+                    self.signals.note_failure(format!("consumers did not stop within {}s of the drain's end", GRACE.as_secs()));
+                    break;
+                }
+            }
+        }
+        consumers
     }
 }
 
@@ -382,55 +511,95 @@ async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connecte
         None => amqp_url.to_owned(),
     };
     host::limits::allow_open_files();
+    let broker = Broker { url: &url, as_given: amqp_url };
     let mut connected =
         Connected { links: Vec::new(), channels: Vec::new(), consumers: Vec::new(), producers: Vec::new() };
     for (index, group) in scenario.consumers.iter().enumerate() {
         for instance in 0..group.instances {
-            let label = format!("consumer {}#{instance}", group.name);
-            let link = Link::open(&url, amqp_url, format!("warren bench {label}")).await?;
-            let channel =
-                link.connection.create_channel().await.with_context(|| format!("opening a channel for {label}"))?;
-            if let Some(global) = group.global_prefetch {
-                channel
-                    .basic_qos(global, BasicQosOptions { global: true })
-                    .await
-                    .with_context(|| format!("setting the global prefetch of {label}"))?;
-            }
-            channel
-                .basic_qos(group.prefetch, BasicQosOptions { global: false })
-                .await
-                .with_context(|| format!("setting the prefetch of {label}"))?;
-            let options = BasicConsumeOptions {
-                no_ack: group.ack == AckMode::Auto,
-                exclusive: group.exclusive,
-                ..Default::default()
-            };
-            let stream = channel
-                .basic_consume(group.queue.as_str().into(), "".into(), options, FieldTable::default())
-                .await
-                .with_context(|| format!("{label}: subscribing to queue `{}`", group.queue))?;
-            let plan = ConsumerPlan {
-                group: index,
-                group_name: group.name.clone(),
-                instance,
-                queue: group.queue.clone(),
-                ack: group.ack,
-                reject: group.reject,
-                work: group.work,
-            };
-            connected.channels.push(channel.clone());
-            connected.consumers.push((channel, stream, plan, connected.links.len()));
-            connected.links.push(link);
+            connected.open_consumer(&broker, index, group, instance).await?;
         }
     }
-    let mut id = 0u32;
     for (index, group) in scenario.producers.iter().enumerate() {
+        connected.open_producers(&broker, index, group, scenario.message_limit).await?;
+    }
+    Ok(connected)
+}
+
+/// Where actors connect: the URL with warren's `frame_max`, and the one the
+/// user gave, which errors name.
+struct Broker<'a> {
+    url: &'a str,
+    as_given: &'a str,
+}
+
+impl Broker<'_> {
+    async fn open(&self, name: String) -> anyhow::Result<Link> {
+        Link::open(self.url, self.as_given, name).await
+    }
+}
+
+impl Connected {
+    /// Opens one consumer's connection and channel and subscribes it to its queue.
+    async fn open_consumer(
+        &mut self,
+        broker: &Broker<'_>,
+        index: usize,
+        group: &ConsumerGroup,
+        instance: u32,
+    ) -> anyhow::Result<()> {
+        let label = format!("consumer {}#{instance}", group.name);
+        let link = broker.open(format!("warren bench {label}")).await?;
+        let channel =
+            link.connection.create_channel().await.with_context(|| format!("opening a channel for {label}"))?;
+        if let Some(global) = group.global_prefetch {
+            channel
+                .basic_qos(global, BasicQosOptions { global: true })
+                .await
+                .with_context(|| format!("setting the global prefetch of {label}"))?;
+        }
+        channel
+            .basic_qos(group.prefetch, BasicQosOptions { global: false })
+            .await
+            .with_context(|| format!("setting the prefetch of {label}"))?;
+        let options = BasicConsumeOptions {
+            no_ack: group.ack == AckMode::Auto,
+            exclusive: group.exclusive,
+            ..Default::default()
+        };
+        let stream = channel
+            .basic_consume(group.queue.as_str().into(), "".into(), options, FieldTable::default())
+            .await
+            .with_context(|| format!("{label}: subscribing to queue `{}`", group.queue))?;
+        let plan = ConsumerPlan {
+            group: index,
+            group_name: group.name.clone(),
+            instance,
+            queue: group.queue.clone(),
+            ack: group.ack,
+            reject: group.reject,
+            work: group.work,
+        };
+        self.channels.push(channel.clone());
+        self.consumers.push((channel, stream, plan, self.links.len()));
+        self.links.push(link);
+        Ok(())
+    }
+
+    /// Opens a producer group's connections (one for the group when it shares
+    /// one) and a channel per instance. Producer ids follow on from the
+    /// groups before.
+    async fn open_producers(
+        &mut self,
+        broker: &Broker<'_>,
+        index: usize,
+        group: &ProducerGroup,
+        limit: Option<u64>,
+    ) -> anyhow::Result<()> {
         let properties = ProducerPlan::properties(group);
         let shared = match group.layout {
             ConnectionLayout::Shared => {
-                let link = Link::open(&url, amqp_url, format!("warren bench producers {}", group.name)).await?;
-                connected.links.push(link);
-                Some(connected.links.len() - 1)
+                self.links.push(broker.open(format!("warren bench producers {}", group.name)).await?);
+                Some(self.links.len() - 1)
             }
             ConnectionLayout::PerInstance => None,
         };
@@ -439,23 +608,13 @@ async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connecte
             let link = match shared {
                 Some(link) => link,
                 None => {
-                    connected.links.push(Link::open(&url, amqp_url, format!("warren bench {label}")).await?);
-                    connected.links.len() - 1
+                    self.links.push(broker.open(format!("warren bench {label}")).await?);
+                    self.links.len() - 1
                 }
             };
-            let channel = connected.links[link]
-                .connection
-                .create_channel()
-                .await
-                .with_context(|| format!("opening a channel for {label}"))?;
-            if group.confirms.is_some() {
-                channel
-                    .confirm_select(ConfirmSelectOptions::default())
-                    .await
-                    .with_context(|| format!("enabling publisher confirms for {label}"))?;
-            }
+            let channel = producer_channel(&self.links[link], group, &label).await?;
             let plan = ProducerPlan {
-                id,
+                id: u32::try_from(self.producers.len()).unwrap_or(u32::MAX),
                 group: index,
                 group_name: group.name.clone(),
                 instance,
@@ -466,15 +625,26 @@ async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connecte
                 mandatory: group.mandatory,
                 confirms: group.confirms,
                 schedule: Schedule { start_ns: 0, interval_ns: group.rate.map(|rate| 1e9 / rate) },
-                limit: scenario.message_limit,
-                blocked: connected.links[link].blocked.clone(),
+                limit,
+                blocked: self.links[link].blocked.clone(),
             };
-            connected.channels.push(channel.clone());
-            connected.producers.push((channel, plan, link));
-            id += 1;
+            self.channels.push(channel.clone());
+            self.producers.push((channel, plan, link));
         }
+        Ok(())
     }
-    Ok(connected)
+}
+
+/// A channel for one producer, in confirm mode when its group wants confirms.
+async fn producer_channel(link: &Link, group: &ProducerGroup, label: &str) -> anyhow::Result<Channel> {
+    let channel = link.connection.create_channel().await.with_context(|| format!("opening a channel for {label}"))?;
+    if group.confirms.is_some() {
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .with_context(|| format!("enabling publisher confirms for {label}"))?;
+    }
+    Ok(channel)
 }
 
 /// [`run`] on a runtime of its own: the thread that connects, walks the
