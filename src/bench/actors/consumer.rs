@@ -86,8 +86,8 @@ pub struct Shared {
 
 /// Runs one consumer until `stop` fires or the subscription ends.
 ///
-/// The per-delivery work is one pass of this loop: [`Consuming::record`]
-/// counts and measures, then the reply goes out without being awaited.
+/// The per-delivery work is one pass of its loop: count and measure the
+/// delivery, then send the reply without awaiting it.
 pub async fn run(
     channel: Channel,
     mut consumer: Consumer,

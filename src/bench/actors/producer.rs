@@ -185,6 +185,7 @@ pub async fn run(
     if failure.is_none() {
         failure = state.await_confirms(&mut in_flight, &abort).await.err();
     }
+    let failure = failure.map(|error| state.fail(error));
     state.finish(in_flight.len(), failure)
 }
 
@@ -295,7 +296,7 @@ impl<'a> Publishing<'a> {
         publisher: &'p Publisher<'_>,
         in_flight: &mut FuturesUnordered<Pending<'p>>,
         cancel: &CancellationToken,
-    ) -> Result<(), ActorError> {
+    ) -> Result<(), lapin::Error> {
         let mut pacer = Pacer::new();
         let mut rng = rand::rngs::SmallRng::from_rng(&mut rand::rng());
         loop {
@@ -389,7 +390,7 @@ impl<'a> Publishing<'a> {
     }
 
     /// Counts a completed publish: its confirm, nack or return, or the error that ends the producer.
-    fn settle(&mut self, done: Done) -> Result<(), ActorError> {
+    fn settle(&mut self, done: Done) -> Result<(), lapin::Error> {
         let now = self.clock.now_ns();
         let counters = self.series.at(now);
         match done.outcome {
@@ -414,7 +415,7 @@ impl<'a> Publishing<'a> {
             }
             Err(error) => {
                 counters.errors += 1;
-                Err(self.fail(error))
+                Err(error)
             }
         }
     }
@@ -442,7 +443,7 @@ impl<'a> Publishing<'a> {
         &mut self,
         in_flight: &mut FuturesUnordered<Pending<'_>>,
         abort: &CancellationToken,
-    ) -> Result<(), ActorError> {
+    ) -> Result<(), lapin::Error> {
         let drain_end = self.clock.instant(self.clock.drain_end_ns);
         while !in_flight.is_empty() {
             tokio::select! {
