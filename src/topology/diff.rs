@@ -217,17 +217,11 @@ impl VhostDiff<'_> {
                 }
             }
         }
-        if self.prune {
-            for name in cv.exchanges.keys() {
-                if !dv.exchanges.contains_key(name) && !is_builtin_exchange(name) && !self.is_unmanaged(name) {
-                    self.changes.push(Change::new(
-                        Action::Delete,
-                        Subject::Exchange { vhost: vhost.to_owned(), name: name.clone(), desired: None },
-                        "not declared (--prune)",
-                    ));
-                }
-            }
-        }
+        self.prune_undeclared(&dv.exchanges, &cv.exchanges, is_builtin_exchange, |name| Subject::Exchange {
+            vhost: vhost.to_owned(),
+            name: name.to_owned(),
+            desired: None,
+        });
         replaced
     }
 
@@ -264,17 +258,11 @@ impl VhostDiff<'_> {
                 }
             }
         }
-        if self.prune {
-            for name in cv.queues.keys() {
-                if !dv.queues.contains_key(name) && !is_server_named_queue(name) && !self.is_unmanaged(name) {
-                    self.changes.push(Change::new(
-                        Action::Delete,
-                        Subject::Queue { vhost: vhost.to_owned(), name: name.clone(), desired: None },
-                        "not declared (--prune)",
-                    ));
-                }
-            }
-        }
+        self.prune_undeclared(&dv.queues, &cv.queues, is_server_named_queue, |name| Subject::Queue {
+            vhost: vhost.to_owned(),
+            name: name.to_owned(),
+            desired: None,
+        });
         replaced
     }
 
@@ -385,11 +373,24 @@ impl VhostDiff<'_> {
                 }
             }
         }
-        if self.prune {
-            for name in held.keys() {
-                if !declared.contains_key(name) && !self.is_unmanaged(name) {
-                    self.changes.push(Change::new(Action::Delete, subject(name, None), "not declared (--prune)"));
-                }
+        self.prune_undeclared(declared, held, |_| false, |name| subject(name, None));
+    }
+
+    /// `--prune`: deletes what the broker holds and the file does not
+    /// declare, unless `builtin` says the broker owns it or it is unmanaged.
+    fn prune_undeclared<T>(
+        &mut self,
+        declared: &BTreeMap<String, T>,
+        held: &BTreeMap<String, T>,
+        builtin: impl Fn(&str) -> bool,
+        subject: impl Fn(&str) -> Subject,
+    ) {
+        if !self.prune {
+            return;
+        }
+        for name in held.keys() {
+            if !declared.contains_key(name) && !builtin(name) && !self.is_unmanaged(name) {
+                self.changes.push(Change::new(Action::Delete, subject(name), "not declared (--prune)"));
             }
         }
     }
