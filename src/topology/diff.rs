@@ -133,138 +133,202 @@ fn unmanaged_patterns(vhost: &Vhost) -> Vec<Regex> {
     vhost.unmanaged.iter().filter_map(|p| Regex::new(p).ok()).collect()
 }
 
+/// Plans one vhost's contents: exchanges, queues, then the bindings between
+/// them (which a replace of either end takes along), then policies.
 fn diff_vhost(vhost: &str, dv: &Vhost, cv: &Vhost, prune: bool, changes: &mut Vec<Change>) {
-    let unmanaged = unmanaged_patterns(dv);
-    let is_unmanaged = |name: &str| unmanaged.iter().any(|r| r.is_match(name));
-    let v = || vhost.to_owned();
-
-    // Exchanges.
-    let mut replaced_exchanges = BTreeSet::new();
-    for (name, dx) in &dv.exchanges {
-        if is_builtin_exchange(name) {
-            continue;
-        }
-        let subject = |desired: Option<Exchange>| Subject::Exchange { vhost: v(), name: name.clone(), desired };
-        match (dx.state, cv.exchanges.get(name)) {
-            (State::Absent, Some(_)) => changes.push(Change::new(Action::Delete, subject(None), "declared absent")),
-            (State::Absent, None) => {}
-            (State::Present, None) => {
-                changes.push(Change::new(Action::Create, subject(Some(dx.clone())), "declared, missing on the broker"))
-            }
-            (State::Present, Some(cx)) => {
-                let (changed, lines) = exchange_differences(dx, cx);
-                if !changed.is_empty() {
-                    replaced_exchanges.insert(name.clone());
-                    changes.push(replace(subject(Some(dx.clone())), changed, lines));
-                }
-            }
-        }
-    }
+    let mut diff = VhostDiff { vhost, dv, cv, prune, unmanaged: unmanaged_patterns(dv), changes };
+    let replaced = Replaced { exchanges: diff.exchanges(), queues: diff.queues() };
+    diff.bindings(&replaced);
     if prune {
-        for name in cv.exchanges.keys() {
-            if !dv.exchanges.contains_key(name) && !is_builtin_exchange(name) && !is_unmanaged(name) {
-                changes.push(Change::new(
-                    Action::Delete,
-                    Subject::Exchange { vhost: v(), name: name.clone(), desired: None },
-                    "not declared (--prune)",
-                ));
-            }
-        }
+        diff.prune_bindings();
+    } else {
+        diff.note_lost_bindings();
     }
+    diff.policies(false, &dv.policies, &cv.policies);
+    diff.policies(true, &dv.operator_policies, &cv.operator_policies);
+}
 
-    // Queues. A queue is declared with its type spelled out: RabbitMQ 3.10
-    // applies a vhost's default queue type to AMQP declares only, not to the
-    // management API or definitions imports that apply uses.
-    let default_type = dv.default_queue_type.or(cv.default_queue_type);
-    let declared = |q: &Queue| -> Queue {
-        let mut q = q.clone();
-        if let Some(t) = default_type {
-            q.arguments.entry("x-queue-type".to_owned()).or_insert_with(|| Value::from(t.as_str()));
-        }
-        q
-    };
-    let mut replaced_queues = BTreeSet::new();
-    for (name, dq) in &dv.queues {
-        if is_server_named_queue(name) {
-            continue;
-        }
-        let subject = |desired: Option<Queue>| Subject::Queue { vhost: v(), name: name.clone(), desired };
-        match (dq.state, cv.queues.get(name)) {
-            (State::Absent, Some(_)) => changes.push(Change::new(Action::Delete, subject(None), "declared absent")),
-            (State::Absent, None) => {}
-            (State::Present, None) => changes.push(Change::new(
-                Action::Create,
-                subject(Some(declared(dq))),
-                "declared, missing on the broker",
-            )),
-            (State::Present, Some(cq)) => {
-                let (changed, lines) =
-                    queue_differences(dq, dv.default_queue_type.or(cv.default_queue_type), cq, cv.default_queue_type);
-                if !changed.is_empty() {
-                    replaced_queues.insert(name.clone());
-                    changes.push(replace(subject(Some(declared(dq))), changed, lines));
-                }
-            }
-        }
-    }
-    if prune {
-        for name in cv.queues.keys() {
-            if !dv.queues.contains_key(name) && !is_server_named_queue(name) && !is_unmanaged(name) {
-                changes.push(Change::new(
-                    Action::Delete,
-                    Subject::Queue { vhost: v(), name: name.clone(), desired: None },
-                    "not declared (--prune)",
-                ));
-            }
-        }
-    }
+/// One vhost's diff: what the file declares in it (`dv`) against what the
+/// broker holds (`cv`), adding to the plan's changes.
+struct VhostDiff<'a> {
+    vhost: &'a str,
+    dv: &'a Vhost,
+    cv: &'a Vhost,
+    prune: bool,
+    /// The vhost's `unmanaged` patterns: `--prune` leaves matching names alone.
+    unmanaged: Vec<Regex>,
+    changes: &'a mut Vec<Change>,
+}
 
-    // Bindings: a replaced exchange or queue takes its bindings with it.
-    let replaced_end = |b: &Binding| -> Option<String> {
-        if replaced_exchanges.contains(&b.source) {
+/// The exchanges and queues a diff replaces, by name.
+struct Replaced {
+    exchanges: BTreeSet<String>,
+    queues: BTreeSet<String>,
+}
+
+impl Replaced {
+    /// The end of `b` that is replaced (and takes `b` with it), if any.
+    fn end(&self, b: &Binding) -> Option<String> {
+        if self.exchanges.contains(&b.source) {
             return Some(format!("exchange {:?}", b.source));
         }
         match b.destination_type {
-            DestinationType::Exchange if replaced_exchanges.contains(&b.destination) => {
+            DestinationType::Exchange if self.exchanges.contains(&b.destination) => {
                 Some(format!("exchange {:?}", b.destination))
             }
-            DestinationType::Queue if replaced_queues.contains(&b.destination) => {
+            DestinationType::Queue if self.queues.contains(&b.destination) => {
                 Some(format!("queue {:?}", b.destination))
             }
             _ => None,
         }
-    };
-    let exists = |b: &Binding| cv.bindings.iter().any(|c| c.same_identity(b));
-    for b in &dv.bindings {
-        let subject = || Subject::Binding { vhost: v(), binding: Binding { state: State::Present, ..b.clone() } };
-        match b.state {
-            State::Present if !exists(b) => {
-                changes.push(Change::new(Action::Create, subject(), "declared, missing on the broker"))
+    }
+}
+
+impl VhostDiff<'_> {
+    fn is_unmanaged(&self, name: &str) -> bool {
+        self.unmanaged.iter().any(|r| r.is_match(name))
+    }
+
+    /// Plans the exchanges; returns the names of those replaced.
+    fn exchanges(&mut self) -> BTreeSet<String> {
+        let (vhost, dv, cv) = (self.vhost, self.dv, self.cv);
+        let mut replaced = BTreeSet::new();
+        for (name, dx) in &dv.exchanges {
+            if is_builtin_exchange(name) {
+                continue;
             }
-            State::Present => {
-                if let Some(end) = replaced_end(b) {
-                    changes.push(Change::new(Action::Create, subject(), format!("re-created: {end} is replaced")));
+            let subject = |desired| Subject::Exchange { vhost: vhost.to_owned(), name: name.clone(), desired };
+            match (dx.state, cv.exchanges.get(name)) {
+                (State::Absent, Some(_)) => {
+                    self.changes.push(Change::new(Action::Delete, subject(None), "declared absent"))
+                }
+                (State::Absent, None) => {}
+                (State::Present, None) => self.changes.push(Change::new(
+                    Action::Create,
+                    subject(Some(dx.clone())),
+                    "declared, missing on the broker",
+                )),
+                (State::Present, Some(cx)) => {
+                    let (changed, lines) = exchange_differences(dx, cx);
+                    if !changed.is_empty() {
+                        replaced.insert(name.clone());
+                        self.changes.push(replace(subject(Some(dx.clone())), changed, lines));
+                    }
                 }
             }
-            State::Absent if exists(b) => changes.push(Change::new(Action::Delete, subject(), "declared absent")),
-            State::Absent => {}
+        }
+        self.prune_undeclared(&dv.exchanges, &cv.exchanges, is_builtin_exchange, |name| Subject::Exchange {
+            vhost: vhost.to_owned(),
+            name: name.to_owned(),
+            desired: None,
+        });
+        replaced
+    }
+
+    /// Plans the queues; returns the names of those replaced.
+    fn queues(&mut self) -> BTreeSet<String> {
+        let (vhost, dv, cv) = (self.vhost, self.dv, self.cv);
+        let mut replaced = BTreeSet::new();
+        for (name, dq) in &dv.queues {
+            if is_server_named_queue(name) {
+                continue;
+            }
+            let subject = |desired| Subject::Queue { vhost: vhost.to_owned(), name: name.clone(), desired };
+            match (dq.state, cv.queues.get(name)) {
+                (State::Absent, Some(_)) => {
+                    self.changes.push(Change::new(Action::Delete, subject(None), "declared absent"))
+                }
+                (State::Absent, None) => {}
+                (State::Present, None) => self.changes.push(Change::new(
+                    Action::Create,
+                    subject(Some(self.declared_queue(dq))),
+                    "declared, missing on the broker",
+                )),
+                (State::Present, Some(cq)) => {
+                    let (changed, lines) = queue_differences(
+                        dq,
+                        dv.default_queue_type.or(cv.default_queue_type),
+                        cq,
+                        cv.default_queue_type,
+                    );
+                    if !changed.is_empty() {
+                        replaced.insert(name.clone());
+                        self.changes.push(replace(subject(Some(self.declared_queue(dq))), changed, lines));
+                    }
+                }
+            }
+        }
+        self.prune_undeclared(&dv.queues, &cv.queues, is_server_named_queue, |name| Subject::Queue {
+            vhost: vhost.to_owned(),
+            name: name.to_owned(),
+            desired: None,
+        });
+        replaced
+    }
+
+    /// The queue as warren declares it: with its type spelled out. RabbitMQ
+    /// 3.10 applies a vhost's default queue type to AMQP declares only, not to
+    /// the management API or definitions imports that apply uses.
+    fn declared_queue(&self, q: &Queue) -> Queue {
+        let mut q = q.clone();
+        if let Some(t) = self.dv.default_queue_type.or(self.cv.default_queue_type) {
+            q.arguments.entry("x-queue-type".to_owned()).or_insert_with(|| Value::from(t.as_str()));
+        }
+        q
+    }
+
+    /// Plans the declared bindings: a replaced exchange or queue takes its bindings with it.
+    fn bindings(&mut self, replaced: &Replaced) {
+        let (vhost, dv, cv) = (self.vhost, self.dv, self.cv);
+        let exists = |b: &Binding| cv.bindings.iter().any(|c| c.same_identity(b));
+        for b in &dv.bindings {
+            let subject = || Subject::Binding {
+                vhost: vhost.to_owned(),
+                binding: Binding { state: State::Present, ..b.clone() },
+            };
+            match b.state {
+                State::Present if !exists(b) => {
+                    self.changes.push(Change::new(Action::Create, subject(), "declared, missing on the broker"))
+                }
+                State::Present => {
+                    if let Some(end) = replaced.end(b) {
+                        self.changes.push(Change::new(
+                            Action::Create,
+                            subject(),
+                            format!("re-created: {end} is replaced"),
+                        ));
+                    }
+                }
+                State::Absent if exists(b) => {
+                    self.changes.push(Change::new(Action::Delete, subject(), "declared absent"))
+                }
+                State::Absent => {}
+            }
         }
     }
-    if prune {
+
+    /// `--prune`: deletes the bindings the file does not declare.
+    fn prune_bindings(&mut self) {
+        let (vhost, dv, cv) = (self.vhost, self.dv, self.cv);
         for c in &cv.bindings {
             let declared = dv.bindings.iter().any(|b| b.same_identity(c));
-            if !declared && !is_unmanaged(&c.source) && !is_unmanaged(&c.destination) {
-                changes.push(Change::new(
+            if !declared && !self.is_unmanaged(&c.source) && !self.is_unmanaged(&c.destination) {
+                self.changes.push(Change::new(
                     Action::Delete,
-                    Subject::Binding { vhost: v(), binding: c.clone() },
+                    Subject::Binding { vhost: vhost.to_owned(), binding: c.clone() },
                     "not declared (--prune)",
                 ));
             }
         }
-    } else {
-        // Without --prune undeclared bindings are left alone, but a replace
-        // still drops them: say so on the replace.
-        for change in changes.iter_mut().filter(|c| c.action == Action::Replace && c.subject.vhost() == Some(vhost)) {
+    }
+
+    /// Without `--prune` undeclared bindings are left alone, but a replace
+    /// still drops them: say so on the replace.
+    fn note_lost_bindings(&mut self) {
+        let (vhost, dv, cv) = (self.vhost, self.dv, self.cv);
+        for change in
+            self.changes.iter_mut().filter(|c| c.action == Action::Replace && c.subject.vhost() == Some(vhost))
+        {
             let lost = cv
                 .bindings
                 .iter()
@@ -277,11 +341,58 @@ fn diff_vhost(vhost: &str, dv: &Vhost, cv: &Vhost, prune: bool, changes: &mut Ve
         }
     }
 
-    // Policies and operator policies.
-    for (operator, declared, held) in
-        [(false, &dv.policies, &cv.policies), (true, &dv.operator_policies, &cv.operator_policies)]
-    {
-        diff_policies(vhost, operator, declared, held, prune, &is_unmanaged, changes);
+    /// Plans the policies, or the operator policies.
+    fn policies(&mut self, operator: bool, declared: &BTreeMap<String, Policy>, held: &BTreeMap<String, Policy>) {
+        let vhost = self.vhost;
+        let subject = |name: &str, desired: Option<Policy>| Subject::Policy {
+            vhost: vhost.to_owned(),
+            name: name.to_owned(),
+            operator,
+            desired,
+        };
+        for (name, dp) in declared {
+            match (dp.state, held.get(name)) {
+                (State::Absent, Some(_)) => {
+                    self.changes.push(Change::new(Action::Delete, subject(name, None), "declared absent"))
+                }
+                (State::Absent, None) => {}
+                (State::Present, None) => self.changes.push(Change::new(
+                    Action::Create,
+                    subject(name, Some(dp.clone())),
+                    "declared, missing on the broker",
+                )),
+                (State::Present, Some(cp)) => {
+                    let lines = policy_differences(dp, cp);
+                    if !lines.is_empty() {
+                        self.changes.push(Change::new(
+                            Action::Update,
+                            subject(name, Some(dp.clone())),
+                            lines.join(", "),
+                        ));
+                    }
+                }
+            }
+        }
+        self.prune_undeclared(declared, held, |_| false, |name| subject(name, None));
+    }
+
+    /// `--prune`: deletes what the broker holds and the file does not
+    /// declare, unless `builtin` says the broker owns it or it is unmanaged.
+    fn prune_undeclared<T>(
+        &mut self,
+        declared: &BTreeMap<String, T>,
+        held: &BTreeMap<String, T>,
+        builtin: impl Fn(&str) -> bool,
+        subject: impl Fn(&str) -> Subject,
+    ) {
+        if !self.prune {
+            return;
+        }
+        for name in held.keys() {
+            if !declared.contains_key(name) && !builtin(name) && !self.is_unmanaged(name) {
+                self.changes.push(Change::new(Action::Delete, subject(name), "not declared (--prune)"));
+            }
+        }
     }
 }
 
@@ -295,57 +406,20 @@ fn touches(b: &Binding, subject: &Subject) -> bool {
     }
 }
 
-fn diff_policies(
-    vhost: &str,
-    operator: bool,
-    declared: &BTreeMap<String, Policy>,
-    held: &BTreeMap<String, Policy>,
-    prune: bool,
-    is_unmanaged: &dyn Fn(&str) -> bool,
-    changes: &mut Vec<Change>,
-) {
-    let subject = |name: &str, desired: Option<Policy>| Subject::Policy {
-        vhost: vhost.to_owned(),
-        name: name.to_owned(),
-        operator,
-        desired,
-    };
-    for (name, dp) in declared {
-        match (dp.state, held.get(name)) {
-            (State::Absent, Some(_)) => {
-                changes.push(Change::new(Action::Delete, subject(name, None), "declared absent"))
-            }
-            (State::Absent, None) => {}
-            (State::Present, None) => changes.push(Change::new(
-                Action::Create,
-                subject(name, Some(dp.clone())),
-                "declared, missing on the broker",
-            )),
-            (State::Present, Some(cp)) => {
-                let mut lines = Vec::new();
-                if dp.pattern != cp.pattern {
-                    lines.push(format!("pattern {:?} -> {:?}", cp.pattern, dp.pattern));
-                }
-                if dp.apply_to != cp.apply_to {
-                    lines.push(format!("apply-to {} -> {}", cp.apply_to.as_str(), dp.apply_to.as_str()));
-                }
-                if dp.priority != cp.priority {
-                    lines.push(format!("priority {} -> {}", cp.priority, dp.priority));
-                }
-                lines.extend(argument_differences(&dp.definition, &cp.definition).into_iter().map(|(_, l)| l));
-                if !lines.is_empty() {
-                    changes.push(Change::new(Action::Update, subject(name, Some(dp.clone())), lines.join(", ")));
-                }
-            }
-        }
+/// A line for every field of the policy that differs.
+fn policy_differences(dp: &Policy, cp: &Policy) -> Vec<String> {
+    let mut lines = Vec::new();
+    if dp.pattern != cp.pattern {
+        lines.push(format!("pattern {:?} -> {:?}", cp.pattern, dp.pattern));
     }
-    if prune {
-        for name in held.keys() {
-            if !declared.contains_key(name) && !is_unmanaged(name) {
-                changes.push(Change::new(Action::Delete, subject(name, None), "not declared (--prune)"));
-            }
-        }
+    if dp.apply_to != cp.apply_to {
+        lines.push(format!("apply-to {} -> {}", cp.apply_to.as_str(), dp.apply_to.as_str()));
     }
+    if dp.priority != cp.priority {
+        lines.push(format!("priority {} -> {}", cp.priority, dp.priority));
+    }
+    lines.extend(argument_differences(&dp.definition, &cp.definition).into_iter().map(|(_, l)| l));
+    lines
 }
 
 fn replace(subject: Subject, changed: Vec<String>, lines: Vec<String>) -> Change {
@@ -429,6 +503,8 @@ fn password_change(desired: &Password, current: &Password) -> (bool, PasswordCha
     if same { (false, PasswordChange::Keep(current.clone())) } else { (true, PasswordChange::Set(desired.clone())) }
 }
 
+/// Plans one user: the user itself, then its permissions and topic
+/// permissions (an absent user takes them along).
 fn diff_user(
     name: &str,
     du: &User,
@@ -437,134 +513,173 @@ fn diff_user(
     options: &DiffOptions,
     changes: &mut Vec<Change>,
 ) -> Result<(), DiffError> {
-    let user_subject = |spec: Option<UserSpec>| Subject::User { name: name.to_owned(), desired: spec };
     if du.state == State::Absent {
         if cu.is_some() {
             if options.connecting_user.as_deref() == Some(name) {
                 return Err(DiffError::ConnectingUser { name: name.to_owned() });
             }
-            changes.push(Change::new(Action::Delete, user_subject(None), "declared absent"));
+            changes.push(Change::new(
+                Action::Delete,
+                Subject::User { name: name.to_owned(), desired: None },
+                "declared absent",
+            ));
         }
         return Ok(());
     }
+    diff_account(name, du, cu, changes)?;
     let empty = User::granting(State::Present);
-    match cu {
-        None if du.only_grants() => return Err(DiffError::UndefinedUser { name: name.to_owned() }),
-        None => changes.push(Change::new(
-            Action::Create,
-            user_subject(Some(UserSpec {
-                tags: du.tags.clone().unwrap_or_default(),
-                password: PasswordChange::Set(du.password.clone()),
-            })),
-            "declared, missing on the broker",
-        )),
-        Some(cu) => {
-            let (password_changed, password) = password_change(&du.password, &cu.password);
-            let held_tags = cu.tags.clone().unwrap_or_default();
-            // Tags the file leaves out are not managed.
-            let tags = du.tags.clone().unwrap_or_else(|| held_tags.clone());
-            let mut lines = Vec::new();
-            if tags != held_tags {
-                lines.push(format!("tags {held_tags:?} -> {tags:?}"));
-            }
-            if password_changed {
-                lines.push(
-                    match &cu.password {
-                        Password::None => "password set",
-                        _ => "password changed",
-                    }
-                    .to_owned(),
-                );
-            }
-            if !lines.is_empty() {
-                changes.push(Change::new(
-                    Action::Update,
-                    user_subject(Some(UserSpec { tags, password })),
-                    lines.join(", "),
-                ));
-            }
-        }
-    }
-    let cu = cu.unwrap_or(&empty);
-    // Permissions only in vhosts the file keeps.
-    let vhost_kept = |v: &str| desired.vhosts.get(v).is_none_or(|v| v.state == State::Present);
-    let managed_vhost = |v: &str| desired.vhosts.get(v).is_some_and(|v| v.state == State::Present);
+    let mut diff = UserDiff { name, du, cu: cu.unwrap_or(&empty), desired, prune: options.prune, changes };
+    diff.permissions();
+    diff.topic_permissions();
+    Ok(())
+}
 
-    for (vhost, dp) in du.permissions.iter().filter(|(v, _)| vhost_kept(v)) {
-        let subject = |p: Option<_>| Subject::Permission { user: name.to_owned(), vhost: vhost.clone(), desired: p };
-        match cu.permissions.get(vhost) {
-            None => {
-                changes.push(Change::new(Action::Create, subject(Some(dp.clone())), "declared, missing on the broker"))
+/// The user itself: created when missing, updated when its tags or password differ.
+fn diff_account(name: &str, du: &User, cu: Option<&User>, changes: &mut Vec<Change>) -> Result<(), DiffError> {
+    let subject = |spec| Subject::User { name: name.to_owned(), desired: Some(spec) };
+    let Some(cu) = cu else {
+        if du.only_grants() {
+            return Err(DiffError::UndefinedUser { name: name.to_owned() });
+        }
+        let spec =
+            UserSpec { tags: du.tags.clone().unwrap_or_default(), password: PasswordChange::Set(du.password.clone()) };
+        changes.push(Change::new(Action::Create, subject(spec), "declared, missing on the broker"));
+        return Ok(());
+    };
+    let (password_changed, password) = password_change(&du.password, &cu.password);
+    let held_tags = cu.tags.clone().unwrap_or_default();
+    // Tags the file leaves out are not managed.
+    let tags = du.tags.clone().unwrap_or_else(|| held_tags.clone());
+    let mut lines = Vec::new();
+    if tags != held_tags {
+        lines.push(format!("tags {held_tags:?} -> {tags:?}"));
+    }
+    if password_changed {
+        lines.push(
+            match &cu.password {
+                Password::None => "password set",
+                _ => "password changed",
             }
-            Some(cp) if cp != dp => {
-                let mut lines = Vec::new();
-                for (what, d, c) in [
-                    ("configure", &dp.configure, &cp.configure),
-                    ("write", &dp.write, &cp.write),
-                    ("read", &dp.read, &cp.read),
-                ] {
-                    if d != c {
-                        lines.push(format!("{what} {c:?} -> {d:?}"));
+            .to_owned(),
+        );
+    }
+    if !lines.is_empty() {
+        changes.push(Change::new(Action::Update, subject(UserSpec { tags, password }), lines.join(", ")));
+    }
+    Ok(())
+}
+
+/// One user's grants: what the file declares (`du`) against what the broker
+/// holds (`cu`, empty for a user still to create), adding to the plan's changes.
+struct UserDiff<'a> {
+    name: &'a str,
+    du: &'a User,
+    cu: &'a User,
+    desired: &'a Topology,
+    prune: bool,
+    changes: &'a mut Vec<Change>,
+}
+
+impl UserDiff<'_> {
+    /// Permissions are planned only in vhosts the file keeps.
+    fn vhost_kept(&self, vhost: &str) -> bool {
+        self.desired.vhosts.get(vhost).is_none_or(|v| v.state == State::Present)
+    }
+
+    /// `--prune` deletes grants only in vhosts the file declares.
+    fn managed_vhost(&self, vhost: &str) -> bool {
+        self.desired.vhosts.get(vhost).is_some_and(|v| v.state == State::Present)
+    }
+
+    fn permissions(&mut self) {
+        let (user, du, cu) = (self.name, self.du, self.cu);
+        for (vhost, dp) in &du.permissions {
+            if !self.vhost_kept(vhost) {
+                continue;
+            }
+            let subject =
+                |p: Option<_>| Subject::Permission { user: user.to_owned(), vhost: vhost.clone(), desired: p };
+            match cu.permissions.get(vhost) {
+                None => self.changes.push(Change::new(
+                    Action::Create,
+                    subject(Some(dp.clone())),
+                    "declared, missing on the broker",
+                )),
+                Some(cp) if cp != dp => {
+                    let mut lines = Vec::new();
+                    for (what, d, c) in [
+                        ("configure", &dp.configure, &cp.configure),
+                        ("write", &dp.write, &cp.write),
+                        ("read", &dp.read, &cp.read),
+                    ] {
+                        if d != c {
+                            lines.push(format!("{what} {c:?} -> {d:?}"));
+                        }
                     }
+                    self.changes.push(Change::new(Action::Update, subject(Some(dp.clone())), lines.join(", ")));
                 }
-                changes.push(Change::new(Action::Update, subject(Some(dp.clone())), lines.join(", ")));
+                Some(_) => {}
             }
-            Some(_) => {}
         }
-    }
-    if options.prune {
-        for vhost in cu.permissions.keys() {
-            if managed_vhost(vhost) && !du.permissions.contains_key(vhost) {
-                changes.push(Change::new(
-                    Action::Delete,
-                    Subject::Permission { user: name.to_owned(), vhost: vhost.clone(), desired: None },
-                    "not declared (--prune)",
-                ));
+        if self.prune {
+            for vhost in cu.permissions.keys() {
+                if self.managed_vhost(vhost) && !du.permissions.contains_key(vhost) {
+                    self.changes.push(Change::new(
+                        Action::Delete,
+                        Subject::Permission { user: user.to_owned(), vhost: vhost.clone(), desired: None },
+                        "not declared (--prune)",
+                    ));
+                }
             }
         }
     }
 
-    // Topic permissions: the API clears a user's topic permissions per vhost,
-    // all exchanges at once, so clearing one re-creates the others.
-    let vhosts: BTreeSet<&String> = du.topic_permissions.keys().chain(cu.topic_permissions.keys()).collect();
-    for vhost in vhosts.into_iter().filter(|v| vhost_kept(v)) {
-        let declared = du.topic_permissions.get(vhost).cloned().unwrap_or_default();
-        let held = cu.topic_permissions.get(vhost).cloned().unwrap_or_default();
+    fn topic_permissions(&mut self) {
+        let (du, cu) = (self.du, self.cu);
+        let vhosts: BTreeSet<&String> = du.topic_permissions.keys().chain(cu.topic_permissions.keys()).collect();
+        for vhost in vhosts {
+            if self.vhost_kept(vhost) {
+                self.topic_permissions_in(vhost);
+            }
+        }
+    }
+
+    /// The user's topic permissions in one vhost. The API clears a user's
+    /// topic permissions per vhost, all exchanges at once, so clearing one
+    /// re-creates the others.
+    fn topic_permissions_in(&mut self, vhost: &str) {
+        let user = self.name;
+        let declared = self.du.topic_permissions.get(vhost).cloned().unwrap_or_default();
+        let held = self.cu.topic_permissions.get(vhost).cloned().unwrap_or_default();
         let subject = |exchange: &str, p| Subject::TopicPermission {
-            user: name.to_owned(),
-            vhost: vhost.clone(),
+            user: user.to_owned(),
+            vhost: vhost.to_owned(),
             exchange: exchange.to_owned(),
             desired: p,
         };
         let mut cleared = false;
-        if options.prune && managed_vhost(vhost) {
+        if self.prune && self.managed_vhost(vhost) {
             for exchange in held.keys().filter(|e| !declared.contains_key(*e)) {
                 cleared = true;
-                changes.push(Change::new(Action::Delete, subject(exchange, None), "not declared (--prune)"));
+                self.changes.push(Change::new(Action::Delete, subject(exchange, None), "not declared (--prune)"));
             }
         }
         for (exchange, dp) in &declared {
-            match held.get(exchange) {
-                None => changes.push(Change::new(
-                    Action::Create,
-                    subject(exchange, Some(dp.clone())),
-                    "declared, missing on the broker",
-                )),
-                Some(cp) if cp != dp => changes.push(Change::new(
+            let (action, reason) = match held.get(exchange) {
+                None => (Action::Create, "declared, missing on the broker".to_owned()),
+                Some(cp) if cp != dp => (
                     Action::Update,
-                    subject(exchange, Some(dp.clone())),
                     format!("write {:?} -> {:?}, read {:?} -> {:?}", cp.write, dp.write, cp.read, dp.read),
-                )),
-                Some(_) if cleared => changes.push(Change::new(
+                ),
+                Some(_) if cleared => (
                     Action::Create,
-                    subject(exchange, Some(dp.clone())),
-                    "re-created: clearing this user's topic permissions in the vhost clears them all",
-                )),
-                Some(_) => {}
-            }
+                    "re-created: clearing this user's topic permissions in the vhost clears them all".to_owned(),
+                ),
+                Some(_) => continue,
+            };
+            self.changes.push(Change::new(action, subject(exchange, Some(dp.clone())), reason));
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

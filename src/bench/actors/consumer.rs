@@ -11,6 +11,7 @@ use std::pin::Pin;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicNackOptions};
 use lapin::{Channel, Consumer};
 use tokio_util::sync::CancellationToken;
@@ -84,37 +85,20 @@ pub struct Shared {
 }
 
 /// Runs one consumer until `stop` fires or the subscription ends.
+///
+/// The per-delivery work is one pass of its loop: count and measure the
+/// delivery, then send the reply without awaiting it.
 pub async fn run(
     channel: Channel,
     mut consumer: Consumer,
     plan: ConsumerPlan,
     clock: Clock,
     shared: Shared,
-    mut series: SeriesRecorder,
+    series: SeriesRecorder,
     stop: CancellationToken,
 ) -> ConsumerReport {
-    let mut report = ConsumerReport {
-        group: plan.group,
-        tracker: Tracker::new(shared.schedules.len()),
-        consumed: 0,
-        consumed_bytes: 0,
-        delivered_in_window: 0,
-        delivered_in_drain: 0,
-        redelivered: 0,
-        rejected: 0,
-        e2e: histogram::new_latency(),
-        e2e_actual: histogram::new_latency(),
-        failure: None,
-    };
-    let fail = |source: lapin::Error| ActorError::Consume {
-        group: plan.group_name.clone(),
-        instance: plan.instance,
-        queue: plan.queue.clone(),
-        source,
-    };
-    let mut unacked: u32 = 0;
-    let mut last_tag = 0;
-    let mut reject_credit = 0.0f64;
+    let report = ConsumerReport::new(plan.group, shared.schedules.len());
+    let mut state = Consuming { plan, clock, shared, series, report, replies: Replies::default() };
     let mut pacer = Pacer::new();
     // Acks go out without waiting for lapin to write them: awaiting each would
     // stall the consumer on a round trip to lapin's I/O thread per ack.
@@ -128,83 +112,196 @@ pub async fn run(
             _ = &mut stopped => break,
             Some(result) = acks.next(), if !acks.is_empty() => {
                 if let Err(error) = result {
-                    series.at(clock.now_ns()).errors += 1;
-                    report.failure = Some(fail(error));
+                    state.reply_failed(error);
                     break;
                 }
                 continue;
             }
             delivery = consumer.next() => delivery,
         };
-        let delivery = match delivery {
-            Some(Ok(delivery)) => delivery,
-            Some(Err(error)) => {
-                report.failure = Some(fail(error));
-                break;
-            }
-            None => {
-                if !stop.is_cancelled() {
-                    report.failure = Some(ActorError::SubscriptionEnded {
-                        group: plan.group_name.clone(),
-                        instance: plan.instance,
-                        queue: plan.queue.clone(),
-                    });
-                }
-                break;
-            }
-        };
+        let Some(delivery) = state.accept(delivery, &stop) else { break };
         let now = clock.now_ns();
+        state.record(&delivery, now);
+        if !state.plan.work.is_zero() {
+            work(state.plan.work, &mut pacer).await;
+        }
+        if state.plan.ack == AckMode::Auto {
+            continue;
+        }
+        if let Some(reply) = state.reply(delivery.delivery_tag, now) {
+            acks.push(reply.send(&channel));
+        }
+        // Bounded all the same: with an unlimited prefetch nothing else would stop the pile.
+        while acks.len() >= MAX_PENDING_ACKS {
+            if let Some(Err(error)) = acks.next().await {
+                state.reply_failed(error);
+                break;
+            }
+        }
+        if state.report.failure.is_some() {
+            break;
+        }
+    }
+    state.finish(&channel, &consumer, acks).await
+}
+
+impl ConsumerReport {
+    fn new(group: usize, producers: usize) -> Self {
+        ConsumerReport {
+            group,
+            tracker: Tracker::new(producers),
+            consumed: 0,
+            consumed_bytes: 0,
+            delivered_in_window: 0,
+            delivered_in_drain: 0,
+            redelivered: 0,
+            rejected: 0,
+            e2e: histogram::new_latency(),
+            e2e_actual: histogram::new_latency(),
+            failure: None,
+        }
+    }
+}
+
+/// A running consumer's state: its plan, what it has counted so far, and
+/// where it stands with acknowledgements.
+struct Consuming {
+    plan: ConsumerPlan,
+    clock: Clock,
+    shared: Shared,
+    series: SeriesRecorder,
+    report: ConsumerReport,
+    replies: Replies,
+}
+
+/// Where a consumer stands with its replies to the broker.
+#[derive(Default)]
+struct Replies {
+    /// Deliveries not yet acknowledged under `MultipleEvery`.
+    unacked: u32,
+    /// The delivery tag of the latest of those.
+    last_tag: u64,
+    /// Rejections owed: the reject fraction adds up here, one is due per whole unit.
+    reject_credit: f64,
+}
+
+/// What to send the broker for one delivery, or for every delivery up to its tag.
+enum Reply {
+    Ack { tag: u64, multiple: bool },
+    Nack { tag: u64, requeue: bool },
+}
+
+impl Reply {
+    fn send(self, channel: &Channel) -> Pending<'_> {
+        match self {
+            Reply::Ack { tag, multiple } => Box::pin(channel.basic_ack(tag, BasicAckOptions { multiple })),
+            Reply::Nack { tag, requeue } => {
+                Box::pin(channel.basic_nack(tag, BasicNackOptions { multiple: false, requeue }))
+            }
+        }
+    }
+}
+
+impl Consuming {
+    fn fail(&self, source: lapin::Error) -> ActorError {
+        ActorError::Consume {
+            group: self.plan.group_name.clone(),
+            instance: self.plan.instance,
+            queue: self.plan.queue.clone(),
+            source,
+        }
+    }
+
+    /// The delivery lapin handed over, or `None` when the consumer must stop:
+    /// the channel failed, or the subscription ended before `stop` fired.
+    #[inline]
+    fn accept(&mut self, next: Option<Result<Delivery, lapin::Error>>, stop: &CancellationToken) -> Option<Delivery> {
+        match next {
+            Some(Ok(delivery)) => return Some(delivery),
+            Some(Err(error)) => self.report.failure = Some(self.fail(error)),
+            None if !stop.is_cancelled() => {
+                self.report.failure = Some(ActorError::SubscriptionEnded {
+                    group: self.plan.group_name.clone(),
+                    instance: self.plan.instance,
+                    queue: self.plan.queue.clone(),
+                })
+            }
+            None => {}
+        }
+        None
+    }
+
+    /// An ack or reject lapin could not send: the consumer stops.
+    fn reply_failed(&mut self, error: lapin::Error) {
+        self.series.at(self.clock.now_ns()).errors += 1;
+        self.report.failure = Some(self.fail(error));
+    }
+
+    /// Counts one delivery received at `now` and, for a first delivery of a
+    /// measured message, its end-to-end latency.
+    #[inline]
+    fn record(&mut self, delivery: &Delivery, now: u64) {
         let redelivered = delivery.redelivered;
         {
-            let counters = series.at(now);
+            let counters = self.series.at(now);
             counters.delivered += 1;
             if redelivered {
                 counters.redelivered += 1;
             }
         }
         if redelivered {
-            report.redelivered += 1;
+            self.report.redelivered += 1;
         }
         match Stamp::read(&delivery.data) {
-            Some(stamp) if report.tracker.note(stamp.producer, stamp.seq, redelivered) => {
+            Some(stamp) if self.report.tracker.note(stamp.producer, stamp.seq, redelivered) => {
                 if !redelivered {
-                    shared.arrived.fetch_add(1, Ordering::Relaxed);
-                    if now < clock.measure_end_ns {
-                        if now >= clock.measure_start_ns {
-                            report.delivered_in_window += 1;
-                        }
-                    } else {
-                        report.delivered_in_drain += 1;
-                    }
-                    if clock.measured(stamp.sent_ns) {
-                        let intended = shared
-                            .schedules
-                            .get(stamp.producer as usize)
-                            .and_then(|s| s.intended_ns(stamp.seq))
-                            .map_or(stamp.sent_ns, |i| i.min(stamp.sent_ns));
-                        let e2e = now.saturating_sub(intended);
-                        report.consumed += 1;
-                        report.consumed_bytes += delivery.data.len() as u64;
-                        histogram::record(&mut report.e2e, e2e);
-                        histogram::record(&mut report.e2e_actual, now.saturating_sub(stamp.sent_ns));
-                        series.e2e(now, e2e);
-                    }
+                    self.first_delivery(&stamp, delivery.data.len(), now);
                 }
             }
             Some(_) => {}
-            None => report.tracker.foreign += 1,
+            None => self.report.tracker.foreign += 1,
         }
-        if !plan.work.is_zero() {
-            work(plan.work, &mut pacer).await;
+    }
+
+    /// A message's first arrival: what the drain waits for, the consume rate
+    /// counts, and end-to-end latency measures (from the intended send time).
+    #[inline]
+    fn first_delivery(&mut self, stamp: &Stamp, bytes: usize, now: u64) {
+        let (clock, report) = (&self.clock, &mut self.report);
+        self.shared.arrived.fetch_add(1, Ordering::Relaxed);
+        if now < clock.measure_end_ns {
+            if now >= clock.measure_start_ns {
+                report.delivered_in_window += 1;
+            }
+        } else {
+            report.delivered_in_drain += 1;
         }
-        if plan.ack == AckMode::Auto {
-            continue;
+        if clock.measured(stamp.sent_ns) {
+            let intended = self
+                .shared
+                .schedules
+                .get(stamp.producer as usize)
+                .and_then(|s| s.intended_ns(stamp.seq))
+                .map_or(stamp.sent_ns, |i| i.min(stamp.sent_ns));
+            let e2e = now.saturating_sub(intended);
+            report.consumed += 1;
+            report.consumed_bytes += bytes as u64;
+            histogram::record(&mut report.e2e, e2e);
+            histogram::record(&mut report.e2e_actual, now.saturating_sub(stamp.sent_ns));
+            self.series.e2e(now, e2e);
         }
-        let reject = match plan.reject {
+    }
+
+    /// The reply to the delivery `tag` (not in auto-ack mode): a reject when
+    /// one is due, else an ack, which `MultipleEvery` holds back until it
+    /// covers enough deliveries.
+    #[inline]
+    fn reply(&mut self, tag: u64, now: u64) -> Option<Reply> {
+        let reject = match self.plan.reject {
             Some(policy) if policy.fraction > 0.0 => {
-                reject_credit += policy.fraction;
-                if reject_credit >= 1.0 {
-                    reject_credit -= 1.0;
+                self.replies.reject_credit += policy.fraction;
+                if self.replies.reject_credit >= 1.0 {
+                    self.replies.reject_credit -= 1.0;
                     Some(policy.requeue)
                 } else {
                     None
@@ -212,56 +309,56 @@ pub async fn run(
             }
             _ => None,
         };
-        let tag = delivery.delivery_tag;
-        let channel = &channel;
         if let Some(requeue) = reject {
-            report.rejected += 1;
-            acks.push(Box::pin(channel.basic_nack(tag, BasicNackOptions { multiple: false, requeue })));
-        } else {
-            match plan.ack {
-                AckMode::MultipleEvery(every) => {
-                    unacked += 1;
-                    last_tag = tag;
-                    if unacked >= every {
-                        series.at(now).acked += u64::from(unacked);
-                        unacked = 0;
-                        acks.push(Box::pin(channel.basic_ack(tag, BasicAckOptions { multiple: true })));
-                    }
+            self.report.rejected += 1;
+            return Some(Reply::Nack { tag, requeue });
+        }
+        match self.plan.ack {
+            AckMode::MultipleEvery(every) => {
+                let replies = &mut self.replies;
+                replies.unacked += 1;
+                replies.last_tag = tag;
+                if replies.unacked < every {
+                    return None;
                 }
-                _ => {
-                    series.at(now).acked += 1;
-                    acks.push(Box::pin(channel.basic_ack(tag, BasicAckOptions { multiple: false })));
-                }
+                self.series.at(now).acked += u64::from(replies.unacked);
+                replies.unacked = 0;
+                Some(Reply::Ack { tag, multiple: true })
+            }
+            _ => {
+                self.series.at(now).acked += 1;
+                Some(Reply::Ack { tag, multiple: false })
             }
         }
-        // Bounded all the same: with an unlimited prefetch nothing else would stop the pile.
-        while acks.len() >= MAX_PENDING_ACKS {
-            if let Some(Err(error)) = acks.next().await {
-                series.at(clock.now_ns()).errors += 1;
-                report.failure = Some(fail(error));
-                break;
+    }
+
+    /// Waits for the replies still pending, acknowledges what `MultipleEvery`
+    /// held back and cancels the subscription (unless the consumer failed),
+    /// and hands the report over.
+    async fn finish(
+        mut self,
+        channel: &Channel,
+        consumer: &Consumer,
+        mut acks: FuturesUnordered<Pending<'_>>,
+    ) -> ConsumerReport {
+        while let Some(result) = acks.next().await {
+            if let Err(error) = result
+                && self.report.failure.is_none()
+            {
+                self.report.failure = Some(self.fail(error));
             }
         }
-        if report.failure.is_some() {
-            break;
+        if self.report.failure.is_none() {
+            let unacked = self.replies.unacked;
+            if unacked > 0 {
+                self.series.at(self.clock.now_ns()).acked += u64::from(unacked);
+                let _ = channel.basic_ack(self.replies.last_tag, BasicAckOptions { multiple: true }).await;
+            }
+            let _ = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
         }
+        self.series.flush();
+        self.report
     }
-    while let Some(result) = acks.next().await {
-        if let Err(error) = result
-            && report.failure.is_none()
-        {
-            report.failure = Some(fail(error));
-        }
-    }
-    if report.failure.is_none() {
-        if unacked > 0 {
-            series.at(clock.now_ns()).acked += u64::from(unacked);
-            let _ = channel.basic_ack(last_tag, BasicAckOptions { multiple: true }).await;
-        }
-        let _ = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
-    }
-    series.flush();
-    report
 }
 
 /// Simulated processing: a timer at 1 ms and above (the precise one producers

@@ -10,7 +10,7 @@ use crate::bench::actors::producer::ProducerReport;
 use crate::bench::metrics::tracker::Seen;
 use crate::bench::routing::Routes;
 use crate::bench::runner::RunOutput;
-use crate::bench::scenario::Scenario;
+use crate::bench::scenario::{ProducerGroup, Scenario};
 use crate::result::histogram::{self, Latency, Percentiles};
 use crate::result::{
     BrokerPace, BrokerWait, ConsumerGroupResult, DrainInfo, Histograms, LatencySummary, ProducerGroupResult,
@@ -41,71 +41,174 @@ pub struct Analysis {
 
 /// Computes the run's figures.
 pub fn analyse(scenario: &Scenario, output: &RunOutput, routes: &Routes) -> Analysis {
-    let clock = &output.clock;
-    let window_s = clock.window_ns(output.producers_stopped_ns) as f64 / 1e9;
-    let per_s = |count: u64| count as f64 / window_s;
+    let window_s = output.clock.window_ns(output.producers_stopped_ns) as f64 / 1e9;
+    let mut totals = Totals::new();
+    let producers = producer_groups(scenario, output, window_s, &mut totals);
+    let queues = queue_figures(scenario, output, routes);
+    let consumers = consumer_groups(scenario, output, &queues, window_s, &mut totals);
+    let blame = producers.blame;
+    Analysis {
+        summary: summary(output, &producers.groups, &consumers, &totals),
+        producers: producers.groups,
+        consumers,
+        time_series: time_series(output),
+        histograms: totals.histograms(),
+        drain: DrainInfo {
+            seconds: output.drain_ended_ns.saturating_sub(output.producers_stopped_ns) as f64 / 1e9,
+            delivered: output.consumers.iter().map(|r| r.delivered_in_drain).sum(),
+            complete: output.drain_complete,
+        },
+        generator_reasons: blame.generator.into_iter().chain(blame::busy_client(output.busiest_thread)).collect(),
+        broker_pace: BrokerPace { paced: !blame.broker.is_empty(), reasons: blame.broker, waited: producers.waited },
+    }
+}
 
-    let mut totals =
-        [histogram::new_latency(), histogram::new_latency(), histogram::new_latency(), histogram::new_latency()];
-    let [e2e_all, e2e_actual_all, send_delay_all, confirm_all] = &mut totals;
+/// Events per second of the measured window.
+fn per_s(count: u64, window_s: f64) -> f64 {
+    count as f64 / window_s
+}
 
-    // Producer groups.
-    let mut producers = Vec::new();
-    let mut blame = Blame::default();
-    let mut waited_all = BrokerWait::default();
+/// The whole run's latency histograms, merged over every group.
+struct Totals {
+    e2e: Latency,
+    e2e_actual: Latency,
+    send_delay: Latency,
+    confirm: Latency,
+}
+
+impl Totals {
+    fn new() -> Self {
+        Totals {
+            e2e: histogram::new_latency(),
+            e2e_actual: histogram::new_latency(),
+            send_delay: histogram::new_latency(),
+            confirm: histogram::new_latency(),
+        }
+    }
+
+    fn latency(&self) -> LatencySummary {
+        LatencySummary {
+            e2e: Percentiles::of(&self.e2e),
+            e2e_actual: Percentiles::of(&self.e2e_actual),
+            send_delay: Percentiles::of(&self.send_delay),
+            confirm: Percentiles::of(&self.confirm),
+        }
+    }
+
+    fn histograms(&self) -> Histograms {
+        Histograms {
+            unit: "ns".into(),
+            encoding: "hdrhistogram-v2-deflate-base64".into(),
+            e2e: histogram::encode(&self.e2e),
+            e2e_actual: histogram::encode(&self.e2e_actual),
+            send_delay: histogram::encode(&self.send_delay),
+            confirm: histogram::encode(&self.confirm),
+        }
+    }
+}
+
+/// The producer groups' results, who set their pace, and how long they waited on the broker in all.
+struct ProducerSide {
+    groups: Vec<ProducerGroupResult>,
+    blame: Blame,
+    waited: BrokerWait,
+}
+
+fn producer_groups(scenario: &Scenario, output: &RunOutput, window_s: f64, totals: &mut Totals) -> ProducerSide {
+    let mut side = ProducerSide { groups: Vec::new(), blame: Blame::default(), waited: BrokerWait::default() };
     for (index, group) in scenario.producers.iter().enumerate() {
         let reports: Vec<&ProducerReport> = output.producers.iter().filter(|r| r.group == index).collect();
-        let (mut send_delay, mut own_send_delay, mut confirm) =
-            (histogram::new_latency(), histogram::new_latency(), histogram::new_latency());
-        let mut waited = BrokerWait::default();
-        for report in &reports {
-            histogram::merge(&mut send_delay, &report.send_delay);
-            histogram::merge(&mut own_send_delay, &report.own_send_delay);
-            histogram::merge(&mut confirm, &report.confirm);
-            waited.add(&BrokerWait::from(report.waited));
-        }
-        waited_all.add(&waited);
-        histogram::merge(send_delay_all, &send_delay);
-        histogram::merge(confirm_all, &confirm);
-        let published: u64 = reports.iter().map(|r| r.measured()).sum();
-        let bytes: u64 = reports.iter().map(|r| r.measured_bytes).sum();
-        let target_rate = group.rate.map(|rate| rate * f64::from(group.instances));
-        let delay = Percentiles::of(&send_delay);
-        let own_delay = Percentiles::of(&own_send_delay);
-        if let Some(target_rate) = target_rate {
-            blame.judge(&GroupPace {
+        let merged = ProducerMerge::of(&reports);
+        side.waited.add(&merged.waited);
+        histogram::merge(&mut totals.send_delay, &merged.send_delay);
+        histogram::merge(&mut totals.confirm, &merged.confirm);
+        let result = producer_group(group, &reports, &merged, window_s);
+        if let Some(target_rate) = result.target_rate {
+            side.blame.judge(&GroupPace {
                 name: &group.name,
                 instances: group.instances,
                 target_rate,
                 window_s,
-                published,
-                send_delay_p99_us: delay.p99_us,
-                own_send_delay_p99_us: own_delay.p99_us,
-                waited,
+                published: result.published,
+                send_delay_p99_us: result.send_delay.p99_us,
+                own_send_delay_p99_us: result.own_send_delay.p99_us,
+                waited: merged.waited,
             });
         }
-        producers.push(ProducerGroupResult {
-            name: group.name.clone(),
-            instances: group.instances,
-            published,
-            confirmed: reports.iter().map(|r| r.confirmed).sum(),
-            nacked: reports.iter().map(|r| r.nacked).sum(),
-            returned: reports.iter().map(|r| r.returned).sum(),
-            publish_rate: per_s(published),
-            publish_bytes_rate: per_s(bytes),
-            target_rate,
-            send_delay: delay,
-            confirm: Percentiles::of(&confirm),
-            send_delay_histogram: histogram::encode(&send_delay),
-            confirm_histogram: histogram::encode(&confirm),
-            broker_wait: waited,
-            own_send_delay: own_delay,
-            own_send_delay_histogram: histogram::encode(&own_send_delay),
-        });
+        side.groups.push(result);
     }
+    side
+}
 
-    // Per queue: merge every consumer's view, then count what never arrived.
+/// One producer group's histograms and waits, merged over its instances.
+struct ProducerMerge {
+    send_delay: Latency,
+    own_send_delay: Latency,
+    confirm: Latency,
+    waited: BrokerWait,
+}
+
+impl ProducerMerge {
+    fn of(reports: &[&ProducerReport]) -> Self {
+        let mut merged = ProducerMerge {
+            send_delay: histogram::new_latency(),
+            own_send_delay: histogram::new_latency(),
+            confirm: histogram::new_latency(),
+            waited: BrokerWait::default(),
+        };
+        for report in reports {
+            histogram::merge(&mut merged.send_delay, &report.send_delay);
+            histogram::merge(&mut merged.own_send_delay, &report.own_send_delay);
+            histogram::merge(&mut merged.confirm, &report.confirm);
+            merged.waited.add(&BrokerWait::from(report.waited));
+        }
+        merged
+    }
+}
+
+fn producer_group(
+    group: &ProducerGroup,
+    reports: &[&ProducerReport],
+    merged: &ProducerMerge,
+    window_s: f64,
+) -> ProducerGroupResult {
+    let published: u64 = reports.iter().map(|r| r.measured()).sum();
+    let bytes: u64 = reports.iter().map(|r| r.measured_bytes).sum();
+    ProducerGroupResult {
+        name: group.name.clone(),
+        instances: group.instances,
+        published,
+        confirmed: reports.iter().map(|r| r.confirmed).sum(),
+        nacked: reports.iter().map(|r| r.nacked).sum(),
+        returned: reports.iter().map(|r| r.returned).sum(),
+        publish_rate: per_s(published, window_s),
+        publish_bytes_rate: per_s(bytes, window_s),
+        target_rate: group.rate.map(|rate| rate * f64::from(group.instances)),
+        send_delay: Percentiles::of(&merged.send_delay),
+        confirm: Percentiles::of(&merged.confirm),
+        send_delay_histogram: histogram::encode(&merged.send_delay),
+        confirm_histogram: histogram::encode(&merged.confirm),
+        broker_wait: merged.waited,
+        own_send_delay: Percentiles::of(&merged.own_send_delay),
+        own_send_delay_histogram: histogram::encode(&merged.own_send_delay),
+    }
+}
+
+/// One queue's delivery figures, counted once however many groups consume from it.
+#[derive(Debug, Clone, Copy, Default)]
+struct QueueFigures {
+    /// First deliveries expected of messages sent in the measured window.
+    expected: u64,
+    /// Messages routed to the queue that never arrived, over the whole run.
+    lost: u64,
+    /// Messages that reached more than one of the queue's consumers.
+    cross_duplicated: u64,
+}
+
+/// Per queue: merges every consumer's view, then counts what never arrived.
+fn queue_figures<'s>(scenario: &'s Scenario, output: &RunOutput, routes: &Routes) -> BTreeMap<&'s str, QueueFigures> {
     let producer_count = output.schedules.len();
+    // What the queue's consumers saw together, and the sum of what each saw on its own.
     let mut by_queue: BTreeMap<&str, (Vec<Seen>, u64)> = BTreeMap::new();
     for report in &output.consumers {
         let queue = scenario.consumers.get(report.group).map_or("", |g| g.queue.as_str());
@@ -115,8 +218,8 @@ pub fn analyse(scenario: &Scenario, output: &RunOutput, routes: &Routes) -> Anal
             merged.merge(seen);
         }
     }
-    let mut queue_figures: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new(); // expected (measured), lost, cross-consumer duplicates
-    for (queue, (seen, distinct_sum)) in &by_queue {
+    let mut figures = BTreeMap::new();
+    for (queue, (seen, distinct_sum)) in by_queue {
         let (mut expected, mut lost) = (0, 0);
         for report in &output.producers {
             expected += routes.expected(report, queue, report.measured_from, report.published);
@@ -128,10 +231,20 @@ pub fn analyse(scenario: &Scenario, output: &RunOutput, routes: &Routes) -> Anal
             lost += want.saturating_sub(got);
         }
         let merged_distinct: u64 = seen.iter().map(Seen::distinct_first).sum();
-        queue_figures.insert(queue, (expected, lost, distinct_sum.saturating_sub(merged_distinct)));
+        let cross_duplicated = distinct_sum.saturating_sub(merged_distinct);
+        figures.insert(queue, QueueFigures { expected, lost, cross_duplicated });
     }
+    figures
+}
 
-    // Consumer groups.
+/// The consumer groups' results; a queue's figures go to the first group that consumes from it.
+fn consumer_groups(
+    scenario: &Scenario,
+    output: &RunOutput,
+    queues: &BTreeMap<&str, QueueFigures>,
+    window_s: f64,
+    totals: &mut Totals,
+) -> Vec<ConsumerGroupResult> {
     let mut consumers = Vec::new();
     let mut counted_queues = BTreeSet::new();
     for (index, group) in scenario.consumers.iter().enumerate() {
@@ -141,39 +254,47 @@ pub fn analyse(scenario: &Scenario, output: &RunOutput, routes: &Routes) -> Anal
             histogram::merge(&mut e2e, &report.e2e);
             histogram::merge(&mut e2e_actual, &report.e2e_actual);
         }
-        histogram::merge(e2e_all, &e2e);
-        histogram::merge(e2e_actual_all, &e2e_actual);
+        histogram::merge(&mut totals.e2e, &e2e);
+        histogram::merge(&mut totals.e2e_actual, &e2e_actual);
         let first_for_queue = counted_queues.insert(group.queue.clone());
-        let (expected, lost, cross) = if first_for_queue {
-            queue_figures.get(group.queue.as_str()).copied().unwrap_or_default()
+        let queue = if first_for_queue {
+            queues.get(group.queue.as_str()).copied().unwrap_or_default()
         } else {
-            (0, 0, 0)
+            QueueFigures::default()
         };
-        let consumed: u64 = reports.iter().map(|r| r.consumed).sum();
         consumers.push(ConsumerGroupResult {
             name: group.name.clone(),
             queue: group.queue.clone(),
             instances: group.instances,
-            consumed,
-            expected,
-            lost,
-            duplicated: reports.iter().map(|r| r.tracker.duplicated).sum::<u64>() + cross,
+            consumed: reports.iter().map(|r| r.consumed).sum(),
+            expected: queue.expected,
+            lost: queue.lost,
+            duplicated: reports.iter().map(|r| r.tracker.duplicated).sum::<u64>() + queue.cross_duplicated,
             reordered: reports.iter().map(|r| r.tracker.reordered).sum(),
             redelivered: reports.iter().map(|r| r.redelivered).sum(),
             rejected: reports.iter().map(|r| r.rejected).sum(),
-            consume_rate: per_s(reports.iter().map(|r| r.delivered_in_window).sum()),
-            consume_bytes_rate: per_s(reports.iter().map(|r| r.consumed_bytes).sum()),
+            consume_rate: per_s(reports.iter().map(|r| r.delivered_in_window).sum(), window_s),
+            consume_bytes_rate: per_s(reports.iter().map(|r| r.consumed_bytes).sum(), window_s),
             e2e: Percentiles::of(&e2e),
             e2e_actual: Percentiles::of(&e2e_actual),
             e2e_histogram: histogram::encode(&e2e),
             e2e_actual_histogram: histogram::encode(&e2e_actual),
         });
     }
+    consumers
+}
 
+/// The whole run's figures: the groups' added up, and errors from every source.
+fn summary(
+    output: &RunOutput,
+    producers: &[ProducerGroupResult],
+    consumers: &[ConsumerGroupResult],
+    totals: &Totals,
+) -> Summary {
     let foreign: u64 = output.consumers.iter().map(|r| r.tracker.foreign).sum();
     let nacked: u64 = output.producers.iter().map(|r| r.nacked).sum();
     let series_errors = output.aggregate.lock().map(|a| a.totals().errors).unwrap_or(0);
-    let summary = Summary {
+    Summary {
         published: producers.iter().map(|p| p.published).sum(),
         consumed: consumers.iter().map(|c| c.consumed).sum(),
         expected: consumers.iter().map(|c| c.expected).sum(),
@@ -191,35 +312,7 @@ pub fn analyse(scenario: &Scenario, output: &RunOutput, routes: &Routes) -> Anal
         consume_rate: add_up(consumers.iter().map(|c| c.consume_rate)),
         publish_bytes_rate: add_up(producers.iter().map(|p| p.publish_bytes_rate)),
         consume_bytes_rate: add_up(consumers.iter().map(|c| c.consume_bytes_rate)),
-        latency: LatencySummary {
-            e2e: Percentiles::of(e2e_all),
-            e2e_actual: Percentiles::of(e2e_actual_all),
-            send_delay: Percentiles::of(send_delay_all),
-            confirm: Percentiles::of(confirm_all),
-        },
-    };
-
-    let drain = DrainInfo {
-        seconds: output.drain_ended_ns.saturating_sub(output.producers_stopped_ns) as f64 / 1e9,
-        delivered: output.consumers.iter().map(|r| r.delivered_in_drain).sum(),
-        complete: output.drain_complete,
-    };
-    Analysis {
-        summary,
-        producers,
-        consumers,
-        time_series: time_series(output),
-        histograms: Histograms {
-            unit: "ns".into(),
-            encoding: "hdrhistogram-v2-deflate-base64".into(),
-            e2e: histogram::encode(e2e_all),
-            e2e_actual: histogram::encode(e2e_actual_all),
-            send_delay: histogram::encode(send_delay_all),
-            confirm: histogram::encode(confirm_all),
-        },
-        drain,
-        generator_reasons: blame.generator.into_iter().chain(blame::busy_client(output.busiest_thread)).collect(),
-        broker_pace: BrokerPace { paced: !blame.broker.is_empty(), reasons: blame.broker, waited: waited_all },
+        latency: totals.latency(),
     }
 }
 

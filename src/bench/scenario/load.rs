@@ -218,20 +218,7 @@ impl Checker<'_> {
         if instances == 0 {
             return Err(self.error(&at("instances"), format!("{label}.instances: must be at least 1")));
         }
-        let routing_keys = match &raw.routing_key {
-            None => vec![String::new()],
-            Some(RawRoutingKey::One(pattern)) => expand_braces(pattern)
-                .map_err(|why| self.error(&at("routing_key"), format!("{label}.routing_key: {why}")))?,
-            Some(RawRoutingKey::Many(keys)) if keys.is_empty() => {
-                return Err(self.error(&at("routing_key"), format!("{label}.routing_key: the list is empty")));
-            }
-            Some(RawRoutingKey::Many(keys)) => keys.clone(),
-        };
-        if let Some(long) = routing_keys.iter().find(|key| key.len() > 255) {
-            return Err(
-                self.error(&at("routing_key"), format!("{label}.routing_key: `{long}` is longer than 255 bytes"))
-            );
-        }
+        let routing_keys = self.routing_keys(&at("routing_key"), &label, raw.routing_key.as_ref())?;
         if let Some(rate) = raw.rate
             && !(rate.is_finite() && rate > 0.0)
         {
@@ -240,56 +227,15 @@ impl Checker<'_> {
             );
         }
         let message = raw.message.clone().unwrap_or_default();
-        let size_at = path(&["producers".into(), index.into(), "message".into(), "size".into()]);
-        let size = match &message.size {
-            None => SizeSpec::Fixed(DEFAULT_SIZE),
-            Some(RawSize::Fixed(size)) => SizeSpec::Fixed(self.size(&size_at, &label, *size)?),
-            Some(RawSize::Range { min, max }) => {
-                let (min, max) = (self.size(&size_at, &label, *min)?, self.size(&size_at, &label, *max)?);
-                if min > max {
-                    return Err(
-                        self.error(&size_at, format!("{label}.message.size: min {min} is larger than max {max}"))
-                    );
-                }
-                SizeSpec::Range { min, max }
-            }
-            Some(RawSize::Choices(choices)) => {
-                if choices.is_empty() {
-                    return Err(self.error(&size_at, format!("{label}.message.size: the list of choices is empty")));
-                }
-                let mut sizes = Vec::with_capacity(choices.len());
-                for (i, choice) in choices.iter().enumerate() {
-                    let choice_at = [size_at.clone(), vec![i.into()]].concat();
-                    let weight = choice.weight.unwrap_or(1);
-                    if weight == 0 {
-                        return Err(
-                            self.error(&choice_at, format!("{label}.message.size[{i}].weight: must be at least 1"))
-                        );
-                    }
-                    sizes.push((self.size(&choice_at, &label, choice.size)?, weight));
-                }
-                SizeSpec::Choices(sizes)
-            }
-        };
+        let message_at = |field: &str| path(&["producers".into(), index.into(), "message".into(), field.into()]);
+        let size = self.message_size(&message_at("size"), &label, message.size.as_ref())?;
         let expiration_ms = match &message.expiration {
             Some(text) => {
-                let at = path(&["producers".into(), index.into(), "message".into(), "expiration".into()]);
-                Some(u64::try_from(self.duration(&at, text)?.as_millis()).unwrap_or(u64::MAX))
+                Some(u64::try_from(self.duration(&message_at("expiration"), text)?.as_millis()).unwrap_or(u64::MAX))
             }
             None => None,
         };
-        let confirms = match &raw.confirms {
-            None | Some(RawConfirms::Enabled(true)) => Some(DEFAULT_MAX_IN_FLIGHT),
-            Some(RawConfirms::Enabled(false)) => None,
-            Some(RawConfirms::Settings { max_in_flight }) => {
-                let window = max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
-                if window == 0 {
-                    let at = path(&["producers".into(), index.into(), "confirms".into(), "max_in_flight".into()]);
-                    return Err(self.error(&at, format!("{label}.confirms.max_in_flight: must be at least 1")));
-                }
-                Some(window)
-            }
-        };
+        let confirms = self.confirms(&at("confirms"), &label, raw.confirms.as_ref())?;
         Ok(ProducerGroup {
             name: raw.name.clone(),
             instances,
@@ -313,6 +259,78 @@ impl Checker<'_> {
                 Some(RawConnectionLayout::Shared) => ConnectionLayout::Shared,
             },
         })
+    }
+
+    /// A producer's routing keys, used in turn: one key, a brace pattern that
+    /// expands to several, or a list.
+    fn routing_keys(
+        &self,
+        at: &[Segment],
+        label: &str,
+        raw: Option<&RawRoutingKey>,
+    ) -> Result<Vec<String>, ScenarioError> {
+        let routing_keys = match raw {
+            None => vec![String::new()],
+            Some(RawRoutingKey::One(pattern)) => {
+                expand_braces(pattern).map_err(|why| self.error(at, format!("{label}.routing_key: {why}")))?
+            }
+            Some(RawRoutingKey::Many(keys)) if keys.is_empty() => {
+                return Err(self.error(at, format!("{label}.routing_key: the list is empty")));
+            }
+            Some(RawRoutingKey::Many(keys)) => keys.clone(),
+        };
+        if let Some(long) = routing_keys.iter().find(|key| key.len() > 255) {
+            return Err(self.error(at, format!("{label}.routing_key: `{long}` is longer than 255 bytes")));
+        }
+        Ok(routing_keys)
+    }
+
+    /// A producer's body sizes: one size, a range, or weighted choices.
+    fn message_size(&self, at: &[Segment], label: &str, raw: Option<&RawSize>) -> Result<SizeSpec, ScenarioError> {
+        Ok(match raw {
+            None => SizeSpec::Fixed(DEFAULT_SIZE),
+            Some(RawSize::Fixed(size)) => SizeSpec::Fixed(self.size(at, label, *size)?),
+            Some(RawSize::Range { min, max }) => {
+                let (min, max) = (self.size(at, label, *min)?, self.size(at, label, *max)?);
+                if min > max {
+                    return Err(self.error(at, format!("{label}.message.size: min {min} is larger than max {max}")));
+                }
+                SizeSpec::Range { min, max }
+            }
+            Some(RawSize::Choices(choices)) => {
+                if choices.is_empty() {
+                    return Err(self.error(at, format!("{label}.message.size: the list of choices is empty")));
+                }
+                let mut sizes = Vec::with_capacity(choices.len());
+                for (i, choice) in choices.iter().enumerate() {
+                    let choice_at = [at.to_vec(), vec![i.into()]].concat();
+                    let weight = choice.weight.unwrap_or(1);
+                    if weight == 0 {
+                        return Err(
+                            self.error(&choice_at, format!("{label}.message.size[{i}].weight: must be at least 1"))
+                        );
+                    }
+                    sizes.push((self.size(&choice_at, label, choice.size)?, weight));
+                }
+                SizeSpec::Choices(sizes)
+            }
+        })
+    }
+
+    /// A producer's window of publisher confirms, `None` when confirms are off.
+    fn confirms(&self, at: &[Segment], label: &str, raw: Option<&RawConfirms>) -> Result<Option<u32>, ScenarioError> {
+        match raw {
+            None | Some(RawConfirms::Enabled(true)) => Ok(Some(DEFAULT_MAX_IN_FLIGHT)),
+            Some(RawConfirms::Enabled(false)) => Ok(None),
+            Some(RawConfirms::Settings { max_in_flight }) => {
+                let window = max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
+                if window == 0 {
+                    let at = [at.to_vec(), vec!["max_in_flight".into()]].concat();
+                    return Err(self.error(&at, format!("{label}.confirms.max_in_flight: must be at least 1")));
+                }
+                Ok(Some(window))
+            }
+        }
     }
 
     fn size(&self, at: &[Segment], label: &str, size: u64) -> Result<usize, ScenarioError> {

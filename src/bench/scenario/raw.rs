@@ -1,6 +1,7 @@
 //! The scenario file as written: serde structs that mirror the YAML, with the
 //! JSON Schema `warren schema scenario` prints. Nothing here is validated
-//! beyond its shape; [`super::load`] turns it into a [`super::Scenario`].
+//! beyond its shape: the loader checks the rest and turns it into a
+//! [`super::Scenario`].
 
 use std::collections::BTreeMap;
 

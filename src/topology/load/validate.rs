@@ -14,7 +14,7 @@ use super::convert::Origins;
 use super::diagnostic::{Diagnostics, did_you_mean};
 use super::env::Env;
 use super::source::{Locator, NodePath, describe};
-use crate::topology::model::{DestinationType, State, Topology, Vhost};
+use crate::topology::model::{Binding, DestinationType, State, Topology, Vhost};
 
 /// Records every cross-entity problem of `topology` in `diags`.
 pub fn validate(topology: &Topology, origins: &Origins, loc: &Locator, env: &dyn Env, diags: &mut Diagnostics) {
@@ -72,33 +72,43 @@ impl Checker<'_> {
     }
 
     fn vhost(&mut self, name: &str, vhost: &Vhost) {
-        let key = |entity: &str| (name.to_owned(), entity.to_owned());
-        let vhost_path = self.origins.vhosts.get(name).cloned();
         if vhost.state == State::Absent {
-            let count = |n: usize, noun: &str| (n > 0).then(|| format!("{n} {noun}"));
-            let declared: Vec<String> = [
-                count(vhost.exchanges.len(), "exchange(s)"),
-                count(vhost.queues.len(), "queue(s)"),
-                count(vhost.bindings.len(), "binding(s)"),
-                count(vhost.policies.len() + vhost.operator_policies.len(), "policy(ies)"),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            if !declared.is_empty() {
-                self.at_key(
-                    vhost_path.as_ref(),
-                    format!(
-                        "vhost `{name}` is `state: absent`, which deletes it with everything in it, yet the file declares {} in it; remove them or the `state`",
-                        declared.join(", ")
-                    ),
-                );
-            }
+            self.absent_vhost_contents(name, vhost);
         }
-
         let unmanaged = self.unmanaged(name, vhost);
         let resolver = Resolver { vhost_name: name, vhost, unmanaged: &unmanaged };
+        self.bindings(name, vhost, &resolver);
+        self.argument_references(name, vhost, &resolver);
+        self.policies(name, vhost, &resolver);
+    }
 
+    /// A vhost declared absent is deleted with everything in it: declaring
+    /// contents as well is a contradiction.
+    fn absent_vhost_contents(&mut self, name: &str, vhost: &Vhost) {
+        let count = |n: usize, noun: &str| (n > 0).then(|| format!("{n} {noun}"));
+        let declared: Vec<String> = [
+            count(vhost.exchanges.len(), "exchange(s)"),
+            count(vhost.queues.len(), "queue(s)"),
+            count(vhost.bindings.len(), "binding(s)"),
+            count(vhost.policies.len() + vhost.operator_policies.len(), "policy(ies)"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !declared.is_empty() {
+            let vhost_path = self.origins.vhosts.get(name).cloned();
+            self.at_key(
+                vhost_path.as_ref(),
+                format!(
+                    "vhost `{name}` is `state: absent`, which deletes it with everything in it, yet the file declares {} in it; remove them or the `state`",
+                    declared.join(", ")
+                ),
+            );
+        }
+    }
+
+    /// Every present binding names existing ends and is declared once.
+    fn bindings(&mut self, name: &str, vhost: &Vhost, resolver: &Resolver<'_>) {
         // Identity of every binding seen so far, to find repeats without
         // comparing each binding with all the others (files have thousands).
         let mut seen = std::collections::HashMap::new();
@@ -108,38 +118,10 @@ impl Checker<'_> {
             if binding.state == State::Absent {
                 continue;
             }
-            if binding.source.is_empty() {
-                self.at_value(
-                    path.as_ref().map(|p| p.key("exchange")).as_ref(),
-                    format!(
-                        "{what}: cannot bind from the default exchange (`\"\"`); it already routes to every queue by name"
-                    ),
-                );
-            } else if !self.unresolved(&binding.source)
-                && let Some(problem) = resolver.missing(Kind::Exchange, &binding.source)
-            {
-                self.at_value(path.as_ref().map(|p| p.key("exchange")).as_ref(), format!("{what} names {problem}"));
-            }
-            let (kind, field) = match binding.destination_type {
-                DestinationType::Queue => (Kind::Queue, "queue"),
-                DestinationType::Exchange => (Kind::Exchange, "to_exchange"),
-            };
-            if !self.unresolved(&binding.destination)
-                && let Some(problem) = resolver.missing(kind, &binding.destination)
-            {
-                self.at_value(path.as_ref().map(|p| p.key(field)).as_ref(), format!("{what} names {problem}"));
-            }
+            self.binding_ends(resolver, binding, path.as_ref(), &what);
             match seen.entry(crate::topology::normalise::binding_sort_key(binding)) {
                 std::collections::hash_map::Entry::Occupied(first) => {
-                    // Number the first one as the file does (the model may skip
-                    // a binding that failed to convert).
-                    let number = match self.origins.bindings.get(&(name.to_owned(), *first.get())) {
-                        Some(NodePath(segs)) => match segs.last() {
-                            Some(super::source::Seg::Index(index)) => index + 1,
-                            _ => first.get() + 1,
-                        },
-                        None => first.get() + 1,
-                    };
+                    let number = self.binding_number(name, *first.get());
                     self.at_value(
                         path.as_ref(),
                         format!(
@@ -152,14 +134,55 @@ impl Checker<'_> {
                 }
             }
         }
+    }
 
+    /// A binding's source and destination exist (or may, unresolved or unmanaged).
+    fn binding_ends(&mut self, resolver: &Resolver<'_>, binding: &Binding, path: Option<&NodePath>, what: &str) {
+        if binding.source.is_empty() {
+            self.at_value(
+                path.map(|p| p.key("exchange")).as_ref(),
+                format!(
+                    "{what}: cannot bind from the default exchange (`\"\"`); it already routes to every queue by name"
+                ),
+            );
+        } else if !self.unresolved(&binding.source)
+            && let Some(problem) = resolver.missing(Kind::Exchange, &binding.source)
+        {
+            self.at_value(path.map(|p| p.key("exchange")).as_ref(), format!("{what} names {problem}"));
+        }
+        let (kind, field) = match binding.destination_type {
+            DestinationType::Queue => (Kind::Queue, "queue"),
+            DestinationType::Exchange => (Kind::Exchange, "to_exchange"),
+        };
+        if !self.unresolved(&binding.destination)
+            && let Some(problem) = resolver.missing(kind, &binding.destination)
+        {
+            self.at_value(path.map(|p| p.key(field)).as_ref(), format!("{what} names {problem}"));
+        }
+    }
+
+    /// The number, from 1, the file gives the vhost's binding `index` of the
+    /// model (which may skip a binding that failed to convert).
+    fn binding_number(&self, vhost_name: &str, index: usize) -> usize {
+        match self.origins.bindings.get(&(vhost_name.to_owned(), index)) {
+            Some(NodePath(segs)) => match segs.last() {
+                Some(super::source::Seg::Index(file_index)) => file_index + 1,
+                _ => index + 1,
+            },
+            None => index + 1,
+        }
+    }
+
+    /// Dead-letter exchanges of queues and alternate exchanges of exchanges exist.
+    fn argument_references(&mut self, name: &str, vhost: &Vhost, resolver: &Resolver<'_>) {
+        let key = |entity: &str| (name.to_owned(), entity.to_owned());
         for (queue_name, queue) in &vhost.queues {
             if queue.state == State::Absent {
                 continue;
             }
             let path = self.origins.queues.get(&key(queue_name)).map(|p| p.key("arguments"));
             self.exchange_reference(
-                &resolver,
+                resolver,
                 path.as_ref(),
                 &queue.arguments,
                 "x-dead-letter-exchange",
@@ -172,13 +195,18 @@ impl Checker<'_> {
             }
             let path = self.origins.exchanges.get(&key(exchange_name)).map(|p| p.key("arguments"));
             self.exchange_reference(
-                &resolver,
+                resolver,
                 path.as_ref(),
                 &exchange.arguments,
                 "alternate-exchange",
                 "routes unroutable messages to",
             );
         }
+    }
+
+    /// Policies' patterns compile, and the exchanges their definitions name exist.
+    fn policies(&mut self, name: &str, vhost: &Vhost, resolver: &Resolver<'_>) {
+        let key = |entity: &str| (name.to_owned(), entity.to_owned());
         for (policy_name, policy) in &vhost.policies {
             let path = self.origins.policies.get(&key(policy_name)).cloned();
             self.regex(path.as_ref().map(|p| p.key("pattern")).as_ref(), &policy.pattern);
@@ -187,14 +215,14 @@ impl Checker<'_> {
             }
             let definition = path.as_ref().map(|p| p.key("definition"));
             self.exchange_reference(
-                &resolver,
+                resolver,
                 definition.as_ref(),
                 &policy.definition,
                 "dead-letter-exchange",
                 "dead-letters to",
             );
             self.exchange_reference(
-                &resolver,
+                resolver,
                 definition.as_ref(),
                 &policy.definition,
                 "alternate-exchange",

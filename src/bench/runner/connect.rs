@@ -1,0 +1,250 @@
+//! Connecting the actors: a connection (a [`Link`]) and a channel each,
+//! consumers subscribed and producers in confirm mode, with a `frame_max`
+//! sized for the scenario's messages.
+
+use amq_protocol::frame::{AMQPContentHeader, AMQPFrame, WriteContext, gen_frame};
+use anyhow::Context;
+use lapin::Channel;
+use lapin::options::{BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
+
+use crate::bench::actors::Schedule;
+use crate::bench::actors::consumer::ConsumerPlan;
+use crate::bench::actors::producer::ProducerPlan;
+use crate::bench::host;
+use crate::bench::link::Link;
+use crate::bench::scenario::{AckMode, ConnectionLayout, ConsumerGroup, ProducerGroup, Scenario};
+
+/// Every actor's connection and channel, opened before the run's clock starts.
+pub(super) struct Connected {
+    pub(super) links: Vec<Link>,
+    pub(super) channels: Vec<Channel>,
+    /// Each with the index of its link in `links`.
+    pub(super) consumers: Vec<(Channel, lapin::Consumer, ConsumerPlan, usize)>,
+    pub(super) producers: Vec<(Channel, ProducerPlan, usize)>,
+}
+
+/// The `frame_max` warren's connections ask for, unless the URL names one.
+///
+/// lapin keeps two ring buffers of 32 frames per connection, sized by the
+/// negotiated `frame_max`: 8 MiB per connection at RabbitMQ's default of
+/// 128 KiB, gigabytes for a few hundred simulated clients. The smallest
+/// power of two that still carries the scenario's largest body and its
+/// content header in one frame each (4 KiB at least, 128 KiB at most) puts the
+/// same bytes on the wire with buffers a fraction of that size.
+fn frame_max_for(scenario: &Scenario, amqp_url: &str) -> Option<usize> {
+    let named = url::Url::parse(amqp_url).ok()?.query_pairs().any(|(key, _)| key == "frame_max");
+    if named {
+        return None;
+    }
+    let largest = scenario
+        .producers
+        .iter()
+        .map(|group| group.size.max().max(content_header_len(&ProducerPlan::properties(group))))
+        .max()
+        .unwrap_or(0);
+    // A frame adds 8 bytes around its payload.
+    Some((largest + 8).next_power_of_two().clamp(4096, 131_072))
+}
+
+/// Payload bytes of a content header carrying `properties`.
+fn content_header_len(properties: &lapin::BasicProperties) -> usize {
+    let header = AMQPContentHeader { class_id: 60, body_size: 0, properties: properties.clone() };
+    match gen_frame(&AMQPFrame::Header(1, header))(WriteContext::from(Vec::new())) {
+        Ok(written) => written.write.len(),
+        // Cannot be encoded at all: lapin will say so on publish; ask for the largest frames meanwhile.
+        Err(_) => 131_072,
+    }
+}
+
+/// `amqp_url` with `frame_max` added to its query.
+fn with_frame_max(amqp_url: &str, frame_max: usize) -> String {
+    match url::Url::parse(amqp_url) {
+        Ok(mut url) => {
+            url.query_pairs_mut().append_pair("frame_max", &frame_max.to_string());
+            url.to_string()
+        }
+        Err(_) => amqp_url.to_owned(),
+    }
+}
+
+/// Opens every actor's connection and channel: consumers first, subscribed
+/// to their queues, then producers.
+pub(super) async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connected> {
+    let url = match frame_max_for(scenario, amqp_url) {
+        Some(frame_max) => with_frame_max(amqp_url, frame_max),
+        None => amqp_url.to_owned(),
+    };
+    host::limits::allow_open_files();
+    let broker = Broker { url: &url, as_given: amqp_url };
+    let mut connected =
+        Connected { links: Vec::new(), channels: Vec::new(), consumers: Vec::new(), producers: Vec::new() };
+    for (index, group) in scenario.consumers.iter().enumerate() {
+        for instance in 0..group.instances {
+            connected.open_consumer(&broker, index, group, instance).await?;
+        }
+    }
+    for (index, group) in scenario.producers.iter().enumerate() {
+        connected.open_producers(&broker, index, group, scenario.message_limit).await?;
+    }
+    Ok(connected)
+}
+
+/// Where actors connect: the URL with warren's `frame_max`, and the one the
+/// user gave, which errors name.
+struct Broker<'a> {
+    url: &'a str,
+    as_given: &'a str,
+}
+
+impl Broker<'_> {
+    async fn open(&self, name: String) -> anyhow::Result<Link> {
+        Link::open(self.url, self.as_given, name).await
+    }
+}
+
+impl Connected {
+    /// Opens one consumer's connection and channel and subscribes it to its queue.
+    async fn open_consumer(
+        &mut self,
+        broker: &Broker<'_>,
+        index: usize,
+        group: &ConsumerGroup,
+        instance: u32,
+    ) -> anyhow::Result<()> {
+        let label = format!("consumer {}#{instance}", group.name);
+        let link = broker.open(format!("warren bench {label}")).await?;
+        let channel =
+            link.connection.create_channel().await.with_context(|| format!("opening a channel for {label}"))?;
+        if let Some(global) = group.global_prefetch {
+            channel
+                .basic_qos(global, BasicQosOptions { global: true })
+                .await
+                .with_context(|| format!("setting the global prefetch of {label}"))?;
+        }
+        channel
+            .basic_qos(group.prefetch, BasicQosOptions { global: false })
+            .await
+            .with_context(|| format!("setting the prefetch of {label}"))?;
+        let options = BasicConsumeOptions {
+            no_ack: group.ack == AckMode::Auto,
+            exclusive: group.exclusive,
+            ..Default::default()
+        };
+        let stream = channel
+            .basic_consume(group.queue.as_str().into(), "".into(), options, FieldTable::default())
+            .await
+            .with_context(|| format!("{label}: subscribing to queue `{}`", group.queue))?;
+        let plan = ConsumerPlan {
+            group: index,
+            group_name: group.name.clone(),
+            instance,
+            queue: group.queue.clone(),
+            ack: group.ack,
+            reject: group.reject,
+            work: group.work,
+        };
+        self.channels.push(channel.clone());
+        self.consumers.push((channel, stream, plan, self.links.len()));
+        self.links.push(link);
+        Ok(())
+    }
+
+    /// Opens a producer group's connections (one for the group when it shares
+    /// one) and a channel per instance. Producer ids follow on from the
+    /// groups before.
+    async fn open_producers(
+        &mut self,
+        broker: &Broker<'_>,
+        index: usize,
+        group: &ProducerGroup,
+        limit: Option<u64>,
+    ) -> anyhow::Result<()> {
+        let properties = ProducerPlan::properties(group);
+        let shared = match group.layout {
+            ConnectionLayout::Shared => {
+                self.links.push(broker.open(format!("warren bench producers {}", group.name)).await?);
+                Some(self.links.len() - 1)
+            }
+            ConnectionLayout::PerInstance => None,
+        };
+        for instance in 0..group.instances {
+            let label = format!("producer {}#{instance}", group.name);
+            let link = match shared {
+                Some(link) => link,
+                None => {
+                    self.links.push(broker.open(format!("warren bench {label}")).await?);
+                    self.links.len() - 1
+                }
+            };
+            let channel = producer_channel(&self.links[link], group, &label).await?;
+            let plan = ProducerPlan {
+                id: u32::try_from(self.producers.len()).unwrap_or(u32::MAX),
+                group: index,
+                group_name: group.name.clone(),
+                instance,
+                exchange: group.exchange.clone(),
+                routing_keys: group.routing_keys.clone(),
+                size: group.size.clone(),
+                properties: properties.clone(),
+                mandatory: group.mandatory,
+                confirms: group.confirms,
+                schedule: Schedule { start_ns: 0, interval_ns: group.rate.map(|rate| 1e9 / rate) },
+                limit,
+                blocked: self.links[link].blocked.clone(),
+            };
+            self.channels.push(channel.clone());
+            self.producers.push((channel, plan, link));
+        }
+        Ok(())
+    }
+}
+
+/// A channel for one producer, in confirm mode when its group wants confirms.
+async fn producer_channel(link: &Link, group: &ProducerGroup, label: &str) -> anyhow::Result<Channel> {
+    let channel = link.connection.create_channel().await.with_context(|| format!("opening a channel for {label}"))?;
+    if group.confirms.is_some() {
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .with_context(|| format!("enabling publisher confirms for {label}"))?;
+    }
+    Ok(channel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::scenario::load::load_str;
+    use std::path::Path;
+
+    fn scenario(producer: &str) -> Scenario {
+        let text = format!(
+            "name: t\ntopology: {{ vhosts: {{ /: {{ queues: {{ q: {{}} }} }} }} }}\nduration: 1s\n\
+             producers:\n  - {{ name: p, exchange: \"\", routing_key: q, {producer} }}\n"
+        );
+        load_str(Path::new("t.yaml"), &text).expect("a valid scenario")
+    }
+
+    #[test]
+    fn frame_max_is_the_smallest_power_of_two_that_carries_the_largest_body() {
+        let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
+        assert_eq!(frame_max_for(&scenario("message: { size: 16 }"), url), Some(4096));
+        assert_eq!(frame_max_for(&scenario("message: { size: 4088 }"), url), Some(4096));
+        assert_eq!(frame_max_for(&scenario("message: { size: 4089 }"), url), Some(8192));
+        assert_eq!(frame_max_for(&scenario("message: { size: { min: 16, max: 20000 } }"), url), Some(32768));
+        assert_eq!(frame_max_for(&scenario("message: { size: 1000000 }"), url), Some(131_072));
+    }
+
+    #[test]
+    fn large_headers_raise_frame_max_and_a_frame_max_in_the_url_is_kept() {
+        let header = "x".repeat(6000);
+        let with_headers = scenario(&format!("message: {{ size: 16, headers: {{ big: {header} }} }}"));
+        assert_eq!(frame_max_for(&with_headers, "amqp://127.0.0.1/%2f"), Some(8192));
+        assert_eq!(frame_max_for(&with_headers, "amqp://127.0.0.1/%2f?frame_max=131072"), None);
+        assert_eq!(
+            with_frame_max("amqp://u:p@127.0.0.1:5672/%2f?heartbeat=10", 4096),
+            "amqp://u:p@127.0.0.1:5672/%2f?heartbeat=10&frame_max=4096"
+        );
+    }
+}
