@@ -20,12 +20,12 @@ pub struct Cli {
 /// Options every command shares.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// The broker: an `amqp://` or `amqps://` URL, or `embedded` for an
-    /// in-process broker on free loopback ports.
+    /// The broker: an `amqp://` or `amqps://` URL (a comma-separated list for
+    /// a cluster's nodes), or `embedded` for an in-process broker on free loopback ports.
     #[arg(long, global = true, env = "WARREN_BROKER", hide_env_values = true)]
     pub broker: Option<String>,
-    /// The management HTTP API, when not at the broker's host on port 15672
-    /// with the broker's credentials.
+    /// The management HTTP API (a comma-separated list for a cluster's nodes),
+    /// when not at each broker host's port 15672 with the broker's credentials.
     #[arg(long, global = true, env = "WARREN_MANAGEMENT", hide_env_values = true)]
     pub management: Option<String>,
     /// Output format.

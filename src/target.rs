@@ -1,5 +1,7 @@
 //! Which broker a command talks to: `--broker URL`, `WARREN_BROKER`, or the
-//! embedded broker started in-process on free loopback ports.
+//! embedded broker started in-process on free loopback ports. A cluster is
+//! named by a comma-separated list of its nodes' URLs, for AMQP and for the
+//! management API alike.
 
 use std::fmt;
 
@@ -12,12 +14,13 @@ pub const DEFAULT_BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 /// The management API port assumed when only an AMQP URL is given.
 pub const DEFAULT_MANAGEMENT_PORT: u16 = 15672;
 
-/// A broker a command talks to, over AMQP and over its management API.
+/// A broker a command talks to, over AMQP and over its management API,
+/// through one node or several nodes of a cluster.
 pub struct Target {
-    /// The AMQP URL, credentials included.
-    pub amqp_url: String,
-    /// The management API.
-    pub management: Endpoint,
+    /// Each node's AMQP URL, credentials included, in the order given (at least one).
+    pub amqp_urls: Vec<String>,
+    /// Each node's management API, in the order given (at least one).
+    pub management: Vec<Endpoint>,
     /// The embedded broker, when this target started one; dropped with the target.
     pub embedded: Option<warren_broker::Broker>,
     /// The embedded broker's temporary data directory, removed after it stops.
@@ -35,8 +38,9 @@ pub enum EmbeddedData {
 
 impl fmt::Debug for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let urls: Vec<String> = self.amqp_urls.iter().map(|u| redact_url(u)).collect();
         f.debug_struct("Target")
-            .field("amqp_url", &redact_url(&self.amqp_url))
+            .field("amqp_urls", &urls)
             .field("management", &self.management)
             .field("embedded", &self.embedded.is_some())
             .finish()
@@ -44,7 +48,8 @@ impl fmt::Debug for Target {
 }
 
 impl Target {
-    /// Resolves `--broker`/`--management`; `default` is used when no broker is named
+    /// Resolves `--broker`/`--management` (each one URL, or a comma-separated
+    /// list of a cluster's nodes); `default` is used when no broker is named
     /// (`"embedded"` for `bench`, [`DEFAULT_BROKER`] otherwise).
     pub async fn resolve(broker: Option<&str>, management: Option<&str>, default: &str) -> anyhow::Result<Target> {
         Self::resolve_with(broker, management, default, EmbeddedData::InMemory).await
@@ -57,7 +62,7 @@ impl Target {
         default: &str,
         data: EmbeddedData,
     ) -> anyhow::Result<Target> {
-        let broker = broker.unwrap_or(default);
+        let broker = broker.unwrap_or(default).trim();
         if broker == "embedded" {
             let data_dir = match data {
                 EmbeddedData::InMemory => None,
@@ -75,31 +80,40 @@ impl Target {
             let embedded = warren_broker::Broker::start(config).await.context("starting the embedded broker")?;
             let amqp_url = format!("amqp://guest:guest@{}/%2f", embedded.amqp_addr());
             let management = match management {
-                Some(url) => Endpoint::parse(url, None)?,
-                None => Endpoint::parse(&format!("http://{}", embedded.http_addr()), Some(("guest", "guest")))?,
+                Some(urls) => list(urls).map(|url| Endpoint::parse(url, None)).collect::<anyhow::Result<_>>()?,
+                None => vec![Endpoint::parse(&format!("http://{}", embedded.http_addr()), Some(("guest", "guest")))?],
             };
-            return Ok(Target { amqp_url, management, embedded: Some(embedded), data_dir });
+            return Ok(Target { amqp_urls: vec![amqp_url], management, embedded: Some(embedded), data_dir });
         }
-        let url = Url::parse(broker).with_context(|| format!("the broker URL {} is not a URL", redact_url(broker)))?;
-        let tls = match url.scheme() {
-            "amqp" => false,
-            "amqps" => true,
-            other => bail!("the broker URL must start with amqp://, amqps:// or be `embedded`, not {other}://"),
-        };
-        let user = percent_decode(url.username()).unwrap_or_else(|| "guest".into());
-        let user = if user.is_empty() { "guest".to_owned() } else { user };
-        let password = url.password().and_then(percent_decode).unwrap_or_else(|| "guest".into());
+        let nodes = list(broker).map(Node::parse).collect::<anyhow::Result<Vec<_>>>()?;
+        let Some(first) = nodes.first() else { bail!("the broker list names no URL") };
         let management = match management {
-            Some(m) => Endpoint::parse(m, Some((&user, &password)))?,
+            // Credentials a management URL leaves out are the first broker URL's.
+            Some(urls) => list(urls)
+                .map(|url| Endpoint::parse(url, Some((&first.user, &first.password))))
+                .collect::<anyhow::Result<Vec<_>>>()?,
             None => {
-                let host = url.host_str().context("the broker URL names no host")?;
-                let scheme = if tls { "https" } else { "http" };
-                let host =
-                    if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_owned() };
-                Endpoint::parse(&format!("{scheme}://{host}:{DEFAULT_MANAGEMENT_PORT}"), Some((&user, &password)))?
+                let mut derived: Vec<Endpoint> = Vec::new();
+                for endpoint in nodes.iter().map(Node::management) {
+                    let endpoint = endpoint?;
+                    // Nodes on one host share its port 15672: one endpoint, not several.
+                    if !derived.iter().any(|e| e.base_url == endpoint.base_url) {
+                        derived.push(endpoint);
+                    }
+                }
+                derived
             }
         };
-        Ok(Target { amqp_url: broker.to_owned(), management, embedded: None, data_dir: None })
+        if management.is_empty() {
+            bail!("the management list names no URL");
+        }
+        let amqp_urls = nodes.into_iter().map(|n| n.url).collect();
+        Ok(Target { amqp_urls, management, embedded: None, data_dir: None })
+    }
+
+    /// The first node's AMQP URL.
+    pub fn amqp_url(&self) -> &str {
+        &self.amqp_urls[0]
     }
 
     /// Stops the embedded broker, if this target started one.
@@ -108,6 +122,47 @@ impl Target {
             broker.shutdown().await;
         }
         drop(self.data_dir);
+    }
+}
+
+/// The entries of a comma-separated list, trimmed, empty ones left out.
+fn list(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',').map(str::trim).filter(|entry| !entry.is_empty())
+}
+
+/// One node named by an AMQP URL.
+struct Node {
+    url: String,
+    host: String,
+    tls: bool,
+    user: String,
+    password: String,
+}
+
+impl Node {
+    fn parse(text: &str) -> anyhow::Result<Node> {
+        if text == "embedded" {
+            bail!("`embedded` cannot be one node of a list: it is a broker of its own");
+        }
+        let url = Url::parse(text).with_context(|| format!("the broker URL {} is not a URL", redact_url(text)))?;
+        let tls = match url.scheme() {
+            "amqp" => false,
+            "amqps" => true,
+            other => bail!("the broker URL must start with amqp://, amqps:// or be `embedded`, not {other}://"),
+        };
+        let user = percent_decode(url.username()).unwrap_or_else(|| "guest".into());
+        let user = if user.is_empty() { "guest".to_owned() } else { user };
+        let password = url.password().and_then(percent_decode).unwrap_or_else(|| "guest".into());
+        let host = url.host_str().context("the broker URL names no host")?;
+        let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_owned() };
+        Ok(Node { url: text.to_owned(), host, tls, user, password })
+    }
+
+    /// The management API assumed for this node: its host, port 15672, its credentials.
+    fn management(&self) -> anyhow::Result<Endpoint> {
+        let scheme = if self.tls { "https" } else { "http" };
+        let url = format!("{scheme}://{}:{DEFAULT_MANAGEMENT_PORT}", self.host);
+        Endpoint::parse(&url, Some((&self.user, &self.password)))
     }
 }
 

@@ -83,7 +83,7 @@ pub async fn run_series(target: &Target, options: &BenchOptions, reporter: &mut 
 /// Applies the topology, runs, cleans up, and assembles the result.
 async fn run_once(target: &Target, options: &BenchOptions, reporter: &mut Reporter) -> anyhow::Result<Finished> {
     let BenchOptions { scenario, topology, routes, .. } = options;
-    let amqp_url = with_vhost(&target.amqp_url, &topology.vhost_name)?;
+    let amqp_url = with_vhost(target.amqp_url(), &topology.vhost_name)?;
     let (product, version) = Management::new(&target.management)?.product().await;
     reporter.note(&format!("applying the topology to vhost `{}`", topology.vhost_name));
     let created = setup::apply(target, topology).await?;
@@ -123,7 +123,11 @@ async fn run_once(target: &Target, options: &BenchOptions, reporter: &mut Report
         (Err(error), Ok(())) => return Err(error),
     };
     let broker = BrokerInfo {
-        url: if target.embedded.is_some() { "embedded".to_owned() } else { redact_url(&target.amqp_url) },
+        url: if target.embedded.is_some() {
+            "embedded".to_owned()
+        } else {
+            target.amqp_urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>().join(",")
+        },
         embedded: target.embedded.is_some(),
         product,
         version,

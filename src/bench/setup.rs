@@ -119,7 +119,7 @@ impl Created {
 pub async fn apply(target: &Target, topology: &BenchTopology) -> anyhow::Result<Created> {
     let mut desired = Topology::default();
     desired.vhosts.insert(topology.vhost_name.clone(), topology.vhost.clone());
-    let options = ConvergeOptions { prune: false, allow_data_loss: false, amqp_url: Some(target.amqp_url.clone()) };
+    let options = ConvergeOptions { prune: false, allow_data_loss: false, amqp_urls: target.amqp_urls.clone() };
     let (plan, _) = match converge(&target.management, &desired, options).await {
         Ok(done) => done,
         // A refusal keeps its type so the command exits 4, as `warren apply` would.
@@ -166,7 +166,7 @@ pub async fn cleanup(target: &Target, created: &Created) -> anyhow::Result<()> {
     }
     let mut absent = Topology::default();
     absent.vhosts.insert(created.vhost.clone(), vhost);
-    let options = ConvergeOptions { prune: false, allow_data_loss: true, amqp_url: None };
+    let options = ConvergeOptions { prune: false, allow_data_loss: true, amqp_urls: Vec::new() };
     converge(&target.management, &absent, options).await.context("deleting what the run created")?;
     Ok(())
 }

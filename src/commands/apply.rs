@@ -13,8 +13,8 @@ use crate::topology::guard::{self, DataLossRefused};
 
 /// `warren apply TOPOLOGY`
 pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> anyhow::Result<Outcome> {
-    let Planned { target, management, state, plan } = make_plan(global, &args.plan).await?;
-    let refusals = guard::check(&management, Some(&target.amqp_url), &plan, &state.topology)
+    let Planned { topology, target, management, state, plan } = make_plan(global, &args.plan).await?;
+    let refusals = guard::check(&management, &target.amqp_urls, &plan, &state.topology)
         .await
         .context("reading the message counts of the queues the plan would drop")?;
     let refused = !refusals.is_empty() && !args.allow_data_loss;
@@ -51,16 +51,17 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> anyhow::Result<Outcome
     }
 
     let progress = Progress::for_plan(plan.changes.len(), global.quiet);
-    let result = apply::execute(&management, &plan, &progress).await;
+    let result = execute_across_nodes(&args, &topology, &target, &management, plan, &progress).await;
     target.close().await;
     match result {
-        Ok(report) => {
+        Ok(applied) => {
             if global.format == Format::Human && !global.quiet {
-                eprintln!("applied {} change(s)", report.applied);
+                eprintln!("applied {applied} change(s)");
             }
             Ok(Outcome::Success)
         }
-        Err(error) => {
+        Err(Stopped::Other(error)) => Err(error),
+        Err(Stopped::Apply(error)) => {
             const SHOWN: usize = 20;
             eprintln!("not done:");
             for line in error.not_done.iter().take(SHOWN) {
@@ -72,6 +73,60 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> anyhow::Result<Outcome
             Err(error.into())
         }
     }
+}
+
+/// Why applying stopped.
+enum Stopped {
+    /// A change failed: what was and was not done is in the error.
+    Apply(apply::ApplyError),
+    /// Going on through another node was not possible.
+    Other(anyhow::Error),
+}
+
+/// Runs `plan`; when a node stops answering in the middle of a write, the
+/// write is not repeated blindly: the broker's state is read again through
+/// the next node, planned again, guarded again, and what is left applied,
+/// as long as it only touches what the approved plan touched. Returns the
+/// number of changes made.
+async fn execute_across_nodes(
+    args: &ApplyArgs,
+    topology: &crate::topology::Topology,
+    target: &crate::target::Target,
+    management: &crate::management::Management,
+    approved: crate::topology::plan::Plan,
+    progress: &Progress,
+) -> Result<usize, Stopped> {
+    use crate::management::ManagementError;
+    let agreed: std::collections::BTreeSet<String> = approved.changes.iter().map(|c| c.entity()).collect();
+    let mut plan = approved;
+    let mut applied = 0;
+    for _ in 0..target.management.len() {
+        let error = match apply::execute(management, &plan, progress).await {
+            Ok(report) => return Ok(applied + report.applied),
+            Err(error) if matches!(error.source, ManagementError::Interrupted { .. }) => error,
+            Err(error) => return Err(Stopped::Apply(error)),
+        };
+        applied += error.applied;
+        eprintln!("note: {}; reading the broker's state again through {}", error.source, management.url());
+        let (state, next) =
+            super::plan::plan_against(management, topology, &args.plan).await.map_err(Stopped::Other)?;
+        if let Some(change) = next.changes.iter().find(|c| !agreed.contains(&c.entity())) {
+            let error = anyhow::anyhow!(
+                "the broker changed while applying: {} was not in the plan you approved; run apply again",
+                change.describe()
+            );
+            return Err(Stopped::Other(error));
+        }
+        let refusals = guard::check(management, &target.amqp_urls, &next, &state.topology)
+            .await
+            .context("reading the message counts of the queues the plan would drop")
+            .map_err(Stopped::Other)?;
+        if !refusals.is_empty() && !args.allow_data_loss {
+            return Err(Stopped::Other(DataLossRefused { reasons: refusals }.into()));
+        }
+        plan = next;
+    }
+    Err(Stopped::Other(anyhow::anyhow!("every node of the management list stopped answering while applying")))
 }
 
 /// Asks on the terminal; without one, refuses and says why.

@@ -10,6 +10,7 @@ use crate::cli::{Format, GlobalArgs, PlanArgs};
 use crate::management::Management;
 use crate::outcome::Outcome;
 use crate::target::{DEFAULT_BROKER, Target};
+use crate::topology::Topology;
 use crate::topology::current::{self, CurrentState};
 use crate::topology::diff::{DiffOptions, diff};
 use crate::topology::load::load_file;
@@ -17,6 +18,7 @@ use crate::topology::plan::{Plan, use_color};
 
 /// What `plan` and `apply` share: the loaded file, the broker, its state and the plan.
 pub(super) struct Planned {
+    pub(super) topology: Topology,
     pub(super) target: Target,
     pub(super) management: Management,
     pub(super) state: CurrentState,
@@ -28,14 +30,24 @@ pub(super) async fn make_plan(global: &GlobalArgs, args: &PlanArgs) -> anyhow::R
     let topology = load_file(&args.topology).map_err(anyhow::Error::new)?;
     let target = Target::resolve(global.broker.as_deref(), global.management.as_deref(), DEFAULT_BROKER).await?;
     let management = Management::new(&target.management)?;
+    let (state, plan) = plan_against(&management, &topology, args).await?;
+    Ok(Planned { topology, target, management, state, plan })
+}
+
+/// The broker's state, read through one node, and the plan from it to `topology`.
+pub(super) async fn plan_against(
+    management: &Management,
+    topology: &Topology,
+    args: &PlanArgs,
+) -> anyhow::Result<(CurrentState, Plan)> {
     let vhosts = topology.vhosts.keys().cloned().collect();
-    let state = current::read_vhosts(&management, &vhosts)
+    let state = current::read_vhosts(management, &vhosts)
         .await
         .with_context(|| format!("reading the state of the broker at {}", management.url()))?;
     let options = DiffOptions { prune: args.prune, connecting_user: Some(state.connecting_user.clone()) };
     let plan =
-        diff(&topology, &state.topology, &options).with_context(|| format!("planning {}", args.topology.display()))?;
-    Ok(Planned { target, management, state, plan })
+        diff(topology, &state.topology, &options).with_context(|| format!("planning {}", args.topology.display()))?;
+    Ok((state, plan))
 }
 
 pub(super) fn print_plan(global: &GlobalArgs, plan: &Plan, extra: serde_json::Value) -> anyhow::Result<()> {

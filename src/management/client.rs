@@ -3,9 +3,18 @@
 //!
 //! Every request goes through `rabbitmq_http_client`'s async client with
 //! automatic retries off: a write retried after a timeout could apply twice.
+//!
+//! A client may know several nodes of one cluster. Requests go to the current
+//! node (the first that answered); when it cannot be reached the client says
+//! so on stderr and moves to the next. A read is then simply asked again. A
+//! write is asked again only when it never left (the connection was refused);
+//! one that may have reached the broker before the answer was lost is never
+//! repeated blindly: it fails with [`ManagementError::Interrupted`], and the
+//! caller re-reads the broker's state through the next node before going on.
 
 use std::collections::BTreeMap;
 use std::sync::Once;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rabbitmq_http_client::api::{Client, ClientBuilder};
@@ -14,10 +23,9 @@ use rabbitmq_http_client::error::{EndpointValidationError, HttpClientError};
 use rabbitmq_http_client::requests::{BindingDeletionParams, VirtualHostParams};
 
 use warren_definitions::password;
-use warren_definitions::{Definitions, PermissionDef, Tags, TopicPermissionDef, UserDef, VhostDef};
+use warren_definitions::{BindingDef, Definitions, PermissionDef, Tags, TopicPermissionDef, UserDef, VhostDef};
 
 use crate::target::Endpoint;
-use crate::topology::model::{Binding, DestinationType, QueueType, Vhost};
 
 /// How long one request may take; a definitions import of tens of thousands
 /// of entities takes a while on a busy broker.
@@ -47,6 +55,26 @@ pub enum ManagementError {
         #[source]
         source: Box<HttpClientError>,
     },
+    /// No node of the list could be reached.
+    #[error("{action} failed: no management API answers ({tried})")]
+    Unreachable {
+        /// What was being done.
+        action: String,
+        /// Each node tried, with why it did not answer.
+        tried: String,
+    },
+    /// A write reached a node that then stopped answering: it may or may not
+    /// have been applied. The client has moved to the next node; re-read the
+    /// state there before deciding what is left to do.
+    #[error("{action} was interrupted: the management API at {url} stopped answering ({reason})")]
+    Interrupted {
+        /// What was being done.
+        action: String,
+        /// The node that stopped answering.
+        url: String,
+        /// What the transport said.
+        reason: String,
+    },
     /// A response did not have the expected shape.
     #[error("the response to {action} is not what a RabbitMQ management API sends")]
     Decode {
@@ -70,17 +98,60 @@ pub struct QueueStats {
 /// Queue statistics by (vhost, queue).
 pub type QueueStatsMap = BTreeMap<(String, String), QueueStats>;
 
-/// A connected management API client.
+/// A management API client for one broker, through one or more of its nodes.
 pub struct Management {
+    nodes: Vec<Node>,
+    /// Index of the node requests go to.
+    current: AtomicUsize,
+}
+
+/// One node's management API.
+struct Node {
     client: Client<String, String, String>,
-    url: String,
     endpoint: Endpoint,
 }
 
 impl std::fmt::Debug for Management {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Management").field("url", &self.url).finish_non_exhaustive()
+        let urls: Vec<&str> = self.nodes.iter().map(|n| n.endpoint.base_url.as_str()).collect();
+        f.debug_struct("Management").field("nodes", &urls).finish_non_exhaustive()
     }
+}
+
+/// Whether a request changes the broker: a write that may have been applied
+/// is never sent again by the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Read,
+    Write,
+}
+
+/// How a request that failed on one node goes on.
+enum Next {
+    /// Ask again: the client has moved to another node.
+    Again,
+    /// Give up with this error.
+    Fail(ManagementError),
+}
+
+/// Runs `$call` (an expression using the client `$client`) on the current
+/// node, moving to the next node as [`Management::failed`] decides.
+macro_rules! on_nodes {
+    ($self:ident, $kind:expr, $action:expr, |$client:ident| $call:expr) => {{
+        let action: String = $action.into();
+        let mut tried = Vec::new();
+        loop {
+            let index = $self.current.load(Ordering::Relaxed) % $self.nodes.len();
+            let $client = &$self.nodes[index].client;
+            match $call.await {
+                Ok(value) => break Ok(value),
+                Err(error) => match $self.failed(index, $kind, &action, error, &mut tried) {
+                    Next::Again => continue,
+                    Next::Fail(error) => break Err(error),
+                },
+            }
+        }
+    }};
 }
 
 /// Installs rustls' ring provider once per process, before any https client exists.
@@ -129,9 +200,59 @@ fn request_error(action: impl Into<String>) -> impl FnOnce(HttpClientError) -> M
 }
 
 impl Management {
-    /// A client for `endpoint`; nothing is sent until the first call.
-    pub fn new(endpoint: &Endpoint) -> Result<Management, ManagementError> {
+    /// A client for the nodes `endpoints` (at least one), tried in order;
+    /// nothing is sent until the first call.
+    pub fn new(endpoints: &[Endpoint]) -> Result<Management, ManagementError> {
         install_crypto_provider();
+        let nodes = endpoints.iter().map(Node::new).collect::<Result<Vec<_>, _>>()?;
+        if nodes.is_empty() {
+            return Err(ManagementError::Unreachable {
+                action: "starting".to_owned(),
+                tried: "no node given".to_owned(),
+            });
+        }
+        Ok(Management { nodes, current: AtomicUsize::new(0) })
+    }
+
+    /// The management API requests go to now, for messages.
+    pub fn url(&self) -> &str {
+        &self.node().endpoint.base_url
+    }
+
+    fn node(&self) -> &Node {
+        &self.nodes[self.current.load(Ordering::Relaxed) % self.nodes.len()]
+    }
+
+    /// Decides how a request that failed on node `index` goes on: a node that
+    /// cannot be reached is left for the next (said on stderr), and the request
+    /// is asked again there when that is safe.
+    fn failed(&self, index: usize, kind: Kind, action: &str, error: HttpClientError, tried: &mut Vec<String>) -> Next {
+        let Some((sent, reason)) = transport_failure(&error) else {
+            return Next::Fail(request_error(action)(error));
+        };
+        let url = self.nodes[index].endpoint.base_url.clone();
+        tried.push(format!("{url}: {reason}"));
+        let next = (index + 1) % self.nodes.len();
+        // Another request may have moved on already; only the first one says so.
+        let moved = self.current.compare_exchange(index, next, Ordering::Relaxed, Ordering::Relaxed).is_ok();
+        if tried.len() >= self.nodes.len() {
+            return Next::Fail(ManagementError::Unreachable { action: action.to_owned(), tried: tried.join("; ") });
+        }
+        if moved {
+            eprintln!(
+                "note: the management API at {url} does not answer ({reason}); going on with {}",
+                self.nodes[next].endpoint.base_url
+            );
+        }
+        if kind == Kind::Write && sent {
+            return Next::Fail(ManagementError::Interrupted { action: action.to_owned(), url, reason });
+        }
+        Next::Again
+    }
+}
+
+impl Node {
+    fn new(endpoint: &Endpoint) -> Result<Node, ManagementError> {
         let url = endpoint.base_url.clone();
         let client = ClientBuilder::new()
             .with_endpoint(endpoint.api_url())
@@ -141,24 +262,34 @@ impl Management {
             .with_request_timeout(REQUEST_TIMEOUT)
             .with_redirect_policy(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|source| ManagementError::Client { url: url.clone(), source })?;
-        Ok(Management { client, url, endpoint: endpoint.clone() })
+            .map_err(|source| ManagementError::Client { url, source })?;
+        Ok(Node { client, endpoint: endpoint.clone() })
     }
+}
 
-    /// The management API's base URL, for messages.
-    pub fn url(&self) -> &str {
-        &self.url
+/// Whether `error` means the node could not be reached, and if so, whether
+/// the request may have been sent (`true`) or certainly was not (`false`,
+/// the connection was never made), with the transport's words.
+fn transport_failure(error: &HttpClientError) -> Option<(bool, String)> {
+    let HttpClientError::RequestError { error, .. } = error else { return None };
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(next) = cause.source() {
+        cause = next;
     }
+    Some((!error.is_connect(), cause.to_string()))
+}
 
+impl Management {
     /// The broker's product name and version from `GET /api/overview`, when
     /// it answers within a few seconds. Read leniently (any JSON object
     /// with these fields), since it only labels a result.
     pub async fn product(&self) -> (Option<String>, Option<String>) {
         let request = async {
+            let endpoint = &self.node().endpoint;
             let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().ok()?;
             let response = client
-                .get(format!("{}/overview", self.endpoint.api_url()))
-                .basic_auth(&self.endpoint.username, Some(&self.endpoint.password))
+                .get(format!("{}/overview", endpoint.api_url()))
+                .basic_auth(&endpoint.username, Some(&endpoint.password))
                 .send()
                 .await
                 .ok()?;
@@ -172,14 +303,14 @@ impl Management {
 
     /// The user this client logs in as.
     pub async fn whoami(&self) -> Result<String, ManagementError> {
-        let user = self.client.current_user().await.map_err(request_error("asking the broker who we are"))?;
+        let user = on_nodes!(self, Kind::Read, "asking the broker who we are", |c| c.current_user())?;
         Ok(user.name)
     }
 
     /// The whole definitions document (`GET /api/definitions`), hashes included.
     pub async fn definitions(&self) -> Result<Definitions, ManagementError> {
         let action = "reading the broker's definitions";
-        let text = self.client.export_cluster_wide_definitions_as_string().await.map_err(request_error(action))?;
+        let text = on_nodes!(self, Kind::Read, action, |c| c.export_cluster_wide_definitions_as_string())?;
         serde_json::from_str(&text).map_err(|source| ManagementError::Decode { action: action.to_owned(), source })
     }
 
@@ -187,8 +318,7 @@ impl Management {
     /// every entity's `vhost` filled in (the per-vhost export leaves it out).
     pub async fn vhost_definitions(&self, vhost: &str) -> Result<Definitions, ManagementError> {
         let action = format!("reading the definitions of vhost {vhost:?}");
-        let text =
-            self.client.export_vhost_definitions_as_string(vhost).await.map_err(request_error(action.clone()))?;
+        let text = on_nodes!(self, Kind::Read, action.clone(), |c| c.export_vhost_definitions_as_string(vhost))?;
         let mut d: Definitions =
             serde_json::from_str(&text).map_err(|source| ManagementError::Decode { action, source })?;
         let v = || Some(vhost.to_owned());
@@ -209,9 +339,9 @@ impl Management {
     /// definitions entries (three requests, none of them per vhost).
     pub async fn users_and_permissions(&self) -> Result<Definitions, ManagementError> {
         let (users, permissions, topic_permissions) = tokio::try_join!(
-            async { self.client.list_users().await.map_err(request_error("listing users")) },
-            async { self.client.list_permissions().await.map_err(request_error("listing permissions")) },
-            async { self.client.list_topic_permissions().await.map_err(request_error("listing topic permissions")) },
+            async { on_nodes!(self, Kind::Read, "listing users", |c| c.list_users()) },
+            async { on_nodes!(self, Kind::Read, "listing permissions", |c| c.list_permissions()) },
+            async { on_nodes!(self, Kind::Read, "listing topic permissions", |c| c.list_topic_permissions()) },
         )?;
         let users = users
             .into_iter()
@@ -259,7 +389,7 @@ impl Management {
 
     /// Every vhost with its metadata (3.10's definitions hold only names).
     pub async fn vhosts(&self) -> Result<Vec<VhostDef>, ManagementError> {
-        let vhosts = self.client.list_vhosts().await.map_err(request_error("listing vhosts"))?;
+        let vhosts = on_nodes!(self, Kind::Read, "listing vhosts", |c| c.list_vhosts())?;
         Ok(vhosts
             .into_iter()
             .map(|v| VhostDef {
@@ -277,11 +407,8 @@ impl Management {
     /// The management API refreshes these every few seconds, so a queue that
     /// just received messages may still show none; guards add an AMQP check.
     pub async fn queue_stats(&self, vhost: &str) -> Result<QueueStatsMap, ManagementError> {
-        let queues = self
-            .client
-            .list_queues_in(vhost)
-            .await
-            .map_err(request_error(format!("listing queues of vhost {vhost:?}")))?;
+        let queues =
+            on_nodes!(self, Kind::Read, format!("listing queues of vhost {vhost:?}"), |c| c.list_queues_in(vhost))?;
         Ok(queues
             .into_iter()
             .map(|q| {
@@ -292,104 +419,95 @@ impl Management {
     }
 
     /// Creates or updates a vhost's metadata (`PUT /api/vhosts/{name}`).
-    pub async fn put_vhost(&self, name: &str, vhost: &Vhost) -> Result<(), ManagementError> {
-        let tags: Vec<&str> = vhost.tags.iter().map(String::as_str).collect();
+    pub async fn put_vhost(&self, vhost: &VhostDef) -> Result<(), ManagementError> {
+        let tags = vhost.tags().map(Tags::to_vec).unwrap_or_default();
+        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+        let default_queue_type = match vhost.default_queue_type() {
+            Some("classic") => Some(ClientQueueType::Classic),
+            Some("quorum") => Some(ClientQueueType::Quorum),
+            Some("stream") => Some(ClientQueueType::Stream),
+            _ => None,
+        };
         let params = VirtualHostParams {
-            name,
-            description: vhost.description.as_deref(),
+            name: &vhost.name,
+            description: vhost.description(),
             tags: Some(tags),
-            default_queue_type: vhost.default_queue_type.map(|t| match t {
-                QueueType::Classic => ClientQueueType::Classic,
-                QueueType::Quorum => ClientQueueType::Quorum,
-                QueueType::Stream => ClientQueueType::Stream,
-            }),
+            default_queue_type,
             tracing: false,
         };
-        self.client.create_vhost(&params).await.map_err(request_error(format!("declaring vhost {name:?}")))
+        let action = format!("declaring vhost {:?}", vhost.name);
+        on_nodes!(self, Kind::Write, action, |c| c.create_vhost(&params))
     }
 
     /// Deletes a vhost and everything in it; an absent vhost is not an error.
     pub async fn delete_vhost(&self, name: &str) -> Result<(), ManagementError> {
-        self.client.delete_vhost(name, true).await.map_err(request_error(format!("deleting vhost {name:?}")))
+        on_nodes!(self, Kind::Write, format!("deleting vhost {name:?}"), |c| c.delete_vhost(name, true))
     }
 
     /// Deletes a user; an absent user is not an error.
     pub async fn delete_user(&self, name: &str) -> Result<(), ManagementError> {
-        self.client.delete_user(name, true).await.map_err(request_error(format!("deleting user {name:?}")))
+        on_nodes!(self, Kind::Write, format!("deleting user {name:?}"), |c| c.delete_user(name, true))
     }
 
     /// Clears a user's permissions in a vhost.
     pub async fn clear_permissions(&self, user: &str, vhost: &str) -> Result<(), ManagementError> {
-        self.client
-            .clear_permissions(vhost, user, true)
-            .await
-            .map_err(request_error(format!("clearing permissions of user {user:?} in vhost {vhost:?}")))
+        let action = format!("clearing permissions of user {user:?} in vhost {vhost:?}");
+        on_nodes!(self, Kind::Write, action, |c| c.clear_permissions(vhost, user, true))
     }
 
     /// Clears all of a user's topic permissions in a vhost (the API has no per-exchange delete).
     pub async fn clear_topic_permissions(&self, user: &str, vhost: &str) -> Result<(), ManagementError> {
-        self.client
-            .clear_topic_permissions(vhost, user, true)
-            .await
-            .map_err(request_error(format!("clearing topic permissions of user {user:?} in vhost {vhost:?}")))
+        let action = format!("clearing topic permissions of user {user:?} in vhost {vhost:?}");
+        on_nodes!(self, Kind::Write, action, |c| c.clear_topic_permissions(vhost, user, true))
     }
 
     /// Deletes a policy or an operator policy.
     pub async fn delete_policy(&self, vhost: &str, name: &str, operator: bool) -> Result<(), ManagementError> {
         if operator {
-            self.client
-                .delete_operator_policy(vhost, name, true)
-                .await
-                .map_err(request_error(format!("deleting operator policy {name:?} in vhost {vhost:?}")))
+            let action = format!("deleting operator policy {name:?} in vhost {vhost:?}");
+            on_nodes!(self, Kind::Write, action, |c| c.delete_operator_policy(vhost, name, true))
         } else {
-            self.client
-                .delete_policy(vhost, name, true)
-                .await
-                .map_err(request_error(format!("deleting policy {name:?} in vhost {vhost:?}")))
+            let action = format!("deleting policy {name:?} in vhost {vhost:?}");
+            on_nodes!(self, Kind::Write, action, |c| c.delete_policy(vhost, name, true))
         }
     }
 
     /// Deletes an exchange (and with it every binding that touches it).
     pub async fn delete_exchange(&self, vhost: &str, name: &str) -> Result<(), ManagementError> {
-        self.client
-            .delete_exchange(vhost, name, true)
-            .await
-            .map_err(request_error(format!("deleting exchange {name:?} in vhost {vhost:?}")))
+        let action = format!("deleting exchange {name:?} in vhost {vhost:?}");
+        on_nodes!(self, Kind::Write, action, |c| c.delete_exchange(vhost, name, true))
     }
 
     /// Deletes a queue, its messages and its bindings.
     pub async fn delete_queue(&self, vhost: &str, name: &str) -> Result<(), ManagementError> {
-        self.client
-            .delete_queue(vhost, name, true)
-            .await
-            .map_err(request_error(format!("deleting queue {name:?} in vhost {vhost:?}")))
+        let action = format!("deleting queue {name:?} in vhost {vhost:?}");
+        on_nodes!(self, Kind::Write, action, |c| c.delete_queue(vhost, name, true))
     }
 
-    /// Deletes one binding (looked up by all its fields to find its properties key).
-    pub async fn delete_binding(&self, vhost: &str, binding: &Binding) -> Result<(), ManagementError> {
+    /// Deletes one binding of `vhost` (looked up by all its fields to find its properties key).
+    pub async fn delete_binding(&self, vhost: &str, binding: &BindingDef) -> Result<(), ManagementError> {
         let arguments = if binding.arguments.is_empty() {
             None
         } else {
             Some(binding.arguments.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         };
+        let destination_type = match binding.destination_type.as_str() {
+            "exchange" => BindingDestinationType::Exchange,
+            _ => BindingDestinationType::Queue,
+        };
         let params = BindingDeletionParams {
             virtual_host: vhost,
             source: &binding.source,
             destination: &binding.destination,
-            destination_type: match binding.destination_type {
-                DestinationType::Queue => BindingDestinationType::Queue,
-                DestinationType::Exchange => BindingDestinationType::Exchange,
-            },
+            destination_type,
             routing_key: &binding.routing_key,
             arguments,
         };
-        self.client.delete_binding(&params, true).await.map_err(request_error(format!(
+        let action = format!(
             "deleting binding {} -> {} {} [{}] in vhost {vhost:?}",
-            binding.source,
-            binding.destination_type.as_str(),
-            binding.destination,
-            binding.routing_key
-        )))
+            binding.source, binding.destination_type, binding.destination, binding.routing_key
+        );
+        on_nodes!(self, Kind::Write, action, |c| c.delete_binding(&params, true))
     }
 
     /// Imports a definitions document (`POST /api/definitions`): creates what
@@ -399,6 +517,6 @@ impl Management {
         let action = format!("importing {what}");
         let value = serde_json::to_value(definitions)
             .map_err(|source| ManagementError::Decode { action: action.clone(), source })?;
-        self.client.import_cluster_wide_definitions(value).await.map_err(request_error(action))
+        on_nodes!(self, Kind::Write, action, |c| c.import_cluster_wide_definitions(value.clone()))
     }
 }

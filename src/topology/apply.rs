@@ -174,7 +174,9 @@ async fn delete(m: &Management, change: &Change) -> Result<(), ManagementError> 
         Subject::Policy { vhost, name, operator, .. } => m.delete_policy(vhost, name, *operator).await,
         Subject::Exchange { vhost, name, .. } => m.delete_exchange(vhost, name).await,
         Subject::Queue { vhost, name, .. } => m.delete_queue(vhost, name).await,
-        Subject::Binding { vhost, binding } => m.delete_binding(vhost, binding).await,
+        Subject::Binding { vhost, binding } => {
+            m.delete_binding(vhost, &super::definitions::binding_def(vhost, binding)).await
+        }
     }
 }
 
@@ -202,7 +204,7 @@ async fn put_vhost(m: &Management, change: &Change) -> Result<(), ManagementErro
             m.import(&format!("vhost {name:?}"), &Definitions { vhosts: Some(vec![def]), ..Definitions::default() })
                 .await
         }
-        Subject::Vhost { name, desired: Some(vhost) } => m.put_vhost(name, vhost).await,
+        Subject::Vhost { name, desired: Some(vhost) } => m.put_vhost(&super::definitions::vhost_def(name, vhost)).await,
         // The diff gives every creating vhost change its desired value.
         _ => Ok(()),
     }
@@ -252,8 +254,8 @@ pub struct ConvergeOptions {
     pub prune: bool,
     /// Replace or delete queues even when they hold messages or have consumers.
     pub allow_data_loss: bool,
-    /// An AMQP URL of the same broker, for exact message counts in the guards.
-    pub amqp_url: Option<String>,
+    /// AMQP URLs of the same broker's nodes, for exact message counts in the guards.
+    pub amqp_urls: Vec<String>,
 }
 
 /// Why [`converge`] did not converge.
@@ -279,17 +281,17 @@ pub enum ConvergeError {
 /// Plans and applies `topology` on the broker at `endpoint`, without output:
 /// the entry point for other commands (`bench` applies a scenario's topology).
 pub async fn converge(
-    endpoint: &Endpoint,
+    endpoints: &[Endpoint],
     topology: &Topology,
     options: ConvergeOptions,
 ) -> Result<(Plan, ApplyReport), ConvergeError> {
-    let management = Management::new(endpoint).map_err(ConvergeError::Client)?;
+    let management = Management::new(endpoints).map_err(ConvergeError::Client)?;
     let vhosts = topology.vhosts.keys().cloned().collect();
     let state = current::read_vhosts(&management, &vhosts).await.map_err(ConvergeError::Read)?;
     let diff_options = DiffOptions { prune: options.prune, connecting_user: Some(state.connecting_user.clone()) };
     let plan = diff(topology, &state.topology, &diff_options)?;
     if !options.allow_data_loss {
-        let reasons = guard::check(&management, options.amqp_url.as_deref(), &plan, &state.topology)
+        let reasons = guard::check(&management, &options.amqp_urls, &plan, &state.topology)
             .await
             .map_err(ConvergeError::Client)?;
         if !reasons.is_empty() {
@@ -303,9 +305,9 @@ pub async fn converge(
 /// Deletes the exchanges and queues `topology` declares (messages included),
 /// leaving vhosts, users, permissions and policies: how `bench` removes what
 /// a run created.
-pub async fn remove(endpoint: &Endpoint, topology: &Topology) -> Result<(Plan, ApplyReport), ConvergeError> {
+pub async fn remove(endpoints: &[Endpoint], topology: &Topology) -> Result<(Plan, ApplyReport), ConvergeError> {
     // Only vhosts that exist: a vhost named with nothing present in it would otherwise be created.
-    let management = Management::new(endpoint).map_err(ConvergeError::Client)?;
+    let management = Management::new(endpoints).map_err(ConvergeError::Client)?;
     let existing = management.vhosts().await.map_err(ConvergeError::Client)?;
     let mut absent = Topology::default();
     for (name, vhost) in topology.vhosts.iter().filter(|(name, _)| existing.iter().any(|v| &v.name == *name)) {
@@ -318,5 +320,5 @@ pub async fn remove(endpoint: &Endpoint, topology: &Topology) -> Result<(Plan, A
         }
         absent.vhosts.insert(name.clone(), v);
     }
-    converge(endpoint, &absent, ConvergeOptions { prune: false, allow_data_loss: true, amqp_url: None }).await
+    converge(endpoints, &absent, ConvergeOptions { prune: false, allow_data_loss: true, amqp_urls: Vec::new() }).await
 }

@@ -354,6 +354,18 @@ pub fn queue_def(vhost: &str, name: &str, q: &Queue) -> QueueDef {
 }
 
 /// The import entry of a binding.
+/// A vhost's metadata as definitions carry it (top-level fields).
+pub fn vhost_def(name: &str, v: &Vhost) -> VhostDef {
+    VhostDef {
+        name: name.to_owned(),
+        description: v.description.clone(),
+        tags: Some(Tags::List(v.tags.clone())),
+        default_queue_type: v.default_queue_type.map(|t| t.as_str().to_owned()),
+        metadata: None,
+    }
+}
+
+/// A binding as definitions carry it.
 pub fn binding_def(vhost: &str, b: &Binding) -> BindingDef {
     BindingDef {
         source: b.source.clone(),
@@ -447,13 +459,7 @@ pub fn from_topology(topology: &Topology) -> Definitions {
         });
     }
     for (vname, v) in topology.vhosts.iter().filter(|(_, v)| v.state == State::Present) {
-        vhosts.push(VhostDef {
-            name: vname.clone(),
-            description: v.description.clone(),
-            tags: Some(Tags::List(v.tags.clone())),
-            default_queue_type: v.default_queue_type.map(|t| t.as_str().to_owned()),
-            metadata: None,
-        });
+        vhosts.push(vhost_def(vname, v));
         let present = |s: State| s == State::Present;
         for (n, x) in v.exchanges.iter().filter(|(_, x)| present(x.state)) {
             d.exchanges.push(exchange_def(vname, n, x));

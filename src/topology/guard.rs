@@ -58,10 +58,11 @@ pub fn endangered_queues(plan: &Plan, current: &Topology) -> Vec<(String, String
 
 /// The guards' verdict on `plan`: one line per change that would lose data,
 /// empty when none would. Counts come from the management API for the
-/// vhosts concerned, refined over AMQP at `amqp_url` when given.
+/// vhosts concerned, refined over AMQP through the first of `amqp_urls`
+/// that answers (none: the management API's counts alone).
 pub async fn check(
     management: &Management,
-    amqp_url: Option<&str>,
+    amqp_urls: &[String],
     plan: &Plan,
     current: &Topology,
 ) -> Result<Vec<String>, ManagementError> {
@@ -71,24 +72,23 @@ pub async fn check(
     }
     let vhosts: BTreeSet<String> = endangered.iter().map(|(v, _)| v.clone()).collect();
     let mut stats = super::current::queue_stats(management, &vhosts).await?;
-    if let Some(url) = amqp_url {
-        refresh_counts(url, &endangered, &mut stats).await;
+    if !amqp_urls.is_empty() {
+        refresh_counts(amqp_urls, &endangered, &mut stats).await;
     }
     Ok(refusals(plan, &stats))
 }
 
 /// Takes the larger of the management API's and the broker's own counts for
-/// `queues`, asking over AMQP at `amqp_url` (its vhost path is replaced per
-/// queue). A queue that cannot be asked keeps the management API's counts.
-pub async fn refresh_counts(amqp_url: &str, queues: &[(String, String)], stats: &mut QueueStatsMap) {
+/// `queues`, asking over AMQP through the first of `amqp_urls` that answers
+/// (its vhost path is replaced per vhost). A queue that cannot be asked keeps
+/// the management API's counts.
+pub async fn refresh_counts(amqp_urls: &[String], queues: &[(String, String)], stats: &mut QueueStatsMap) {
     let mut by_vhost: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (vhost, name) in queues {
         by_vhost.entry(vhost).or_default().push(name);
     }
     for (vhost, names) in by_vhost {
-        let Ok(mut url) = url::Url::parse(amqp_url) else { return };
-        url.set_path(&format!("/{}", percent_encoding::utf8_percent_encode(vhost, percent_encoding::NON_ALPHANUMERIC)));
-        let Ok(connection) = Connection::connect(url.as_str(), ConnectionProperties::default()).await else {
+        let Some(connection) = connect_to_vhost(amqp_urls, vhost).await else {
             tracing::warn!("cannot open an AMQP connection to vhost {vhost:?}; using the management API's counts");
             continue;
         };
@@ -105,6 +105,18 @@ pub async fn refresh_counts(amqp_url: &str, queues: &[(String, String)], stats: 
         }
         let _ = connection.close(200, "OK".into()).await;
     }
+}
+
+/// A connection to `vhost` through the first node of `amqp_urls` that answers.
+async fn connect_to_vhost(amqp_urls: &[String], vhost: &str) -> Option<Connection> {
+    for amqp_url in amqp_urls {
+        let Ok(mut url) = url::Url::parse(amqp_url) else { continue };
+        url.set_path(&format!("/{}", percent_encoding::utf8_percent_encode(vhost, percent_encoding::NON_ALPHANUMERIC)));
+        if let Ok(connection) = Connection::connect(url.as_str(), ConnectionProperties::default()).await {
+            return Some(connection);
+        }
+    }
+    None
 }
 
 /// One line per change the guards refuse, naming the queue and its counts;

@@ -278,11 +278,15 @@ impl Change {
 
     /// One line: marker, kind, name, vhost, reason.
     pub fn describe(&self) -> String {
+        format!("{}: {}", self.entity(), self.reason)
+    }
+
+    /// The entity it changes, named: `queue "q" in vhost "/"`.
+    pub fn entity(&self) -> String {
         let mut line = format!("{} {}", self.subject.kind().as_str(), quoted(&self.subject));
         if let Some(vhost) = self.subject.vhost() {
             let _ = write!(line, " in vhost {vhost:?}");
         }
-        let _ = write!(line, ": {}", self.reason);
         line
     }
 }

@@ -12,6 +12,7 @@
 //! | `WARREN_REQUIRE_RABBITMQ=1` | RabbitMQ at `WARREN_RABBITMQ_URL` and its management API on port 15672 |
 //! | `WARREN_REQUIRE_CHROMIUM=1` | a `chromium` binary for the browser tests |
 //! | `WARREN_REQUIRE_PYPI=1` | the Python client libraries installable with pip |
+//! | `WARREN_REQUIRE_CLUSTER=1` | the 3-node RabbitMQ cluster of `tools/rabbitmq-cluster up` |
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -29,6 +30,8 @@ pub enum Need {
     Chromium,
     /// pip reaching the Python package registry.
     PyPi,
+    /// A RabbitMQ cluster (`tools/rabbitmq-cluster up`).
+    Cluster,
 }
 
 impl Need {
@@ -38,6 +41,7 @@ impl Need {
             Need::RabbitMq => "WARREN_REQUIRE_RABBITMQ",
             Need::Chromium => "WARREN_REQUIRE_CHROMIUM",
             Need::PyPi => "WARREN_REQUIRE_PYPI",
+            Need::Cluster => "WARREN_REQUIRE_CLUSTER",
         }
     }
 
@@ -159,6 +163,42 @@ pub fn rabbitmq_amqp(what: &str) -> Option<RabbitMq> {
 /// for skip notes.
 pub fn current_test() -> String {
     std::thread::current().name().unwrap_or("a test").to_owned()
+}
+
+/// The nodes of the test cluster.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// Each node's AMQP URL (guest, vhost `/`).
+    pub amqp: Vec<String>,
+    /// Each node's management API, `http://host:port`.
+    pub management: Vec<String>,
+}
+
+/// The RabbitMQ cluster `tools/rabbitmq-cluster up` starts (or the one named by
+/// `WARREN_CLUSTER_AMQP` and `WARREN_CLUSTER_MANAGEMENT`, comma-separated),
+/// when every node answers; `None` after [`missing`] otherwise.
+pub fn cluster(what: &str) -> Option<Cluster> {
+    let list = |var: &str, default: &str| -> Vec<String> {
+        let text = std::env::var(var).unwrap_or_else(|_| default.to_owned());
+        text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    };
+    let amqp = list(
+        "WARREN_CLUSTER_AMQP",
+        "amqp://guest:guest@127.0.0.1:5681/%2f,amqp://guest:guest@127.0.0.1:5682/%2f,amqp://guest:guest@127.0.0.1:5683/%2f",
+    );
+    let management =
+        list("WARREN_CLUSTER_MANAGEMENT", "http://127.0.0.1:15681,http://127.0.0.1:15682,http://127.0.0.1:15683");
+    let addresses = amqp
+        .iter()
+        .filter_map(|url| rabbitmq_endpoints(url).map(|(host, port, ..)| format!("{host}:{port}")))
+        .chain(management.iter().map(|url| url.trim_start_matches("http://").trim_end_matches('/').to_owned()));
+    let silent: Vec<String> = addresses.filter(|addr| answers(addr).is_none()).collect();
+    if !silent.is_empty() || amqp.is_empty() {
+        let why = format!("the test cluster does not answer at {} (tools/rabbitmq-cluster up)", silent.join(", "));
+        missing(Need::Cluster, what, &why);
+        return None;
+    }
+    Some(Cluster { amqp, management })
 }
 
 /// The Chromium binary, or `None` after [`missing`].

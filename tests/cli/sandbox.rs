@@ -73,7 +73,7 @@ impl Sandbox {
     pub fn management(&self) -> Management {
         let endpoint = Endpoint::parse(&self.rabbit.management_url, Some((&self.rabbit.user, &self.rabbit.password)))
             .expect("the management URL parses");
-        Management::new(&endpoint).expect("a management client")
+        Management::new(std::slice::from_ref(&endpoint)).expect("a management client")
     }
 
     /// The example at `relative` with vhost `/` renamed to this sandbox's

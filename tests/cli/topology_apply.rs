@@ -135,6 +135,7 @@ fn check_drift_is_named_by_plan_and_undone_by_apply_prune(sandbox: &mut Sandbox)
         routing_key: "#".into(),
         arguments: Default::default(),
     };
+    let binding = warren::topology::definitions::binding_def(&sandbox.vhost, &binding);
     sandbox.runtime.block_on(m.delete_binding(&sandbox.vhost, &binding)).expect("deleting the binding");
     let extra = Definitions {
         queues: vec![QueueDef {
@@ -421,7 +422,7 @@ fn check_remove(sandbox: &mut Sandbox) {
             .expect("the management URL parses");
     let (plan, report) = sandbox
         .runtime
-        .block_on(warren::topology::apply::remove(&endpoint, &topology))
+        .block_on(warren::topology::apply::remove(std::slice::from_ref(&endpoint), &topology))
         .expect("remove succeeds even though the queue holds messages");
     assert_eq!(report.applied, 2, "{}: {}", sandbox.name, plan.render(false));
     let state = sandbox.state();
@@ -434,7 +435,10 @@ fn check_remove(sandbox: &mut Sandbox) {
     if let Some(v) = elsewhere.vhosts.remove(&sandbox.vhost) {
         elsewhere.vhosts.insert(other.clone(), v);
     }
-    sandbox.runtime.block_on(warren::topology::apply::remove(&endpoint, &elsewhere)).expect("nothing to remove");
+    sandbox
+        .runtime
+        .block_on(warren::topology::apply::remove(std::slice::from_ref(&endpoint), &elsewhere))
+        .expect("nothing to remove");
     let vhosts = sandbox.runtime.block_on(sandbox.management().vhosts()).expect("listing vhosts");
     assert!(!vhosts.iter().any(|v| v.name == other), "{}", sandbox.name);
 }

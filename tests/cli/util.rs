@@ -315,3 +315,81 @@ impl Drop for Proxy {
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
     }
 }
+
+/// An HTTP proxy on a free loopback port in front of a management API that
+/// passes reads (`GET`) and drops every write after reading it, without an
+/// answer: a node that dies while a write is in flight.
+pub struct ReadsOnlyProxy {
+    /// Where clients connect.
+    pub addr: std::net::SocketAddr,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ReadsOnlyProxy {
+    /// In front of `upstream`, an `http://host:port` base URL.
+    pub fn start(upstream: &str) -> ReadsOnlyProxy {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let addr = listener.local_addr().expect("the bound address");
+        let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = dropped.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (upstream, counter) = (upstream.clone(), counter.clone());
+                std::thread::spawn(move || {
+                    let Ok(reader) = client.try_clone() else { return };
+                    let mut reader = BufReader::new(reader);
+                    let mut head = Vec::new();
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(value) = lower.strip_prefix("content-length:") {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                        if lower.starts_with("connection:") {
+                            continue;
+                        }
+                        if line == "\r\n" {
+                            head.push("Connection: close\r\n".to_owned());
+                            head.push(line);
+                            break;
+                        }
+                        head.push(line);
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    if !head.first().is_some_and(|l| l.starts_with("GET ")) {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        let _ = client.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                    let Ok(mut server) = TcpStream::connect(&upstream) else { return };
+                    let _ = server.write_all(head.concat().as_bytes());
+                    let _ = server.write_all(&body);
+                    let mut client = client;
+                    let _ = std::io::copy(&mut server, &mut client);
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        ReadsOnlyProxy { addr, dropped }
+    }
+
+    /// Its base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// How many writes it dropped.
+    pub fn dropped(&self) -> usize {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
