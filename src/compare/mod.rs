@@ -643,20 +643,10 @@ mod tests {
         assert!(json["figures"][1]["delta"].is_null());
     }
 
-    /// `schemas/compare.schema.json` is what scripts validate `compare --format json`
-    /// against. Regenerate with `WARREN_UPDATE_SCHEMAS=1 cargo test --lib compare`.
+    /// `schemas/compare.schema.json` is what scripts validate `compare --format json` against.
     #[test]
     fn committed_compare_schema_is_current() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/compare.schema.json");
-        let generated = serde_json::to_string_pretty(&json_schema()).expect("the schema encodes") + "\n";
-        if std::env::var_os("WARREN_UPDATE_SCHEMAS").is_some() {
-            std::fs::write(path, &generated).expect("writing the schema");
-        }
-        let committed = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(
-            committed == generated,
-            "schemas/compare.schema.json is out of date: run `WARREN_UPDATE_SCHEMAS=1 cargo test --lib compare`"
-        );
+        crate::result::assert_schema_is_current("schemas/compare.schema.json", &json_schema(), "compare");
     }
 
     #[test]

@@ -526,24 +526,31 @@ pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(RunResult)).unwrap_or(serde_json::Value::Null)
 }
 
+/// Checks that the committed JSON Schema at `relative` (from the crate root)
+/// is `schema`; with `WARREN_UPDATE_SCHEMAS` set, writes it first. `module`
+/// names the tests that regenerate it.
+#[cfg(test)]
+pub(crate) fn assert_schema_is_current(relative: &str, schema: &serde_json::Value, module: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+    let generated = serde_json::to_string_pretty(schema).expect("the schema encodes") + "\n";
+    if std::env::var_os("WARREN_UPDATE_SCHEMAS").is_some() {
+        std::fs::write(&path, &generated).expect("writing the schema");
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{relative} is out of date: run `WARREN_UPDATE_SCHEMAS=1 cargo test --lib {module}`"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// `schemas/result.schema.json` is what CI scripts and the integration
-    /// tests validate against; it must match the types. Regenerate with
-    /// `WARREN_UPDATE_SCHEMAS=1 cargo test --lib result`.
+    /// tests validate against; it must match the types.
     #[test]
     fn committed_result_schema_is_current() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/result.schema.json");
-        let generated = serde_json::to_string_pretty(&json_schema()).expect("the schema encodes") + "\n";
-        if std::env::var_os("WARREN_UPDATE_SCHEMAS").is_some() {
-            std::fs::write(path, &generated).expect("writing the schema");
-        }
-        let committed = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(
-            committed == generated,
-            "schemas/result.schema.json is out of date: run `WARREN_UPDATE_SCHEMAS=1 cargo test --lib result`"
-        );
+        assert_schema_is_current("schemas/result.schema.json", &json_schema(), "result");
     }
 }
