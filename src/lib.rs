@@ -58,7 +58,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(error) => {
             eprintln!("error: {error:#}");
-            let outcome = if error.downcast_ref::<topology::guard::DataLossRefused>().is_some() {
+            let outcome = if error.downcast_ref::<topology::plan::guard::DataLossRefused>().is_some() {
                 Outcome::Refused
             } else if error.downcast_ref::<Usage>().is_some() {
                 Outcome::Usage

@@ -9,7 +9,7 @@ use super::plan::{Planned, make_plan, print_plan};
 use crate::cli::{ApplyArgs, Format, GlobalArgs};
 use crate::outcome::Outcome;
 use crate::topology::apply::{self, Progress};
-use crate::topology::guard::{self, DataLossRefused};
+use crate::topology::plan::guard::{self, DataLossRefused};
 
 /// `warren apply TOPOLOGY`
 pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> anyhow::Result<Outcome> {

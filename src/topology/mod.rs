@@ -6,12 +6,19 @@
 //! dependency order.
 //!
 //! ```text
-//! load ──▶ Topology ─┐
-//!                    ├─▶ diff ──▶ Plan ──▶ guard ──▶ apply (stage by stage)
-//! current (broker) ──┘                                  │
-//!   GET /api/definitions/{vhost}, /api/users, …         └─ deletes: one request each, 16 at a time
-//!                                                          creates: one POST /api/definitions per stage
+//! load/ ──▶ model::Topology ─┐
+//!                            ├─▶ plan/diff ──▶ plan::Plan ──▶ plan/guard ──▶ apply (stage by stage)
+//! current (broker) ──────────┘                                                │
+//!   GET /api/definitions/{vhost}, /api/users, …   deletes: one request each, 16 at a time
+//!                                                 creates: one POST /api/definitions per stage
 //! ```
+//!
+//! - [`load`]: a file to a validated [`model::Topology`] (YAML, or a definitions export).
+//! - [`current`]: the broker's state, read and normalised into the same model.
+//! - [`definitions`]: the model to and from RabbitMQ's definitions document.
+//! - [`plan`]: the diff, the explained changes, and the data-loss guard.
+//! - [`apply`]: the plan run against the broker through the management client.
+//! - [`write`](mod@write): the model as a topology file (`export`); [`schema`]: its JSON Schema.
 //!
 //! # From other commands
 //!
@@ -25,8 +32,6 @@ pub mod apply;
 pub mod current;
 pub mod definitions;
 pub mod definitions_fields;
-pub mod diff;
-pub mod guard;
 pub mod load;
 pub mod model;
 pub mod normalise;

@@ -1,6 +1,9 @@
 //! A plan: the ordered changes that bring a broker to a topology, each able
 //! to explain itself for `plan`, `apply --dry-run` and `--format json`.
 
+pub mod diff;
+pub mod guard;
+
 use std::fmt::Write as _;
 
 use serde::Serialize;

@@ -14,8 +14,8 @@ use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 
-use super::model::Topology;
-use super::plan::{Action, Plan, Subject};
+use crate::topology::model::Topology;
+use super::{Action, Plan, Subject};
 use crate::management::{Management, ManagementError, QueueStats, QueueStatsMap};
 
 /// Queue arguments a policy key can set instead, so the queue need not be replaced.
@@ -71,7 +71,7 @@ pub async fn check(
         return Ok(Vec::new());
     }
     let vhosts: BTreeSet<String> = endangered.iter().map(|(v, _)| v.clone()).collect();
-    let mut stats = super::current::queue_stats(management, &vhosts).await?;
+    let mut stats = crate::topology::current::queue_stats(management, &vhosts).await?;
     if !amqp_urls.is_empty() {
         refresh_counts(amqp_urls, &endangered, &mut stats).await;
     }
