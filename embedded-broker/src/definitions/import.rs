@@ -131,6 +131,7 @@ pub fn import(state: &State, document: &Definitions, into_vhost: Option<&str>) -
 }
 
 /// A checked document, ready to apply without further failure except a race with another writer.
+#[derive(Default)]
 struct Plan {
     vhosts: Vec<VhostInfo>,
     users: Vec<User>,
@@ -142,20 +143,68 @@ struct Plan {
     bindings: Vec<(String, Binding)>,
 }
 
+/// Checks a whole document before anything is applied, kind by kind in
+/// dependency order: each entity must refer to what the broker has or what
+/// the document declares before it, as RabbitMQ's import requires.
 fn check(state: &State, document: &Definitions, into_vhost: Option<&str>) -> Result<Plan, ImportError> {
-    let vhost_of = |vhost: &Option<String>, what: &'static str, name: &str| -> Result<String, ImportError> {
+    let mut checker = Checker { state, into_vhost, plan: Plan::default() };
+    checker.vhosts(document);
+    checker.users_and_grants(document)?;
+    checker.policies(document)?;
+    checker.exchanges(document)?;
+    checker.queues(document)?;
+    checker.bindings(document)?;
+    Ok(checker.plan)
+}
+
+/// The broker's state and the plan checked so far, which later kinds refer to.
+struct Checker<'a> {
+    state: &'a State,
+    /// The path's vhost of `POST /api/definitions/{vhost}`.
+    into_vhost: Option<&'a str>,
+    plan: Plan,
+}
+
+impl Checker<'_> {
+    /// The entity's vhost, or the path's for a vhost-scoped document.
+    fn vhost_of(&self, vhost: &Option<String>, what: &'static str, name: &str) -> Result<String, ImportError> {
         vhost
             .clone()
-            .or_else(|| into_vhost.map(str::to_owned))
+            .or_else(|| self.into_vhost.map(str::to_owned))
             .ok_or_else(|| ImportError::NoVhost { what, name: name.to_owned() })
-    };
-    let vhosts: Vec<VhostInfo> = document
-        .vhosts
-        .iter()
-        .flatten()
-        .map(|v| {
-            let existing = state.vhost(&v.name);
-            VhostInfo {
+    }
+
+    fn vhost_known(&self, name: &str) -> bool {
+        self.state.vhost(name).is_some() || self.plan.vhosts.iter().any(|v| v.name == name)
+    }
+
+    fn user_known(&self, name: &str) -> bool {
+        self.state.user(name).is_some() || self.plan.users.iter().any(|u| u.name == name)
+    }
+
+    /// The vhost an entity lives in, which must exist.
+    fn existing_vhost(&self, vhost: &Option<String>, what: &'static str, name: &str) -> Result<String, ImportError> {
+        let vhost = self.vhost_of(vhost, what, name)?;
+        match self.vhost_known(&vhost) {
+            true => Ok(vhost),
+            false => Err(ImportError::VhostNotFound { vhost }),
+        }
+    }
+
+    /// The vhost a grant names, when it and the user exist.
+    fn grant_target(&self, user: &str, vhost: &Option<String>, what: &'static str) -> Result<String, ImportError> {
+        let vhost = vhost.clone().ok_or_else(|| ImportError::NoVhost { what, name: user.to_owned() })?;
+        match self.vhost_known(&vhost) && self.user_known(user) {
+            true => Ok(vhost),
+            false => Err(ImportError::VhostOrUserNotFound { user: user.to_owned(), vhost }),
+        }
+    }
+
+    /// Vhosts; a field the document leaves out keeps the existing vhost's value.
+    fn vhosts(&mut self, document: &Definitions) {
+        for v in document.vhosts.iter().flatten() {
+            let existing = self.state.vhost(&v.name);
+            self.plan.vhosts.push(VhostInfo {
                 name: v.name.clone(),
                 description: v
                     .description()
@@ -171,152 +220,150 @@ fn check(state: &State, document: &Definitions, into_vhost: Option<&str>) -> Res
                     .default_queue_type()
                     .map(str::to_owned)
                     .or_else(|| existing.as_ref().and_then(|e| e.default_queue_type.clone())),
-            }
-        })
-        .collect();
-    let vhost_known = |name: &str| state.vhost(name).is_some() || vhosts.iter().any(|v| v.name == name);
-    let require_vhost = |name: &str| match vhost_known(name) {
-        true => Ok(()),
-        false => Err(ImportError::VhostNotFound { vhost: name.to_owned() }),
-    };
-
-    let users: Vec<User> = document.users.iter().flatten().map(user).collect::<Result<_, _>>()?;
-    let user_known = |name: &str| state.user(name).is_some() || users.iter().any(|u| u.name == name);
-    let grant_target = |user: &str, vhost: &Option<String>, what: &'static str| {
-        let vhost = vhost.clone().ok_or_else(|| ImportError::NoVhost { what, name: user.to_owned() })?;
-        match vhost_known(&vhost) && user_known(user) {
-            true => Ok(vhost),
-            false => Err(ImportError::VhostOrUserNotFound { user: user.to_owned(), vhost }),
-        }
-    };
-
-    let mut permissions = Vec::new();
-    for p in document.permissions.iter().flatten() {
-        permissions.push(Permission {
-            user: p.user.clone(),
-            vhost: grant_target(&p.user, &p.vhost, "permission of user")?,
-            configure: p.configure.clone(),
-            write: p.write.clone(),
-            read: p.read.clone(),
-        });
-    }
-    let mut topic_permissions = Vec::new();
-    for p in document.topic_permissions.iter().flatten() {
-        topic_permissions.push(TopicPermission {
-            user: p.user.clone(),
-            vhost: grant_target(&p.user, &p.vhost, "topic permission of user")?,
-            exchange: p.exchange.clone(),
-            write: p.write.clone(),
-            read: p.read.clone(),
-        });
-    }
-
-    let mut policies = Vec::new();
-    for p in &document.policies {
-        let vhost = vhost_of(&p.vhost, "policy", &p.name)?;
-        require_vhost(&vhost)?;
-        policies.push((PolicyKind::Regular, policy(PolicyKind::Regular, &vhost, &p.name, &p.body().to_map())?));
-    }
-    for parameter in &document.parameters {
-        if parameter.component != "operator_policy" {
-            return Err(ImportError::UnsupportedParameter {
-                name: parameter.name.clone(),
-                component: parameter.component.clone(),
             });
         }
-        let vhost = vhost_of(&parameter.vhost, "operator policy", &parameter.name)?;
-        require_vhost(&vhost)?;
-        let Value::Object(body) = &parameter.value else {
-            return Err(ImportError::OperatorPolicyValue { name: parameter.name.clone() });
-        };
-        policies.push((PolicyKind::Operator, policy(PolicyKind::Operator, &vhost, &parameter.name, body)?));
     }
 
-    let mut exchanges = Vec::new();
-    for x in &document.exchanges {
-        let vhost = vhost_of(&x.vhost, "exchange", &x.name)?;
-        require_vhost(&vhost)?;
-        if x.name.is_empty() || x.name.starts_with("amq.") {
-            tracing::warn!(vhost, exchange = x.name, "definitions import skips an exchange with a reserved name");
-            continue;
+    /// Users, then the permissions and topic permissions granted to them.
+    fn users_and_grants(&mut self, document: &Definitions) -> Result<(), ImportError> {
+        self.plan.users = document.users.iter().flatten().map(user).collect::<Result<_, _>>()?;
+        for p in document.permissions.iter().flatten() {
+            let vhost = self.grant_target(&p.user, &p.vhost, "permission of user")?;
+            self.plan.permissions.push(Permission {
+                user: p.user.clone(),
+                vhost,
+                configure: p.configure.clone(),
+                write: p.write.clone(),
+                read: p.read.clone(),
+            });
         }
-        if ExchangeKind::parse(&x.kind).is_none() {
-            return Err(ImportError::UnknownExchangeType { kind: x.kind.clone() });
+        for p in document.topic_permissions.iter().flatten() {
+            let vhost = self.grant_target(&p.user, &p.vhost, "topic permission of user")?;
+            self.plan.topic_permissions.push(TopicPermission {
+                user: p.user.clone(),
+                vhost,
+                exchange: p.exchange.clone(),
+                write: p.write.clone(),
+                read: p.read.clone(),
+            });
         }
-        let decl = ExchangeDecl {
-            name: x.name.clone(),
-            kind: x.kind.clone(),
-            // RabbitMQ's import has no default; a missing `durable` makes a transient exchange here.
-            durable: x.durable.unwrap_or(false),
-            auto_delete: x.auto_delete,
-            internal: x.internal,
-            arguments: arguments::table_from_json(&x.arguments),
-        };
-        exchanges.push((vhost, decl));
-    }
-    let mut queues = Vec::new();
-    for q in &document.queues {
-        let vhost = vhost_of(&q.vhost, "queue", &q.name)?;
-        require_vhost(&vhost)?;
-        if q.name.starts_with("amq.") {
-            tracing::warn!(vhost, queue = q.name, "definitions import skips a queue with a reserved name");
-            continue;
-        }
-        let arguments = arguments::table_from_json(&q.arguments);
-        args::validate_queue_arguments(&vhost, &q.name, &arguments).map_err(ImportError::State)?;
-        let decl = QueueDecl {
-            name: q.name.clone(),
-            // As for exchanges: a missing `durable` makes a transient queue.
-            durable: q.durable.unwrap_or(false),
-            exclusive_owner: None,
-            auto_delete: q.auto_delete,
-            arguments,
-        };
-        queues.push((vhost, decl));
+        Ok(())
     }
 
-    let mut bindings = Vec::new();
-    for b in &document.bindings {
-        let vhost = vhost_of(&b.vhost, "binding from exchange", &b.source)?;
-        require_vhost(&vhost)?;
-        let destination_kind = match b.destination_type.as_str() {
-            "queue" => DestinationKind::Queue,
-            "exchange" => DestinationKind::Exchange,
-            other => return Err(ImportError::DestinationType { kind: other.to_owned() }),
-        };
-        let exchange_known = |name: &str| {
-            PREDECLARED_EXCHANGES.contains(&name)
-                || state.exchange(&vhost, name).is_ok()
-                || exchanges.iter().any(|(v, x)| *v == vhost && x.name == name)
-        };
-        let missing = |kind, name: &str| ImportError::State(StateError::not_found(kind, &vhost, name));
-        if !exchange_known(&b.source) {
-            return Err(missing(EntityKind::Exchange, &b.source));
+    /// Policies, and operator policies (the only runtime parameters imported).
+    fn policies(&mut self, document: &Definitions) -> Result<(), ImportError> {
+        for p in &document.policies {
+            let vhost = self.existing_vhost(&p.vhost, "policy", &p.name)?;
+            let checked = policy(PolicyKind::Regular, &vhost, &p.name, &p.body().to_map())?;
+            self.plan.policies.push((PolicyKind::Regular, checked));
         }
-        let destination_known = match destination_kind {
-            DestinationKind::Exchange => exchange_known(&b.destination),
-            DestinationKind::Queue => {
-                state.queue(&vhost, &b.destination).is_ok()
-                    || queues.iter().any(|(v, q)| *v == vhost && q.name == b.destination)
+        for parameter in &document.parameters {
+            if parameter.component != "operator_policy" {
+                return Err(ImportError::UnsupportedParameter {
+                    name: parameter.name.clone(),
+                    component: parameter.component.clone(),
+                });
             }
-        };
-        if !destination_known {
-            let kind = match destination_kind {
-                DestinationKind::Queue => EntityKind::Queue,
-                DestinationKind::Exchange => EntityKind::Exchange,
+            let vhost = self.existing_vhost(&parameter.vhost, "operator policy", &parameter.name)?;
+            let Value::Object(body) = &parameter.value else {
+                return Err(ImportError::OperatorPolicyValue { name: parameter.name.clone() });
             };
-            return Err(missing(kind, &b.destination));
+            self.plan
+                .policies
+                .push((PolicyKind::Operator, policy(PolicyKind::Operator, &vhost, &parameter.name, body)?));
         }
-        let binding = Binding {
-            source: b.source.clone(),
-            destination: b.destination.clone(),
-            destination_kind,
-            routing_key: b.routing_key.clone(),
-            arguments: arguments::table_from_json(&b.arguments),
-        };
-        bindings.push((vhost, binding));
+        Ok(())
     }
-    Ok(Plan { vhosts, users, permissions, topic_permissions, policies, exchanges, queues, bindings })
+
+    /// Exchanges; reserved names (`amq.*`, the default exchange) are skipped, as RabbitMQ does.
+    fn exchanges(&mut self, document: &Definitions) -> Result<(), ImportError> {
+        for x in &document.exchanges {
+            let vhost = self.existing_vhost(&x.vhost, "exchange", &x.name)?;
+            if x.name.is_empty() || x.name.starts_with("amq.") {
+                tracing::warn!(vhost, exchange = x.name, "definitions import skips an exchange with a reserved name");
+                continue;
+            }
+            if ExchangeKind::parse(&x.kind).is_none() {
+                return Err(ImportError::UnknownExchangeType { kind: x.kind.clone() });
+            }
+            let decl = ExchangeDecl {
+                name: x.name.clone(),
+                kind: x.kind.clone(),
+                // RabbitMQ's import has no default; a missing `durable` makes a transient exchange here.
+                durable: x.durable.unwrap_or(false),
+                auto_delete: x.auto_delete,
+                internal: x.internal,
+                arguments: arguments::table_from_json(&x.arguments),
+            };
+            self.plan.exchanges.push((vhost, decl));
+        }
+        Ok(())
+    }
+
+    /// Queues, their arguments checked as a declaration's are.
+    fn queues(&mut self, document: &Definitions) -> Result<(), ImportError> {
+        for q in &document.queues {
+            let vhost = self.existing_vhost(&q.vhost, "queue", &q.name)?;
+            if q.name.starts_with("amq.") {
+                tracing::warn!(vhost, queue = q.name, "definitions import skips a queue with a reserved name");
+                continue;
+            }
+            let arguments = arguments::table_from_json(&q.arguments);
+            args::validate_queue_arguments(&vhost, &q.name, &arguments).map_err(ImportError::State)?;
+            let decl = QueueDecl {
+                name: q.name.clone(),
+                // As for exchanges: a missing `durable` makes a transient queue.
+                durable: q.durable.unwrap_or(false),
+                exclusive_owner: None,
+                auto_delete: q.auto_delete,
+                arguments,
+            };
+            self.plan.queues.push((vhost, decl));
+        }
+        Ok(())
+    }
+
+    /// Bindings, whose ends must exist on the broker or earlier in the document.
+    fn bindings(&mut self, document: &Definitions) -> Result<(), ImportError> {
+        for b in &document.bindings {
+            let vhost = self.existing_vhost(&b.vhost, "binding from exchange", &b.source)?;
+            let destination_kind = match b.destination_type.as_str() {
+                "queue" => DestinationKind::Queue,
+                "exchange" => DestinationKind::Exchange,
+                other => return Err(ImportError::DestinationType { kind: other.to_owned() }),
+            };
+            let missing = |kind, name: &str| ImportError::State(StateError::not_found(kind, &vhost, name));
+            if !self.exchange_known(&vhost, &b.source) {
+                return Err(missing(EntityKind::Exchange, &b.source));
+            }
+            let (destination_known, kind) = match destination_kind {
+                DestinationKind::Exchange => (self.exchange_known(&vhost, &b.destination), EntityKind::Exchange),
+                DestinationKind::Queue => (self.queue_known(&vhost, &b.destination), EntityKind::Queue),
+            };
+            if !destination_known {
+                return Err(missing(kind, &b.destination));
+            }
+            let binding = Binding {
+                source: b.source.clone(),
+                destination: b.destination.clone(),
+                destination_kind,
+                routing_key: b.routing_key.clone(),
+                arguments: arguments::table_from_json(&b.arguments),
+            };
+            self.plan.bindings.push((vhost, binding));
+        }
+        Ok(())
+    }
+
+    fn exchange_known(&self, vhost: &str, name: &str) -> bool {
+        PREDECLARED_EXCHANGES.contains(&name)
+            || self.state.exchange(vhost, name).is_ok()
+            || self.plan.exchanges.iter().any(|(v, x)| v == vhost && x.name == name)
+    }
+
+    fn queue_known(&self, vhost: &str, name: &str) -> bool {
+        self.state.queue(vhost, name).is_ok() || self.plan.queues.iter().any(|(v, q)| v == vhost && q.name == name)
+    }
 }
 
 fn apply(state: &State, plan: Plan) -> Imported {
