@@ -9,7 +9,18 @@ use crate::result::{RunResult, RunStatus};
 /// Renders a result as the human summary.
 pub fn render(result: &RunResult) -> String {
     let mut out = String::new();
-    let s = &result.summary;
+    heading(&mut out, result);
+    producers(&mut out, result);
+    consumers(&mut out, result);
+    latencies(&mut out, result);
+    totals(&mut out, result);
+    pace_and_warnings(&mut out, result);
+    gates(&mut out, result);
+    out
+}
+
+/// The scenario, its status, its timing and the broker.
+fn heading(out: &mut String, result: &RunResult) {
     let broker = match (&result.broker.product, &result.broker.version) {
         (Some(product), Some(version)) => format!("{product} {version}"),
         (Some(product), None) => product.clone(),
@@ -32,7 +43,10 @@ pub fn render(result: &RunResult) -> String {
     if let Some(error) = &result.error {
         let _ = writeln!(out, "error: {error}");
     }
+}
 
+/// One row per producer group.
+fn producers(out: &mut String, result: &RunResult) {
     if !result.producers.is_empty() {
         let _ = writeln!(
             out,
@@ -69,6 +83,10 @@ pub fn render(result: &RunResult) -> String {
             );
         }
     }
+}
+
+/// One row per consumer group.
+fn consumers(out: &mut String, result: &RunResult) {
     if !result.consumers.is_empty() {
         let _ = writeln!(
             out,
@@ -105,22 +123,29 @@ pub fn render(result: &RunResult) -> String {
             );
         }
     }
+}
 
+/// Latency percentiles of the whole run.
+fn latencies(out: &mut String, result: &RunResult) {
     let _ = writeln!(
         out,
         "\n{:<26} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "latency", "p50", "p90", "p99", "p99.9", "max", "count"
     );
-    let l = &s.latency;
+    let l = &result.summary.latency;
     for (name, p) in [
         ("end to end (intended)", &l.e2e),
         ("end to end (actual send)", &l.e2e_actual),
         ("send delay", &l.send_delay),
         ("confirm", &l.confirm),
     ] {
-        latency_row(&mut out, name, p);
+        latency_row(out, name, p);
     }
+}
 
+/// Totals: rates, and every way a message went astray.
+fn totals(out: &mut String, result: &RunResult) {
+    let s = &result.summary;
     let _ = writeln!(
         out,
         "\ntotal: published {} ({}/s, {}), consumed {} of {} expected ({}/s, {})",
@@ -137,6 +162,10 @@ pub fn render(result: &RunResult) -> String {
         "       lost {}, duplicated {}, reordered {}, redelivered {}, rejected {}, returned {}, nacked {}, unconfirmed {}, errors {}",
         s.lost, s.duplicated, s.reordered, s.redelivered, s.rejected, s.returned, s.nacked, s.unconfirmed, s.errors
     );
+}
+
+/// CPU, who set the pace, and warnings.
+fn pace_and_warnings(out: &mut String, result: &RunResult) {
     if let Some(cpu) = cpu_summary(result) {
         let _ = writeln!(out, "CPU: {cpu}");
     }
@@ -156,6 +185,10 @@ pub fn render(result: &RunResult) -> String {
     for warning in &result.warnings {
         let _ = writeln!(out, "warning: {warning}");
     }
+}
+
+/// Each gate's verdict.
+fn gates(out: &mut String, result: &RunResult) {
     if !result.gates.is_empty() {
         let _ = writeln!(out, "\ngates:");
         for gate in &result.gates {
@@ -168,7 +201,6 @@ pub fn render(result: &RunResult) -> String {
             let _ = writeln!(out, "  {verdict}  {:<18} limit {threshold:>9}  actual {actual:>9}", gate.name);
         }
     }
-    out
 }
 
 fn latency_row(out: &mut String, name: &str, p: &Percentiles) {
@@ -264,5 +296,21 @@ mod tests {
         assert!(summary.starts_with("whole process 1.00s"), "{summary}");
         result.generator.cpu_seconds = None;
         assert_eq!(cpu_summary(&result), None);
+    }
+
+    #[test]
+    fn the_summary_of_a_run_with_gates_reads_as_a_table() {
+        let mut result = sample::result("s", 1000, &[1_000_000], &[1_000_000]);
+        result.gates = vec![
+            crate::result::GateResult { name: "min_throughput".into(), threshold: 500.0, actual: 1000.0, passed: true },
+            crate::result::GateResult {
+                name: "latency_p99_max".into(),
+                threshold: 500.0,
+                actual: 1_000_000.0,
+                passed: false,
+            },
+        ];
+        result.warnings = vec!["a warning".into()];
+        insta::assert_snapshot!(render(&result));
     }
 }
