@@ -21,6 +21,7 @@
 //! - [`actors`]: producers and consumers; each owns its histograms and counters.
 //! - [`metrics`]: what actors record while the run goes (per-second series, sequences).
 //! - [`analytics`]: the run's figures once it ended, and who set its pace.
+//! - [`broker_view`]: the broker's management API read once a second during the run.
 //! - [`thresholds`]: the scenario's absolute gates (exit 3).
 //! - [`progress`]: live progress on a terminal.
 //! - [`repeat`], [`shard`]: several runs of one scenario; one slice of it per machine.
@@ -31,6 +32,7 @@
 
 pub mod actors;
 pub mod analytics;
+pub mod broker_view;
 pub mod host;
 pub mod link;
 pub mod message;

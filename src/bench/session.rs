@@ -9,6 +9,7 @@
 //! ```
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Context;
@@ -21,7 +22,7 @@ use super::routing::Routes;
 use super::scenario::Scenario;
 use super::setup::BenchTopology;
 use super::shard::Shard;
-use super::{host, repeat, runner, setup, shard, thresholds};
+use super::{broker_view, host, repeat, runner, setup, shard, thresholds};
 use crate::management::Management;
 use crate::result::{BrokerInfo, GeneratorInfo, RunResult, RunStatus, SCHEMA_VERSION, ScenarioInfo, per_million};
 use crate::target::{Target, redact_url};
@@ -84,7 +85,8 @@ pub async fn run_series(target: &Target, options: &BenchOptions, reporter: &mut 
 async fn run_once(target: &Target, options: &BenchOptions, reporter: &mut Reporter) -> anyhow::Result<Finished> {
     let BenchOptions { scenario, topology, routes, .. } = options;
     let amqp_url = with_vhost(target.amqp_url(), &topology.vhost_name)?;
-    let (product, version) = Management::new(&target.management)?.product().await;
+    let management = Arc::new(Management::new(&target.management)?);
+    let (product, version) = management.product().await;
     reporter.note(&format!("applying the topology to vhost `{}`", topology.vhost_name));
     let created = setup::apply(target, topology).await?;
 
@@ -102,12 +104,17 @@ async fn run_once(target: &Target, options: &BenchOptions, reporter: &mut Report
     };
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let cpu_before = host::cpu::cpu_seconds();
+    let sampler = broker_view::Sampler::start(management, topology.vhost_name.clone(), target.embedded.is_some());
     let own = std::mem::replace(reporter, Reporter::Silent);
     let (output, own) =
         runner::run_on_own_thread(scenario.clone(), amqp_url.clone(), own, interrupt, routes.clone()).await;
     *reporter = own;
     let cpu = cpu_before.and_then(|before| host::cpu::cpu_seconds().map(|after| after - before));
     listener.abort();
+    let broker_view = match &output {
+        Ok(output) => Some(sampler.finish(&output.clock).await),
+        Err(_) => None,
+    };
 
     let cleanup = if options.keep_topology {
         Ok(())
@@ -132,7 +139,11 @@ async fn run_once(target: &Target, options: &BenchOptions, reporter: &mut Report
         product,
         version,
     };
-    let result = assemble(options, &output, Measured { started_at, cpu, late, broker });
+    let mut result = assemble(options, &output, Measured { started_at, cpu, late, broker });
+    if let Some((view, warning)) = broker_view {
+        result.broker_view = view;
+        result.warnings.extend(warning);
+    }
     Ok(Finished { result, cleanup_error: cleanup.err() })
 }
 
@@ -205,6 +216,7 @@ fn assemble(options: &BenchOptions, output: &runner::RunOutput, measured: Measur
         repeat: None,
         shard: shard::info(options.shard),
         merged: None,
+        broker_view: None,
     }
 }
 

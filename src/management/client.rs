@@ -31,6 +31,8 @@ use crate::target::Endpoint;
 /// of entities takes a while on a busy broker.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a lenient read ([`Management::read_json`]) waits for one node.
+const LENIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A failed management API call.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +77,14 @@ pub enum ManagementError {
         /// What the transport said.
         reason: String,
     },
+    /// A lenient read ([`Management::read_json`]) got no JSON from any node.
+    #[error("{action} failed: {reasons}")]
+    Read {
+        /// What was being read.
+        action: String,
+        /// Each node tried, with what went wrong there.
+        reasons: String,
+    },
     /// A response did not have the expected shape.
     #[error("the response to {action} is not what a RabbitMQ management API sends")]
     Decode {
@@ -103,6 +113,8 @@ pub struct Management {
     nodes: Vec<Node>,
     /// Index of the node requests go to.
     current: AtomicUsize,
+    /// For [`Management::read_json`]: plain requests with a short timeout.
+    lenient: reqwest::Client,
 }
 
 /// One node's management API.
@@ -211,7 +223,12 @@ impl Management {
                 tried: "no node given".to_owned(),
             });
         }
-        Ok(Management { nodes, current: AtomicUsize::new(0) })
+        let lenient = reqwest::Client::builder()
+            .timeout(LENIENT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|source| ManagementError::Read { action: "starting".to_owned(), reasons: source.to_string() })?;
+        Ok(Management { nodes, current: AtomicUsize::new(0), lenient })
     }
 
     /// The management API requests go to now, for messages.
@@ -284,21 +301,47 @@ impl Management {
     /// it answers within a few seconds. Read leniently (any JSON object
     /// with these fields), since it only labels a result.
     pub async fn product(&self) -> (Option<String>, Option<String>) {
-        let request = async {
-            let endpoint = &self.node().endpoint;
-            let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().ok()?;
-            let response = client
-                .get(format!("{}/overview", endpoint.api_url()))
-                .basic_auth(&endpoint.username, Some(&endpoint.password))
-                .send()
-                .await
-                .ok()?;
-            let text = response.error_for_status().ok()?.text().await.ok()?;
-            serde_json::from_str::<serde_json::Value>(&text).ok()
-        };
-        let Some(overview) = request.await else { return (None, None) };
+        let Ok(overview) = self.read_json("overview").await else { return (None, None) };
         let field = |key: &str| overview.get(key).and_then(|v| v.as_str()).map(str::to_owned);
         (field("product_name"), field("product_version").or_else(|| field("rabbitmq_version")))
+    }
+
+    /// `GET /api/{path}` as any JSON value, from the current node or, when it
+    /// does not answer within a few seconds, the next ones (without moving
+    /// the client's other requests there). For figures read while something
+    /// else runs (a result's labels, the broker's view of a bench), where a
+    /// field one broker lacks is simply absent.
+    pub async fn read_json(&self, path: &str) -> Result<serde_json::Value, ManagementError> {
+        let first = self.current.load(Ordering::Relaxed);
+        let mut reasons = Vec::new();
+        for offset in 0..self.nodes.len() {
+            let endpoint = &self.nodes[(first + offset) % self.nodes.len()].endpoint;
+            let request = self
+                .lenient
+                .get(format!("{}/{path}", endpoint.api_url()))
+                .basic_auth(&endpoint.username, Some(&endpoint.password));
+            let answer = match request.send().await {
+                Ok(response) => match response.error_for_status() {
+                    Ok(response) => match response.text().await {
+                        Ok(text) => serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}")),
+                        Err(error) => Err(error.to_string()),
+                    },
+                    Err(error) => Err(error.status().map_or_else(|| error.to_string(), |s| format!("HTTP {s}"))),
+                },
+                Err(error) => {
+                    let mut cause: &dyn std::error::Error = &error;
+                    while let Some(next) = cause.source() {
+                        cause = next;
+                    }
+                    Err(cause.to_string())
+                }
+            };
+            match answer {
+                Ok(value) => return Ok(value),
+                Err(reason) => reasons.push(format!("{}: {reason}", endpoint.base_url)),
+            }
+        }
+        Err(ManagementError::Read { action: format!("reading /api/{path}"), reasons: reasons.join("; ") })
     }
 
     /// The user this client logs in as.

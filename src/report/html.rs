@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::compare::{Comparison, Verdict, format_delta, format_gate_value, format_value, verdict_line};
 use crate::report::svg::{Band, Chart, Scale, Series, percentile_position};
-use crate::report::units::{bytes_rate, micros, si};
+use crate::report::units::{bytes_rate, bytes_size, micros, si};
 use crate::result::histogram::{self, Latency, Percentiles};
 use crate::result::{RunResult, RunStatus};
 
@@ -58,6 +58,7 @@ pub fn render(
     out.push_str(&throughput_chart(result, baseline).render());
     out.push_str("<h2>Latency over time (end to end, per second)</h2>\n");
     out.push_str(&latency_chart(result, baseline).render());
+    broker_charts(&mut out, result);
 
     out.push_str("<h2>Latency distribution</h2>\n<p class=\"hint\">HdrHistogram percentile plot: each step right is one more nine.</p>\n");
     for (id, label, mine, theirs) in histograms(result, baseline) {
@@ -219,6 +220,62 @@ fn latency_chart(result: &RunResult, baseline: Option<&RunResult>) -> Chart {
         y_log: true,
         series,
         bands: bands(result),
+    }
+}
+
+/// The broker's own view, when the result has one: messages queued and memory.
+fn broker_charts(out: &mut String, result: &RunResult) {
+    let Some(view) = result.broker_view.as_ref().filter(|v| !v.samples.is_empty()) else { return };
+    let _ = writeln!(
+        out,
+        "<h2>The broker's view</h2>\n<p class=\"hint\">Its management API at {}, read once a second.</p>",
+        escape(&view.source)
+    );
+    let mut names: Vec<&str> = Vec::new();
+    for queue in view.samples.iter().flat_map(|s| &s.queues) {
+        if !names.contains(&queue.name.as_str()) {
+            names.push(&queue.name);
+        }
+    }
+    // The deepest queues by name; more lines than colours would not be read.
+    names.sort_by_key(|name| {
+        let deepest = view.samples.iter().flat_map(|s| &s.queues).filter(|q| q.name == *name);
+        std::cmp::Reverse(deepest.map(|q| q.ready + q.unacked).max().unwrap_or(0))
+    });
+    let mut series: Vec<Series> = names
+        .iter()
+        .take(5)
+        .enumerate()
+        .map(|(colour, name)| Series {
+            label: (*name).to_owned(),
+            points: view
+                .samples
+                .iter()
+                .map(|s| (s.t, s.queues.iter().filter(|q| q.name == *name).map(|q| (q.ready + q.unacked) as f64).sum()))
+                .collect(),
+            colour,
+            dashed: false,
+        })
+        .collect();
+    if names.len() > 1 {
+        let points = view.samples.iter().map(|s| (s.t, s.messages() as f64)).collect();
+        series.push(Series { label: "all queues".into(), points, colour: 5, dashed: true });
+    }
+    let chart = |id: &str, y_label: &str, y_format: fn(f64) -> String, series: Vec<Series>| Chart {
+        id: id.into(),
+        x_label: "seconds since producers started".into(),
+        y_label: y_label.into(),
+        x_scale: Scale::Linear,
+        y_format,
+        y_log: false,
+        series,
+        bands: bands(result),
+    };
+    out.push_str(&chart("chart-broker-queued", "messages queued (ready + unacked)", si, series).render());
+    let memory: Vec<(f64, f64)> = view.samples.iter().filter_map(|s| s.memory_bytes.map(|m| (s.t, m as f64))).collect();
+    if !memory.is_empty() {
+        let series = vec![Series { label: "memory".into(), points: memory, colour: 3, dashed: false }];
+        out.push_str(&chart("chart-broker-memory", "broker memory", bytes_size, series).render());
     }
 }
 
@@ -505,6 +562,35 @@ mod tests {
         assert!(!html.contains("id=\"chart-hdr-confirm\""), "no confirms, no confirm chart");
         assert!(!html.contains("id=\"chart-hdr-send-delay\""));
         assert!(!html.contains("baseline"), "no baseline, no overlay");
+    }
+
+    #[test]
+    fn the_brokers_view_gets_its_queue_and_memory_charts() {
+        use crate::result::{BrokerSample, BrokerView, QueueSample};
+        let mut run = result("s", 1000, &spread_us(1000, 100, 5000), &[]);
+        assert!(!render(&run, None, None).contains("chart-broker"), "no view, no broker charts");
+        let sample = |t: f64, depth: u64, memory: Option<u64>| BrokerSample {
+            t,
+            queues: vec![
+                QueueSample { name: "orders".into(), ready: depth, unacked: 1 },
+                QueueSample { name: "audit".into(), ready: 0, unacked: 0 },
+            ],
+            memory_bytes: memory,
+            ..BrokerSample::default()
+        };
+        run.broker_view = Some(BrokerView {
+            source: "http://127.0.0.1:15672".into(),
+            samples: vec![sample(0.2, 10, None), sample(1.2, 500, None)],
+            ..BrokerView::default()
+        });
+        let html = render(&run, None, None);
+        let queued = &html[html.find("id=\"chart-broker-queued\"").expect("the queue chart")..];
+        assert!(queued.contains("orders") && queued.contains("all queues"), "a line per queue and their sum");
+        assert!(!html.contains("chart-broker-memory"), "no memory figures, no memory chart");
+        if let Some(view) = run.broker_view.as_mut() {
+            view.samples[1].memory_bytes = Some(90_000_000);
+        }
+        assert!(render(&run, None, None).contains("id=\"chart-broker-memory\""));
     }
 
     #[test]

@@ -2,9 +2,9 @@
 
 use std::fmt::Write as _;
 
-use super::units::{bytes_rate, micros, si};
+use super::units::{bytes_rate, bytes_size, micros, si};
 use crate::result::histogram::Percentiles;
-use crate::result::{RunResult, RunStatus};
+use crate::result::{BrokerSample, RunResult, RunStatus};
 
 /// Renders a result as the human summary.
 pub fn render(result: &RunResult) -> String {
@@ -14,6 +14,7 @@ pub fn render(result: &RunResult) -> String {
     consumers(&mut out, result);
     latencies(&mut out, result);
     totals(&mut out, result);
+    broker_view(&mut out, result);
     pace_and_warnings(&mut out, result);
     gates(&mut out, result);
     out
@@ -164,6 +165,29 @@ fn totals(out: &mut String, result: &RunResult) {
     );
 }
 
+/// What the broker's management API said during the run.
+fn broker_view(out: &mut String, result: &RunResult) {
+    let Some(view) = &result.broker_view else { return };
+    let mut parts = vec![format!("peak {} queued", si(view.peak_messages as f64))];
+    if let Some(queue) = view.peak_queue.as_ref().filter(|_| view.samples.iter().any(|s| s.queues.len() > 1)) {
+        parts[0] += &format!(" (deepest queue {} at {})", queue.name, si(queue.messages as f64));
+    }
+    if let Some(memory) = view.peak_memory_bytes {
+        parts.push(format!("peak memory {}", bytes_size(memory as f64)));
+    }
+    let most = |figure: fn(&BrokerSample) -> Option<u64>| view.samples.iter().filter_map(figure).max();
+    if let Some(connections) = most(|s| s.connections) {
+        parts.push(format!("{connections} connections"));
+    }
+    if let Some(channels) = most(|s| s.channels) {
+        parts.push(format!("{channels} channels"));
+    }
+    if let Some(cpu) = view.cpu_seconds {
+        parts.push(format!("CPU {cpu:.2}s"));
+    }
+    let _ = writeln!(out, "broker: {} ({} samples)", parts.join(", "), view.samples.len());
+}
+
 /// CPU, who set the pace, and warnings.
 fn pace_and_warnings(out: &mut String, result: &RunResult) {
     if let Some(cpu) = cpu_summary(result) {
@@ -254,9 +278,9 @@ pub fn cpu_summary(result: &RunResult) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{cpu_summary, render};
-    use crate::result::BrokerWait;
+    use super::{BrokerSample, cpu_summary, render};
     use crate::result::sample;
+    use crate::result::{BrokerView, BrokerWait, QueuePeak, QueueSample};
 
     #[test]
     fn the_summary_tells_the_brokers_pace_from_warrens_own() {
@@ -296,6 +320,34 @@ mod tests {
         assert!(summary.starts_with("whole process 1.00s"), "{summary}");
         result.generator.cpu_seconds = None;
         assert_eq!(cpu_summary(&result), None);
+    }
+
+    #[test]
+    fn the_summary_says_what_the_broker_went_through() {
+        let mut result = sample::result("s", 1000, &[1_000_000], &[1_000_000]);
+        assert!(!render(&result).contains("broker:"), "no view, no line");
+        let queue = |name: &str, ready| QueueSample { name: name.into(), ready, unacked: 0 };
+        result.broker_view = Some(BrokerView {
+            source: "http://127.0.0.1:15672".into(),
+            peak_messages: 12_500,
+            peak_queue: Some(QueuePeak { name: "orders".into(), messages: 12_000 }),
+            peak_memory_bytes: Some(85_200_000),
+            cpu_seconds: Some(1.234),
+            samples: vec![BrokerSample {
+                t: 0.5,
+                queues: vec![queue("orders", 12_000), queue("audit", 500)],
+                connections: Some(4),
+                channels: Some(8),
+                ..BrokerSample::default()
+            }],
+        });
+        let text = render(&result);
+        let line = text.lines().find(|l| l.starts_with("broker:")).expect("the broker line");
+        assert_eq!(
+            line,
+            "broker: peak 12.5k queued (deepest queue orders at 12.0k), peak memory 85.20 MB, 4 connections, \
+             8 channels, CPU 1.23s (1 samples)"
+        );
     }
 
     #[test]

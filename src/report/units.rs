@@ -31,15 +31,20 @@ pub fn micros(us: f64) -> String {
 
 /// Bytes per second as `12.3 MB/s`.
 pub fn bytes_rate(bytes: f64) -> String {
+    format!("{}/s", bytes_size(bytes))
+}
+
+/// Bytes as `12.3 MB`.
+pub fn bytes_size(bytes: f64) -> String {
     let abs = bytes.abs();
     if abs >= 1e9 {
-        format!("{:.2} GB/s", bytes / 1e9)
+        format!("{:.2} GB", bytes / 1e9)
     } else if abs >= 1e6 {
-        format!("{:.2} MB/s", bytes / 1e6)
+        format!("{:.2} MB", bytes / 1e6)
     } else if abs >= 1e3 {
-        format!("{:.1} kB/s", bytes / 1e3)
+        format!("{:.1} kB", bytes / 1e3)
     } else {
-        format!("{bytes:.0} B/s")
+        format!("{bytes:.0} B")
     }
 }
 

@@ -32,7 +32,9 @@ use self::histogram::Percentiles;
 /// 2: `generator.limited` no longer counts a producer that fell behind while
 /// waiting on the broker; `broker_pace` and each producer group's
 /// `broker_wait` say how long producers waited and on what.
-pub const SCHEMA_VERSION: u32 = 2;
+///
+/// 3: `broker_view`, what the broker's management API said once a second.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// A bench run's result.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -86,6 +88,80 @@ pub struct RunResult {
     /// On a result made by `warren report merge`: the results it adds up.
     #[serde(default)]
     pub merged: Option<MergeInfo>,
+    /// What the broker's management API said during the run, once a second;
+    /// absent when it did not answer (a warning says why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_view: Option<BrokerView>,
+}
+
+/// The broker's own view of a run: its management API, sampled once a second.
+///
+/// RabbitMQ refreshes these figures every few seconds
+/// (`collect_statistics_interval`, 5 s by default), so consecutive samples
+/// may repeat a value; the embedded broker answers with current figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BrokerView {
+    /// The management API sampled (the node that answered first), without credentials.
+    pub source: String,
+    /// The most messages queued (ready and unacknowledged) in the run's vhost at one sample.
+    pub peak_messages: u64,
+    /// The queue that held the most at one sample, and how many.
+    pub peak_queue: Option<QueuePeak>,
+    /// The most memory the broker reported using at one sample, bytes (the sum over its nodes).
+    pub peak_memory_bytes: Option<u64>,
+    /// CPU seconds the in-process embedded broker used over the samples (its threads); absent
+    /// for a broker in another process.
+    pub cpu_seconds: Option<f64>,
+    /// One entry per second, on the same clock as `time_series`.
+    pub samples: Vec<BrokerSample>,
+}
+
+/// The queue with the deepest backlog at one sample.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct QueuePeak {
+    /// Its name.
+    pub name: String,
+    /// Messages in it then, ready and unacknowledged.
+    pub messages: u64,
+}
+
+/// The broker at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BrokerSample {
+    /// Seconds since producers started (negative: before they did).
+    pub t: f64,
+    /// Each queue of the run's vhost.
+    pub queues: Vec<QueueSample>,
+    /// Memory the broker reported using, bytes (the sum over its nodes).
+    pub memory_bytes: Option<u64>,
+    /// Open connections, all vhosts.
+    pub connections: Option<u64>,
+    /// Open channels, all vhosts.
+    pub channels: Option<u64>,
+    /// Messages published per second, as the broker counts them (all vhosts).
+    pub publish_rate: Option<f64>,
+    /// Messages delivered or fetched per second, as the broker counts them (all vhosts).
+    pub deliver_rate: Option<f64>,
+    /// CPU seconds the in-process embedded broker used since the previous sample.
+    pub cpu_seconds: Option<f64>,
+}
+
+impl BrokerSample {
+    /// Messages queued in the run's vhost, ready and unacknowledged.
+    pub fn messages(&self) -> u64 {
+        self.queues.iter().map(|q| q.ready + q.unacked).sum()
+    }
+}
+
+/// One queue at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct QueueSample {
+    /// The queue's name.
+    pub name: String,
+    /// Messages ready for delivery.
+    pub ready: u64,
+    /// Messages delivered and not yet acknowledged.
+    pub unacked: u64,
 }
 
 /// The runs of `bench --repeat N`.

@@ -150,6 +150,7 @@ pub fn result(name: &str, messages: u64, e2e_ns: &[u64], confirm_ns: &[u64]) -> 
         repeat: None,
         shard: None,
         merged: None,
+        broker_view: None,
     }
 }
 

@@ -298,7 +298,7 @@ fn bench_json_format_prints_the_result_on_stdout() {
         assert_eq!(output.code, 0, "{on}: stderr:\n{}", output.stderr);
         let printed: Value = serde_json::from_str(&output.stdout).expect("stdout is one JSON document");
         assert_eq!(printed, file_result, "{on}: stdout holds the result file's document");
-        assert_eq!(printed["schema_version"], 2);
+        assert_eq!(printed["schema_version"], 3);
         assert_sound(&printed);
         assert!(!output.stderr.contains("pub "), "{on}: no progress lines with --format json: {}", output.stderr);
     }
@@ -682,7 +682,7 @@ fn bench_blames_the_broker_not_warren_for_time_spent_blocked() {
     assert_eq!(output.code, 0, "stdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
     let result: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("a result")).expect("JSON");
     assert_valid_result(&result);
-    assert_eq!(result["schema_version"], 2);
+    assert_eq!(result["schema_version"], 3);
 
     // The producer fell far behind its schedule, and the result says it waited on the broker.
     let group = &result["producers"][0];
@@ -752,5 +752,66 @@ fn warren_broker_names_the_broker_unless_broker_is_given() {
         assert_eq!(result["broker"]["product"], "RabbitMQ");
         assert_eq!(result["scenario"]["vhost"], vhost.as_str());
         assert_sound(&result);
+    }
+}
+
+/// A producer faster than its consumer: a backlog builds, then drains.
+const BACKLOG: &str = r#"
+name: backlog
+topology:
+  vhosts:
+    /:
+      queues:
+        backlog: { durable: false }
+        idle: { durable: false }
+duration: 2s
+producers:
+  - name: p
+    exchange: ""
+    routing_key: backlog
+    rate: 800
+    message: { size: 32 }
+consumers:
+  - name: slow
+    queue: backlog
+    prefetch: 1
+    work: 5ms
+"#;
+
+#[test]
+fn bench_result_holds_the_brokers_view_of_its_queues() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let scenario = write_scenario(dir.path(), "backlog.yaml", BACKLOG);
+    for rabbit in brokers() {
+        let on = broker_name(rabbit.as_ref());
+        let (output, result) = bench_on(rabbit.as_ref(), &scenario, &[]);
+        assert_eq!(output.code, 0, "{on}:\nstdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
+        assert_sound(&result);
+        let view = &result["broker_view"];
+        let samples = view["samples"].as_array().unwrap_or_else(|| panic!("{on}: broker samples: {result:#}"));
+        // Once a second over a run of several seconds (2 s, then a drain of about 6 s).
+        assert!(samples.len() >= 3, "{on}: {view:#}");
+        let names: Vec<&str> = samples[samples.len() - 1]["queues"]
+            .as_array()
+            .expect("queues")
+            .iter()
+            .filter_map(|q| q["name"].as_str())
+            .collect();
+        assert!(
+            names.contains(&"backlog") && names.contains(&"idle"),
+            "{on}: every queue of the run's vhost: {names:?}"
+        );
+        // The consumer takes 200 msgs/s of 800: hundreds wait at some moment (RabbitMQ
+        // refreshes its figures every 5 s, and the backlog lasts longer than that).
+        assert!(count(view, "/peak_messages") > 100, "{on}: {view:#}");
+        assert_eq!(view["peak_queue"]["name"], "backlog", "{on}");
+        assert!(output.stdout.contains("broker: peak "), "{on}: the summary says it:\n{}", output.stdout);
+        if rabbit.is_some() {
+            assert!(count(view, "/peak_memory_bytes") > 0, "RabbitMQ reports its memory: {view:#}");
+            assert!(samples.iter().any(|s| s["connections"].as_u64() >= Some(2)), "the run's connections: {view:#}");
+            assert!(view["cpu_seconds"].is_null(), "a broker in another process: no CPU figure");
+        } else {
+            assert!(number(view, "/cpu_seconds") > 0.0, "the in-process broker's CPU: {view:#}");
+        }
     }
 }

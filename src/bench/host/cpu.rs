@@ -12,6 +12,28 @@ pub fn cpu_seconds() -> Option<f64> {
 /// The name lapin gives the I/O thread it starts for every connection.
 const LAPIN_IO_THREAD: &str = "lapin-io-loop";
 
+/// The name of the thread a bench run's own runtime runs on.
+pub const RUNNER_THREAD: &str = "warren-bench";
+
+/// CPU seconds (time on a CPU, per the scheduler) of this process's live
+/// threads other than warren's client threads: with an in-process embedded
+/// broker, the broker's (and the command's idle main thread's). `None` off Linux.
+pub fn other_threads_cpu_seconds() -> Option<f64> {
+    let mut total_ns = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let path = task.path();
+        let Ok(name) = std::fs::read_to_string(path.join("comm")) else { continue };
+        if matches!(name.trim_end(), LAPIN_IO_THREAD | RUNNER_THREAD) {
+            continue;
+        }
+        // A thread that ended since the listing has nothing left to read.
+        if let Some(time) = std::fs::read_to_string(path.join("schedstat")).ok().and_then(|s| schedstat(&s)) {
+            total_ns += time.cpu_ns;
+        }
+    }
+    Some(total_ns as f64 / 1e9)
+}
+
 /// What the scheduler says of one thread: time on a CPU, and time spent
 /// runnable but waiting for one (`/proc/.../schedstat`, nanoseconds).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -464,7 +464,7 @@ pub async fn run_on_own_thread(
     routes: crate::bench::routing::Routes,
 ) -> (anyhow::Result<RunOutput>, Reporter) {
     let (done, result) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new().name("warren-bench".into()).spawn(move || {
+    let spawned = std::thread::Builder::new().name(host::cpu::RUNNER_THREAD.into()).spawn(move || {
         let output = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => runtime.block_on(async {
                 let expected = |reports: &[ProducerReport]| routes.expected_all(reports);
