@@ -228,8 +228,9 @@ fn broker_charts(out: &mut String, result: &RunResult) {
     let Some(view) = result.broker_view.as_ref().filter(|v| !v.samples.is_empty()) else { return };
     let _ = writeln!(
         out,
-        "<h2>The broker's view</h2>\n<p class=\"hint\">Its management API at {}, read once a second.</p>",
-        escape(&view.source)
+        "<h2>The broker's view</h2>\n<p class=\"hint\">Its management API ({}), read once a second.</p>",
+        // The address without its scheme: the page links to nothing.
+        escape(view.source.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/'))
     );
     let mut names: Vec<&str> = Vec::new();
     for queue in view.samples.iter().flat_map(|s| &s.queues) {

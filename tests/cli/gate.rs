@@ -418,6 +418,10 @@ fn html_report_renders_every_chart_in_chromium_and_needs_no_network() {
             .unwrap_or_else(|| panic!("chart {id} was not laid out: {tag}"));
         assert!(drawn >= 2, "chart {id} drew its lines and the baseline's: {tag}");
     }
+    // The broker's view: the queue chart, drawn (the baseline has no line there).
+    let at = dom.find("id=\"chart-broker-queued\"").unwrap_or_else(|| panic!("the broker's queue chart:\n{dom}"));
+    let tag = &dom[dom[..at].rfind('<').unwrap_or(0)..at + dom[at..].find('>').unwrap_or(0)];
+    assert!(!tag.contains("data-drawn-series=\"0\"") && tag.contains("data-drawn-series"), "laid out: {tag}");
     assert!(dom.contains("id=\"consumers\"") && dom.contains("worker"), "the per-group table");
     assert!(dom.contains("id=\"comparison\""), "the verdicts against the baseline");
     assert!(dom.contains("id=\"verdict\""), "the overall verdict");
