@@ -76,3 +76,23 @@ fn each_documented_exit_code_comes_from_its_outcome() {
     let refused = run([&["apply", &transient][..], &target].concat());
     assert_eq!(refused.code, 4, "would lose a message: {}{}", refused.stdout, refused.stderr);
 }
+
+#[test]
+fn the_readme_documents_every_exit_code_as_help_does() {
+    let readme = std::fs::read_to_string(repo_path("README.md")).expect("README.md");
+    for (code, words) in [
+        ("0", "0 done"),
+        ("1", "1 error"),
+        ("2", "2 changes pending"),
+        ("3", "3 a gate failed"),
+        ("3", "3 regression"),
+        ("4", "4 refused"),
+        ("64", "exits 64 on a usage error"),
+    ] {
+        assert!(readme.contains(words), "README.md documents exit {code} (`{words}`)");
+    }
+    let help = run(["--help"]);
+    for code in ["0 ", "1 ", "2 ", "3 ", "4 ", "64 "] {
+        assert!(help.stdout.lines().any(|l| l.trim_start().starts_with(code)), "--help lists exit {code}");
+    }
+}
