@@ -261,6 +261,50 @@ async fn several_consumers_leaving_put_messages_back_in_publish_order() {
     }
 }
 
+/// Two consumers share the messages, are cancelled, and hand theirs back while their channels stay
+/// open: the later messages first (rejected one by one in reverse, or nacked together), then the
+/// earlier ones (nacked with `multiple`, or `basic.recover`). Whatever the order of the returns,
+/// the queue holds them in publish order (within their priority).
+#[tokio::test]
+async fn several_consumers_returning_by_reject_nack_and_recover_put_messages_back_in_publish_order() {
+    for t in targets().await {
+        for flavour in &CLASSIC {
+            for variant in ["reject each, then nack multiple", "nack multiple, then recover"] {
+                let (conn, ch, q) = six_in(&t, flavour, "requeue-returns").await;
+                let (conn1, ch1) = t.channel().await;
+                let (conn2, ch2) = t.channel().await;
+                let mut held = Vec::new();
+                for consumer_ch in [&ch1, &ch2] {
+                    consumer_ch.basic_qos(3, BasicQosOptions::default()).await.expect("basic.qos");
+                    let mut consumer = consume(consumer_ch, &q).await;
+                    let got = take(&mut consumer, 3).await;
+                    consumer_ch.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await.expect("cancel");
+                    held.push(got);
+                }
+                let (earlier, later) = (&held[0], &held[1]);
+                if variant.starts_with("reject") {
+                    for d in later.iter().rev() {
+                        reject(d).await;
+                    }
+                    earlier[2].nack(BasicNackOptions { multiple: true, requeue: true }).await.expect("basic.nack");
+                } else {
+                    later[2].nack(BasicNackOptions { multiple: true, requeue: true }).await.expect("basic.nack");
+                    ch1.basic_recover(BasicRecoverOptions { requeue: true }).await.expect("basic.recover");
+                }
+                wait_for_ready(&ch, &q, 6, "six messages back").await;
+                let again = get_all(&ch, &q).await;
+                let taken: Vec<String> = held.iter().flat_map(|h| redelivered(h)).collect();
+                assert_eq!(bodies(&again), taken, "[{}] {}: {variant}", t.name, flavour.name);
+                delete(&ch, &q).await;
+                bye(conn1).await;
+                bye(conn2).await;
+                bye(conn).await;
+            }
+        }
+        t.stop().await;
+    }
+}
+
 /// `x-overflow: drop-head` applies to what a requeue brings back: the head goes, here the requeued
 /// message itself, dead-lettered as `maxlen`.
 #[tokio::test]
