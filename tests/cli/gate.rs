@@ -575,3 +575,25 @@ fn bench_warns_when_producers_start_after_start_at() {
     assert!(seconds > 5.0 * 365.0 * 86_400.0, "{seconds}s late");
     assert!(output.stdout.contains(&format!("warning: {}", late[0])), "the summary shows it: {}", output.stdout);
 }
+
+#[test]
+fn bench_started_on_time_at_start_at_has_no_lateness_warning() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    // A moment comfortably after the command starts (its setup takes well under that): producers
+    // wait for it, then begin on time.
+    let at = std::time::SystemTime::now() + std::time::Duration::from_secs(12);
+    let unix = at.duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs().to_string();
+    let (output, result, _) = bench(
+        dir.path(),
+        "on-time",
+        &seed_without_latency_gate(dir.path()),
+        &["--start-at", &unix, "--duration", "1s"],
+    );
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let warnings: Vec<&str> =
+        result["warnings"].as_array().expect("warnings").iter().filter_map(Value::as_str).collect();
+    assert!(warnings.iter().all(|w| !w.contains("--start-at")), "started on time: {warnings:?}");
+    let started = result["started_at"].as_str().expect("started_at");
+    let started = humantime::parse_rfc3339(started).expect("RFC 3339");
+    assert!(started + std::time::Duration::from_secs(1) >= at, "the run waited for --start-at: {started:?}");
+}
