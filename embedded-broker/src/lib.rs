@@ -178,7 +178,7 @@ impl Broker {
             let state = state.clone();
             let shutdown = shutdown.clone();
             tasks.spawn(async move {
-                if let Err(e) = management::serve(http, state, shutdown).await {
+                if let Err(e) = management::serve(http, amqp_addr, state, shutdown).await {
                     tracing::error!("management API stopped: {e}");
                 }
             });

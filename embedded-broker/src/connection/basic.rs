@@ -226,7 +226,9 @@ fn publish(
             Enqueued::Persisted => c.needs_sync = true,
             Enqueued::Accepted => {}
         }
+        c.tallies.queue(q).publish += 1;
     }
+    let routed_to = queues.len();
     if c.stored {
         for q in &queues {
             c.touch(q);
@@ -236,6 +238,7 @@ fn publish(
     queues.clear();
     c.route_buf = queues;
     routed?;
+    c.tallies.exchange_published(&message.exchange, routed_to);
     if unroutable && mandatory {
         c.send(
             channel,
@@ -249,6 +252,14 @@ fn publish(
         codec::content(&mut c.out, channel, &message.properties, &message.body, c.frame_max);
     }
     let Some(ch) = c.channels.get_mut(&channel) else { return Ok(()) };
+    ch.stats.publish += 1;
+    if unroutable {
+        if mandatory {
+            ch.stats.return_unroutable += 1;
+        } else {
+            ch.stats.drop_unroutable += 1;
+        }
+    }
     let Some(confirms) = ch.confirms.as_mut() else { return Ok(()) };
     confirms.next_seq += 1;
     let seq = confirms.next_seq;
@@ -278,6 +289,8 @@ pub(super) fn write_delivery(c: &mut Connection, d: Delivery) {
     };
     let tag = ch.next_tag;
     ch.next_tag += 1;
+    ch.stats.handed_out(false, d.ack_required, d.message.redelivered);
+    c.tallies.queue(&d.queue).handed_out(false, d.ack_required, d.message.redelivered);
     let m = &d.message.message;
     codec::deliver(
         &mut c.out,
@@ -325,8 +338,10 @@ fn ack(c: &mut Connection, channel: u16, tag: u64, multiple: bool) -> Result<(),
     // Only a channel consuming from several queues needs them all re-dispatched (global qos).
     let consumed: Vec<Arc<Queue>> =
         if ch.consumers.len() > 1 { ch.consumers.values().map(|i| Arc::clone(&i.queue)).collect() } else { Vec::new() };
+    ch.stats.ack += entries.len() as u64;
     release_credit(&entries);
     for (queue, list) in by_queue(entries) {
+        c.tallies.queue(&queue).ack += list.len() as u64;
         queue.ack(list.into_iter().map(|u| u.message));
         queue.dispatch(&mut c.dead);
         c.touch(&queue);
@@ -476,12 +491,18 @@ fn get(c: &mut Connection, channel: u16, g: basic::Get) -> Result<(), Fail> {
     c.check(Access::Read, EntityKind::Queue, &queue_name)?;
     c.touch(&queue);
     let Some((entry, left)) = queue.get(g.no_ack, &mut c.dead) else {
+        c.tallies.queue(&queue).get_empty += 1;
+        if let Some(ch) = c.channels.get_mut(&channel) {
+            ch.stats.get_empty += 1;
+        }
         c.send(channel, AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {})));
         return Ok(());
     };
     let ch = c.channels.get_mut(&channel).ok_or_else(|| Fail::channel_error("channel closed"))?;
     let tag = ch.next_tag;
     ch.next_tag += 1;
+    ch.stats.handed_out(true, !g.no_ack, entry.redelivered);
+    c.tallies.queue(&queue).handed_out(true, !g.no_ack, entry.redelivered);
     let m = Arc::clone(&entry.message);
     codec::method(
         &mut c.out,

@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::state::message::Message;
 use crate::state::queue::{ChannelCredit, Credit, Queue, QueuedMessage};
+use crate::state::stats::{ChannelReport, MessageStats};
 
 /// One delivered, not yet acknowledged message.
 #[derive(Debug)]
@@ -196,6 +197,10 @@ pub struct Channel {
     pub write_allowed: Vec<Arc<str>>,
     /// Confirms and commit-oks waiting for a sync round, in the order they go out.
     pub replies: VecDeque<(u64, Reply)>,
+    /// What it counted.
+    pub stats: MessageStats,
+    /// The highest publish sequence number an ack or a nack sent to the client covered.
+    pub confirm_sent: u64,
 }
 
 impl Channel {
@@ -214,6 +219,29 @@ impl Channel {
             last_queue: None,
             write_allowed: Vec::new(),
             replies: VecDeque::new(),
+            stats: MessageStats::default(),
+            confirm_sent: 0,
+        }
+    }
+
+    /// The channel as the management API shows it.
+    pub fn report(&self, number: u16) -> ChannelReport {
+        let (uncommitted_messages, uncommitted_acks) = self.tx.as_ref().map_or((0, 0), |ops| {
+            let publishes = ops.iter().filter(|op| matches!(op, TxOp::Publish { .. })).count();
+            (publishes, ops.len() - publishes)
+        });
+        ChannelReport {
+            number,
+            consumers: self.consumers.len(),
+            prefetch: self.consumer_prefetch,
+            global_prefetch: self.credit.prefetch.load(std::sync::atomic::Ordering::Relaxed),
+            unacked: self.unacked.len(),
+            unconfirmed: self.confirms.as_ref().map_or(0, |c| c.next_seq.saturating_sub(self.confirm_sent)),
+            uncommitted_messages,
+            uncommitted_acks,
+            confirm: self.confirms.is_some(),
+            transactional: self.tx.is_some(),
+            stats: self.stats,
         }
     }
 

@@ -9,6 +9,7 @@ use super::codec::Frame;
 use super::{Connection, Fail, Phase};
 use crate::COMPATIBLE_RABBITMQ_VERSION;
 use crate::state::args;
+use crate::state::connections::OpenConnection;
 
 /// The capabilities RabbitMQ announces; clients switch features on from this table.
 const CAPABILITIES: [&str; 9] = [
@@ -115,6 +116,8 @@ fn start_ok(c: &mut Connection, ok: conn::StartOk) -> Result<(), Fail> {
     c.caps.connection_blocked = client_capability(&ok.client_properties, "connection.blocked");
     c.caps.consumer_cancel_notify = client_capability(&ok.client_properties, "consumer_cancel_notify");
     let mechanism = ok.mechanism.as_str().to_owned();
+    c.client_properties = ok.client_properties.clone();
+    c.auth_mechanism = mechanism.clone();
     let refused = |c: &mut Connection, text: String| -> Result<(), Fail> {
         tracing::info!(peer = %c.peer, "login refused: {text}");
         if c.caps.authentication_failure_close {
@@ -191,9 +194,34 @@ fn open_vhost(c: &mut Connection, open: conn::Open) -> Result<(), Fail> {
             format!("NOT_ALLOWED - access to vhost '{vhost}' refused for user '{user}'"),
         ));
     }
-    c.state.connection_opened(c.id, &user, &vhost, Arc::clone(&c.outbox));
+    let local = c.local.unwrap_or(c.peer);
+    let connected_at =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    c.state.connection_opened(
+        c.id,
+        OpenConnection {
+            name: format!("{} -> {}", address(c.peer), address(local)),
+            user,
+            vhost: vhost.clone(),
+            peer: c.peer,
+            local,
+            connected_at,
+            client_properties: std::mem::take(&mut c.client_properties),
+            auth_mechanism: std::mem::take(&mut c.auth_mechanism),
+            frame_max: c.frame_max,
+            channel_max: c.channel_max,
+            heartbeat: c.heartbeat,
+            outbox: Arc::clone(&c.outbox),
+            probe: Arc::clone(&c.probe),
+        },
+    );
     c.vhost = vhost;
     c.send(0, AMQPClass::Connection(conn::AMQPMethod::OpenOk(conn::OpenOk {})));
     c.phase = Phase::Running;
     Ok(())
+}
+
+/// An address as RabbitMQ writes it in connection names: `127.0.0.1:5672`, `::1:5672`.
+fn address(addr: std::net::SocketAddr) -> String {
+    format!("{}:{}", addr.ip().to_canonical(), addr.port())
 }

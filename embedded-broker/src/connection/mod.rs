@@ -22,12 +22,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ServerLimits;
 use crate::state::auth::{Access, TopicRule, User};
+use crate::state::connections::Probe;
 use crate::state::exchange::ExchangeKind;
 use crate::state::queue::{DeadLetter, Outbox, Outgoing};
+use crate::state::stats::{ChannelReport, ConnectionReport, IoStats, MessageStats, Tallies};
 use crate::state::{ConnectionId, State};
 use channel::{Channel, ChannelPhase};
 use codec::Frame;
 pub use error::{Fail, Level};
+
+/// Heartbeat ticks (250 ms) between two passes forgetting the counts of deleted queues.
+const FORGET_EVERY_TICKS: u32 = 40;
 
 /// Where the handshake stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +109,20 @@ pub struct Connection {
     closing_deadline: Option<Instant>,
     /// The client closed the connection (`close-ok` sent): it closes the socket.
     client_closed: bool,
+    /// What the client said of itself in `start-ok`, and the mechanism it logged in with.
+    client_properties: amq_protocol::types::FieldTable,
+    auth_mechanism: String,
+    /// Where the management API asks for [`Connection::report`].
+    probe: Arc<Probe>,
+    /// Counters, owned by this task alone (see `state/stats.rs`).
+    io: IoStats,
+    tallies: Tallies,
+    /// What channels closed so far counted, and how many opened and closed.
+    closed_channels: MessageStats,
+    channels_opened: u64,
+    channels_closed: u64,
+    /// Heartbeat ticks, to forget the counts of deleted queues now and then.
+    ticks: u32,
 }
 
 /// A connection's cache of [`State::topic_rules`].
@@ -155,11 +174,21 @@ pub async fn serve(
         blocked: false,
         closing_deadline: None,
         client_closed: false,
+        client_properties: Default::default(),
+        auth_mechanism: String::new(),
+        probe: Arc::new(Probe::default()),
+        io: IoStats::default(),
+        tallies: Tallies::default(),
+        closed_channels: MessageStats::default(),
+        channels_opened: 0,
+        channels_closed: 0,
+        ticks: 0,
     };
     if let Err(e) = connection.run(socket, &shutdown).await {
         tracing::debug!(peer = %connection.peer, "connection ended: {e}");
     }
     connection.teardown_all();
+    state.connection_retired(id, &connection.probe, connection.report());
     state.connection_closed(id);
 }
 
@@ -208,6 +237,8 @@ impl Connection {
             self.process(&mut rbuf);
             if !self.out.is_empty() {
                 socket.write_all(&self.out).await?;
+                self.io.send_oct += self.out.len() as u64;
+                self.io.send_cnt += 1;
                 self.out.clear();
                 // Do not keep a large buffer (a big message) for the life of the connection.
                 if self.out.capacity() > 1 << 20 {
@@ -245,9 +276,12 @@ impl Connection {
                     return Ok(());
                 }
                 read = socket.read_buf(&mut rbuf), if reading => {
-                    if read? == 0 {
+                    let read = read?;
+                    if read == 0 {
                         return Ok(());
                     }
+                    self.io.recv_oct += read as u64;
+                    self.io.recv_cnt += 1;
                     received = true;
                 }
                 // No yield here: on tokio a yield costs an extra driver poll (epoll_wait) per wake
@@ -285,6 +319,10 @@ impl Connection {
                     // Retries a flush the disk refused.
                     self.finish_batch();
                     self.update_blocked();
+                    self.ticks = self.ticks.wrapping_add(1);
+                    if self.ticks.is_multiple_of(FORGET_EVERY_TICKS) {
+                        self.forget_gone();
+                    }
                 }
             }
         }
@@ -340,6 +378,33 @@ impl Connection {
         }
         self.finish_batch();
         self.update_blocked();
+        if self.probe.asked() {
+            let probe = Arc::clone(&self.probe);
+            probe.answer(|| Arc::new(self.report()));
+        }
+    }
+
+    /// What this connection counted, and its channels as they are now.
+    fn report(&self) -> ConnectionReport {
+        let mut channels: Vec<ChannelReport> = self.channels.iter().map(|(number, ch)| ch.report(*number)).collect();
+        channels.sort_by_key(|c| c.number);
+        ConnectionReport {
+            io: self.io,
+            blocked: self.blocked,
+            channels,
+            closed_channels: self.closed_channels,
+            channels_opened: self.channels_opened,
+            channels_closed: self.channels_closed,
+            tallies: self.tallies.clone(),
+        }
+    }
+
+    /// Forgets the counts of queues and exchanges deleted since (a connection replying to many
+    /// short-lived queues would otherwise keep every one).
+    fn forget_gone(&mut self) {
+        crate::state::stats::forget_deleted_queues(&mut self.tallies.queues);
+        let (state, vhost) = (&self.state, &self.vhost);
+        self.tallies.exchanges.retain(|name, _| state.exchange(vhost, name).is_ok());
     }
 
     /// Ends a batch: writes what it left in queue stores, numbers its waiting replies with the
@@ -387,13 +452,18 @@ impl Connection {
                 ch.replies.pop_front();
                 let method = match reply {
                     channel::Reply::Ack(tag) => {
+                        ch.stats.confirm += tag.saturating_sub(ch.confirm_sent);
+                        ch.confirm_sent = tag;
                         AMQPClass::Basic(basic_m::AMQPMethod::Ack(basic_m::Ack { delivery_tag: tag, multiple: true }))
                     }
-                    channel::Reply::Nack(tag) => AMQPClass::Basic(basic_m::AMQPMethod::Nack(basic_m::Nack {
-                        delivery_tag: tag,
-                        multiple: false,
-                        requeue: false,
-                    })),
+                    channel::Reply::Nack(tag) => {
+                        ch.confirm_sent = tag;
+                        AMQPClass::Basic(basic_m::AMQPMethod::Nack(basic_m::Nack {
+                            delivery_tag: tag,
+                            multiple: false,
+                            requeue: false,
+                        }))
+                    }
                     channel::Reply::CommitOk => AMQPClass::Tx(amq_protocol::protocol::tx::AMQPMethod::CommitOk(
                         amq_protocol::protocol::tx::CommitOk {},
                     )),
@@ -574,6 +644,7 @@ impl Connection {
                     )));
                 }
                 self.channels.insert(channel, Channel::new());
+                self.channels_opened += 1;
                 self.send(channel, AMQPClass::Channel(chan::AMQPMethod::OpenOk(chan::OpenOk {})));
                 Ok(())
             }
@@ -582,13 +653,13 @@ impl Connection {
                     return Err(Fail::channel_error(format!("expected 'channel.open' on channel {channel}")));
                 }
                 self.teardown_channel(channel);
-                self.channels.remove(&channel);
+                self.remove_channel(channel);
                 self.send(channel, AMQPClass::Channel(chan::AMQPMethod::CloseOk(chan::CloseOk {})));
                 Ok(())
             }
             chan::AMQPMethod::CloseOk(_) => {
                 if self.channels.get(&channel).is_some_and(|c| c.phase == ChannelPhase::Closing) {
-                    self.channels.remove(&channel);
+                    self.remove_channel(channel);
                 }
                 Ok(())
             }
@@ -609,6 +680,14 @@ impl Connection {
             chan::AMQPMethod::OpenOk(_) | chan::AMQPMethod::FlowOk(_) => {
                 Err(Fail::command_invalid("server-to-client channel method sent by the client"))
             }
+        }
+    }
+
+    /// Forgets a closed channel, keeping what it counted.
+    fn remove_channel(&mut self, channel: u16) {
+        if let Some(ch) = self.channels.remove(&channel) {
+            self.closed_channels.add(&ch.stats);
+            self.channels_closed += 1;
         }
     }
 

@@ -1,12 +1,13 @@
 //! HTTP basic authentication against the broker's users, with RabbitMQ's tag
-//! rules: `whoami` and `overview` need any management tag, everything else
-//! `administrator`. Users in `loopback_users` (guest) log in only from loopback,
-//! as RabbitMQ enforces for its API too.
+//! rules: `whoami` and `overview` need any management tag, reading connections,
+//! channels, consumers and nodes `monitoring`, everything else `administrator`.
+//! Users in `loopback_users` (guest) log in only from loopback, as RabbitMQ
+//! enforces for its API too.
 
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
@@ -41,7 +42,10 @@ pub(crate) async fn require_login(
     if !MANAGEMENT_TAGS.iter().any(|t| has(t)) {
         return Err(ApiError::MissingTag { required: "management" });
     }
-    if !management_tag_suffices(request.uri().path()) && !has("administrator") {
+    let path = request.uri().path();
+    let monitoring_suffices = request.method() == Method::GET && monitoring_may_read(path);
+    let allowed = management_tag_suffices(path) || (monitoring_suffices && has("monitoring")) || has("administrator");
+    if !allowed {
         return Err(ApiError::MissingTag { required: "administrator" });
     }
     request.extensions_mut().insert(AuthUser { name: user.name, tags: user.tags });
@@ -54,6 +58,16 @@ fn management_tag_suffices(path: &str) -> bool {
     matches!(path.trim_end_matches('/'), "/api/whoami" | "/api/overview")
         || path.starts_with("/api/health/")
         || path.starts_with("/api/aliveness-test/")
+}
+
+/// What RabbitMQ lets a `monitoring` user read of every vhost: connections, channels,
+/// consumers and nodes.
+fn monitoring_may_read(path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    ["/api/connections", "/api/channels", "/api/consumers", "/api/nodes"]
+        .iter()
+        .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")))
+        || (path.starts_with("/api/vhosts/") && (path.ends_with("/connections") || path.ends_with("/channels")))
 }
 
 fn peer(request: &Request) -> Option<SocketAddr> {
@@ -82,6 +96,18 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::AUTHORIZATION, HeaderValue::from_str(value).expect("header"));
         h
+    }
+
+    #[test]
+    fn monitoring_reads_connections_channels_consumers_and_nodes_only() {
+        for path in
+            ["/api/connections", "/api/channels/x%20(1)", "/api/nodes/warren@localhost", "/api/vhosts/%2F/channels"]
+        {
+            assert!(monitoring_may_read(path), "{path}");
+        }
+        for path in ["/api/users", "/api/vhosts/%2F", "/api/connectionsX", "/api/definitions"] {
+            assert!(!monitoring_may_read(path), "{path}");
+        }
     }
 
     #[test]

@@ -28,12 +28,13 @@
 
 pub mod args;
 pub mod auth;
-mod connections;
+pub mod connections;
 mod error;
 pub mod exchange;
 pub mod message;
 pub mod policy;
 pub mod queue;
+pub mod stats;
 mod topology;
 
 #[cfg(test)]
@@ -206,12 +207,6 @@ impl State {
         self.shared.next_connection.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Records a connection that opened `vhost` as `user`, so deleting either closes it.
-    pub fn connection_opened(&self, id: ConnectionId, user: &str, vhost: &str, outbox: Arc<queue::Outbox>) {
-        let open = connections::OpenConnection { user: user.to_owned(), vhost: vhost.to_owned(), outbox };
-        self.shared.connections.opened(id, open);
-    }
-
     /// Estimated bytes held by queued messages.
     pub fn memory_used(&self) -> usize {
         self.shared.memory.load(Ordering::Relaxed)
@@ -250,6 +245,17 @@ impl State {
     /// Whether the disk alarm is on (free space under the limit, or a write refused).
     pub fn disk_alarm(&self) -> bool {
         self.shared.disk_alarm.load(Ordering::Relaxed)
+    }
+
+    /// Free bytes on the data directory's disk (`None` without a data directory, or when the
+    /// file system cannot tell).
+    pub fn disk_free(&self) -> Option<u64> {
+        self.shared.store.get()?.free_space().ok()
+    }
+
+    /// Free bytes under which publishers are blocked (with a data directory).
+    pub fn disk_free_limit(&self) -> u64 {
+        self.shared.disk_free_limit.load(Ordering::Relaxed)
     }
 
     /// Raises the disk alarm at once (a write failed for lack of space).

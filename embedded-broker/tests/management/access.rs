@@ -3,7 +3,7 @@
 use rabbitmq_http_client::password_hashing;
 use rabbitmq_http_client::requests::{Permissions, TopicPermissions, UserParams, VirtualHostParams};
 
-use crate::util::{Server, raw};
+use crate::util::{Server, rabbitmq, raw, unique_name};
 
 #[tokio::test]
 async fn overview_says_what_answers_and_whoami_names_the_login() {
@@ -177,4 +177,37 @@ async fn wrong_credentials_and_missing_tags_are_refused_like_rabbitmq() {
     let none = raw(server.addr, "GET", "/api/whoami", Some(("plain", "pw")), None).await;
     assert_eq!(none.status, 401);
     assert_eq!(none.reason(), "Not management user");
+}
+
+/// A `monitoring` user reads connections, channels, consumers and nodes of every vhost, and
+/// nothing that reveals or changes definitions; the same answers as RabbitMQ's.
+#[tokio::test]
+async fn a_monitoring_user_reads_connections_and_nodes_but_not_users() {
+    let server = Server::start().await;
+    let rabbit = rabbitmq().await;
+    let user = unique_name("watcher");
+    let body = r#"{"password":"pw","tags":"monitoring"}"#;
+    let mut sides = vec![(server.addr, ("guest".to_owned(), "guest".to_owned()))];
+    sides.extend(rabbit.as_ref().map(|r| (r.addr, (r.user.clone(), r.password.clone()))));
+    for (addr, (admin, password)) in sides {
+        let created = raw(addr, "PUT", &format!("/api/users/{user}"), Some((&admin, &password)), Some(body)).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        let statuses: Vec<(&str, u16)> = {
+            let mut out = Vec::new();
+            for path in ["/api/connections", "/api/channels", "/api/consumers", "/api/nodes", "/api/users"] {
+                out.push((path, raw(addr, "GET", path, Some((&user, "pw")), None).await.status));
+            }
+            out
+        };
+        let expected = [
+            ("/api/connections", 200),
+            ("/api/channels", 200),
+            ("/api/consumers", 200),
+            ("/api/nodes", 200),
+            ("/api/users", 401),
+        ];
+        assert_eq!(statuses, expected, "at {addr}");
+        raw(addr, "DELETE", &format!("/api/users/{user}"), Some((&admin, &password)), None).await;
+    }
+    server.stop().await;
 }

@@ -187,8 +187,12 @@ async fn errors_have_rabbitmqs_status_and_json_shape() {
     let rabbit = &rabbit;
     let outcome = tokio::spawn({
         let vhost = vhost.clone();
-        let rabbit =
-            crate::util::RabbitMq { addr: rabbit.addr, user: rabbit.user.clone(), password: rabbit.password.clone() };
+        let rabbit = crate::util::RabbitMq {
+            addr: rabbit.addr,
+            amqp_url: rabbit.amqp_url.clone(),
+            user: rabbit.user.clone(),
+            password: rabbit.password.clone(),
+        };
         async move {
             check("RabbitMQ", &vhost, |method, path, body| {
                 let rabbit = &rabbit;

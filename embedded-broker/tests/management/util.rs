@@ -126,8 +126,23 @@ pub async fn raw(
     auth: Option<(&str, &str)>,
     body: Option<&str>,
 ) -> Response {
+    raw_with_headers(addr, method, path, auth, &[], body).await
+}
+
+/// [`raw`] with extra request headers.
+pub async fn raw_with_headers(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    auth: Option<(&str, &str)>,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Response {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect to the management API");
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
     if let Some((user, password)) = auth {
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         request.push_str(&format!("Authorization: Basic {token}\r\n"));
@@ -169,6 +184,8 @@ fn dechunk(mut text: &str) -> String {
 pub struct RabbitMq {
     /// Its address.
     pub addr: SocketAddr,
+    /// Its AMQP URL, with credentials and vhost.
+    pub amqp_url: String,
     /// Management user.
     pub user: String,
     /// Its password.
@@ -192,7 +209,7 @@ impl RabbitMq {
 /// (a failure with `WARREN_REQUIRE_RABBITMQ=1`) when it does not answer.
 pub async fn rabbitmq() -> Option<RabbitMq> {
     let found = warren_testkit::rabbitmq(&warren_testkit::current_test())?;
-    Some(RabbitMq { addr: found.management, user: found.user, password: found.password })
+    Some(RabbitMq { addr: found.management, amqp_url: found.amqp_url, user: found.user, password: found.password })
 }
 
 /// A name unique to this test run, for entities on a shared broker.

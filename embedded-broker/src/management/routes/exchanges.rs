@@ -2,34 +2,27 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use std::collections::HashMap;
-
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 use warren_definitions::arguments::{table_from_json, table_to_json};
 
-use super::{exchange_name, existing_vhost, pagination, query_flag, written};
+use super::{exchange_name, existing_vhost, query_flag, written};
+use crate::management::live::Snapshot;
 use crate::management::{Api, ApiError, body};
 use crate::state::ExchangeDecl;
 use crate::state::exchange::Exchange;
 
-pub(crate) async fn list_all(
-    State(api): State<Api>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    let items = api.state.exchanges(None).iter().map(|(vhost, x)| view(vhost, x)).collect();
-    Ok(Json(pagination::listing(items, &query)?))
+pub(crate) async fn list_all(State(api): State<Api>) -> Json<Value> {
+    let snapshot = Snapshot::take(&api.state).await;
+    Json(api.state.exchanges(None).iter().map(|(vhost, x)| with_stats(&api, &snapshot, view(vhost, x))).collect())
 }
 
-pub(crate) async fn list_in(
-    State(api): State<Api>,
-    Path(vhost): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list_in(State(api): State<Api>, Path(vhost): Path<String>) -> Result<Json<Value>, ApiError> {
     existing_vhost(&api, &vhost)?;
-    let items = api.state.exchanges(Some(&vhost)).iter().map(|(vhost, x)| view(vhost, x)).collect();
-    Ok(Json(pagination::listing(items, &query)?))
+    let snapshot = Snapshot::take(&api.state).await;
+    let exchanges = api.state.exchanges(Some(&vhost));
+    Ok(Json(exchanges.iter().map(|(vhost, x)| with_stats(&api, &snapshot, view(vhost, x))).collect()))
 }
 
 pub(crate) async fn show(
@@ -37,7 +30,21 @@ pub(crate) async fn show(
     Path((vhost, name)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let exchange = api.state.exchange(&vhost, exchange_name(&name)).map_err(|_| ApiError::ObjectNotFound)?;
-    Ok(Json(view(&vhost, &exchange)))
+    let snapshot = Snapshot::take(&api.state).await;
+    Ok(Json(with_stats(&api, &snapshot, view(&vhost, &exchange))))
+}
+
+/// Adds an exchange's `message_stats` (`publish_in`, `publish_out`) to its view.
+fn with_stats(api: &Api, snapshot: &Snapshot, mut view: Value) -> Value {
+    let vhost = view["vhost"].as_str().unwrap_or_default().to_owned();
+    let name = view["name"].as_str().unwrap_or_default().to_owned();
+    let stats = snapshot.exchange(&vhost, &name);
+    let stats = api.rates.exchange_stats(&format!("exchange/{vhost}/{name}"), &stats);
+    // Before its first message RabbitMQ shows no `message_stats` at all.
+    if stats.as_object().is_some_and(|m| !m.is_empty()) {
+        view["message_stats"] = stats;
+    }
+    view
 }
 
 /// Declares an exchange; an equivalent redeclaration is a no-op (204), an inequivalent one 400.

@@ -20,6 +20,7 @@ use crate::management::auth::AuthUser;
 use crate::management::{Api, ApiError, body};
 use crate::state::message::Message;
 use crate::state::queue::QueuedMessage;
+use crate::state::stats::{MessageStats, queue_tally};
 use crate::state::{decode_properties, encode_properties};
 
 /// The most messages one `get` returns, so one request cannot drain a huge queue into memory.
@@ -73,6 +74,16 @@ pub(crate) async fn publish(
         queue.publish(Arc::clone(&message), &mut dead);
     }
     api.state.dead_letter(&vhost, dead);
+    api.state.count_api(|counted| {
+        counted.totals.publish += 1;
+        counted.totals.drop_unroutable += u64::from(queues.is_empty());
+        for queue in &queues {
+            queue_tally(&mut counted.queues, queue).publish += 1;
+        }
+        let exchange = counted.exchanges.entry((vhost.clone(), message.exchange.to_string())).or_default();
+        exchange.publish_in += 1;
+        exchange.publish_out += queues.len() as u64;
+    });
     Ok(Json(json!({ "routed": !queues.is_empty() })))
 }
 
@@ -131,11 +142,20 @@ pub(crate) async fn get(
     let mut dead = Vec::new();
     let mut fetched: Vec<QueuedMessage> = Vec::new();
     let mut answer = Vec::new();
+    let mut counts = MessageStats::default();
     for _ in 0..count {
-        let Some((entry, left)) = queue.get(mode == AckMode::Ack, &mut dead) else { break };
+        let Some((entry, left)) = queue.get(mode == AckMode::Ack, &mut dead) else {
+            counts.get_empty += 1;
+            break;
+        };
+        counts.handed_out(true, mode != AckMode::Ack, entry.redelivered);
         answer.push(view(&entry, left, base64_only, truncate));
         fetched.push(entry);
     }
+    api.state.count_api(|counted| {
+        counted.totals.add(&counts);
+        queue_tally(&mut counted.queues, &queue).add(&counts);
+    });
     match mode {
         AckMode::Ack => {}
         AckMode::AckRequeue | AckMode::RejectRequeue => queue.requeue(fetched, &mut dead),

@@ -3,10 +3,13 @@
 //! may hold any character, as `rabbitmq_http_client` encodes every one.
 
 mod bindings;
+mod connections;
 mod definitions;
 mod exchanges;
 mod health;
 mod messages;
+mod metrics;
+mod nodes;
 mod overview;
 mod pagination;
 mod permissions;
@@ -94,8 +97,23 @@ pub(crate) fn all(api: Api) -> Router {
         .route("/api/aliveness-test/{vhost}", get(health::aliveness))
         .route("/api/definitions", get(definitions::export_all).post(definitions::import_all))
         .route("/api/definitions/{vhost}", get(definitions::export_vhost).post(definitions::import_vhost))
+        .route("/api/nodes", get(nodes::list))
+        .route("/api/nodes/{name}", get(nodes::show))
+        .route("/api/connections", get(connections::list_all))
+        .route("/api/connections/{name}", get(connections::show).delete(connections::close))
+        .route("/api/connections/{name}/channels", get(connections::channels_of))
+        .route("/api/vhosts/{vhost}/connections", get(connections::list_in))
+        .route("/api/channels", get(connections::channels_all))
+        .route("/api/channels/{name}", get(connections::channel))
+        .route("/api/vhosts/{vhost}/channels", get(connections::channels_in))
+        .route("/api/consumers", get(connections::consumers_all))
+        .route("/api/consumers/{vhost}", get(connections::consumers_in))
         .fallback(not_found)
+        .route_layer(middleware::from_fn(pagination::lists))
         .route_layer(middleware::from_fn_with_state(api.clone(), require_login))
+        // As on the Prometheus plugin's own port, scraping needs no login.
+        .route("/metrics", get(metrics::aggregated))
+        .route("/metrics/per-object", get(metrics::per_object))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::map_response(json_rejections))
         .layer(middleware::from_fn_with_state(turns, one_at_a_turn))

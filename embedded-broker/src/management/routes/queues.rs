@@ -1,47 +1,44 @@
 //! `/api/queues[/{vhost}[/{name}]]`: list with message and consumer counts,
 //! show, declare, delete (`if-empty`, `if-unused`) and purge (`…/contents`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 use warren_definitions::arguments::{table_from_json, table_to_json};
 
 use super::exchanges::{arguments, flag};
 use super::overview::NODE;
-use super::{existing_vhost, pagination, query_flag, written};
+use super::{connections, existing_vhost, query_flag, written};
+use crate::management::live::{Scope, Snapshot};
 use crate::management::{Api, ApiError, body};
 use crate::state::QueueDecl;
 use crate::state::queue::{Queue, QueueType};
 
-pub(crate) async fn list_all(
-    State(api): State<Api>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    let items = api.state.queues(None).iter().map(|q| view(&api, q)).collect();
-    Ok(Json(pagination::listing(items, &query)?))
+pub(crate) async fn list_all(State(api): State<Api>) -> Json<Value> {
+    let snapshot = Snapshot::take(&api.state).await;
+    Json(api.state.queues(None).iter().map(|q| view(&api, q, &snapshot)).collect())
 }
 
-pub(crate) async fn list_in(
-    State(api): State<Api>,
-    Path(vhost): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list_in(State(api): State<Api>, Path(vhost): Path<String>) -> Result<Json<Value>, ApiError> {
     existing_vhost(&api, &vhost)?;
-    let items = api.state.queues(Some(&vhost)).iter().map(|q| view(&api, q)).collect();
-    Ok(Json(pagination::listing(items, &query)?))
+    let snapshot = Snapshot::take(&api.state).await;
+    Ok(Json(api.state.queues(Some(&vhost)).iter().map(|q| view(&api, q, &snapshot)).collect()))
 }
 
+/// One queue, with its consumers (`consumer_details`), as RabbitMQ shows a single queue.
 pub(crate) async fn show(
     State(api): State<Api>,
     Path((vhost, name)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let queue = api.state.queue(&vhost, &name).map_err(|_| ApiError::ObjectNotFound)?;
-    Ok(Json(view(&api, &queue)))
+    let snapshot = Snapshot::take(&api.state).await;
+    let mut value = view(&api, &queue, &snapshot);
+    value["consumer_details"] = Value::Array(connections::consumers(&api, std::slice::from_ref(&queue)));
+    Ok(Json(value))
 }
 
 /// Declares a queue; an equivalent redeclaration is a no-op (204), an inequivalent one 400.
@@ -92,10 +89,12 @@ pub(crate) fn declaration(name: String, map: &Map<String, Value>) -> Result<Queu
     })
 }
 
-/// A queue as RabbitMQ lists it, with the counts `warren`'s data-loss guard reads.
-pub(crate) fn view(api: &Api, queue: &Arc<Queue>) -> Value {
+/// A queue as RabbitMQ lists it, with the counts `warren`'s data-loss guard reads, their rates
+/// and the queue's `message_stats`.
+pub(crate) fn view(api: &Api, queue: &Arc<Queue>, snapshot: &Snapshot) -> Value {
     let counts = queue.counts();
     let settings = queue.settings();
+    let prefix = format!("queue/{}/{}", queue.vhost, queue.name);
     let mut value = json!({
         "arguments": table_to_json(&queue.arguments),
         "auto_delete": queue.auto_delete,
@@ -115,6 +114,19 @@ pub(crate) fn view(api: &Api, queue: &Arc<Queue>) -> Value {
         "type": settings.kind.as_str(),
         "vhost": queue.vhost,
     });
+    if let Value::Object(map) = &mut value {
+        let depth = [
+            ("messages", counts.messages as u64),
+            ("messages_ready", counts.ready as u64),
+            ("messages_unacknowledged", counts.unacked as u64),
+        ];
+        map.extend(api.rates.counters(&prefix, &depth));
+        let stats = api.rates.message_stats(&prefix, &snapshot.queue(queue), Scope::Queue);
+        // Before its first message RabbitMQ shows no `message_stats` at all.
+        if stats.as_object().is_some_and(|m| !m.is_empty()) {
+            map.insert("message_stats".into(), stats);
+        }
+    }
     if settings.kind == QueueType::Quorum {
         value["leader"] = json!(NODE);
         value["members"] = json!([NODE]);

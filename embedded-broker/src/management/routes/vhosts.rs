@@ -1,15 +1,13 @@
 //! `/api/vhosts[/{vhost}]`: list, show, create or update metadata, delete.
 
 use axum::body::Bytes;
-use std::collections::HashMap;
-
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use super::overview::NODE;
-use super::{existing_vhost, pagination, written};
+use super::{existing_vhost, written};
 use crate::management::auth::AuthUser;
 use crate::management::{Api, ApiError, body};
 use crate::state::VhostInfo;
@@ -18,12 +16,8 @@ use crate::state::auth::Permission;
 /// Queue types a vhost may default to.
 const QUEUE_TYPES: [&str; 3] = ["classic", "quorum", "stream"];
 
-pub(crate) async fn list(
-    State(api): State<Api>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    let items = api.state.vhosts().iter().map(|v| view(&api, v)).collect();
-    Ok(Json(pagination::listing(items, &query)?))
+pub(crate) async fn list(State(api): State<Api>) -> Json<Value> {
+    Json(api.state.vhosts().iter().map(|v| view(&api, v)).collect())
 }
 
 pub(crate) async fn show(State(api): State<Api>, Path(vhost): Path<String>) -> Result<Json<Value>, ApiError> {
