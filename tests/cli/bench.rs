@@ -806,9 +806,10 @@ fn bench_result_holds_the_brokers_view_of_its_queues() {
         assert!(count(view, "/peak_messages") > 100, "{on}: {view:#}");
         assert_eq!(view["peak_queue"]["name"], "backlog", "{on}");
         assert!(output.stdout.contains("broker: peak "), "{on}: the summary says it:\n{}", output.stdout);
+        assert!(count(view, "/peak_memory_bytes") > 0, "{on} reports its memory: {view:#}");
+        assert!(samples.iter().any(|s| s["connections"].as_u64() >= Some(2)), "{on}: the run's connections: {view:#}");
+        assert!(samples.iter().any(|s| s["channels"].as_u64() >= Some(2)), "{on}: the run's channels: {view:#}");
         if rabbit.is_some() {
-            assert!(count(view, "/peak_memory_bytes") > 0, "RabbitMQ reports its memory: {view:#}");
-            assert!(samples.iter().any(|s| s["connections"].as_u64() >= Some(2)), "the run's connections: {view:#}");
             assert!(view["cpu_seconds"].is_null(), "a broker in another process: no CPU figure");
         } else {
             assert!(number(view, "/cpu_seconds") > 0.0, "the in-process broker's CPU: {view:#}");
