@@ -3,7 +3,8 @@
 //! (`rabbitmq_http_client`) reconciles both brokers.
 //!
 //! Layout: `auth` (basic auth and tags), `error` (RabbitMQ-shaped JSON errors),
-//! `body` (request bodies), and `routes/`, one file per resource. Definitions
+//! `body` (request bodies), `routes/`, one file per resource, and `ui/`, the web
+//! page served at `/` (no login for the files; the page logs in through the API). Definitions
 //! import and export live in [`crate::definitions`]; the document, password
 //! hashes and binding `properties_key`s in the `warren-definitions` crate. Every
 //! route answers in RabbitMQ's shapes; RabbitMQ 3.10 is the reference for
@@ -13,6 +14,7 @@ mod auth;
 mod body;
 mod error;
 mod routes;
+mod ui;
 
 use std::net::SocketAddr;
 
@@ -40,8 +42,8 @@ pub async fn serve(
     axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
 }
 
-/// The API's routes, with authentication, over `state`.
+/// The API's routes, with authentication, over `state`, and the web page.
 pub fn router(state: State) -> Router {
     let api = Api { state };
-    routes::all(api)
+    routes::all(api).merge(ui::routes())
 }

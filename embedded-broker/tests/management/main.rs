@@ -1,6 +1,7 @@
 //! The management API through `rabbitmq_http_client`, the client `warren
 //! apply` uses, against the embedded broker; error shapes are compared with
-//! the machine's RabbitMQ where it answers.
+//! the machine's RabbitMQ where it answers. `ui` drives the web page in
+//! headless Chromium.
 
 mod access;
 mod bindings;
@@ -13,4 +14,5 @@ mod hostile;
 mod messages;
 mod persistence;
 mod policies;
+mod ui;
 mod util;
