@@ -79,6 +79,11 @@ async fn a_person_logs_in_sees_the_broker_and_publishes_and_gets_a_message_in_ch
         .await
         .expect("published");
     let lists_connections = server.raw("GET", "/api/connections", None).await.status == 200;
+    for (user, tags) in [("watcher", "monitoring"), ("nobody", "")] {
+        let body = format!(r#"{{"password":"{user}-pw","tags":"{tags}"}}"#);
+        let created = server.raw("PUT", &format!("/api/users/{user}"), Some(&body)).await;
+        assert_eq!(created.status, 201, "{user}: {}", created.body);
+    }
 
     let base = server.base.clone();
     let browsing = tokio::task::spawn_blocking(move || browse(&chromium, &base, lists_connections)).await;
@@ -157,6 +162,18 @@ fn browse(chromium: &std::path::Path, base: &str, lists_connections: bool) {
     );
     direct.assert_true("the credentials left the URL", "location.hash === '#/'");
     direct.screenshot("login-by-url");
+
+    // Tags decide, as in RabbitMQ: no management tag, no login; monitoring logs in without Admin.
+    let tags = Page::open(&browser, &format!("{base}/"));
+    tags.wait("the login form", "!document.getElementById('login').hidden");
+    tags.log_in("nobody", "nobody-pw");
+    tags.wait("the refusal of a user without tags", "text('#login-error').startsWith('Login failed')");
+    tags.log_in("watcher", "watcher-pw");
+    tags.wait(
+        "the overview for a monitoring user",
+        "text('#user-name') === 'watcher' && !!document.getElementById('totals')",
+    );
+    tags.assert_true("no Admin tab without administrator", "document.getElementById('admin-tab').hidden");
 }
 
 fn launch(chromium: &std::path::Path) -> Browser {
