@@ -4,7 +4,8 @@
 //!
 //! Layout: `auth` (basic auth and tags), `error` (RabbitMQ-shaped JSON errors),
 //! `body` (request bodies), `live` (counters read from the connections, and
-//! their rates), and `routes/`, one file per resource. Definitions
+//! their rates), `routes/`, one file per resource, and `ui/`, the web page
+//! served at `/` (no login for the files; the page logs in through the API). Definitions
 //! import and export live in [`crate::definitions`]; the document, password
 //! hashes and binding `properties_key`s in the `warren-definitions` crate. Every
 //! route answers in RabbitMQ's shapes; RabbitMQ 3.10 is the reference for
@@ -15,6 +16,7 @@ mod body;
 mod error;
 mod live;
 mod routes;
+mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,13 +62,13 @@ pub async fn serve(
     axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
 }
 
-/// The API's routes, with authentication, over `state`.
+/// The API's routes, with authentication, over `state`, and the web page.
 pub fn router(state: State) -> Router {
     router_with(state, Listeners::default())
 }
 
-/// The API's routes over `state`, reporting `listeners`.
+/// The API's routes over `state`, reporting `listeners`, and the web page.
 pub fn router_with(state: State, listeners: Listeners) -> Router {
     let api = Api { state, rates: Arc::default(), started: Instant::now(), listeners };
-    routes::all(api)
+    routes::all(api).merge(ui::routes())
 }

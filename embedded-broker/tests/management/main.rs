@@ -1,6 +1,7 @@
 //! The management API through `rabbitmq_http_client`, the client `warren
 //! apply` uses, against the embedded broker; error shapes are compared with
-//! the machine's RabbitMQ where it answers.
+//! the machine's RabbitMQ where it answers. `ui` drives the web page in
+//! headless Chromium.
 
 mod access;
 mod bindings;
@@ -15,4 +16,5 @@ mod messages;
 mod persistence;
 mod policies;
 mod rabbitmqadmin;
+mod ui;
 mod util;
