@@ -314,14 +314,23 @@
       shown = markup;
       box.replaceChildren(...nodes);
     };
+    let again = false;
     return async function refresh() {
-      if (busy) return;
+      if (busy) {
+        again = true; // asked while loading (a filter typed): load once more afterwards
+        return;
+      }
       busy = true;
       try {
-        const content = await load();
-        if (gen === generation) show([].concat(content));
-      } catch (e) {
-        if (gen === generation) show([failure(e)]);
+        do {
+          again = false;
+          try {
+            const content = await load();
+            if (gen === generation) show([].concat(content));
+          } catch (e) {
+            if (gen === generation) show([failure(e)]);
+          }
+        } while (again && gen === generation);
       } finally {
         busy = false;
       }
@@ -615,6 +624,51 @@
     return refreshing(charts, nodes, listeners);
   }
 
+  const PAGE_SIZE = 100;
+
+  /**
+   * RabbitMQ's paged listing (`page`, `page_size`, `name`) behind a filter box and page buttons,
+   * as RabbitMQ's page shows its long lists. `load()` answers the rows of the current page, or
+   * `null` when the broker does not serve `path`; a broker without paging answers the whole list.
+   */
+  function pager(view, id, path) {
+    const state = { page: 1, name: '' };
+    const info = el('span', { class: 'muted', id: id + '-paging' });
+    const prev = el('button', { type: 'button', title: 'Previous page' }, '\u2190');
+    const next = el('button', { type: 'button', title: 'Next page' }, '\u2192');
+    const filter = el('input', { id: id + '-filter', type: 'search', placeholder: 'Filter by name' });
+    const reload = () => current && current.refresh && current.refresh();
+    filter.addEventListener('input', () => { state.name = filter.value; state.page = 1; reload(); });
+    prev.addEventListener('click', () => { state.page = Math.max(1, state.page - 1); reload(); });
+    next.addEventListener('click', () => { state.page++; reload(); });
+    view.append(el('div', { class: 'pager' }, filter, prev, info, next));
+    const query = () => `?page=${state.page}&page_size=${PAGE_SIZE}&name=${enc(state.name)}&use_regex=false`;
+    return async function load() {
+      let answer;
+      try {
+        answer = await optional(path + query());
+      } catch (e) {
+        if (e.status !== 400 || state.page === 1) throw e;
+        state.page = 1; // the list shrank below the page shown
+        answer = await optional(path + query());
+      }
+      if (answer === null) return null;
+      if (Array.isArray(answer)) {
+        const needle = state.name.toLowerCase();
+        const rows = answer.filter((row) => !needle || String(row.name).toLowerCase().includes(needle));
+        info.textContent = `${fmtNum(rows.length)} of ${fmtNum(answer.length)}`;
+        prev.hidden = next.hidden = true;
+        return rows;
+      }
+      const pages = Math.max(1, answer.page_count || 1);
+      info.textContent = `Page ${fmtNum(answer.page)} of ${fmtNum(pages)} \u00b7 ${fmtNum(answer.filtered_count)} of ${fmtNum(answer.total_count)}`;
+      prev.hidden = next.hidden = pages <= 1;
+      prev.disabled = state.page <= 1;
+      next.disabled = state.page >= pages;
+      return items(answer);
+    };
+  }
+
   // ---- Connections and channels ---------------------------------------------------------
 
   function notServed(what) {
@@ -623,8 +677,9 @@
 
   function connectionsView(view, gen) {
     view.append(el('h1', {}, 'Connections'));
+    const page = pager(view, 'connections', '/connections');
     const list = live(view, gen, async () => {
-      const answer = await optional('/connections');
+      const answer = await page();
       if (answer === null) return notServed('connections');
       return table('connections-table', [
         ['Name', (c) => c.name],
@@ -637,15 +692,16 @@
         ['From client', (c) => fmtRate(get(c, 'recv_oct_details.rate')), 'num'],
         ['To client', (c) => fmtRate(get(c, 'send_oct_details.rate')), 'num'],
         ['Connected at', (c) => fmtTime(c.connected_at)],
-      ], items(answer), 'No connections.');
+      ], answer, 'No connections.');
     });
     return refreshing(list);
   }
 
   function channelsView(view, gen) {
     view.append(el('h1', {}, 'Channels'));
+    const page = pager(view, 'channels', '/channels');
     const list = live(view, gen, async () => {
-      const answer = await optional('/channels');
+      const answer = await page();
       if (answer === null) return notServed('channels');
       return table('channels-table', [
         ['Channel', (c) => c.name],
@@ -660,7 +716,7 @@
         ['Publish', (c) => fmtRate(rate(c.message_stats, 'publish')), 'num'],
         ['Deliver / get', (c) => fmtRate(rate(c.message_stats, 'deliver_get')), 'num'],
         ['Ack', (c) => fmtRate(rate(c.message_stats, 'ack')), 'num'],
-      ], items(answer), 'No channels.');
+      ], answer, 'No channels.');
     });
     return refreshing(list);
   }
@@ -669,8 +725,9 @@
 
   function exchangesView(view, gen) {
     view.append(el('h1', {}, 'Exchanges'));
+    const page = pager(view, 'exchanges', '/exchanges');
     const list = live(view, gen, async () => {
-      const all = items(await api('GET', '/exchanges'));
+      const all = (await page()) || [];
       return table('exchanges-table', [
         ['Virtual host', (x) => vhostLabel(x.vhost)],
         ['Name', (x) => link(exchangeHref(x.vhost, x.name), exchangeLabel(x.name))],
@@ -767,8 +824,9 @@
 
   function queuesView(view, gen) {
     view.append(el('h1', {}, 'Queues'));
+    const page = pager(view, 'queues', '/queues');
     const list = live(view, gen, async () => {
-      const all = items(await api('GET', '/queues'));
+      const all = (await page()) || [];
       return table('queues-table', [
         ['Virtual host', (q) => vhostLabel(q.vhost)],
         ['Name', (q) => link(queueHref(q.vhost, q.name), q.name), 'name'],
