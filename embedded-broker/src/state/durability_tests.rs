@@ -1,5 +1,6 @@
-//! The disk stays consistent with the queues: random sequences of publishes, gets, acks, rejects
-//! (dead-lettered), requeues, `x-max-length` drops, purges and restarts run against queues with a
+//! The disk stays consistent with the queues: random sequences of publishes, gets, acks (in any
+//! order), rejects (dead-lettered), requeues, `x-max-length` drops, purges, sweeps (which compact
+//! sparse segments) and restarts run against queues with a
 //! message store (on the simulated file system, with a tiny in-memory head so the disk tail is
 //! used) and against a plain model; after every restart the queues hold what the model says.
 
@@ -26,9 +27,10 @@ enum Op {
     Publish { persistent: bool },
     Get,
     GetNoAck,
-    Ack,
+    Ack(prop::sample::Index),
     Reject { requeue: bool },
     Purge,
+    Sweep,
     Restart,
 }
 
@@ -37,9 +39,10 @@ fn op() -> impl Strategy<Value = Op> {
         6 => any::<bool>().prop_map(|persistent| Op::Publish { persistent }),
         3 => Just(Op::Get),
         1 => Just(Op::GetNoAck),
-        2 => Just(Op::Ack),
+        2 => any::<prop::sample::Index>().prop_map(Op::Ack),
         2 => any::<bool>().prop_map(|requeue| Op::Reject { requeue }),
         1 => Just(Op::Purge),
+        1 => Just(Op::Sweep),
         1 => Just(Op::Restart),
     ]
 }
@@ -171,10 +174,12 @@ proptest! {
                         model.unacked.push(M { delivered: true, ..m });
                     }
                 }
-                Op::Ack => if !unacked.is_empty() {
-                    main.ack(vec![unacked.remove(0)]);
-                    model.unacked.remove(0);
+                Op::Ack(i) => if !unacked.is_empty() {
+                    let i = i.index(unacked.len());
+                    main.ack(vec![unacked.remove(i)]);
+                    model.unacked.remove(i);
                 }
+                Op::Sweep => state.sweep(),
                 Op::Reject { requeue } => if !unacked.is_empty() {
                     let entry = unacked.remove(0);
                     let m = model.unacked.remove(0);
