@@ -147,11 +147,7 @@ fn record_at(
 }
 
 /// The *delivered* entries of a mark file for the records kept (not gone), encoded again.
-fn delivered_marks(
-    shared: &Shared,
-    marks: &Path,
-    keep: &std::collections::VecDeque<Resident>,
-) -> io::Result<Vec<u8>> {
+fn delivered_marks(shared: &Shared, marks: &Path, keep: &std::collections::VecDeque<Resident>) -> io::Result<Vec<u8>> {
     let found = super::recovery::read_marks(shared, marks).map_err(|e| match e {
         super::StoreError::Io { source, .. } => source,
     })?;

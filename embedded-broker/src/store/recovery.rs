@@ -40,9 +40,8 @@ fn segments_by_level(shared: &Shared, dir: &Path, levels: usize) -> Result<Vec<V
     let names = shared.storage.list(dir).map_err(|source| StoreError::Io { path: dir.to_owned(), source })?;
     let mut found = vec![Vec::new(); levels];
     for name in &names {
-        let orphan_marks = name
-            .strip_suffix(".marks")
-            .is_some_and(|stem| !names.iter().any(|n| n.strip_suffix(".seg") == Some(stem)));
+        let orphan_marks =
+            name.strip_suffix(".marks").is_some_and(|stem| !names.iter().any(|n| n.strip_suffix(".seg") == Some(stem)));
         if name.ends_with(super::reclaim::NEW_SUFFIX) || orphan_marks {
             let path = dir.join(name);
             tracing::info!(path = %path.display(), "removing what an interrupted compaction or removal left");

@@ -52,7 +52,10 @@ fn drain(q: &mut QueueStore) -> Vec<(u64, Vec<u8>, bool)> {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Publish { persistent: bool, len: usize },
+    Publish {
+        persistent: bool,
+        len: usize,
+    },
     Deliver,
     /// Acknowledges one of the delivered messages (any of them: consumers ack out of order, and a
     /// message left unacknowledged pins its segment).
