@@ -39,7 +39,7 @@ fn props(n: u64) -> BasicProperties {
     let mut headers = FieldTable::default();
     headers.insert("n".into(), AMQPValue::LongLongInt(n as i64));
     headers.insert("text".into(), AMQPValue::LongString(format!("message {n} ✓").into()));
-    headers.insert("flag".into(), AMQPValue::Boolean(n % 2 == 0));
+    headers.insert("flag".into(), AMQPValue::Boolean(n.is_multiple_of(2)));
     headers.insert("nested".into(), AMQPValue::FieldTable(nested));
     headers.insert(
         "list".into(),
