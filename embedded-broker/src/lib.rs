@@ -26,6 +26,7 @@ pub mod persist;
 mod server;
 pub mod state;
 pub mod store;
+mod sync;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -13,6 +13,7 @@
 //! | `WARREN_REQUIRE_CHROMIUM=1` | a `chromium` binary for the browser tests |
 //! | `WARREN_REQUIRE_PYPI=1` | the Python client libraries installable with pip |
 //! | `WARREN_REQUIRE_CLUSTER=1` | the 3-node RabbitMQ cluster of `tools/rabbitmq-cluster up` |
+//! | `WARREN_REQUIRE_RESTARTABLE=1` | the standalone RabbitMQ node the restart tests stop and start (`tools/rabbitmq-cluster solo up`) |
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -32,6 +33,9 @@ pub enum Need {
     PyPi,
     /// A RabbitMQ cluster (`tools/rabbitmq-cluster up`).
     Cluster,
+    /// The standalone RabbitMQ node of `tools/rabbitmq-cluster solo`, which tests may restart
+    /// (the machine's own node is never restarted: others test against it).
+    RestartableRabbitMq,
 }
 
 impl Need {
@@ -42,6 +46,7 @@ impl Need {
             Need::Chromium => "WARREN_REQUIRE_CHROMIUM",
             Need::PyPi => "WARREN_REQUIRE_PYPI",
             Need::Cluster => "WARREN_REQUIRE_CLUSTER",
+            Need::RestartableRabbitMq => "WARREN_REQUIRE_RESTARTABLE",
         }
     }
 
@@ -199,6 +204,55 @@ pub fn cluster(what: &str) -> Option<Cluster> {
         return None;
     }
     Some(Cluster { amqp, management })
+}
+
+/// The standalone RabbitMQ node of `tools/rabbitmq-cluster solo`: a node of its own (name
+/// `warren-solo@localhost`, data directory, ports) that a test may restart.
+#[derive(Debug, Clone)]
+pub struct RestartableRabbitMq {
+    /// AMQP URL with credentials and vhost.
+    pub amqp_url: String,
+    script: PathBuf,
+}
+
+/// Where the solo node listens for AMQP.
+pub const RESTARTABLE_RABBITMQ_ADDR: &str = "127.0.0.1:5690";
+
+impl RestartableRabbitMq {
+    /// `rabbitmqctl stop_app` then `start_app` on the node, waiting until it answers again: every
+    /// connection is closed and the queues are recovered from disk, as after an operator's restart.
+    pub fn restart(&self) {
+        self.script(&["solo", "restart"]);
+    }
+
+    /// `kill -9` of the node's Erlang VM, then a start, waiting until it answers again.
+    pub fn kill9_and_start(&self) {
+        self.script(&["solo", "kill"]);
+        self.script(&["solo", "start"]);
+    }
+
+    fn script(&self, args: &[&str]) {
+        let status = std::process::Command::new(&self.script)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .status()
+            .unwrap_or_else(|e| panic!("running {}: {e}", self.script.display()));
+        assert!(status.success(), "{} {} failed: {status}", self.script.display(), args.join(" "));
+    }
+}
+
+/// The restartable RabbitMQ node, or `None` after [`missing`].
+pub fn restartable_rabbitmq(what: &str) -> Option<RestartableRabbitMq> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/rabbitmq-cluster");
+    if answers(RESTARTABLE_RABBITMQ_ADDR).is_none() {
+        let why = format!(
+            "the restartable RabbitMQ node does not answer at {RESTARTABLE_RABBITMQ_ADDR} \
+             (`tools/rabbitmq-cluster solo up` starts it); checked against the embedded broker only"
+        );
+        missing(Need::RestartableRabbitMq, what, &why);
+        return None;
+    }
+    Some(RestartableRabbitMq { amqp_url: format!("amqp://guest:guest@{RESTARTABLE_RABBITMQ_ADDR}/%2f"), script })
 }
 
 /// The Chromium binary, or `None` after [`missing`].

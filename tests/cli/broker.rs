@@ -43,7 +43,7 @@ impl Server {
     }
 
     /// Sends `signal` and returns the exit code and what the broker wrote after.
-    fn stop_with(mut self, signal: &str) -> (i32, String) {
+    pub(crate) fn stop_with(mut self, signal: &str) -> (i32, String) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-s", signal, &pid]).status().expect("kill runs");
         assert!(sent.success(), "kill -s {signal} {pid}");

@@ -10,6 +10,7 @@ mod util;
 mod bench;
 mod broker;
 mod broker_crash;
+mod broker_restart;
 mod cluster;
 mod exit_codes;
 mod failover;

@@ -1,7 +1,9 @@
-//! The disk stays consistent with the queues: random sequences of publishes, gets, acks, rejects
-//! (dead-lettered), requeues, `x-max-length` drops, purges and restarts run against queues with a
-//! message store (on the simulated file system, with a tiny in-memory head so the disk tail is
-//! used) and against a plain model; after every restart the queues hold what the model says.
+//! The disk stays consistent with the queues: random sequences of publishes (some with a TTL),
+//! gets, acks (in any order), rejects (dead-lettered), requeues, `x-max-length` drops, TTL expiry
+//! (dead-lettered), purges, queue deletes, sweeps (which compact sparse segments) and restarts run
+//! against queues with a message store (on the simulated file system, with a tiny in-memory head
+//! so the disk tail is used) and against a plain model; after every restart the queues hold what
+//! the model says, in its order, with its redelivered flags.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,33 +15,51 @@ use proptest::prelude::*;
 
 use super::message::Message;
 use super::queue::{Queue, QueuedMessage};
-use super::{QueueDecl, State, encode_properties};
+use super::{QueueDecl, State, clock_ms, encode_properties};
 use crate::store::MessageStore;
 use crate::store::sim::SimStorage;
 
 const MAIN: &str = "main";
 const DLQ: &str = "dlq";
 const MAX_LENGTH: usize = 6;
+/// The TTL of messages published with one: long enough never to pass while a case runs, so only
+/// [`Op::Expire`] (a sweep with the clock moved past it) expires them.
+const TTL_MS: u64 = 3_600_000;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Publish { persistent: bool },
+    Publish {
+        persistent: bool,
+        ttl: bool,
+    },
     Get,
     GetNoAck,
-    Ack,
-    Reject { requeue: bool },
+    Ack(prop::sample::Index),
+    Reject {
+        requeue: bool,
+    },
     Purge,
+    /// The clock moves past every TTL: the sweep dead-letters expired messages at the head.
+    Expire,
+    /// The queue is deleted (`main` or the dead-letter queue) and declared again.
+    Delete {
+        dlq: bool,
+    },
+    Sweep,
     Restart,
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => any::<bool>().prop_map(|persistent| Op::Publish { persistent }),
+        6 => (any::<bool>(), prop::bool::weighted(0.3)).prop_map(|(persistent, ttl)| Op::Publish { persistent, ttl }),
         3 => Just(Op::Get),
         1 => Just(Op::GetNoAck),
-        2 => Just(Op::Ack),
+        2 => any::<prop::sample::Index>().prop_map(Op::Ack),
         2 => any::<bool>().prop_map(|requeue| Op::Reject { requeue }),
         1 => Just(Op::Purge),
+        1 => Just(Op::Expire),
+        1 => any::<bool>().prop_map(|dlq| Op::Delete { dlq }),
+        1 => Just(Op::Sweep),
         1 => Just(Op::Restart),
     ]
 }
@@ -49,6 +69,8 @@ fn op() -> impl Strategy<Value = Op> {
 struct M {
     id: u64,
     persistent: bool,
+    /// Published with a TTL (a dead-lettered copy has none: dead-lettering removes `expiration`).
+    ttl: bool,
     /// Delivered at least once (before a requeue or a restart).
     delivered: bool,
     /// Its place in the queue's order.
@@ -67,11 +89,19 @@ impl Model {
     fn dead_letter(&mut self, m: M) {
         let order = self.next_order;
         self.next_order += 1;
-        self.dlq.push(M { delivered: false, order, ..m });
+        self.dlq.push(M { delivered: false, ttl: false, order, ..m });
     }
 
     fn trim(&mut self) {
         while self.main.len() > MAX_LENGTH {
+            let head = self.main.remove(0);
+            self.dead_letter(head);
+        }
+    }
+
+    /// Expired messages leave from the head only, as in RabbitMQ: one without a TTL stops it.
+    fn expire(&mut self) {
+        while self.main.first().is_some_and(|m| m.ttl) {
             let head = self.main.remove(0);
             self.dead_letter(head);
         }
@@ -83,20 +113,25 @@ impl Model {
     }
 }
 
+fn declare(state: &State, name: &str) {
+    let mut arguments = FieldTable::default();
+    if name == MAIN {
+        arguments.insert("x-max-length".into(), AMQPValue::LongLongInt(MAX_LENGTH as i64));
+        arguments.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
+        arguments.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(DLQ.into()));
+    }
+    let decl = QueueDecl { name: name.into(), durable: true, auto_delete: false, exclusive_owner: None, arguments };
+    state.declare_queue("/", decl).expect("declare");
+}
+
 fn open(fs: &Arc<SimStorage>) -> State {
     let store = MessageStore::open(Arc::new(Arc::clone(fs)), Path::new("/data/messages"), 4096).expect("store");
     let state = State::new(1 << 30);
     state.set_head_messages(2);
     state.attach_store(Arc::new(store), 0);
     // As the definitions import would at start.
-    let mut args = FieldTable::default();
-    args.insert("x-max-length".into(), AMQPValue::LongLongInt(MAX_LENGTH as i64));
-    args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
-    args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(DLQ.into()));
-    for (name, arguments) in [(MAIN, args), (DLQ, FieldTable::default())] {
-        let decl = QueueDecl { name: name.into(), durable: true, auto_delete: false, exclusive_owner: None, arguments };
-        state.declare_queue("/", decl).expect("declare");
-    }
+    declare(&state, MAIN);
+    declare(&state, DLQ);
     state
 }
 
@@ -104,15 +139,18 @@ fn queue(state: &State, name: &str) -> Arc<Queue> {
     state.queue("/", name).expect("queue")
 }
 
-fn message(id: u64, persistent: bool) -> Arc<Message> {
-    let props = AMQPProperties::default().with_delivery_mode(if persistent { 2 } else { 1 });
+fn message(id: u64, persistent: bool, ttl: bool) -> Arc<Message> {
+    let mut props = AMQPProperties::default().with_delivery_mode(if persistent { 2 } else { 1 });
+    if ttl {
+        props = props.with_expiration(TTL_MS.to_string().into());
+    }
     Arc::new(Message {
         exchange: "".into(),
         routing_key: MAIN.into(),
         properties: encode_properties(&props),
         body: Bytes::from(id.to_string()),
         priority: 0,
-        expiration_ms: None,
+        expiration_ms: ttl.then_some(TTL_MS),
         persistent,
     })
 }
@@ -152,11 +190,11 @@ proptest! {
             let main = queue(&state, MAIN);
             let mut dead = Vec::new();
             match op {
-                Op::Publish { persistent } => {
-                    main.publish(message(next_id, persistent), &mut dead);
+                Op::Publish { persistent, ttl } => {
+                    main.publish(message(next_id, persistent, ttl), &mut dead);
                     let order = model.next_order;
                     model.next_order += 1;
-                    model.main.push(M { id: next_id, persistent, delivered: false, order });
+                    model.main.push(M { id: next_id, persistent, ttl, delivered: false, order });
                     model.trim();
                     next_id += 1;
                 }
@@ -171,10 +209,12 @@ proptest! {
                         model.unacked.push(M { delivered: true, ..m });
                     }
                 }
-                Op::Ack => if !unacked.is_empty() {
-                    main.ack(vec![unacked.remove(0)]);
-                    model.unacked.remove(0);
+                Op::Ack(i) => if !unacked.is_empty() {
+                    let i = i.index(unacked.len());
+                    main.ack(vec![unacked.remove(i)]);
+                    model.unacked.remove(i);
                 }
+                Op::Sweep => state.sweep(),
                 Op::Reject { requeue } => if !unacked.is_empty() {
                     let entry = unacked.remove(0);
                     let m = model.unacked.remove(0);
@@ -190,6 +230,23 @@ proptest! {
                 Op::Purge => {
                     main.purge();
                     model.main.clear();
+                }
+                Op::Expire => {
+                    main.sweep(clock_ms() + 2 * TTL_MS, &mut dead);
+                    model.expire();
+                }
+                Op::Delete { dlq } => {
+                    let name = if dlq { DLQ } else { MAIN };
+                    state.delete_queue("/", name, false, false).expect("delete");
+                    declare(&state, name);
+                    if dlq {
+                        model.dlq.clear();
+                    } else {
+                        // What a consumer held of the deleted queue is gone with it.
+                        unacked.clear();
+                        model.unacked.clear();
+                        model.main.clear();
+                    }
                 }
                 Op::Restart => {
                     // The consumer's channel closes: what it holds goes back first.

@@ -57,11 +57,7 @@ use warren_definitions::password::{self, HashingAlgorithm};
 /// Identifies a client connection (owner of exclusive queues and consumers).
 pub type ConnectionId = u64;
 
-/// Locks a mutex, carrying on after a panic elsewhere: every critical section leaves the data
-/// consistent before anything that could panic.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+pub(crate) use crate::sync::lock;
 
 /// Milliseconds on the broker's monotonic clock, for TTLs and `x-expires`.
 pub fn clock_ms() -> u64 {

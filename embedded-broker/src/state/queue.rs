@@ -999,18 +999,20 @@ impl Queue {
         (std::mem::take(&mut q.consumers), n)
     }
 
-    /// Periodic work: drops expired head messages, writes what the store buffered, and tells
-    /// whether `x-expires` has passed.
+    /// Periodic work: drops expired head messages, writes what the store buffered, compacts its
+    /// sparse segments, and tells whether `x-expires` has passed.
     pub(crate) fn sweep(self: &Arc<Self>, now: u64, dead: &mut Vec<DeadLetter>) -> bool {
         let mut q = self.inner();
         if q.ready > 0 {
             self.drop_expired_head(&mut q, now, dead);
         }
-        if let Some(store) = q.store.as_mut()
-            && store.has_buffered()
-            && let Err(error) = store.flush()
-        {
-            tracing::error!(%error, vhost = %self.vhost, queue = %self.name, "cannot write queued messages to disk");
+        if let Some(store) = q.store.as_mut() {
+            if store.has_buffered()
+                && let Err(error) = store.flush()
+            {
+                tracing::error!(%error, vhost = %self.vhost, queue = %self.name, "cannot write queued messages to disk");
+            }
+            store.compact();
         }
         match q.settings.expires {
             Some(ms) => q.consumers.is_empty() && now.saturating_sub(q.last_used) >= ms && !q.deleted,

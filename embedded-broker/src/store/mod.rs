@@ -5,7 +5,7 @@
 //! - `segment.rs`: a chain of segments — buffered appends, marks, the sequential tail reader.
 //! - `syncer.rs`: the group-commit thread (one `fdatasync` round covers every connection).
 //! - `recovery.rs`: reading a queue's directory back at start, torn tails cut off.
-//! - `reclaim.rs`: removing dead segments and deleted queues' directories.
+//! - `reclaim.rs`: removing dead segments and deleted queues' directories, compacting sparse ones.
 //! - `storage.rs`: the file system behind a trait; `sim.rs`: the power-cut simulation for tests.
 //!
 //! What goes to disk: a persistent message routed to a durable queue, at publish (its publisher's
@@ -35,7 +35,7 @@ pub use segment::Loaded;
 use storage::Storage;
 use syncer::{SyncFile, Syncer};
 
-use crate::state::lock;
+use crate::sync::lock;
 
 /// Default size at which a segment file is closed and a new one started.
 pub const SEGMENT_SIZE: u64 = 32 << 20;
@@ -324,6 +324,17 @@ impl QueueStore {
             chain.flush(&self.shared)?;
         }
         Ok(())
+    }
+
+    /// Rewrites the segments that a few live messages pin with just those messages (compaction, see
+    /// `reclaim.rs`); run from the broker's periodic sweep, not from the paths that acknowledge.
+    pub fn compact(&mut self) {
+        if self.destroyed {
+            return;
+        }
+        for chain in &mut self.chains {
+            chain.compact(&self.shared);
+        }
     }
 
     /// Whether a flush has anything to write.

@@ -24,6 +24,8 @@ struct Scan {
     first_seq: Option<u64>,
     max_seq: Option<u64>,
     live: u64,
+    /// Good records, live or not.
+    records: u64,
     bytes: u64,
     /// Length of the good records.
     end: u64,
@@ -31,10 +33,21 @@ struct Scan {
     stopped: Option<(u64, &'static str)>,
 }
 
-/// Segment numbers per level found in a queue directory.
+/// Segment numbers per level found in a queue directory. What a compaction interrupted by a crash
+/// left (a file not yet renamed into place) is removed, and so is a mark file whose segment is
+/// gone (removed just before a crash), so that a new segment of that number never inherits it.
 fn segments_by_level(shared: &Shared, dir: &Path, levels: usize) -> Result<Vec<Vec<u64>>, StoreError> {
     let names = shared.storage.list(dir).map_err(|source| StoreError::Io { path: dir.to_owned(), source })?;
     let mut found = vec![Vec::new(); levels];
+    for name in &names {
+        let orphan_marks =
+            name.strip_suffix(".marks").is_some_and(|stem| !names.iter().any(|n| n.strip_suffix(".seg") == Some(stem)));
+        if name.ends_with(super::reclaim::NEW_SUFFIX) || orphan_marks {
+            let path = dir.join(name);
+            tracing::info!(path = %path.display(), "removing what an interrupted compaction or removal left");
+            shared.storage.remove_file(&path).map_err(|source| StoreError::Io { path, source })?;
+        }
+    }
     for name in names {
         let Some(stem) = name.strip_suffix(".seg") else { continue };
         let Some((level, no)) = stem.split_once('.') else { continue };
@@ -92,6 +105,8 @@ pub(super) fn recover_dir(shared: &Shared, dir: &Path, levels: usize) -> Result<
                 no,
                 first_seq: scan.first_seq.unwrap_or(u64::MAX),
                 live: scan.live,
+                records: scan.records,
+                resident: std::collections::VecDeque::new(),
                 end: scan.end,
                 marks: None,
                 recovered: Some(Box::new(RecoveredMarks { gone: marks.gone, delivered })),
@@ -103,7 +118,7 @@ pub(super) fn recover_dir(shared: &Shared, dir: &Path, levels: usize) -> Result<
 }
 
 /// A mark file's entries, sorted; a torn or damaged end is cut off.
-fn read_marks(shared: &Shared, path: &Path) -> Result<RecoveredMarks, StoreError> {
+pub(super) fn read_marks(shared: &Shared, path: &Path) -> Result<RecoveredMarks, StoreError> {
     let io_err = |source: io::Error| StoreError::Io { path: path.to_path_buf(), source };
     let mut marks = RecoveredMarks::default();
     if !shared.storage.exists(path) {
@@ -154,6 +169,7 @@ fn scan_segment(shared: &Shared, path: &Path, gone: &[u64]) -> Result<Scan, Stor
             Decoded::Record(r, used) => {
                 scan.first_seq.get_or_insert(r.seq);
                 scan.max_seq = Some(r.seq);
+                scan.records += 1;
                 if r.recover() && gone.binary_search(&r.seq).is_err() {
                     scan.live += 1;
                     scan.bytes += r.body.len() as u64;

@@ -29,6 +29,15 @@ pub(super) struct RecoveredMarks {
     pub delivered: Vec<u64>,
 }
 
+/// A live record of a segment that the queue holds in memory (ready in its head, or delivered and
+/// not yet acknowledged): what compaction copies into the rewritten segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Resident {
+    pub seq: u64,
+    /// Where the record starts in the segment file.
+    pub offset: u64,
+}
+
 /// A segment file and what the chain knows of it.
 #[derive(Debug)]
 pub(super) struct Segment {
@@ -37,6 +46,11 @@ pub(super) struct Segment {
     pub first_seq: u64,
     /// Records not yet gone.
     pub live: u64,
+    /// Records in the file, gone or not.
+    pub records: u64,
+    /// The live records before the tail, in file order (the others are tail records, read back
+    /// from the tail cursor on). A segment wholly behind the tail has every live record here.
+    pub resident: VecDeque<Resident>,
     /// Bytes of good records (buffered ones included for the segment being written).
     pub end: u64,
     pub marks: Option<MarkWriter>,
@@ -170,6 +184,10 @@ impl Chain {
         let (Some(w), Some(seg)) = (self.writer.as_mut(), self.segments.back_mut()) else {
             return Err(io::Error::other("no segment to write to"));
         };
+        if !tail {
+            seg.resident.push_back(Resident { seq: r.seq, offset: w.flushed + w.buf.len() as u64 });
+        }
+        seg.records += 1;
         record::encode(&mut w.buf, r);
         if r.flags & record::FLAG_RECOVER != 0 {
             w.sync = true;
@@ -202,6 +220,8 @@ impl Chain {
             no,
             first_seq: u64::MAX,
             live: 0,
+            records: 0,
+            resident: VecDeque::new(),
             end: SEGMENT_MAGIC.len() as u64,
             marks: None,
             recovered: None,
@@ -273,6 +293,9 @@ impl Chain {
         }
         if mark == Mark::Gone {
             let seg = &mut self.segments[i];
+            if let Ok(at) = seg.resident.binary_search_by_key(&seq, |r| r.seq) {
+                seg.resident.remove(at);
+            }
             seg.live = seg.live.saturating_sub(1);
             let no = seg.no;
             self.reclaim_if_dead(shared, no);
@@ -313,7 +336,7 @@ impl Chain {
             match record::decode(&data) {
                 Decoded::Record(record, used) => {
                     self.tail = Some(Cursor { no: cursor.no, offset: cursor.offset + used as u64 });
-                    let seg = &self.segments[i];
+                    let seg = &mut self.segments[i];
                     let mut redelivered = false;
                     if let Some(marks) = &seg.recovered {
                         if !record.recover() || marks.gone.binary_search(&record.seq).is_ok() {
@@ -321,6 +344,7 @@ impl Chain {
                         }
                         redelivered = marks.delivered.binary_search(&record.seq).is_ok();
                     }
+                    seg.resident.push_back(Resident { seq: record.seq, offset: cursor.offset });
                     self.tail_count -= 1;
                     self.tail_bytes = self.tail_bytes.saturating_sub(record.body.len() as u64);
                     return Ok(Some(Loaded { record, redelivered }));
@@ -412,6 +436,69 @@ impl Chain {
             self.read_file = None;
         }
         super::reclaim::remove_segment(shared, &self.segment_path(no), &self.marks_path(no));
+    }
+
+    /// Rewrites the segments worth it (see [`Chain::compactable`]) with only their live records.
+    /// A failure is logged and leaves the segment as it was.
+    pub fn compact(&mut self, shared: &Shared) {
+        if !(0..self.segments.len()).any(|i| self.compactable(i)) {
+            return;
+        }
+        // Marks still buffered belong in the mark files about to be replaced: written first.
+        if self.flush(shared).is_err() {
+            return;
+        }
+        for i in 0..self.segments.len() {
+            if !self.compactable(i) {
+                continue;
+            }
+            if let Err(error) = self.compact_one(shared, i) {
+                let seg = &mut self.segments[i];
+                tracing::error!(%error, path = %self.dir.join(format!("{:03}.{:010}.seg", self.level, seg.no)).display(), "cannot compact a message store segment; it stays as it is");
+                // Not tried again until as many more of its records are gone.
+                seg.records = seg.live;
+            }
+        }
+    }
+
+    /// A segment is rewritten when at most a quarter of its records are alive (one message left
+    /// unacknowledged, or acknowledged out of order, keeps a whole segment otherwise), it is not
+    /// being written, and the tail has passed it: then its live records are exactly the resident
+    /// ones, whose places are known, and no tail cursor points into it.
+    fn compactable(&self, i: usize) -> bool {
+        let seg = &self.segments[i];
+        if self.writer.as_ref().is_some_and(|w| w.no == seg.no) {
+            return false;
+        }
+        let behind_tail = match self.tail {
+            Some(c) if self.tail_count > 0 => c.no > seg.no || (c.no == seg.no && c.offset >= seg.end),
+            _ => true,
+        };
+        behind_tail && seg.live > 0 && seg.live == seg.resident.len() as u64 && seg.live * 4 <= seg.records
+    }
+
+    fn compact_one(&mut self, shared: &Shared, i: usize) -> io::Result<()> {
+        let no = self.segments[i].no;
+        let (path, marks) = (self.segment_path(no), self.marks_path(no));
+        let seg = &self.segments[i];
+        let (offsets, end) = super::reclaim::compact_segment(shared, &self.dir, &path, &marks, seg.end, &seg.resident)?;
+        let seg = &mut self.segments[i];
+        for (r, offset) in seg.resident.iter_mut().zip(offsets) {
+            r.offset = offset;
+        }
+        seg.records = seg.live;
+        seg.end = end;
+        // Its mark file was replaced (or removed): reopened at the next mark. What recovery read
+        // of it is only for records the tail has passed.
+        seg.marks = None;
+        seg.recovered = None;
+        if self.chunk.as_ref().is_some_and(|c| c.no == no) {
+            self.chunk = None;
+        }
+        if self.read_file.as_ref().is_some_and(|(n, _)| *n == no) {
+            self.read_file = None;
+        }
+        Ok(())
     }
 
     /// Bytes on disk and buffered, for the management API and tests.

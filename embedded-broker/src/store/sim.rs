@@ -6,9 +6,12 @@
 //!   after it (a random prefix, its last bytes possibly garbage), as a disk that wrote some sectors
 //!   and not others leaves it;
 //! - a file's name only once `sync_dir` ran on its directory after it was created, and a removed
-//!   file's name until `sync_dir` ran after the removal.
+//!   file's name until `sync_dir` ran after the removal; a renamed file keeps its old name (and
+//!   the file it replaced keeps the new one) until `sync_dir` ran after the rename.
 //!
-//! It can also run out of space ([`SimStorage::set_capacity`]), for the disk alarm.
+//! It can also run out of space ([`SimStorage::set_capacity`]), for the disk alarm, and stop
+//! dead after a number of changes ([`SimStorage::crash_after`]): every change from then on fails,
+//! as if the machine had stopped there, so a power cut can be placed between any two steps.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -16,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::storage::{Storage, StorageFile};
-use crate::state::lock;
+use crate::sync::lock;
 
 /// The simulated file system.
 #[derive(Debug, Default)]
@@ -33,6 +36,8 @@ struct Namespace {
     dirs: BTreeSet<PathBuf>,
     /// Bytes all files may hold together; `None`: unlimited.
     capacity: Option<u64>,
+    /// Changes (writes, syncs, renames, removals, truncations) still allowed; `None`: unlimited.
+    changes_left: Option<usize>,
 }
 
 /// One simulated file.
@@ -60,6 +65,37 @@ impl SimStorage {
         lock(&self.inner).capacity = capacity;
     }
 
+    /// Lets `n` more changes (writes, syncs, renames, removals, truncations) through and fails
+    /// every one after them; `None` lifts the limit.
+    pub fn crash_after(&self, n: Option<usize>) {
+        lock(&self.inner).changes_left = n;
+    }
+
+    /// The changes [`SimStorage::crash_after`] still lets through.
+    pub fn changes_left(&self) -> Option<usize> {
+        lock(&self.inner).changes_left
+    }
+
+    /// Counts one change against [`SimStorage::crash_after`].
+    fn change(ns: &mut Namespace) -> io::Result<()> {
+        match ns.changes_left.as_mut() {
+            Some(0) => Err(io::Error::other("the simulated machine has stopped")),
+            Some(n) => {
+                *n -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a change to a file's content (the file system's lock is not held).
+    fn file_change(weak: &std::sync::Weak<SimStorage>) -> io::Result<()> {
+        match weak.upgrade() {
+            Some(storage) => SimStorage::change(&mut lock(&storage.inner)),
+            None => Ok(()),
+        }
+    }
+
     fn used(ns: &Namespace) -> u64 {
         ns.live.values().map(|f| lock(&f.content).data.len() as u64).sum()
     }
@@ -67,7 +103,7 @@ impl SimStorage {
     /// Cuts the power: every file goes back to what its last sync kept, with `torn(file, lost)`
     /// deciding for each how many of the `lost` unsynced bytes survive anyway (a torn write); the
     /// last surviving byte is flipped when `garbage` says so. Open files are useless afterwards
-    /// (reopen everything, as after a reboot).
+    /// (reopen everything, as after a reboot), and [`SimStorage::crash_after`] is lifted.
     pub fn power_cut(self: &Arc<Self>, mut torn: impl FnMut(&Path, usize) -> (usize, bool)) {
         let mut ns = lock(&self.inner);
         let durable = std::mem::take(&mut ns.durable);
@@ -93,6 +129,7 @@ impl SimStorage {
         }
         ns.durable = live.clone();
         ns.live = live;
+        ns.changes_left = None;
     }
 
     /// Every file's path and length, sorted: for assertions on what the store left behind.
@@ -163,7 +200,9 @@ impl Storage for Arc<SimStorage> {
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        lock(&self.inner).live.remove(path);
+        let mut ns = lock(&self.inner);
+        SimStorage::change(&mut ns)?;
+        ns.live.remove(path);
         Ok(())
     }
 
@@ -174,8 +213,17 @@ impl Storage for Arc<SimStorage> {
         Ok(())
     }
 
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut ns = lock(&self.inner);
+        SimStorage::change(&mut ns)?;
+        let file = ns.live.remove(from).ok_or_else(|| not_found(from))?;
+        ns.live.insert(to.to_owned(), file);
+        Ok(())
+    }
+
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         let mut ns = lock(&self.inner);
+        SimStorage::change(&mut ns)?;
         let now: Vec<(PathBuf, Arc<SimFile>)> =
             ns.live.iter().filter(|(p, _)| p.parent() == Some(path)).map(|(p, f)| (p.clone(), Arc::clone(f))).collect();
         ns.durable.retain(|p, _| p.parent() != Some(path));
@@ -192,7 +240,8 @@ impl Storage for Arc<SimStorage> {
 impl StorageFile for SimFile {
     fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         if let Some(storage) = self.storage.upgrade() {
-            let ns = lock(&storage.inner);
+            let mut ns = lock(&storage.inner);
+            SimStorage::change(&mut ns)?;
             if let Some(capacity) = ns.capacity {
                 let len = lock(&self.content).data.len() as u64;
                 let grows = (offset + data.len() as u64).saturating_sub(len);
@@ -227,6 +276,7 @@ impl StorageFile for SimFile {
     }
 
     fn truncate(&self, len: u64) -> io::Result<()> {
+        SimStorage::file_change(&self.storage)?;
         let mut c = lock(&self.content);
         c.data.resize(len as usize, 0);
         // A truncation is metadata: kept as if the file system journaled it at once.
@@ -236,6 +286,7 @@ impl StorageFile for SimFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        SimStorage::file_change(&self.storage)?;
         let mut c = lock(&self.content);
         c.synced = c.data.clone();
         Ok(())

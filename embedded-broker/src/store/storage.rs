@@ -22,6 +22,9 @@ pub trait Storage: Send + Sync + Debug {
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     /// Removes a directory and everything in it.
     fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Gives a file another name in the same directory, replacing any file of that name
+    /// (`rename(2)`: a crash leaves the old name or the new one, never neither).
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Makes the directory's entries (files created or removed in it) durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
     /// Bytes available to the broker on the file system holding `path`.
@@ -125,6 +128,10 @@ impl Storage for DiskStorage {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
         }
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {

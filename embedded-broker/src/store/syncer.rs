@@ -16,7 +16,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use tokio::sync::watch;
 
 use super::storage::{Storage, StorageFile};
-use crate::state::lock;
+use crate::sync::lock;
 
 /// A file the syncer may have to sync, with its "already on the list" flag.
 #[derive(Debug)]
