@@ -12,8 +12,8 @@ use crate::outcome::Outcome;
 use crate::target::{DEFAULT_BROKER, Target};
 use crate::topology::Topology;
 use crate::topology::current::{self, CurrentState};
-use crate::topology::plan::diff::{DiffOptions, diff};
 use crate::topology::load::load_file;
+use crate::topology::plan::diff::{DiffOptions, diff};
 use crate::topology::plan::{Plan, use_color};
 
 /// What `plan` and `apply` share: the loaded file, the broker, its state and the plan.

@@ -14,10 +14,10 @@ use warren_definitions::{Definitions, Tags, UserDef, VhostDef, VhostMetadata};
 use super::definitions::{
     binding_def, exchange_def, operator_policy_def, permission_def, policy_def, queue_def, topic_permission_def,
 };
+use super::model::{State, Topology};
 use super::plan::diff::{DiffError, DiffOptions, diff};
 use super::plan::guard;
 use super::plan::guard::DataLossRefused;
-use super::model::{State, Topology};
 use super::plan::{Action, Change, Kind, Plan, Subject};
 use crate::management::{Management, ManagementError};
 use crate::target::Endpoint;

@@ -11,6 +11,7 @@ mod bench;
 mod broker;
 mod broker_crash;
 mod cluster;
+mod cluster_bench;
 mod exit_codes;
 mod failover;
 mod gate;

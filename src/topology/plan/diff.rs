@@ -13,11 +13,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use regex::Regex;
 use serde_json::Value;
 
+use super::{Action, Change, PasswordChange, Plan, Subject, UserSpec};
 use crate::topology::model::{
     Arguments, Binding, DestinationType, Exchange, Password, Policy, Queue, QueueType, State, Topology, User, Vhost,
 };
 use crate::topology::normalise::{is_builtin_exchange, is_server_named_queue};
-use super::{Action, Change, PasswordChange, Plan, Subject, UserSpec};
 
 /// How to diff.
 #[derive(Debug, Clone, Default)]

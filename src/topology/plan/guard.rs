@@ -14,9 +14,9 @@ use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 
-use crate::topology::model::Topology;
 use super::{Action, Plan, Subject};
 use crate::management::{Management, ManagementError, QueueStats, QueueStatsMap};
+use crate::topology::model::Topology;
 
 /// Queue arguments a policy key can set instead, so the queue need not be replaced.
 const POLICY_KEYS: &[(&str, &str)] = &[
