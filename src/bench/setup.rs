@@ -8,7 +8,7 @@
 
 use anyhow::{Context, bail};
 
-use crate::bench::scenario::{AckMode, Protocol, Scenario, ScenarioError, TopologySource};
+use crate::bench::scenario::{AckMode, Scenario, ScenarioError, TopologySource};
 use crate::target::Target;
 use crate::topology::apply::{ConvergeError, ConvergeOptions, converge};
 use crate::topology::load::env::ProcessEnv;
@@ -106,55 +106,21 @@ fn is_stream(topology: &BenchTopology, queue: &str) -> bool {
 
 /// Marks the consumers that read streams and checks what streams ask of
 /// them: over AMQP 0-9-1 RabbitMQ delivers a stream only to consumers with a
-/// prefetch and manual acknowledgements; an `offset` means something on a
-/// stream only; the stream protocol reaches streams only, publishing through
-/// `exchange: ""` with the stream's name as the routing key.
+/// prefetch and manual acknowledgements, and an `offset` means something on
+/// a stream only.
 pub fn check_streams(scenario: &mut Scenario, topology: &BenchTopology) -> Result<(), ScenarioError> {
     let origin = scenario.origin.clone();
-    for (index, group) in scenario.producers.iter().enumerate() {
-        if group.protocol != Protocol::Stream {
-            continue;
-        }
-        let at = |field: &str| ["producers".into(), index.into(), field.into()];
-        let single = match group.routing_keys.as_slice() {
-            [key] if group.exchange.is_empty() => Some(key),
-            _ => None,
-        };
-        let Some(stream) = single else {
-            return Err(ScenarioError::at(
-                &origin,
-                &at("exchange"),
-                format!(
-                    "producers[{index}]: the stream protocol publishes to one stream: give `exchange: \"\"` and the stream's name as `routing_key`"
-                ),
-            ));
-        };
-        if !is_stream(topology, stream) {
-            return Err(ScenarioError::at(
-                &origin,
-                &at("routing_key"),
-                format!(
-                    "producers[{index}].routing_key: `{stream}` is not a stream of the topology (`x-queue-type: stream`)"
-                ),
-            ));
-        }
-    }
     for (index, group) in scenario.consumers.iter_mut().enumerate() {
         let at = |field: &str| ["consumers".into(), index.into(), field.into()];
         group.stream = is_stream(topology, &group.queue);
-        let problem = if !group.stream && group.protocol == Protocol::Stream {
-            Some((
-                "protocol",
-                format!("`{}` is not a stream of the topology; the stream protocol reads streams only", group.queue),
-            ))
-        } else if !group.stream && group.offset.is_some() {
+        let problem = if !group.stream && group.offset.is_some() {
             Some(("offset", format!("`{}` is not a stream: an offset means something on streams only", group.queue)))
-        } else if group.stream && group.protocol == Protocol::Amqp && group.prefetch == 0 {
+        } else if group.stream && group.prefetch == 0 {
             Some((
                 "prefetch",
                 "a stream is read over AMQP 0-9-1 with a prefetch: give `prefetch` (e.g. 100)".to_owned(),
             ))
-        } else if group.stream && group.protocol == Protocol::Amqp && group.ack == AckMode::Auto {
+        } else if group.stream && group.ack == AckMode::Auto {
             Some(("ack", "a stream is read over AMQP 0-9-1 with manual acknowledgements, not `ack: auto`".to_owned()))
         } else {
             None

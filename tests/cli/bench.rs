@@ -435,6 +435,17 @@ fn bench_error(file: &str, text: &str) -> String {
 const GOOD_HEAD: &str = "name: bad\ntopology: ../topologies/seed.yaml\nduration: 1s\n";
 
 #[test]
+fn bench_rejects_an_offset_on_a_queue_that_is_not_a_stream_and_a_shared_consumer_connection() {
+    let head = "name: bad\ntopology: { vhosts: { /: { queues: { queue1: {} } } } }\nduration: 1s\n";
+    let text = format!("{head}consumers:\n  - name: c\n    queue: queue1\n    offset: first\n");
+    let stderr = bench_error("offset.yaml", &text);
+    assert!(stderr.contains("consumers[0].offset: `queue1` is not a stream"), "{stderr}");
+    let text = format!("{head}consumers:\n  - name: c\n    queue: queue1\n    connection: shared\n");
+    let stderr = bench_error("shared.yaml", &text);
+    assert!(stderr.contains("consumers[0].connection: `shared` is for producers"), "{stderr}");
+}
+
+#[test]
 fn bench_rejects_messages_smaller_than_the_header() {
     let text = format!("{GOOD_HEAD}producers:\n  - name: p\n    exchange: exchange1\n    message: {{ size: 8 }}\n");
     insta::assert_snapshot!(bench_error("small.yaml", &text));

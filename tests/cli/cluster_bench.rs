@@ -247,6 +247,8 @@ fn bench_connections_come_back_to_a_node_restarted_mid_run() {
 #[test]
 fn bench_reads_a_stream_back_from_its_first_offset_with_two_consumers() {
     let Some(cluster) = warren_testkit::cluster(&warren_testkit::current_test()) else { return };
+    // Kills nothing, but no other test may kill a node under it.
+    let _held = Held::take();
     let dir = tempfile::tempdir().expect("a temp dir");
     let scenario = dir.path().join("stream.yaml");
     let text = r#"name: stream

@@ -216,6 +216,14 @@ mod tests {
     }
 
     #[test]
+    fn spread_instances_take_the_nodes_in_turn_and_other_layouts_start_at_the_first() {
+        let homes: Vec<usize> = (0..5).map(|i| home_node(ConnectionLayout::Spread, i, 3)).collect();
+        assert_eq!(homes, vec![0, 1, 2, 0, 1]);
+        assert_eq!(home_node(ConnectionLayout::PerInstance, 4, 3), 0);
+        assert_eq!(home_node(ConnectionLayout::Shared, 4, 3), 0);
+    }
+
+    #[test]
     fn frame_max_is_the_smallest_power_of_two_that_carries_the_largest_body() {
         let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
         assert_eq!(frame_max_for(&scenario("message: { size: 16 }"), url), Some(4096));

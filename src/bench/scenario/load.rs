@@ -7,11 +7,11 @@ use std::time::Duration;
 use super::locate::{Segment, locate};
 use super::raw::{
     RawAck, RawAckMode, RawConfirms, RawConnectionLayout, RawConsumer, RawGates, RawNamedOffset, RawOffset,
-    RawProducer, RawProtocol, RawReconnect, RawRoutingKey, RawScenario, RawSize, RawTopologyRef,
+    RawProducer, RawReconnect, RawRoutingKey, RawScenario, RawSize, RawTopologyRef,
 };
 use super::{
-    AckMode, ConnectionLayout, ConsumerGroup, Gates, MessageProperties, Origin, ProducerGroup, Protocol, Reject,
-    Scenario, SizeSpec, StreamOffset, TopologySource,
+    AckMode, ConnectionLayout, ConsumerGroup, Gates, MessageProperties, Origin, ProducerGroup, Reject, Scenario,
+    SizeSpec, StreamOffset, TopologySource,
 };
 use crate::bench::message::HEADER_LEN;
 
@@ -282,7 +282,6 @@ impl Checker<'_> {
                 Some(RawConnectionLayout::Shared) => ConnectionLayout::Shared,
                 Some(RawConnectionLayout::Spread) => ConnectionLayout::Spread,
             },
-            protocol: protocol(raw.protocol),
         })
     }
 
@@ -453,7 +452,6 @@ impl Checker<'_> {
             exclusive: raw.exclusive,
             layout,
             offset,
-            protocol: protocol(raw.protocol),
             stream: false,
         })
     }
@@ -481,13 +479,6 @@ impl Checker<'_> {
             max_returned: raw.max_returned,
             max_errors: raw.max_errors,
         })
-    }
-}
-
-fn protocol(raw: Option<RawProtocol>) -> Protocol {
-    match raw {
-        None | Some(RawProtocol::Amqp) => Protocol::Amqp,
-        Some(RawProtocol::Stream) => Protocol::Stream,
     }
 }
 

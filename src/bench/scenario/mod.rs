@@ -89,18 +89,6 @@ pub struct ProducerGroup {
     pub confirms: Option<u32>,
     /// Connection layout.
     pub layout: ConnectionLayout,
-    /// The protocol it publishes with.
-    pub protocol: Protocol,
-}
-
-/// The protocol an actor speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Protocol {
-    /// AMQP 0-9-1.
-    #[default]
-    Amqp,
-    /// RabbitMQ's stream protocol.
-    Stream,
 }
 
 /// Message properties other than delivery mode.
@@ -183,8 +171,6 @@ pub struct ConsumerGroup {
     pub layout: ConnectionLayout,
     /// Where it starts reading when its queue is a stream.
     pub offset: Option<StreamOffset>,
-    /// The protocol it reads with.
-    pub protocol: Protocol,
     /// True when its queue is a stream (known once the topology is loaded): every
     /// consumer then reads every message, and none is taken from the others.
     pub stream: bool,

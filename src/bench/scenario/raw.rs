@@ -102,20 +102,6 @@ pub struct RawProducer {
     /// `shared`: one for the group, a channel each; `spread`: one per producer, over the listed nodes in turn.
     #[serde(default)]
     pub connection: Option<RawConnectionLayout>,
-    /// `amqp` (default): AMQP 0-9-1; `stream`: RabbitMQ's stream protocol, to the stream that
-    /// `routing_key` names (with `exchange: ""`).
-    #[serde(default)]
-    pub protocol: Option<RawProtocol>,
-}
-
-/// The protocol an actor speaks.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RawProtocol {
-    /// AMQP 0-9-1.
-    Amqp,
-    /// RabbitMQ's stream protocol (the `rabbitmq_stream` plugin, port 5552 by default).
-    Stream,
 }
 
 /// One routing key or several.
@@ -247,9 +233,6 @@ pub struct RawConsumer {
     /// Where a consumer of a stream starts: `first`, `last`, `next` (the default) or an offset.
     #[serde(default)]
     pub offset: Option<RawOffset>,
-    /// `amqp` (default), or `stream`: RabbitMQ's stream protocol, reading the stream `queue` names.
-    #[serde(default)]
-    pub protocol: Option<RawProtocol>,
 }
 
 /// Where a stream consumer starts reading.
