@@ -44,6 +44,37 @@ use crate::result::histogram::{self, Latency};
 /// Window used when publisher confirms are off: publishes still overlap, bounded.
 const UNCONFIRMED_WINDOW: usize = 64;
 
+/// How long after a reconnection a nack means the new channel came up while
+/// its queue was still changing leader, rather than a refusal to count.
+///
+/// RabbitMQ 3.10 can nack every publish of a channel opened while a quorum
+/// queue elects a new leader, for as long as that channel lives; a channel
+/// opened a moment later publishes normally. So a nack in this window sends
+/// the producer to a fresh channel (the message stays unconfirmed, and is
+/// re-sent), at most [`MAX_RENEWALS`] times per outage.
+const RENEW_WINDOW: Duration = Duration::from_secs(5);
+
+/// How many fresh channels one outage may take (see [`RENEW_WINDOW`]).
+const MAX_RENEWALS: u32 = 5;
+
+/// The pause before a fresh channel replaces one whose publishes were refused.
+const RENEW_PAUSE: Duration = Duration::from_millis(200);
+
+/// Why a producer left its channel.
+#[derive(Debug)]
+enum Broken {
+    /// lapin's error: the channel or the connection failed.
+    Lapin(lapin::Error),
+    /// The broker nacked a publish on a channel opened by a reconnection (see [`RENEW_WINDOW`]).
+    Refused,
+}
+
+impl From<lapin::Error> for Broken {
+    fn from(error: lapin::Error) -> Self {
+        Broken::Lapin(error)
+    }
+}
+
 /// What one producer instance does.
 #[derive(Debug, Clone)]
 pub struct ProducerPlan {
@@ -226,7 +257,18 @@ pub async fn run(
     let failure = loop {
         let error = match state.attached(&attached.channel, &stop, &abort).await {
             Ok(()) => break None,
-            Err(error) => error,
+            Err(Broken::Refused) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(RENEW_PAUSE) => {}
+                    _ = abort.cancelled() => break None,
+                }
+                match state.reattach(&failover, attached.node, &abort, false).await {
+                    Ok(next) => attached = next,
+                    Err(failure) => break failure,
+                }
+                continue;
+            }
+            Err(Broken::Lapin(error)) => error,
         };
         let lost = failover.give_up_after.is_some()
             && !abort.is_cancelled()
@@ -234,7 +276,7 @@ pub async fn run(
         if !lost {
             break Some(state.fail(error));
         }
-        match state.reattach(&failover, attached.node, &abort).await {
+        match state.reattach(&failover, attached.node, &abort, true).await {
             Ok(next) => attached = next,
             Err(failure) => break failure,
         }
@@ -331,6 +373,10 @@ struct Publishing<'a> {
     left_in_flight: usize,
     /// How long the broker has blocked the connection in use.
     blocked: Arc<BlockedTime>,
+    /// Until when a nack sends the producer to a fresh channel ([`RENEW_WINDOW`]).
+    renew_until_ns: u64,
+    /// Fresh channels taken since the last outage.
+    renewals: u32,
 }
 
 impl<'a> Publishing<'a> {
@@ -350,6 +396,8 @@ impl<'a> Publishing<'a> {
             unconfirmed: Unconfirmed::default(),
             left_in_flight: 0,
             blocked: plan.blocked.clone(),
+            renew_until_ns: 0,
+            renewals: 0,
         }
     }
 
@@ -361,7 +409,7 @@ impl<'a> Publishing<'a> {
         channel: &Channel,
         stop: &CancellationToken,
         abort: &CancellationToken,
-    ) -> Result<(), lapin::Error> {
+    ) -> Result<(), Broken> {
         let clock = self.clock;
         let publisher = Publisher::new(channel, self.plan, self.writes, &clock);
         let mut in_flight: FuturesUnordered<Pending<'_>> = FuturesUnordered::new();
@@ -380,15 +428,17 @@ impl<'a> Publishing<'a> {
         Ok(())
     }
 
-    /// After the connection to node `lost` dropped: a channel on the next
-    /// node that answers, and the outage noted. `Err` when the producer stops
-    /// instead: with a failure when no node answered in time, without one
-    /// when the drain ended first (what was unconfirmed stays so).
+    /// After the connection to node `lost` dropped (`outage`), or its
+    /// channel's publishes were refused: a channel on the next node that
+    /// answers, and the outage noted. `Err` when the producer stops instead:
+    /// with a failure when no node answered in time, without one when the
+    /// drain ended first (what was unconfirmed stays so).
     async fn reattach(
         &mut self,
         failover: &Failover,
         lost: usize,
         abort: &CancellationToken,
+        outage: bool,
     ) -> Result<Attached, Option<ActorError>> {
         let start_ns = self.clock.now_ns();
         let actor = format!("producer {}#{}", self.plan.group_name, self.plan.instance);
@@ -405,13 +455,20 @@ impl<'a> Publishing<'a> {
         }
         match attempt {
             Ok((link, node_index, channel)) => {
-                self.report.outages.push(Outage {
-                    actor,
-                    node,
-                    start_ns,
-                    end_ns: Some(end_ns),
-                    reconnected_to: Some(failover.nodes.name(node_index)),
-                });
+                if outage {
+                    self.report.outages.push(Outage {
+                        actor,
+                        node,
+                        start_ns,
+                        end_ns: Some(end_ns),
+                        reconnected_to: Some(failover.nodes.name(node_index)),
+                    });
+                    self.renewals = 0;
+                } else {
+                    self.renewals += 1;
+                    tracing::info!("{actor}: publishes refused on a new channel; publishing on a fresh one");
+                }
+                self.renew_until_ns = end_ns + RENEW_WINDOW.as_nanos() as u64;
                 self.blocked = link.blocked.clone();
                 let status = link.connection.status().clone();
                 Ok(Attached { channel, status, node: node_index, _link: Some(link) })
@@ -441,7 +498,7 @@ impl<'a> Publishing<'a> {
         publisher: &'p Publisher<'_>,
         in_flight: &mut FuturesUnordered<Pending<'p>>,
         cancel: &CancellationToken,
-    ) -> Result<(), lapin::Error> {
+    ) -> Result<(), Broken> {
         let mut pacer = Pacer::new();
         let mut rng = rand::rngs::SmallRng::from_rng(&mut rand::rng());
         loop {
@@ -538,12 +595,16 @@ impl<'a> Publishing<'a> {
     }
 
     /// Counts a completed publish: its confirm, nack or return, or the error that ends the producer.
-    fn settle(&mut self, done: Done) -> Result<(), lapin::Error> {
+    fn settle(&mut self, done: Done) -> Result<(), Broken> {
         let now = self.clock.now_ns();
-        let counters = self.series.at(now);
         match done.outcome {
             Ok(Confirmation::NotRequested) => Ok(()),
+            Ok(Confirmation::Nack(None)) if now < self.renew_until_ns && self.renewals < MAX_RENEWALS => {
+                // Kept unconfirmed: it goes out again on the fresh channel.
+                Err(Broken::Refused)
+            }
             Ok(confirmation) => {
+                let counters = self.series.at(now);
                 self.unconfirmed.settled(done.seq);
                 let returned = matches!(&confirmation, Confirmation::Ack(Some(_)) | Confirmation::Nack(Some(_)));
                 if returned {
@@ -564,8 +625,8 @@ impl<'a> Publishing<'a> {
                 Ok(())
             }
             Err(error) => {
-                counters.errors += 1;
-                Err(error)
+                self.series.at(now).errors += 1;
+                Err(Broken::Lapin(error))
             }
         }
     }
@@ -593,7 +654,7 @@ impl<'a> Publishing<'a> {
         &mut self,
         in_flight: &mut FuturesUnordered<Pending<'_>>,
         abort: &CancellationToken,
-    ) -> Result<(), lapin::Error> {
+    ) -> Result<(), Broken> {
         let drain_end = self.clock.instant(self.clock.drain_end_ns);
         while !in_flight.is_empty() {
             tokio::select! {
