@@ -298,7 +298,7 @@ fn bench_json_format_prints_the_result_on_stdout() {
         assert_eq!(output.code, 0, "{on}: stderr:\n{}", output.stderr);
         let printed: Value = serde_json::from_str(&output.stdout).expect("stdout is one JSON document");
         assert_eq!(printed, file_result, "{on}: stdout holds the result file's document");
-        assert_eq!(printed["schema_version"], 2);
+        assert_eq!(printed["schema_version"], 3);
         assert_sound(&printed);
         assert!(!output.stderr.contains("pub "), "{on}: no progress lines with --format json: {}", output.stderr);
     }
@@ -740,7 +740,7 @@ fn bench_blames_the_broker_not_warren_for_time_spent_blocked() {
     assert_eq!(output.code, 0, "stdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
     let result: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("a result")).expect("JSON");
     assert_valid_result(&result);
-    assert_eq!(result["schema_version"], 2);
+    assert_eq!(result["schema_version"], 3);
 
     // The producer fell far behind its schedule, and the result says it waited on the broker.
     let group = &result["producers"][0];
