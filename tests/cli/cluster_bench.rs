@@ -17,13 +17,14 @@ use crate::util::{RabbitMq, failed_gates, is_timing, management_request, repo_pa
 
 /// Holds the cluster for one test; on drop (a failed assertion too) starts
 /// every node the test stopped.
-struct Held {
+pub struct Held {
     _lock: File,
     killed: Vec<u32>,
 }
 
 impl Held {
-    fn take() -> Held {
+    /// Waits for the cluster's lock (`/tmp/warren-cluster.lock`) and takes it.
+    pub fn take() -> Held {
         let lock = File::options()
             .create(true)
             .truncate(false)
@@ -193,8 +194,9 @@ fn port(url: &str) -> u16 {
 
 #[test]
 fn bench_on_a_quorum_queue_survives_the_death_of_the_node_it_connected_to() {
-    let Some(cluster) = warren_testkit::cluster(&warren_testkit::current_test()) else { return };
+    // The lock first: another test may have a node down until it lets go.
     let mut held = Held::take();
+    let Some(cluster) = warren_testkit::cluster(&warren_testkit::current_test()) else { return };
     let dir = tempfile::tempdir().expect("a temp dir");
     let out = dir.path().join("result.json");
     let vhost = unique_name("failover");
@@ -219,8 +221,9 @@ fn bench_on_a_quorum_queue_survives_the_death_of_the_node_it_connected_to() {
 
 #[test]
 fn bench_connections_come_back_to_a_node_restarted_mid_run() {
-    let Some(cluster) = warren_testkit::cluster(&warren_testkit::current_test()) else { return };
+    // The lock first: another test may have a node down until it lets go.
     let mut held = Held::take();
+    let Some(cluster) = warren_testkit::cluster(&warren_testkit::current_test()) else { return };
     let dir = tempfile::tempdir().expect("a temp dir");
     let out = dir.path().join("result.json");
     let vhost = unique_name("failback");
@@ -246,9 +249,10 @@ fn bench_connections_come_back_to_a_node_restarted_mid_run() {
 
 #[test]
 fn bench_reads_a_stream_back_from_its_first_offset_with_two_consumers() {
-    let Some(cluster) = warren_testkit::cluster(&warren_testkit::current_test()) else { return };
-    // Kills nothing, but no other test may kill a node under it.
+    // Kills nothing, but no other test may kill a node under it; the lock first,
+    // since another test may have a node down until it lets go.
     let _held = Held::take();
+    let Some(cluster) = warren_testkit::cluster(&warren_testkit::current_test()) else { return };
     let dir = tempfile::tempdir().expect("a temp dir");
     let scenario = dir.path().join("stream.yaml");
     let text = r#"name: stream
