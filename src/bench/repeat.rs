@@ -16,6 +16,7 @@ pub fn median(runs: Vec<RunResult>) -> Option<RunResult> {
             e2e: r.summary.latency.e2e,
             confirm: r.summary.latency.confirm,
             lost: r.summary.lost,
+            confirmed_lost: r.summary.confirmed_lost,
         })
         .collect();
     let mut order: Vec<usize> = (0..runs.len()).collect();
@@ -35,6 +36,11 @@ pub fn median(runs: Vec<RunResult>) -> Option<RunResult> {
         let worst = figures.iter().map(|f| f.lost).max().unwrap_or(0);
         for gate in result.gates.iter_mut().filter(|g| g.name == "max_lost") {
             gate.actual = worst as f64;
+            gate.passed = gate.actual <= gate.threshold;
+        }
+        let worst_confirmed = figures.iter().map(|f| f.confirmed_lost).max().unwrap_or(0);
+        for gate in result.gates.iter_mut().filter(|g| g.name == "max_confirmed_lost") {
+            gate.actual = worst_confirmed as f64;
             gate.passed = gate.actual <= gate.threshold;
         }
         result.repeat = Some(RepeatInfo { median_run: chosen as u32 + 1, runs: figures });

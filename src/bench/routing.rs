@@ -123,6 +123,8 @@ fn headers_match(
 pub struct Routes {
     by_group: Vec<Vec<Option<BTreeSet<String>>>>,
     consumed: BTreeSet<String>,
+    /// Per stream, how many consumers read it: each reads every message.
+    stream_readers: BTreeMap<String, u64>,
 }
 
 impl Routes {
@@ -140,7 +142,11 @@ impl Routes {
             })
             .collect();
         let consumed = scenario.consumers.iter().map(|c| c.queue.clone()).collect();
-        Routes { by_group, consumed }
+        let mut stream_readers = BTreeMap::new();
+        for group in scenario.consumers.iter().filter(|c| c.stream) {
+            *stream_readers.entry(group.queue.clone()).or_insert(0) += u64::from(group.instances);
+        }
+        Routes { by_group, consumed, stream_readers }
     }
 
     /// Warnings for routes that could not be predicted (loss is not counted for them).
@@ -181,7 +187,10 @@ impl Routes {
     pub fn expected_all(&self, reports: &[ProducerReport]) -> BTreeMap<String, u64> {
         self.consumed
             .iter()
-            .map(|queue| (queue.clone(), reports.iter().map(|r| self.expected(r, queue, 0, r.published)).sum()))
+            .map(|queue| {
+                let readers = self.stream_readers.get(queue).copied().unwrap_or(1);
+                (queue.clone(), readers * reports.iter().map(|r| self.expected(r, queue, 0, r.published)).sum::<u64>())
+            })
             .collect()
     }
 }

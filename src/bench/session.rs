@@ -84,7 +84,8 @@ pub async fn run_series(target: &Target, options: &BenchOptions, reporter: &mut 
 /// Applies the topology, runs, cleans up, and assembles the result.
 async fn run_once(target: &Target, options: &BenchOptions, reporter: &mut Reporter) -> anyhow::Result<Finished> {
     let BenchOptions { scenario, topology, routes, .. } = options;
-    let amqp_url = with_vhost(target.amqp_url(), &topology.vhost_name)?;
+    let amqp_urls =
+        target.amqp_urls.iter().map(|url| with_vhost(url, &topology.vhost_name)).collect::<anyhow::Result<Vec<_>>>()?;
     let management = Arc::new(Management::new(&target.management)?);
     let (product, version) = management.product().await;
     reporter.note(&format!("applying the topology to vhost `{}`", topology.vhost_name));
@@ -106,8 +107,7 @@ async fn run_once(target: &Target, options: &BenchOptions, reporter: &mut Report
     let cpu_before = host::cpu::cpu_seconds();
     let sampler = broker_view::Sampler::start(management, topology.vhost_name.clone(), target.embedded.is_some());
     let own = std::mem::replace(reporter, Reporter::Silent);
-    let (output, own) =
-        runner::run_on_own_thread(scenario.clone(), amqp_url.clone(), own, interrupt, routes.clone()).await;
+    let (output, own) = runner::run_on_own_thread(scenario.clone(), amqp_urls, own, interrupt, routes.clone()).await;
     *reporter = own;
     let cpu = cpu_before.and_then(|before| host::cpu::cpu_seconds().map(|after| after - before));
     listener.abort();
@@ -210,6 +210,7 @@ fn assemble(options: &BenchOptions, output: &runner::RunOutput, measured: Measur
         producers: analysis.producers,
         consumers: analysis.consumers,
         gates,
+        outages: analysis.outages,
         time_series: analysis.time_series,
         histograms: analysis.histograms,
         warnings: shard::with_lateness(routes.warnings(scenario), measured.late),

@@ -8,7 +8,7 @@
 
 use anyhow::{Context, bail};
 
-use crate::bench::scenario::{Scenario, ScenarioError, TopologySource};
+use crate::bench::scenario::{AckMode, Scenario, ScenarioError, TopologySource};
 use crate::target::Target;
 use crate::topology::apply::{ConvergeError, ConvergeOptions, converge};
 use crate::topology::load::env::ProcessEnv;
@@ -97,6 +97,41 @@ pub fn check_references(scenario: &Scenario, topology: &BenchTopology) -> Result
     Ok(())
 }
 
+/// True when the topology declares `queue` as a stream.
+fn is_stream(topology: &BenchTopology, queue: &str) -> bool {
+    topology.vhost.queues.get(queue).is_some_and(|q| {
+        q.state == State::Present && q.arguments.get("x-queue-type").and_then(|t| t.as_str()) == Some("stream")
+    })
+}
+
+/// Marks the consumers that read streams and checks what streams ask of
+/// them: over AMQP 0-9-1 RabbitMQ delivers a stream only to consumers with a
+/// prefetch and manual acknowledgements, and an `offset` means something on
+/// a stream only.
+pub fn check_streams(scenario: &mut Scenario, topology: &BenchTopology) -> Result<(), ScenarioError> {
+    let origin = scenario.origin.clone();
+    for (index, group) in scenario.consumers.iter_mut().enumerate() {
+        let at = |field: &str| ["consumers".into(), index.into(), field.into()];
+        group.stream = is_stream(topology, &group.queue);
+        let problem = if !group.stream && group.offset.is_some() {
+            Some(("offset", format!("`{}` is not a stream: an offset means something on streams only", group.queue)))
+        } else if group.stream && group.prefetch == 0 {
+            Some((
+                "prefetch",
+                "a stream is read over AMQP 0-9-1 with a prefetch: give `prefetch` (e.g. 100)".to_owned(),
+            ))
+        } else if group.stream && group.ack == AckMode::Auto {
+            Some(("ack", "a stream is read over AMQP 0-9-1 with manual acknowledgements, not `ack: auto`".to_owned()))
+        } else {
+            None
+        };
+        if let Some((field, why)) = problem {
+            return Err(ScenarioError::at(&origin, &at(field), format!("consumers[{index}].{field}: {why}")));
+        }
+    }
+    Ok(())
+}
+
 /// What a run created on the broker, to delete afterwards.
 #[derive(Debug, Default)]
 pub struct Created {
@@ -167,6 +202,56 @@ pub async fn cleanup(target: &Target, created: &Created) -> anyhow::Result<()> {
     let mut absent = Topology::default();
     absent.vhosts.insert(created.vhost.clone(), vhost);
     let options = ConvergeOptions { prune: false, allow_data_loss: true, amqp_urls: Vec::new() };
-    converge(&target.management, &absent, options).await.context("deleting what the run created")?;
+    if let Err(error) = converge(&target.management, &absent, options).await {
+        let (base, user) = target.management.first().map_or(("http://127.0.0.1:15672", "guest"), |endpoint| {
+            (endpoint.base_url.as_str(), endpoint.username.as_str())
+        });
+        let commands = leftovers(created, base, user).join("\n  ");
+        return Err(anyhow::Error::new(error).context(format!(
+            "deleting what the run created; no node could delete it, so it is still there (delete it later, \
+             through this node or any other, with):\n  {commands}\n"
+        )));
+    }
     Ok(())
+}
+
+/// One command per entity a run created, that deletes it through the
+/// management API at `base` (curl asks for `user`'s password).
+fn leftovers(created: &Created, base: &str, user: &str) -> Vec<String> {
+    let encode =
+        |name: &str| percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let vhost = encode(&created.vhost);
+    let delete = |path: String| format!("curl -u {user} -X DELETE '{base}/api/{path}'");
+    if created.new_vhost {
+        return vec![delete(format!("vhosts/{vhost}"))];
+    }
+    let queues = created.queues.iter().map(|(name, _)| delete(format!("queues/{vhost}/{}", encode(name))));
+    let exchanges = created.exchanges.iter().map(|(name, _)| delete(format!("exchanges/{vhost}/{}", encode(name))));
+    let policies = created.policies.iter().map(|(name, _)| delete(format!("policies/{vhost}/{}", encode(name))));
+    queues.chain(exchanges).chain(policies).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_cleanup_could_not_delete_is_named_with_a_command_that_deletes_it() {
+        let mut created = Created { vhost: "bench/1".into(), ..Created::default() };
+        created.queues.push(("orders q".into(), Queue::default()));
+        created.exchanges.push(("events".into(), Exchange::default()));
+        let commands = leftovers(&created, "http://127.0.0.1:15682", "guest");
+        assert_eq!(
+            commands,
+            vec![
+                "curl -u guest -X DELETE 'http://127.0.0.1:15682/api/queues/bench%2F1/orders%20q'",
+                "curl -u guest -X DELETE 'http://127.0.0.1:15682/api/exchanges/bench%2F1/events'",
+            ]
+        );
+        created.new_vhost = true;
+        assert_eq!(
+            leftovers(&created, "http://h:1", "u"),
+            vec!["curl -u u -X DELETE 'http://h:1/api/vhosts/bench%2F1'"]
+        );
+    }
 }

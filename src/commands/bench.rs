@@ -66,6 +66,7 @@ fn options(
     let vhost = shard::vhost(args.shard, args.vhost.as_deref(), broker_named(&scenario).as_deref());
     let topology = setup::load_topology(&scenario, vhost.as_deref())?;
     setup::check_references(&scenario, &topology)?;
+    setup::check_streams(&mut scenario, &topology)?;
     let routes = Routes::compute(&scenario, &topology.vhost);
     Ok(BenchOptions {
         scenario,

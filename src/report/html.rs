@@ -58,6 +58,7 @@ pub fn render(
     out.push_str(&throughput_chart(result, baseline).render());
     out.push_str("<h2>Latency over time (end to end, per second)</h2>\n");
     out.push_str(&latency_chart(result, baseline).render());
+    outages(&mut out, result);
     broker_charts(&mut out, result);
 
     out.push_str("<h2>Latency distribution</h2>\n<p class=\"hint\">HdrHistogram percentile plot: each step right is one more nine.</p>\n");
@@ -151,7 +152,66 @@ fn bands(result: &RunResult) -> Vec<Band> {
     if last > end {
         bands.push(Band { from: end, to: last, label: "drain".into() });
     }
+    bands.extend(outage_bands(result, last));
     bands
+}
+
+/// The stretches in which at least one actor had no connection, overlapping
+/// outages joined; one never ended runs to `last`.
+fn outage_bands(result: &RunResult, last: f64) -> Vec<Band> {
+    let mut spans: Vec<(f64, f64)> =
+        result.outages.iter().map(|o| (o.start_s, o.length_s.map_or(last, |length| o.start_s + length))).collect();
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut joined: Vec<(f64, f64, usize)> = Vec::new();
+    for (from, to) in spans {
+        match joined.last_mut() {
+            Some(span) if from <= span.1 => {
+                span.1 = span.1.max(to);
+                span.2 += 1;
+            }
+            _ => joined.push((from, to, 1)),
+        }
+    }
+    joined
+        .into_iter()
+        .map(|(from, to, count)| Band {
+            from,
+            // Short outages still show: at least a tenth of a second wide.
+            to: to.max(from + 0.1),
+            label: format!("outage ({count} connection{} lost)", if count == 1 { "" } else { "s" }),
+        })
+        .collect()
+}
+
+/// The outages as a table: who lost which node when, and for how long.
+fn outages(out: &mut String, result: &RunResult) {
+    if result.outages.is_empty() {
+        return;
+    }
+    let s = &result.summary;
+    let _ = writeln!(
+        out,
+        "<h2>Outages</h2>\n<p>{} connection{} lost; {} messages re-sent, {} duplicated, {} lost of which {} had been confirmed by the broker.</p>",
+        result.outages.len(),
+        if result.outages.len() == 1 { "" } else { "s" },
+        s.resent,
+        s.duplicated,
+        s.lost,
+        s.confirmed_lost
+    );
+    out.push_str("<table id=\"outages\">\n<tr><th>actor</th><th>node lost</th><th>at (s)</th><th>without a connection</th><th>connected again to</th></tr>\n");
+    for o in &result.outages {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td></tr>",
+            escape(&o.actor),
+            escape(&o.node),
+            o.start_s,
+            o.length_s.map_or_else(|| "never reconnected".to_owned(), |l| format!("{:.3}s", l)),
+            escape(o.reconnected_to.as_deref().unwrap_or("-"))
+        );
+    }
+    out.push_str("</table>\n");
 }
 
 fn throughput_chart(result: &RunResult, baseline: Option<&RunResult>) -> Chart {

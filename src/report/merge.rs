@@ -149,6 +149,9 @@ pub fn merge(files: &[(String, RunResult)]) -> Result<RunResult, MergeError> {
     merged.histograms.send_delay = histogram::encode(send_delay);
     merged.histograms.confirm = histogram::encode(confirm);
     merged.time_series = merge_series(files)?;
+    // Shards that began together share their clock, so their outages line up.
+    merged.outages = files.iter().flat_map(|(_, r)| r.outages.iter().cloned()).collect();
+    merged.outages.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
 
     merged.status = files.iter().map(|(_, r)| r.status).max_by_key(|s| severity(*s)).unwrap_or(RunStatus::Completed);
     merged.error = files
@@ -242,6 +245,8 @@ fn merge_summary(files: &[(String, RunResult)]) -> Summary {
         s.consumed += t.consumed;
         s.expected += t.expected;
         s.lost += t.lost;
+        s.confirmed_lost += t.confirmed_lost;
+        s.resent += t.resent;
         s.duplicated += t.duplicated;
         s.reordered += t.reordered;
         s.redelivered += t.redelivered;
@@ -268,7 +273,7 @@ fn merge_producers(files: &[(String, RunResult)]) -> Result<Vec<ProducerGroupRes
         let (mut send_delay, mut own_send_delay, mut confirm) =
             (histogram::new_latency(), histogram::new_latency(), histogram::new_latency());
         let mut broker_wait = BrokerWait::default();
-        let (mut instances, mut published, mut confirmed, mut nacked, mut returned) = (0, 0, 0, 0, 0);
+        let (mut instances, mut published, mut confirmed, mut nacked, mut returned, mut resent) = (0, 0, 0, 0, 0, 0);
         let (mut rate, mut bytes, mut target) = (0.0, 0.0, None::<f64>);
         for (file, result) in files {
             for g in result.producers.iter().filter(|g| g.name == template.name) {
@@ -277,6 +282,7 @@ fn merge_producers(files: &[(String, RunResult)]) -> Result<Vec<ProducerGroupRes
                 confirmed += g.confirmed;
                 nacked += g.nacked;
                 returned += g.returned;
+                resent += g.resent;
                 rate += g.publish_rate;
                 bytes += g.publish_bytes_rate;
                 if let Some(t) = g.target_rate {
@@ -299,6 +305,7 @@ fn merge_producers(files: &[(String, RunResult)]) -> Result<Vec<ProducerGroupRes
         group.confirmed = confirmed;
         group.nacked = nacked;
         group.returned = returned;
+        group.resent = resent;
         group.publish_rate = rate;
         group.publish_bytes_rate = bytes;
         group.target_rate = target;
@@ -320,7 +327,7 @@ fn merge_consumers(files: &[(String, RunResult)]) -> Result<Vec<ConsumerGroupRes
     for template in &first.consumers {
         let mut group = template.clone();
         let (mut e2e, mut e2e_actual) = (histogram::new_latency(), histogram::new_latency());
-        let mut sums = [0u64; 8];
+        let mut sums = [0u64; 9];
         let (mut rate, mut bytes) = (0.0, 0.0);
         for (file, result) in files {
             for g in result.consumers.iter().filter(|g| g.name == template.name) {
@@ -333,6 +340,7 @@ fn merge_consumers(files: &[(String, RunResult)]) -> Result<Vec<ConsumerGroupRes
                     g.reordered,
                     g.redelivered,
                     g.rejected,
+                    g.confirmed_lost,
                 ]) {
                     *sum += value;
                 }
@@ -347,11 +355,12 @@ fn merge_consumers(files: &[(String, RunResult)]) -> Result<Vec<ConsumerGroupRes
                 )?;
             }
         }
-        let [instances, consumed, expected, lost, duplicated, reordered, redelivered, rejected] = sums;
+        let [instances, consumed, expected, lost, duplicated, reordered, redelivered, rejected, confirmed_lost] = sums;
         group.instances = u32::try_from(instances).unwrap_or(u32::MAX);
         group.consumed = consumed;
         group.expected = expected;
         group.lost = lost;
+        group.confirmed_lost = confirmed_lost;
         group.duplicated = duplicated;
         group.reordered = reordered;
         group.redelivered = redelivered;
@@ -433,6 +442,7 @@ fn rejudge(gates: &[GateResult], summary: &Summary) -> Vec<GateResult> {
                 "latency_p99_max" => (summary.latency.e2e.p99_us, false),
                 "latency_p999_max" => (summary.latency.e2e.p999_us, false),
                 "max_lost" => (summary.lost as f64, false),
+                "max_confirmed_lost" => (summary.confirmed_lost as f64, false),
                 "max_duplicated" => (summary.duplicated as f64, false),
                 "max_returned" => (summary.returned as f64, false),
                 "max_errors" => (summary.errors as f64, false),
@@ -510,8 +520,10 @@ mod tests {
         let (own_a, own_b) = (spread_us(100, 10, 90), spread_us(100, 500, 9000));
         a.producers[0].own_send_delay_histogram = histogram::encode(&histogram_of(&own_a));
         b.producers[0].own_send_delay_histogram = histogram::encode(&histogram_of(&own_b));
-        a.producers[0].broker_wait = BrokerWait { blocked_s: 1.0, confirm_window_s: 0.25, write_s: 0.0 };
-        b.producers[0].broker_wait = BrokerWait { blocked_s: 0.5, confirm_window_s: 0.0, write_s: 0.125 };
+        a.producers[0].broker_wait =
+            BrokerWait { blocked_s: 1.0, confirm_window_s: 0.25, write_s: 0.0, ..BrokerWait::default() };
+        b.producers[0].broker_wait =
+            BrokerWait { blocked_s: 0.5, confirm_window_s: 0.0, write_s: 0.125, ..BrokerWait::default() };
         a.broker_pace.waited = a.producers[0].broker_wait;
         b.broker_pace.waited = b.producers[0].broker_wait;
         b.broker_pace.paced = true;
@@ -520,7 +532,7 @@ mod tests {
         let mut old = result("s", 100, &[1000], &[]);
         old.producers[0].own_send_delay_histogram = String::new();
         let merged = merge(&[("a".into(), a), ("b".into(), b), ("old".into(), old)]).expect("merges");
-        let sum = BrokerWait { blocked_s: 1.5, confirm_window_s: 0.25, write_s: 0.125 };
+        let sum = BrokerWait { blocked_s: 1.5, confirm_window_s: 0.25, write_s: 0.125, ..BrokerWait::default() };
         assert_eq!(merged.producers[0].broker_wait, sum);
         assert_eq!(merged.broker_pace.waited, sum);
         assert!(merged.broker_pace.paced);

@@ -14,6 +14,7 @@ pub fn render(result: &RunResult) -> String {
     consumers(&mut out, result);
     latencies(&mut out, result);
     totals(&mut out, result);
+    outages(&mut out, result);
     broker_view(&mut out, result);
     pace_and_warnings(&mut out, result);
     gates(&mut out, result);
@@ -276,6 +277,30 @@ pub fn cpu_summary(result: &RunResult) -> Option<String> {
     }
 }
 
+/// Each lost connection on the time line, and what the losses cost: shown
+/// only when a connection was lost or a confirmed message went missing.
+fn outages(out: &mut String, result: &RunResult) {
+    let s = &result.summary;
+    if result.outages.is_empty() && s.confirmed_lost == 0 && s.resent == 0 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "outages: {} connection{} lost; re-sent {}, confirmed lost {} (the broker confirmed them, no consumer got them)",
+        result.outages.len(),
+        if result.outages.len() == 1 { "" } else { "s" },
+        s.resent,
+        s.confirmed_lost
+    );
+    for o in &result.outages {
+        let back = match (o.length_s, &o.reconnected_to) {
+            (Some(length), Some(to)) => format!("connected again after {length:.3}s to {to}"),
+            _ => "never connected again".to_owned(),
+        };
+        let _ = writeln!(out, "  t={:>7.2}s  {:<24} lost {}, {back}", o.start_s, o.actor, o.node);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{BrokerSample, cpu_summary, render};
@@ -286,7 +311,8 @@ mod tests {
     fn the_summary_tells_the_brokers_pace_from_warrens_own() {
         let mut result = sample::result("s", 1000, &[1_000_000], &[1_000_000]);
         result.producers[0].instances = 2;
-        result.producers[0].broker_wait = BrokerWait { blocked_s: 3.0, confirm_window_s: 0.5, write_s: 0.0 };
+        result.producers[0].broker_wait =
+            BrokerWait { blocked_s: 3.0, confirm_window_s: 0.5, write_s: 0.0, ..BrokerWait::default() };
         result.broker_pace.paced = true;
         result.broker_pace.reasons = vec!["producer group `producer` fell behind because it waited".into()];
         let text = render(&result);

@@ -13,8 +13,12 @@
 //!   queue should have delivered and never did;
 //! - rates are per second of the measured window;
 //! - a producer *waits on the broker* while a message is due and its window
-//!   of unconfirmed publishes is full; `generator.limited` blames warren only
-//!   for lateness those waits do not explain (`broker_pace` holds the rest).
+//!   of unconfirmed publishes is full, or while it has no connection;
+//!   `generator.limited` blames warren only for lateness those waits do not
+//!   explain (`broker_pace` holds the rest);
+//! - `confirmed_lost` is the part of `lost` the broker had confirmed: it
+//!   promised to keep those messages and no consumer ever got them. The rest
+//!   of `lost` was never confirmed (see `unconfirmed`, `outages`).
 
 pub mod file;
 pub mod histogram;
@@ -33,7 +37,12 @@ use self::histogram::Percentiles;
 /// waiting on the broker; `broker_pace` and each producer group's
 /// `broker_wait` say how long producers waited and on what.
 ///
-/// 3: `broker_view`, what the broker's management API said once a second.
+/// 3: a lost connection no longer ends the run: actors reconnect, `outages`
+/// lists each loss, producers re-send what was unconfirmed (`resent`), and
+/// `confirmed_lost` (gated at 0 by default) is told apart from the rest of
+/// `lost`; a producer waiting for a connection is a wait on the broker
+/// (`broker_wait.reconnect_s`); `broker_view`, what the broker's management
+/// API said once a second.
 pub const SCHEMA_VERSION: u32 = 3;
 
 /// A bench run's result.
@@ -73,6 +82,9 @@ pub struct RunResult {
     pub consumers: Vec<ConsumerGroupResult>,
     /// The scenario's gates and their verdicts.
     pub gates: Vec<GateResult>,
+    /// Every connection an actor lost during the run, in the order they happened.
+    #[serde(default)]
+    pub outages: Vec<OutageResult>,
     /// One entry per second since producers started (warmup and drain included).
     pub time_series: Vec<SecondResult>,
     /// The run's merged histograms, serialised so results can be merged exactly.
@@ -164,6 +176,22 @@ pub struct QueueSample {
     pub unacked: u64,
 }
 
+/// One lost connection: an actor's, from the moment it saw the loss until
+/// it was connected (and subscribed, or ready to publish) again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OutageResult {
+    /// The actor: `producer web#0`, `consumer sms#1`.
+    pub actor: String,
+    /// The node whose connection was lost (its URL, password redacted).
+    pub node: String,
+    /// When the loss was seen, seconds since producers started (the time series' `t`).
+    pub start_s: f64,
+    /// How long until the actor was connected again, seconds; `None` if it never was.
+    pub length_s: Option<f64>,
+    /// The node it was connected to again.
+    pub reconnected_to: Option<String>,
+}
+
 /// The runs of `bench --repeat N`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RepeatInfo {
@@ -186,6 +214,9 @@ pub struct RepeatRun {
     pub confirm: Percentiles,
     /// Messages lost.
     pub lost: u64,
+    /// Messages lost after the broker confirmed them.
+    #[serde(default)]
+    pub confirmed_lost: u64,
 }
 
 /// A shard's place among the shards of one run.
@@ -334,12 +365,15 @@ pub struct BrokerWait {
     pub blocked_s: f64,
     /// Publishes not yet written because the broker was not reading the socket.
     pub write_s: f64,
+    /// No connection: from its loss until the producer was connected to a node again.
+    #[serde(default)]
+    pub reconnect_s: f64,
 }
 
 impl BrokerWait {
     /// All of it.
     pub fn total_s(&self) -> f64 {
-        self.confirm_window_s + self.blocked_s + self.write_s
+        self.confirm_window_s + self.blocked_s + self.write_s + self.reconnect_s
     }
 
     /// Adds `other` in.
@@ -347,6 +381,7 @@ impl BrokerWait {
         self.confirm_window_s += other.confirm_window_s;
         self.blocked_s += other.blocked_s;
         self.write_s += other.write_s;
+        self.reconnect_s += other.reconnect_s;
     }
 
     /// The waits of one instance, on average, of a group of `instances`.
@@ -356,6 +391,7 @@ impl BrokerWait {
             confirm_window_s: self.confirm_window_s / n,
             blocked_s: self.blocked_s / n,
             write_s: self.write_s / n,
+            reconnect_s: self.reconnect_s / n,
         }
     }
 
@@ -366,6 +402,7 @@ impl BrokerWait {
             ("connection blocked", self.blocked_s),
             ("confirm window full", self.confirm_window_s),
             ("writes waiting", self.write_s),
+            ("reconnecting", self.reconnect_s),
         ];
         parts.sort_by(|a, b| b.1.total_cmp(&a.1));
         let shown: Vec<String> =
@@ -381,6 +418,7 @@ impl From<crate::bench::actors::wait::Waited> for BrokerWait {
             confirm_window_s: s(waited.confirms_ns),
             blocked_s: s(waited.blocked_ns),
             write_s: s(waited.writes_ns),
+            reconnect_s: s(waited.reconnecting_ns),
         }
     }
 }
@@ -401,6 +439,12 @@ pub struct Summary {
     pub expected: u64,
     /// Messages of the whole run never delivered to a consumed queue that should have had them.
     pub lost: u64,
+    /// Of `lost`, the messages the broker had confirmed.
+    #[serde(default)]
+    pub confirmed_lost: u64,
+    /// Messages producers sent again after a lost connection (unconfirmed when it was lost).
+    #[serde(default)]
+    pub resent: u64,
     /// Deliveries of a message already delivered, without the redelivered flag.
     pub duplicated: u64,
     /// Deliveries that arrived after a later message of the same producer (per consumer).
@@ -470,6 +514,9 @@ pub struct ProducerGroupResult {
     pub nacked: u64,
     /// Returned messages.
     pub returned: u64,
+    /// Messages sent again after a lost connection.
+    #[serde(default)]
+    pub resent: u64,
     /// Measured messages per second.
     pub publish_rate: f64,
     /// Measured bytes per second.
@@ -512,6 +559,9 @@ pub struct ConsumerGroupResult {
     pub expected: u64,
     /// Messages the queue never delivered (counted once per queue, on its first group).
     pub lost: u64,
+    /// Of `lost`, the messages the broker had confirmed.
+    #[serde(default)]
+    pub confirmed_lost: u64,
     /// Duplicates.
     pub duplicated: u64,
     /// Reordered deliveries.

@@ -107,6 +107,7 @@ pub fn result(name: &str, messages: u64, e2e_ns: &[u64], confirm_ns: &[u64]) -> 
             confirmed: messages,
             nacked: 0,
             returned: 0,
+            resent: 0,
             publish_rate: rate,
             publish_bytes_rate: rate * 16.0,
             target_rate: None,
@@ -125,6 +126,7 @@ pub fn result(name: &str, messages: u64, e2e_ns: &[u64], confirm_ns: &[u64]) -> 
             consumed: messages,
             expected: messages,
             lost: 0,
+            confirmed_lost: 0,
             duplicated: 0,
             reordered: 0,
             redelivered: 0,
@@ -137,6 +139,7 @@ pub fn result(name: &str, messages: u64, e2e_ns: &[u64], confirm_ns: &[u64]) -> 
             e2e_actual_histogram: histogram::encode(&e2e),
         }],
         gates: vec![GateResult { name: "max_lost".into(), threshold: 0.0, actual: 0.0, passed: true }],
+        outages: Vec::new(),
         time_series: seconds,
         histograms: Histograms {
             unit: "ns".into(),

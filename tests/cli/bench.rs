@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::util::{
     Output, Proxy, RabbitMq, assert_ok_apart_from_timing_gates, embedded_broker, embedded_broker_with, failed_gates,
-    rabbitmq, repo_path, run, run_with_env, unique_name, warren,
+    is_timing, rabbitmq, repo_path, run, run_with_env, unique_name, warren,
 };
 
 /// A short run of `scenario` against RabbitMQ in a vhost of its own; returns the result file.
@@ -331,13 +331,14 @@ fn start_bench(mut command: std::process::Command) -> (std::process::Child, std:
     (child, reader)
 }
 
-/// Cuts warren's connections mid-run through a proxy: the run fails at once
-/// with a partial result, and still deletes what it created.
+/// Cuts warren's connections mid-run through a proxy, with reconnection
+/// turned off: the run fails at once with a partial result, and still
+/// deletes what it created.
 fn assert_lost_connection_fails_with_a_partial_result(on: &str, broker: &RabbitMq) {
     let upstream = url::Url::parse(&broker.amqp_url).expect("an AMQP URL");
     let proxy = Proxy::start(&format!("127.0.0.1:{}", upstream.port().unwrap_or(5672)));
     let dir = tempfile::tempdir().expect("a temp dir");
-    let scenario = write_scenario(dir.path(), "inline.yaml", INLINE);
+    let scenario = write_scenario(dir.path(), "inline.yaml", &format!("{INLINE}reconnect: false\n"));
     let out = dir.path().join("result.json");
     let vhost = unique_name("warren-bench-cut");
     let mut command = warren();
@@ -376,6 +377,52 @@ fn bench_lost_connection_fails_with_a_partial_result() {
     }
 }
 
+/// Cuts warren's connections mid-run through a proxy that accepts new ones:
+/// the producer and the consumer connect again, the producer re-sends what
+/// was unconfirmed, and the run completes with nothing lost and the outages
+/// in the result.
+fn assert_cut_connections_come_back(on: &str, broker: &RabbitMq) {
+    let upstream = url::Url::parse(&broker.amqp_url).expect("an AMQP URL");
+    let proxy = Proxy::start(&format!("127.0.0.1:{}", upstream.port().unwrap_or(5672)));
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let scenario = write_scenario(dir.path(), "inline.yaml", INLINE);
+    let out = dir.path().join("result.json");
+    let vhost = unique_name("warren-bench-back");
+    let mut command = warren();
+    command
+        .args(["bench", &scenario.display().to_string(), "--broker", &proxy.url(&broker.amqp_url)])
+        .args(["--management", &broker.management_url, "--vhost", &vhost])
+        .args(["--duration", "4s", "--warmup", "0s", "--out", &out.display().to_string()]);
+    let (child, stderr) = start_bench(command);
+    proxy.cut();
+    let output = child.wait_with_output().expect("warren ends");
+    let stderr = stderr.join().expect("the reader ends");
+    let result: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("a result")).expect("JSON");
+    let code = output.status.code();
+    let timing_only = failed_gates(&result).iter().all(|name| is_timing(name));
+    assert!(code == Some(0) || code == Some(3) && timing_only, "{on}: the run goes on: {code:?} {stderr}");
+    assert_eq!(result["status"], "completed", "{on}: {stderr}");
+    assert_valid_result(&result);
+    let outages = result["outages"].as_array().expect("outages");
+    let actors: std::collections::BTreeSet<&str> = outages.iter().filter_map(|o| o["actor"].as_str()).collect();
+    assert_eq!(actors, ["consumer c#0", "producer p#0"].into(), "{on}: both lost their connection: {outages:#?}");
+    assert!(outages.iter().all(|o| o["length_s"].is_f64() && o["reconnected_to"].is_string()), "{on}: {outages:#?}");
+    assert_eq!(count(&result, "/summary/lost"), 0, "{on}: {:#}", result["summary"]);
+    assert_eq!(count(&result, "/summary/confirmed_lost"), 0, "{on}: {:#}", result["summary"]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("outages: 2 connections lost"), "{on}: the summary says so:\n{text}");
+    assert_eq!(management(broker, reqwest::Method::GET, &vhost_path(&vhost)), 404, "{on}: cleaned up");
+}
+
+#[test]
+fn bench_reconnects_after_its_connections_are_cut_and_loses_nothing() {
+    let embedded = embedded_broker();
+    assert_cut_connections_come_back("embedded", &embedded.target);
+    if let Some(rabbit) = rabbitmq() {
+        assert_cut_connections_come_back("RabbitMQ", &rabbit);
+    }
+}
+
 /// Runs `warren bench` on a bad file and returns stderr with the temp dir replaced by `[DIR]`.
 fn bench_error(file: &str, text: &str) -> String {
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -386,6 +433,17 @@ fn bench_error(file: &str, text: &str) -> String {
 }
 
 const GOOD_HEAD: &str = "name: bad\ntopology: ../topologies/seed.yaml\nduration: 1s\n";
+
+#[test]
+fn bench_rejects_an_offset_on_a_queue_that_is_not_a_stream_and_a_shared_consumer_connection() {
+    let head = "name: bad\ntopology: { vhosts: { /: { queues: { queue1: {} } } } }\nduration: 1s\n";
+    let text = format!("{head}consumers:\n  - name: c\n    queue: queue1\n    offset: first\n");
+    let stderr = bench_error("offset.yaml", &text);
+    assert!(stderr.contains("consumers[0].offset: `queue1` is not a stream"), "{stderr}");
+    let text = format!("{head}consumers:\n  - name: c\n    queue: queue1\n    connection: shared\n");
+    let stderr = bench_error("shared.yaml", &text);
+    assert!(stderr.contains("consumers[0].connection: `shared` is for producers"), "{stderr}");
+}
 
 #[test]
 fn bench_rejects_messages_smaller_than_the_header() {

@@ -12,6 +12,7 @@ mod broker;
 mod broker_crash;
 mod broker_restart;
 mod cluster;
+mod cluster_bench;
 mod exit_codes;
 mod failover;
 mod gate;

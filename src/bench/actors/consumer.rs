@@ -1,6 +1,10 @@
 //! A consumer: reads deliveries, checks each body's producer and sequence
 //! number, records end-to-end latency, simulates work and acknowledges as
 //! the scenario says.
+//!
+//! When its connection drops, it connects to the next node that answers and
+//! subscribes again ([`Failover`]); the broker redelivers what it had sent
+//! and not seen acknowledged, which the tracker tells from first arrivals.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,16 +16,18 @@ use std::pin::Pin;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicNackOptions};
-use lapin::{Channel, Consumer};
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{Channel, Connection, ConnectionStatus, Consumer};
 use tokio_util::sync::CancellationToken;
 
 use super::pace::Pacer;
-use super::{ActorError, Clock, Schedule};
+use super::{ActorError, Clock, Outage, Schedule};
+use crate::bench::link::{Failover, connection_lost};
 use crate::bench::message::Stamp;
 use crate::bench::metrics::series::SeriesRecorder;
-use crate::bench::metrics::tracker::Tracker;
-use crate::bench::scenario::{AckMode, Reject};
+use crate::bench::metrics::tracker::{Noted, Tracker};
+use crate::bench::scenario::{AckMode, ConsumerGroup, Reject, StreamOffset};
 use crate::result::histogram::{self, Latency};
 
 /// Acks and rejects handed to lapin and not yet written.
@@ -46,6 +52,64 @@ pub struct ConsumerPlan {
     pub reject: Option<Reject>,
     /// Simulated work per message.
     pub work: Duration,
+    /// How it subscribes, again after a reconnection.
+    pub subscription: Subscription,
+    /// The node its layout gave it: reconnections try it first.
+    pub home: usize,
+    /// The node its first connection went to.
+    pub node: usize,
+}
+
+/// How a consumer subscribes: its prefetch, acknowledgement mode and, on a
+/// stream, where it starts reading.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    queue: String,
+    prefetch: u16,
+    global_prefetch: Option<u16>,
+    no_ack: bool,
+    exclusive: bool,
+    offset: Option<StreamOffset>,
+}
+
+impl Subscription {
+    /// The subscription a group's consumers make.
+    pub fn of(group: &ConsumerGroup) -> Self {
+        Subscription {
+            queue: group.queue.clone(),
+            prefetch: group.prefetch,
+            global_prefetch: group.global_prefetch,
+            no_ack: group.ack == AckMode::Auto,
+            exclusive: group.exclusive,
+            offset: group.offset.or(group.stream.then_some(StreamOffset::Next)),
+        }
+    }
+
+    /// The arguments of `basic.consume`: on a stream, `x-stream-offset`.
+    fn arguments(&self) -> FieldTable {
+        let mut arguments = FieldTable::default();
+        let offset = match self.offset {
+            None => return arguments,
+            Some(StreamOffset::First) => AMQPValue::LongString(LongString::from("first")),
+            Some(StreamOffset::Last) => AMQPValue::LongString(LongString::from("last")),
+            Some(StreamOffset::Next) => AMQPValue::LongString(LongString::from("next")),
+            Some(StreamOffset::At(offset)) => AMQPValue::LongLongInt(i64::try_from(offset).unwrap_or(i64::MAX)),
+        };
+        arguments.insert(ShortString::from("x-stream-offset"), offset);
+        arguments
+    }
+
+    /// A channel on `connection` with the prefetch set, subscribed to the queue.
+    pub async fn subscribe(&self, connection: &Connection) -> Result<(Channel, Consumer), lapin::Error> {
+        let channel = connection.create_channel().await?;
+        if let Some(global) = self.global_prefetch {
+            channel.basic_qos(global, BasicQosOptions { global: true }).await?;
+        }
+        channel.basic_qos(self.prefetch, BasicQosOptions { global: false }).await?;
+        let options = BasicConsumeOptions { no_ack: self.no_ack, exclusive: self.exclusive, ..Default::default() };
+        let consumer = channel.basic_consume(self.queue.as_str().into(), "".into(), options, self.arguments()).await?;
+        Ok((channel, consumer))
+    }
 }
 
 /// What a consumer hands back when it ends.
@@ -71,6 +135,8 @@ pub struct ConsumerReport {
     pub e2e: Latency,
     /// End-to-end from the actual send time.
     pub e2e_actual: Latency,
+    /// Its connection's losses, and when it was connected again.
+    pub outages: Vec<Outage>,
     /// Why it stopped early, if it did.
     pub failure: Option<ActorError>,
 }
@@ -84,65 +150,64 @@ pub struct Shared {
     pub arrived: Arc<AtomicU64>,
 }
 
-/// Runs one consumer until `stop` fires or the subscription ends.
+/// Where a consumer is subscribed now.
+struct Attached {
+    channel: Channel,
+    consumer: Consumer,
+    status: ConnectionStatus,
+    node: usize,
+    /// A connection opened mid-run, kept open while the consumer uses it.
+    _link: Option<Arc<crate::bench::link::Link>>,
+}
+
+/// How one subscription ended.
+enum Ended {
+    /// `stop` fired (or the consumer failed and said why in its report).
+    Done,
+    /// The subscription ended or failed; the error, if lapin gave one.
+    Broken(Option<lapin::Error>),
+}
+
+/// Runs one consumer until `stop` fires or the subscription ends for good.
 ///
 /// The per-delivery work is one pass of its loop: count and measure the
-/// delivery, then send the reply without awaiting it.
+/// delivery, then send the reply without awaiting it. A subscription lost
+/// with its connection is made again on the next node that answers.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     channel: Channel,
-    mut consumer: Consumer,
+    consumer: Consumer,
+    status: ConnectionStatus,
     plan: ConsumerPlan,
     clock: Clock,
     shared: Shared,
     series: SeriesRecorder,
     stop: CancellationToken,
+    failover: Failover,
 ) -> ConsumerReport {
     let report = ConsumerReport::new(plan.group, shared.schedules.len());
-    let mut state = Consuming { plan, clock, shared, series, report, replies: Replies::default() };
-    let mut pacer = Pacer::new();
-    // Acks go out without waiting for lapin to write them: awaiting each would
-    // stall the consumer on a round trip to lapin's I/O thread per ack.
-    let mut acks: FuturesUnordered<Pending<'_>> = FuturesUnordered::new();
-    // One waiter for the whole run: a fresh `cancelled()` per message would register (and lock) each time.
-    let stopped = stop.cancelled();
-    tokio::pin!(stopped);
+    let node = plan.node;
+    let mut state = Consuming { plan, clock, shared, series, report, replies: Replies::default(), stream_next: None };
+    let mut attached = Attached { channel, consumer, status, node, _link: None };
     loop {
-        let delivery = tokio::select! {
-            biased;
-            _ = &mut stopped => break,
-            Some(result) = acks.next(), if !acks.is_empty() => {
-                if let Err(error) = result {
-                    state.reply_failed(error);
-                    break;
-                }
-                continue;
-            }
-            delivery = consumer.next() => delivery,
+        let error = match state.consume(&attached.channel, &mut attached.consumer, &stop).await {
+            Ended::Done => break,
+            Ended::Broken(error) => error,
         };
-        let Some(delivery) = state.accept(delivery, &stop) else { break };
-        let now = clock.now_ns();
-        state.record(&delivery, now);
-        if !state.plan.work.is_zero() {
-            work(state.plan.work, &mut pacer).await;
-        }
-        if state.plan.ack == AckMode::Auto {
-            continue;
-        }
-        if let Some(reply) = state.reply(delivery.delivery_tag, now) {
-            acks.push(reply.send(&channel));
-        }
-        // Bounded all the same: with an unlimited prefetch nothing else would stop the pile.
-        while acks.len() >= MAX_PENDING_ACKS {
-            if let Some(Err(error)) = acks.next().await {
-                state.reply_failed(error);
-                break;
-            }
-        }
-        if state.report.failure.is_some() {
+        let lost = failover.give_up_after.is_some()
+            && !stop.is_cancelled()
+            && connection_lost(&attached.status, error.as_ref()).await;
+        if !lost {
+            state.broken(error, &stop);
             break;
         }
+        match state.reattach(&failover, attached.node, &stop).await {
+            Some(next) => attached = next,
+            None => break,
+        }
     }
-    state.finish(&channel, &consumer, acks).await
+    state.series.flush();
+    state.report
 }
 
 impl ConsumerReport {
@@ -158,6 +223,7 @@ impl ConsumerReport {
             rejected: 0,
             e2e: histogram::new_latency(),
             e2e_actual: histogram::new_latency(),
+            outages: Vec::new(),
             failure: None,
         }
     }
@@ -172,6 +238,8 @@ struct Consuming {
     series: SeriesRecorder,
     report: ConsumerReport,
     replies: Replies,
+    /// On a stream: the offset after the last message read, where a new subscription resumes.
+    stream_next: Option<u64>,
 }
 
 /// Where a consumer stands with its replies to the broker.
@@ -212,29 +280,114 @@ impl Consuming {
         }
     }
 
-    /// The delivery lapin handed over, or `None` when the consumer must stop:
-    /// the channel failed, or the subscription ended before `stop` fired.
-    #[inline]
-    fn accept(&mut self, next: Option<Result<Delivery, lapin::Error>>, stop: &CancellationToken) -> Option<Delivery> {
-        match next {
-            Some(Ok(delivery)) => return Some(delivery),
-            Some(Err(error)) => self.report.failure = Some(self.fail(error)),
-            None if !stop.is_cancelled() => {
-                self.report.failure = Some(ActorError::SubscriptionEnded {
-                    group: self.plan.group_name.clone(),
-                    instance: self.plan.instance,
-                    queue: self.plan.queue.clone(),
-                })
+    /// Reads, records and replies until `stop` fires or the subscription
+    /// breaks. On `stop`, acknowledges what it held back and cancels.
+    async fn consume(&mut self, channel: &Channel, consumer: &mut Consumer, stop: &CancellationToken) -> Ended {
+        let mut pacer = Pacer::new();
+        // Acks go out without waiting for lapin to write them: awaiting each would
+        // stall the consumer on a round trip to lapin's I/O thread per ack.
+        let mut acks: FuturesUnordered<Pending<'_>> = FuturesUnordered::new();
+        // One waiter for the whole run: a fresh `cancelled()` per message would register (and lock) each time.
+        let stopped = stop.cancelled();
+        tokio::pin!(stopped);
+        loop {
+            let delivery = tokio::select! {
+                biased;
+                _ = &mut stopped => break,
+                Some(result) = acks.next(), if !acks.is_empty() => {
+                    if let Err(error) = result {
+                        return Ended::Broken(Some(error));
+                    }
+                    continue;
+                }
+                delivery = consumer.next() => delivery,
+            };
+            let delivery = match delivery {
+                Some(Ok(delivery)) => delivery,
+                Some(Err(error)) => return Ended::Broken(Some(error)),
+                None if stop.is_cancelled() => break,
+                None => return Ended::Broken(None),
+            };
+            let now = self.clock.now_ns();
+            self.record(&delivery, now);
+            if !self.plan.work.is_zero() {
+                work(self.plan.work, &mut pacer).await;
             }
-            None => {}
+            if self.plan.ack == AckMode::Auto {
+                continue;
+            }
+            if let Some(reply) = self.reply(delivery.delivery_tag, now) {
+                acks.push(reply.send(channel));
+            }
+            // Bounded all the same: with an unlimited prefetch nothing else would stop the pile.
+            while acks.len() >= MAX_PENDING_ACKS {
+                if let Some(Err(error)) = acks.next().await {
+                    return Ended::Broken(Some(error));
+                }
+            }
         }
-        None
+        self.finish(channel, consumer, acks).await;
+        Ended::Done
     }
 
-    /// An ack or reject lapin could not send: the consumer stops.
-    fn reply_failed(&mut self, error: lapin::Error) {
+    /// A subscription that broke without its connection being lost (or
+    /// with reconnection off): the consumer stops and says why.
+    fn broken(&mut self, error: Option<lapin::Error>, stop: &CancellationToken) {
         self.series.at(self.clock.now_ns()).errors += 1;
-        self.report.failure = Some(self.fail(error));
+        self.report.failure = match error {
+            Some(error) => Some(self.fail(error)),
+            None if !stop.is_cancelled() => Some(ActorError::SubscriptionEnded {
+                group: self.plan.group_name.clone(),
+                instance: self.plan.instance,
+                queue: self.plan.queue.clone(),
+            }),
+            None => None,
+        };
+    }
+
+    /// After the connection to node `lost` dropped: subscribes again through
+    /// the next node that answers, and notes the outage. `None` when the
+    /// consumer stops instead (the run ended, or no node answered in time).
+    async fn reattach(&mut self, failover: &Failover, lost: usize, stop: &CancellationToken) -> Option<Attached> {
+        let start_ns = self.clock.now_ns();
+        // What `MultipleEvery` held back went with the channel: the broker redelivers it.
+        self.replies = Replies::default();
+        let actor = format!("consumer {}#{}", self.plan.group_name, self.plan.instance);
+        let mut subscription = self.plan.subscription.clone();
+        if let Some(next) = self.stream_next {
+            subscription.offset = Some(StreamOffset::At(next));
+        }
+        let attempt = failover
+            .reconnect(self.plan.home, &format!("warren bench {actor}"), stop, move |link| {
+                let subscription = subscription.clone();
+                async move { subscription.subscribe(&link.connection).await }
+            })
+            .await;
+        let end_ns = self.clock.now_ns();
+        let node = failover.nodes.name(lost);
+        match attempt {
+            Ok((link, node_index, (channel, consumer))) => {
+                self.report.outages.push(Outage {
+                    actor,
+                    node,
+                    start_ns,
+                    end_ns: Some(end_ns),
+                    reconnected_to: Some(failover.nodes.name(node_index)),
+                });
+                let status = link.connection.status().clone();
+                Some(Attached { channel, consumer, status, node: node_index, _link: Some(link) })
+            }
+            Err(error) => {
+                self.report.outages.push(Outage { actor, node, start_ns, end_ns: None, reconnected_to: None });
+                if !stop.is_cancelled() {
+                    self.report.failure = Some(ActorError::Reconnect {
+                        actor: format!("consumer {}#{}", self.plan.group_name, self.plan.instance),
+                        source: error,
+                    });
+                }
+                None
+            }
+        }
     }
 
     /// Counts one delivery received at `now` and, for a first delivery of a
@@ -252,13 +405,17 @@ impl Consuming {
         if redelivered {
             self.report.redelivered += 1;
         }
-        match Stamp::read(&delivery.data) {
-            Some(stamp) if self.report.tracker.note(stamp.producer, stamp.seq, redelivered) => {
-                if !redelivered {
-                    self.first_delivery(&stamp, delivery.data.len(), now);
-                }
+        if self.plan.subscription.offset.is_some() {
+            let offset = delivery.properties.headers().as_ref().and_then(|h| h.inner().get("x-stream-offset"));
+            if let Some(AMQPValue::LongLongInt(offset)) = offset {
+                self.stream_next = u64::try_from(*offset).ok().map(|o| o + 1);
             }
-            Some(_) => {}
+        }
+        match Stamp::read(&delivery.data) {
+            Some(stamp) => match self.report.tracker.note(stamp.producer, stamp.seq, redelivered) {
+                Noted::First | Noted::FirstRedelivered => self.first_delivery(&stamp, delivery.data.len(), now),
+                Noted::Again | Noted::Foreign => {}
+            },
             None => self.report.tracker.foreign += 1,
         }
     }
@@ -333,14 +490,8 @@ impl Consuming {
     }
 
     /// Waits for the replies still pending, acknowledges what `MultipleEvery`
-    /// held back and cancels the subscription (unless the consumer failed),
-    /// and hands the report over.
-    async fn finish(
-        mut self,
-        channel: &Channel,
-        consumer: &Consumer,
-        mut acks: FuturesUnordered<Pending<'_>>,
-    ) -> ConsumerReport {
+    /// held back and cancels the subscription.
+    async fn finish(&mut self, channel: &Channel, consumer: &Consumer, mut acks: FuturesUnordered<Pending<'_>>) {
         while let Some(result) = acks.next().await {
             if let Err(error) = result
                 && self.report.failure.is_none()
@@ -356,8 +507,6 @@ impl Consuming {
             }
             let _ = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
         }
-        self.series.flush();
-        self.report
     }
 }
 

@@ -1,12 +1,14 @@
 //! The tasks that make the load: producers publish on a schedule and keep a
 //! window of publisher confirms; consumers read, check and acknowledge.
-//! [`wait`] accounts the time a producer waits on the broker.
+//! [`wait`] accounts the time a producer waits on the broker; [`unconfirmed`]
+//! keeps what a producer re-sends after a lost connection.
 //! Each owns its histograms and counters and hands them back once, when it
 //! ends (per-second figures go to the aggregate once per second).
 
 pub mod consumer;
 pub mod pace;
 pub mod producer;
+pub mod unconfirmed;
 pub mod wait;
 
 use std::time::{Duration, Instant};
@@ -70,6 +72,23 @@ impl Schedule {
     }
 }
 
+/// A stretch without a connection: from the moment an actor saw its
+/// connection lost until it was connected (and subscribed, or ready to
+/// publish) again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outage {
+    /// The actor, e.g. `producer web#0`.
+    pub actor: String,
+    /// The node whose connection was lost (its URL, password redacted).
+    pub node: String,
+    /// When the loss was seen, nanoseconds since the run's epoch.
+    pub start_ns: u64,
+    /// When the actor was connected again; `None` if it never was.
+    pub end_ns: Option<u64>,
+    /// The node it was connected to again.
+    pub reconnected_to: Option<String>,
+}
+
 /// Why an actor stopped before its time.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ActorError {
@@ -98,6 +117,15 @@ pub enum ActorError {
         /// lapin's error.
         #[source]
         source: lapin::Error,
+    },
+    /// Its connection was lost and no node took it back in time.
+    #[error("{actor}: its connection was lost and it could not reconnect")]
+    Reconnect {
+        /// The actor, e.g. `producer web#0`.
+        actor: String,
+        /// Why not.
+        #[source]
+        source: crate::bench::link::ReconnectError,
     },
     /// The broker ended the subscription (queue deleted, or connection closed).
     #[error(

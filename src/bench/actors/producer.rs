@@ -9,6 +9,12 @@
 //! While its window is full the producer waits on the broker; [`WaitMeter`]
 //! records for how long and on what, so a producer that fell behind its
 //! schedule can tell the broker's pace from its own.
+//!
+//! When its connection drops, the producer connects to the next node that
+//! answers ([`Failover`]) and sends again, with the same stamp, every message
+//! the broker had not confirmed ([`Unconfirmed`]); then it goes on with its
+//! schedule, so the messages due meanwhile go out late and the outage shows
+//! in send delay and intended-time latency.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,23 +24,56 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
-use lapin::options::BasicPublishOptions;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
-use lapin::{BasicProperties, Channel, Confirmation};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionStatus};
 use rand::{Rng, SeedableRng};
 use tokio_util::sync::CancellationToken;
 
 use super::pace::Pacer;
+use super::unconfirmed::Unconfirmed;
 use super::wait::{Progress, WaitMeter, Waited};
-use super::{ActorError, Clock, Schedule, field_table};
-use crate::bench::link::BlockedTime;
+use super::{ActorError, Clock, Outage, Schedule, field_table};
+use crate::bench::link::{BlockedTime, Failover, Link, connection_lost};
 use crate::bench::message::{HEADER_LEN, Stamp};
 use crate::bench::metrics::series::SeriesRecorder;
+use crate::bench::metrics::tracker::SeqSet;
 use crate::bench::scenario::{ProducerGroup, SizeSpec};
 use crate::result::histogram::{self, Latency};
 
 /// Window used when publisher confirms are off: publishes still overlap, bounded.
 const UNCONFIRMED_WINDOW: usize = 64;
+
+/// How long after a reconnection a nack means the new channel came up while
+/// its queue was still changing leader, rather than a refusal to count.
+///
+/// RabbitMQ 3.10 can nack every publish of a channel opened while a quorum
+/// queue elects a new leader, for as long as that channel lives; a channel
+/// opened a moment later publishes normally. So a nack in this window sends
+/// the producer to a fresh channel (the message stays unconfirmed, and is
+/// re-sent), at most [`MAX_RENEWALS`] times per outage.
+const RENEW_WINDOW: Duration = Duration::from_secs(5);
+
+/// How many fresh channels one outage may take (see [`RENEW_WINDOW`]).
+const MAX_RENEWALS: u32 = 5;
+
+/// The pause before a fresh channel replaces one whose publishes were refused.
+const RENEW_PAUSE: Duration = Duration::from_millis(200);
+
+/// Why a producer left its channel.
+#[derive(Debug)]
+enum Broken {
+    /// lapin's error: the channel or the connection failed.
+    Lapin(lapin::Error),
+    /// The broker nacked a publish on a channel opened by a reconnection (see [`RENEW_WINDOW`]).
+    Refused,
+}
+
+impl From<lapin::Error> for Broken {
+    fn from(error: lapin::Error) -> Self {
+        Broken::Lapin(error)
+    }
+}
 
 /// What one producer instance does.
 #[derive(Debug, Clone)]
@@ -65,6 +104,10 @@ pub struct ProducerPlan {
     pub limit: Option<u64>,
     /// How long the broker has blocked the producer's connection.
     pub blocked: Arc<BlockedTime>,
+    /// The node its layout gave it: reconnections try it first.
+    pub home: usize,
+    /// The node its first connection went to.
+    pub node: usize,
 }
 
 impl ProducerPlan {
@@ -94,6 +137,15 @@ impl ProducerPlan {
             properties = properties.with_app_id(app_id.as_str().into());
         }
         properties
+    }
+
+    /// A channel on `connection` for this producer, in confirm mode when it wants confirms.
+    pub async fn open_channel(&self, connection: &Connection) -> Result<Channel, lapin::Error> {
+        let channel = connection.create_channel().await?;
+        if self.confirms.is_some() {
+            channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        }
+        Ok(channel)
     }
 }
 
@@ -127,6 +179,12 @@ pub struct ProducerReport {
     pub waited: Waited,
     /// Publish to confirm, measured window.
     pub confirm: Latency,
+    /// Messages sent again after a lost connection (the broker had not confirmed them).
+    pub resent: u64,
+    /// Every sequence number the broker confirmed (acked), over the whole run.
+    pub confirmed_seqs: SeqSet,
+    /// Its connection's losses, and when it was connected again.
+    pub outages: Vec<Outage>,
     /// Why it stopped early, if it did.
     pub failure: Option<ActorError>,
 }
@@ -152,6 +210,9 @@ impl ProducerReport {
             own_send_delay: histogram::new_latency(),
             waited: Waited::default(),
             confirm: histogram::new_latency(),
+            resent: 0,
+            confirmed_seqs: SeqSet::default(),
+            outages: Vec::new(),
             failure: None,
         }
     }
@@ -160,33 +221,67 @@ impl ProducerReport {
 type Pending<'c> = Pin<Box<dyn Future<Output = Done> + Send + 'c>>;
 
 struct Done {
+    seq: u32,
     sent_ns: u64,
     outcome: Result<Confirmation, lapin::Error>,
 }
 
+/// Where a producer publishes now.
+struct Attached {
+    channel: Channel,
+    status: ConnectionStatus,
+    node: usize,
+    /// A connection opened mid-run, kept open while the producer uses it.
+    _link: Option<Arc<Link>>,
+}
+
 /// Runs one producer until the measured window ends, its limit is reached,
 /// or `stop` fires (Ctrl-C); then waits for outstanding confirms until the
-/// drain ends or `abort` fires.
+/// drain ends or `abort` fires. A lost connection is replaced by one to the
+/// next node that answers, unless reconnection is off.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     channel: Channel,
+    status: ConnectionStatus,
     plan: ProducerPlan,
     clock: Clock,
     series: SeriesRecorder,
     stop: CancellationToken,
     abort: CancellationToken,
+    failover: Failover,
 ) -> ProducerReport {
     // Declared before the futures that update it.
     let writes = Writes::default();
-    let publisher = Publisher::new(&channel, &plan, &writes, &clock);
-    let mut in_flight: FuturesUnordered<Pending<'_>> = FuturesUnordered::new();
     let mut state = Publishing::new(&plan, clock, series, &writes);
-    let mut failure = state.publish(&publisher, &mut in_flight, &stop).await.err();
-    state.stop_metering();
-    if failure.is_none() {
-        failure = state.await_confirms(&mut in_flight, &abort).await.err();
-    }
-    let failure = failure.map(|error| state.fail(error));
-    state.finish(in_flight.len(), failure)
+    let mut attached = Attached { channel, status, node: plan.node, _link: None };
+    let failure = loop {
+        let error = match state.attached(&attached.channel, &stop, &abort).await {
+            Ok(()) => break None,
+            Err(Broken::Refused) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(RENEW_PAUSE) => {}
+                    _ = abort.cancelled() => break None,
+                }
+                match state.reattach(&failover, attached.node, &abort, false).await {
+                    Ok(next) => attached = next,
+                    Err(failure) => break failure,
+                }
+                continue;
+            }
+            Err(Broken::Lapin(error)) => error,
+        };
+        let lost = failover.give_up_after.is_some()
+            && !abort.is_cancelled()
+            && connection_lost(&attached.status, Some(&error)).await;
+        if !lost {
+            break Some(state.fail(error));
+        }
+        match state.reattach(&failover, attached.node, &abort, true).await {
+            Ok(next) => attached = next,
+            Err(failure) => break failure,
+        }
+    };
+    state.finish(failure)
 }
 
 /// Publishes lapin has written, and when the last was: what the wait meter
@@ -246,7 +341,7 @@ impl<'a> Publisher<'a> {
                 }
                 Err(error) => Err(error),
             };
-            Done { sent_ns: stamp.sent_ns, outcome }
+            Done { seq: stamp.seq, sent_ns: stamp.sent_ns, outcome }
         })
     }
 }
@@ -270,6 +365,18 @@ struct Publishing<'a> {
     seq: u32,
     /// The first sequence number sent in the measured window.
     measured_from: Option<u32>,
+    /// Publishing is over (the window ended, the limit, Ctrl-C): only confirms are awaited.
+    published_all: bool,
+    /// What the broker has not confirmed, to re-send on the next connection (with confirms only).
+    unconfirmed: Unconfirmed,
+    /// Publishes in flight when the producer stopped waiting.
+    left_in_flight: usize,
+    /// How long the broker has blocked the connection in use.
+    blocked: Arc<BlockedTime>,
+    /// Until when a nack sends the producer to a fresh channel ([`RENEW_WINDOW`]).
+    renew_until_ns: u64,
+    /// Fresh channels taken since the last outage.
+    renewals: u32,
 }
 
 impl<'a> Publishing<'a> {
@@ -285,6 +392,101 @@ impl<'a> Publishing<'a> {
             refilling: true,
             seq: 0,
             measured_from: None,
+            published_all: false,
+            unconfirmed: Unconfirmed::default(),
+            left_in_flight: 0,
+            blocked: plan.blocked.clone(),
+            renew_until_ns: 0,
+            renewals: 0,
+        }
+    }
+
+    /// What the producer does on one connection: re-sends what the last one
+    /// left unconfirmed, publishes (unless that is over) and awaits confirms.
+    /// An error is the connection's or the channel's.
+    async fn attached(
+        &mut self,
+        channel: &Channel,
+        stop: &CancellationToken,
+        abort: &CancellationToken,
+    ) -> Result<(), Broken> {
+        let clock = self.clock;
+        let publisher = Publisher::new(channel, self.plan, self.writes, &clock);
+        let mut in_flight: FuturesUnordered<Pending<'_>> = FuturesUnordered::new();
+        for sent in self.unconfirmed.pending() {
+            let stamp = Stamp { seq: sent.seq, sent_ns: sent.sent_ns, producer: self.plan.id };
+            in_flight.push(publisher.publish(stamp, sent.size));
+            self.report.resent += 1;
+        }
+        if !self.published_all {
+            self.publish(&publisher, &mut in_flight, stop).await?;
+            self.published_all = true;
+            self.stop_metering();
+        }
+        self.await_confirms(&mut in_flight, abort).await?;
+        self.left_in_flight = in_flight.len();
+        Ok(())
+    }
+
+    /// After the connection to node `lost` dropped (`outage`), or its
+    /// channel's publishes were refused: a channel on the next node that
+    /// answers, and the outage noted. `Err` when the producer stops instead:
+    /// with a failure when no node answered in time, without one when the
+    /// drain ended first (what was unconfirmed stays so).
+    async fn reattach(
+        &mut self,
+        failover: &Failover,
+        lost: usize,
+        abort: &CancellationToken,
+        outage: bool,
+    ) -> Result<Attached, Option<ActorError>> {
+        let start_ns = self.clock.now_ns();
+        let actor = format!("producer {}#{}", self.plan.group_name, self.plan.instance);
+        let plan = self.plan;
+        let attempt = failover
+            .reconnect(plan.home, &format!("warren bench {actor}"), abort, move |link| async move {
+                plan.open_channel(&link.connection).await
+            })
+            .await;
+        let end_ns = self.clock.now_ns();
+        let node = failover.nodes.name(lost);
+        if !self.published_all {
+            self.meter.reconnected(start_ns, end_ns);
+        }
+        match attempt {
+            Ok((link, node_index, channel)) => {
+                if outage {
+                    self.report.outages.push(Outage {
+                        actor,
+                        node,
+                        start_ns,
+                        end_ns: Some(end_ns),
+                        reconnected_to: Some(failover.nodes.name(node_index)),
+                    });
+                    self.renewals = 0;
+                } else {
+                    self.renewals += 1;
+                    tracing::info!("{actor}: publishes refused on a new channel; publishing on a fresh one");
+                }
+                self.renew_until_ns = end_ns + RENEW_WINDOW.as_nanos() as u64;
+                self.blocked = link.blocked.clone();
+                let status = link.connection.status().clone();
+                Ok(Attached { channel, status, node: node_index, _link: Some(link) })
+            }
+            Err(error) => {
+                self.report.outages.push(Outage {
+                    actor: actor.clone(),
+                    node,
+                    start_ns,
+                    end_ns: None,
+                    reconnected_to: None,
+                });
+                self.left_in_flight = self.unconfirmed.len();
+                match error {
+                    crate::bench::link::ReconnectError::Stopped => Err(None),
+                    source => Err(Some(ActorError::Reconnect { actor, source })),
+                }
+            }
         }
     }
 
@@ -296,7 +498,7 @@ impl<'a> Publishing<'a> {
         publisher: &'p Publisher<'_>,
         in_flight: &mut FuturesUnordered<Pending<'p>>,
         cancel: &CancellationToken,
-    ) -> Result<(), lapin::Error> {
+    ) -> Result<(), Broken> {
         let mut pacer = Pacer::new();
         let mut rng = rand::rngs::SmallRng::from_rng(&mut rand::rng());
         loop {
@@ -339,6 +541,9 @@ impl<'a> Publishing<'a> {
             }
             let size = body_size(&self.plan.size, &mut rng);
             self.count_sent(sent_ns, size, intended);
+            if self.plan.confirms.is_some() {
+                self.unconfirmed.sent(seq, sent_ns, size);
+            }
             in_flight.push(publisher.publish(Stamp { seq, sent_ns, producer: self.plan.id }, size));
             self.seq += 1;
         }
@@ -363,10 +568,10 @@ impl<'a> Publishing<'a> {
     /// How far the publishes had got at `now_ns`.
     fn progress(&self, now_ns: u64) -> Progress {
         Progress {
-            handed: u64::from(self.seq),
+            handed: u64::from(self.seq) + self.report.resent,
             written: self.writes.count.load(Ordering::Relaxed),
             last_write_ns: self.writes.last_ns.load(Ordering::Relaxed),
-            blocked: self.plan.blocked.until(self.clock.epoch + Duration::from_nanos(now_ns)),
+            blocked: self.blocked.until(self.clock.epoch + Duration::from_nanos(now_ns)),
         }
     }
 
@@ -390,12 +595,17 @@ impl<'a> Publishing<'a> {
     }
 
     /// Counts a completed publish: its confirm, nack or return, or the error that ends the producer.
-    fn settle(&mut self, done: Done) -> Result<(), lapin::Error> {
+    fn settle(&mut self, done: Done) -> Result<(), Broken> {
         let now = self.clock.now_ns();
-        let counters = self.series.at(now);
         match done.outcome {
             Ok(Confirmation::NotRequested) => Ok(()),
+            Ok(Confirmation::Nack(None)) if now < self.renew_until_ns && self.renewals < MAX_RENEWALS => {
+                // Kept unconfirmed: it goes out again on the fresh channel.
+                Err(Broken::Refused)
+            }
             Ok(confirmation) => {
+                let counters = self.series.at(now);
+                self.unconfirmed.settled(done.seq);
                 let returned = matches!(&confirmation, Confirmation::Ack(Some(_)) | Confirmation::Nack(Some(_)));
                 if returned {
                     counters.returned += 1;
@@ -403,6 +613,7 @@ impl<'a> Publishing<'a> {
                 }
                 if confirmation.is_ack() {
                     counters.confirmed += 1;
+                    self.report.confirmed_seqs.insert(done.seq);
                     if self.clock.measured(done.sent_ns) {
                         self.report.confirmed += 1;
                         histogram::record(&mut self.report.confirm, now.saturating_sub(done.sent_ns));
@@ -414,8 +625,8 @@ impl<'a> Publishing<'a> {
                 Ok(())
             }
             Err(error) => {
-                counters.errors += 1;
-                Err(error)
+                self.series.at(now).errors += 1;
+                Err(Broken::Lapin(error))
             }
         }
     }
@@ -443,7 +654,7 @@ impl<'a> Publishing<'a> {
         &mut self,
         in_flight: &mut FuturesUnordered<Pending<'_>>,
         abort: &CancellationToken,
-    ) -> Result<(), lapin::Error> {
+    ) -> Result<(), Broken> {
         let drain_end = self.clock.instant(self.clock.drain_end_ns);
         while !in_flight.is_empty() {
             tokio::select! {
@@ -456,8 +667,14 @@ impl<'a> Publishing<'a> {
         Ok(())
     }
 
-    fn finish(mut self, unconfirmed: usize, failure: Option<ActorError>) -> ProducerReport {
-        self.report.unconfirmed = unconfirmed as u64;
+    fn finish(mut self, failure: Option<ActorError>) -> ProducerReport {
+        if failure.is_some() {
+            if !self.published_all {
+                self.stop_metering();
+            }
+            self.left_in_flight = self.left_in_flight.max(self.unconfirmed.len());
+        }
+        self.report.unconfirmed = self.left_in_flight as u64;
         self.series.flush();
         self.report.published = self.seq;
         self.report.measured_from = self.measured_from.unwrap_or(self.seq);

@@ -11,6 +11,10 @@
 //!   because the broker was not reading it (TCP back-pressure);
 //! - **confirms**: everything was written; the broker had not confirmed yet.
 //!
+//! A producer whose connection dropped waits on the broker too, from the loss
+//! until it is connected again (**reconnecting**): the messages due meanwhile
+//! go out late, and that lateness is the broker's.
+//!
 //! Only time inside the measured window counts. The meter also remembers when
 //! the producer was last held, so a message's delay can be split into the
 //! part the broker caused and the part that is the producer's own.
@@ -26,6 +30,8 @@ pub struct Waited {
     pub blocked_ns: u64,
     /// Publishes waiting to be written: the broker was not reading the socket.
     pub writes_ns: u64,
+    /// The connection lost, until the producer was connected again.
+    pub reconnecting_ns: u64,
 }
 
 impl Waited {
@@ -34,11 +40,12 @@ impl Waited {
         self.confirms_ns += other.confirms_ns;
         self.blocked_ns += other.blocked_ns;
         self.writes_ns += other.writes_ns;
+        self.reconnecting_ns += other.reconnecting_ns;
     }
 
     /// All of it.
     pub fn total_ns(&self) -> u64 {
-        self.confirms_ns + self.blocked_ns + self.writes_ns
+        self.confirms_ns + self.blocked_ns + self.writes_ns + self.reconnecting_ns
     }
 }
 
@@ -121,6 +128,17 @@ impl WaitMeter {
         self.waited.confirms_ns += held - blocked - writes;
     }
 
+    /// The producer had no connection from `lost_ns` to `back_ns`: a wait on
+    /// the broker (inside the measured window), after which it was released.
+    pub fn reconnected(&mut self, lost_ns: u64, back_ns: u64) {
+        self.open = None;
+        self.released_ns = self.released_ns.max(back_ns);
+        let (from, to) = (lost_ns.max(self.measure_start_ns), back_ns.min(self.measure_end_ns));
+        if to > from {
+            self.waited.reconnecting_ns += to - from;
+        }
+    }
+
     /// When the producer was last held (0: never): a message due before then
     /// waited on the broker until then.
     pub fn released_ns(&self) -> u64 {
@@ -151,7 +169,7 @@ mod tests {
         assert!(meter.holding());
         meter.release(300 * MS, progress(4, 4, 100, 0));
         assert!(!meter.holding());
-        assert_eq!(meter.waited(), Waited { confirms_ns: 200 * MS, blocked_ns: 0, writes_ns: 0 });
+        assert_eq!(meter.waited(), Waited { confirms_ns: 200 * MS, ..Waited::default() });
         assert_eq!(meter.released_ns(), 300 * MS);
     }
 
@@ -161,14 +179,14 @@ mod tests {
         // Not written until 700 ms (the broker did not read), confirmed at 750 ms.
         meter.hold(100 * MS, 100 * MS, progress(4, 0, 0, 0));
         meter.release(750 * MS, progress(4, 4, 700, 0));
-        assert_eq!(meter.waited(), Waited { confirms_ns: 50 * MS, blocked_ns: 0, writes_ns: 600 * MS });
+        assert_eq!(meter.waited(), Waited { confirms_ns: 50 * MS, writes_ns: 600 * MS, ..Waited::default() });
 
         // Blocked for 1 s of a stretch in which nothing was written at all.
         let mut meter = WaitMeter::new(0, 10_000 * MS);
         meter.hold(1000 * MS, 1000 * MS, progress(8, 4, 900, 0));
         meter.hold(1500 * MS, 1000 * MS, progress(8, 4, 900, 400));
         meter.release(2200 * MS, progress(8, 4, 900, 1000));
-        assert_eq!(meter.waited(), Waited { confirms_ns: 0, blocked_ns: 1000 * MS, writes_ns: 200 * MS });
+        assert_eq!(meter.waited(), Waited { blocked_ns: 1000 * MS, writes_ns: 200 * MS, ..Waited::default() });
     }
 
     #[test]
@@ -187,5 +205,19 @@ mod tests {
         meter.hold(1900 * MS, 1900 * MS, progress(12, 12, 1900, 0));
         meter.release(2500 * MS, progress(12, 12, 1900, 0));
         assert_eq!(meter.waited().total_ns(), 200 * MS);
+    }
+
+    #[test]
+    fn time_without_a_connection_is_a_wait_that_ends_with_the_reconnection() {
+        let mut meter = WaitMeter::new(1000 * MS, 2000 * MS);
+        meter.hold(1100 * MS, 1100 * MS, progress(4, 4, 1100, 0));
+        // The connection drops at 1200 ms with the window full; connected again at 1500 ms.
+        meter.reconnected(1200 * MS, 1500 * MS);
+        assert!(!meter.holding(), "the stretch in progress went with the connection");
+        assert_eq!(meter.waited().reconnecting_ns, 300 * MS);
+        assert_eq!(meter.released_ns(), 1500 * MS, "a message due meanwhile was late because of it");
+        // Across the window's end: counted up to the end.
+        meter.reconnected(1900 * MS, 2600 * MS);
+        assert_eq!(meter.waited().reconnecting_ns, 400 * MS);
     }
 }

@@ -158,7 +158,7 @@ mod tests {
     fn a_group_held_back_by_a_blocked_connection_is_the_brokers_pace() {
         // Blocked for 1.6 s of the 2 s window: 200 of 1000 published, every late message late
         // because of the block.
-        let waited = BrokerWait { blocked_s: 1.58, confirm_window_s: 0.02, write_s: 0.0 };
+        let waited = BrokerWait { blocked_s: 1.58, confirm_window_s: 0.02, write_s: 0.0, ..BrokerWait::default() };
         let blame = judged(&group(200, 1_500_000.0, 80.0, waited));
         assert!(blame.generator.is_empty(), "{blame:?}");
         assert_eq!(

@@ -13,8 +13,8 @@ use crate::bench::runner::RunOutput;
 use crate::bench::scenario::{ProducerGroup, Scenario};
 use crate::result::histogram::{self, Latency, Percentiles};
 use crate::result::{
-    BrokerPace, BrokerWait, ConsumerGroupResult, DrainInfo, Histograms, LatencySummary, ProducerGroupResult,
-    SecondResult, Summary,
+    BrokerPace, BrokerWait, ConsumerGroupResult, DrainInfo, Histograms, LatencySummary, OutageResult,
+    ProducerGroupResult, SecondResult, Summary,
 };
 use blame::{Blame, GroupPace};
 
@@ -37,6 +37,8 @@ pub struct Analysis {
     pub generator_reasons: Vec<String>,
     /// How long producers waited on the broker, and where that set their pace.
     pub broker_pace: BrokerPace,
+    /// Every connection an actor lost, in the order they happened.
+    pub outages: Vec<OutageResult>,
 }
 
 /// Computes the run's figures.
@@ -60,7 +62,26 @@ pub fn analyse(scenario: &Scenario, output: &RunOutput, routes: &Routes) -> Anal
         },
         generator_reasons: blame.generator.into_iter().chain(blame::busy_client(output.busiest_thread)).collect(),
         broker_pace: BrokerPace { paced: !blame.broker.is_empty(), reasons: blame.broker, waited: producers.waited },
+        outages: outages(output),
     }
+}
+
+/// Every actor's outages, by when they began, timed from the producers' start.
+fn outages(output: &RunOutput) -> Vec<OutageResult> {
+    let start_ns = output.clock.start_ns;
+    let all = output.producers.iter().flat_map(|r| &r.outages).chain(output.consumers.iter().flat_map(|r| &r.outages));
+    let mut outages: Vec<_> = all.collect();
+    outages.sort_by_key(|outage| outage.start_ns);
+    outages
+        .into_iter()
+        .map(|outage| OutageResult {
+            actor: outage.actor.clone(),
+            node: outage.node.clone(),
+            start_s: outage.start_ns.saturating_sub(start_ns) as f64 / 1e9,
+            length_s: outage.end_ns.map(|end| end.saturating_sub(outage.start_ns) as f64 / 1e9),
+            reconnected_to: outage.reconnected_to.clone(),
+        })
+        .collect()
 }
 
 /// Events per second of the measured window.
@@ -181,6 +202,7 @@ fn producer_group(
         confirmed: reports.iter().map(|r| r.confirmed).sum(),
         nacked: reports.iter().map(|r| r.nacked).sum(),
         returned: reports.iter().map(|r| r.returned).sum(),
+        resent: reports.iter().map(|r| r.resent).sum(),
         publish_rate: per_s(published, window_s),
         publish_bytes_rate: per_s(bytes, window_s),
         target_rate: group.rate.map(|rate| rate * f64::from(group.instances)),
@@ -201,47 +223,64 @@ struct QueueFigures {
     expected: u64,
     /// Messages routed to the queue that never arrived, over the whole run.
     lost: u64,
+    /// Of those, the ones the broker had confirmed.
+    confirmed_lost: u64,
     /// Messages that reached more than one of the queue's consumers.
     cross_duplicated: u64,
 }
 
-/// Per queue: merges every consumer's view, then counts what never arrived.
-fn queue_figures<'s>(scenario: &'s Scenario, output: &RunOutput, routes: &Routes) -> BTreeMap<&'s str, QueueFigures> {
+/// Who reads a queue's messages: every consumer of a queue together, or on a
+/// stream each consumer on its own (by its index among the reports), since
+/// each reads every message.
+type Readers<'s> = (&'s str, Option<usize>);
+
+/// Per queue (per consumer on a stream): merges the consumers' views, then
+/// counts what never arrived.
+fn queue_figures<'s>(
+    scenario: &'s Scenario,
+    output: &RunOutput,
+    routes: &Routes,
+) -> BTreeMap<Readers<'s>, QueueFigures> {
     let producer_count = output.schedules.len();
     // What the queue's consumers saw together, and the sum of what each saw on its own.
-    let mut by_queue: BTreeMap<&str, (Vec<Seen>, u64)> = BTreeMap::new();
-    for report in &output.consumers {
-        let queue = scenario.consumers.get(report.group).map_or("", |g| g.queue.as_str());
-        let entry = by_queue.entry(queue).or_insert_with(|| (vec![Seen::default(); producer_count], 0));
+    let mut by_queue: BTreeMap<Readers<'s>, (Vec<Seen>, u64)> = BTreeMap::new();
+    for (index, report) in output.consumers.iter().enumerate() {
+        let group = scenario.consumers.get(report.group);
+        let queue = group.map_or("", |g| g.queue.as_str());
+        let reader = group.is_some_and(|g| g.stream).then_some(index);
+        let entry = by_queue.entry((queue, reader)).or_insert_with(|| (vec![Seen::default(); producer_count], 0));
         for (merged, seen) in entry.0.iter_mut().zip(&report.tracker.producers) {
             entry.1 += seen.distinct_first();
             merged.merge(seen);
         }
     }
     let mut figures = BTreeMap::new();
-    for (queue, (seen, distinct_sum)) in by_queue {
-        let (mut expected, mut lost) = (0, 0);
+    for ((queue, reader), (seen, distinct_sum)) in by_queue {
+        let (mut expected, mut lost, mut confirmed_lost) = (0, 0, 0);
         for report in &output.producers {
             expected += routes.expected(report, queue, report.measured_from, report.published);
             let want = routes.expected(report, queue, 0, report.published);
             let keys = routes.keys(report.group);
-            let got = seen.get(report.id as usize).map_or(0, |s| {
-                s.arrived(0..report.published, |seq| routes.reaches(report.group, seq as usize % keys, queue))
-            });
-            lost += want.saturating_sub(got);
+            let reaches = |seq: u32| routes.reaches(report.group, seq as usize % keys, queue);
+            let nothing = Seen::default();
+            let seen = seen.get(report.id as usize).unwrap_or(&nothing);
+            lost += want.saturating_sub(seen.arrived(0..report.published, reaches));
+            let confirmed = |seq: u32| reaches(seq) && report.confirmed_seqs.contains(seq);
+            confirmed_lost += seen.missing(0..report.published, confirmed).count() as u64;
         }
         let merged_distinct: u64 = seen.iter().map(Seen::distinct_first).sum();
         let cross_duplicated = distinct_sum.saturating_sub(merged_distinct);
-        figures.insert(queue, QueueFigures { expected, lost, cross_duplicated });
+        figures.insert((queue, reader), QueueFigures { expected, lost, confirmed_lost, cross_duplicated });
     }
     figures
 }
 
-/// The consumer groups' results; a queue's figures go to the first group that consumes from it.
+/// The consumer groups' results; a queue's figures go to the first group that
+/// consumes from it, a stream's to each group, from its own consumers.
 fn consumer_groups(
     scenario: &Scenario,
     output: &RunOutput,
-    queues: &BTreeMap<&str, QueueFigures>,
+    queues: &BTreeMap<Readers<'_>, QueueFigures>,
     window_s: f64,
     totals: &mut Totals,
 ) -> Vec<ConsumerGroupResult> {
@@ -256,9 +295,19 @@ fn consumer_groups(
         }
         histogram::merge(&mut totals.e2e, &e2e);
         histogram::merge(&mut totals.e2e_actual, &e2e_actual);
-        let first_for_queue = counted_queues.insert(group.queue.clone());
-        let queue = if first_for_queue {
-            queues.get(group.queue.as_str()).copied().unwrap_or_default()
+        let queue = if group.stream {
+            let own = output.consumers.iter().enumerate().filter(|(_, r)| r.group == index);
+            own.filter_map(|(reader, _)| queues.get(&(group.queue.as_str(), Some(reader)))).fold(
+                QueueFigures::default(),
+                |sum, one| QueueFigures {
+                    expected: sum.expected + one.expected,
+                    lost: sum.lost + one.lost,
+                    confirmed_lost: sum.confirmed_lost + one.confirmed_lost,
+                    cross_duplicated: 0,
+                },
+            )
+        } else if counted_queues.insert(group.queue.clone()) {
+            queues.get(&(group.queue.as_str(), None)).copied().unwrap_or_default()
         } else {
             QueueFigures::default()
         };
@@ -269,6 +318,7 @@ fn consumer_groups(
             consumed: reports.iter().map(|r| r.consumed).sum(),
             expected: queue.expected,
             lost: queue.lost,
+            confirmed_lost: queue.confirmed_lost,
             duplicated: reports.iter().map(|r| r.tracker.duplicated).sum::<u64>() + queue.cross_duplicated,
             reordered: reports.iter().map(|r| r.tracker.reordered).sum(),
             redelivered: reports.iter().map(|r| r.redelivered).sum(),
@@ -299,6 +349,8 @@ fn summary(
         consumed: consumers.iter().map(|c| c.consumed).sum(),
         expected: consumers.iter().map(|c| c.expected).sum(),
         lost: consumers.iter().map(|c| c.lost).sum(),
+        confirmed_lost: consumers.iter().map(|c| c.confirmed_lost).sum(),
+        resent: producers.iter().map(|p| p.resent).sum(),
         duplicated: consumers.iter().map(|c| c.duplicated).sum(),
         reordered: consumers.iter().map(|c| c.reordered).sum(),
         redelivered: consumers.iter().map(|c| c.redelivered).sum(),

@@ -5,19 +5,19 @@
 use amq_protocol::frame::{AMQPContentHeader, AMQPFrame, WriteContext, gen_frame};
 use anyhow::Context;
 use lapin::Channel;
-use lapin::options::{BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
-use lapin::types::FieldTable;
 
 use crate::bench::actors::Schedule;
-use crate::bench::actors::consumer::ConsumerPlan;
+use crate::bench::actors::consumer::{ConsumerPlan, Subscription};
 use crate::bench::actors::producer::ProducerPlan;
 use crate::bench::host;
-use crate::bench::link::Link;
-use crate::bench::scenario::{AckMode, ConnectionLayout, ConsumerGroup, ProducerGroup, Scenario};
+use crate::bench::link::{CONNECT_TIMEOUT, Link, Nodes};
+use crate::bench::scenario::{ConnectionLayout, ConsumerGroup, ProducerGroup, Scenario};
 
 /// Every actor's connection and channel, opened before the run's clock starts.
 pub(super) struct Connected {
     pub(super) links: Vec<Link>,
+    /// The node each link went to, by index in `links`.
+    pub(super) nodes_of_links: Vec<usize>,
     pub(super) channels: Vec<Channel>,
     /// Each with the index of its link in `links`.
     pub(super) consumers: Vec<(Channel, lapin::Consumer, ConsumerPlan, usize)>,
@@ -68,71 +68,68 @@ fn with_frame_max(amqp_url: &str, frame_max: usize) -> String {
     }
 }
 
+/// The nodes actors connect to, each URL with the `frame_max` the scenario's messages need.
+pub(super) fn nodes(scenario: &Scenario, amqp_urls: &[String]) -> Nodes {
+    Nodes::new(amqp_urls, |url| match frame_max_for(scenario, url) {
+        Some(frame_max) => with_frame_max(url, frame_max),
+        None => url.to_owned(),
+    })
+}
+
 /// Opens every actor's connection and channel: consumers first, subscribed
 /// to their queues, then producers.
-pub(super) async fn connect(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Connected> {
-    let url = match frame_max_for(scenario, amqp_url) {
-        Some(frame_max) => with_frame_max(amqp_url, frame_max),
-        None => amqp_url.to_owned(),
-    };
+pub(super) async fn connect(scenario: &Scenario, nodes: &Nodes) -> anyhow::Result<Connected> {
     host::limits::allow_open_files();
-    let broker = Broker { url: &url, as_given: amqp_url };
-    let mut connected =
-        Connected { links: Vec::new(), channels: Vec::new(), consumers: Vec::new(), producers: Vec::new() };
+    let mut connected = Connected {
+        links: Vec::new(),
+        nodes_of_links: Vec::new(),
+        channels: Vec::new(),
+        consumers: Vec::new(),
+        producers: Vec::new(),
+    };
     for (index, group) in scenario.consumers.iter().enumerate() {
         for instance in 0..group.instances {
-            connected.open_consumer(&broker, index, group, instance).await?;
+            connected.open_consumer(nodes, index, group, instance).await?;
         }
     }
     for (index, group) in scenario.producers.iter().enumerate() {
-        connected.open_producers(&broker, index, group, scenario.message_limit).await?;
+        connected.open_producers(nodes, index, group, scenario.message_limit).await?;
     }
     Ok(connected)
 }
 
-/// Where actors connect: the URL with warren's `frame_max`, and the one the
-/// user gave, which errors name.
-struct Broker<'a> {
-    url: &'a str,
-    as_given: &'a str,
-}
-
-impl Broker<'_> {
-    async fn open(&self, name: String) -> anyhow::Result<Link> {
-        Link::open(self.url, self.as_given, name).await
+/// The node an instance's connection goes to first: with the `spread`
+/// layout the next node of the list in turn, else the first.
+fn home_node(layout: ConnectionLayout, instance: u32, nodes: usize) -> usize {
+    match layout {
+        ConnectionLayout::Spread => instance as usize % nodes.max(1),
+        ConnectionLayout::PerInstance | ConnectionLayout::Shared => 0,
     }
 }
 
 impl Connected {
+    /// A link to the first node that answers from `home` on; its index in `links`.
+    async fn open(&mut self, nodes: &Nodes, home: usize, name: String) -> anyhow::Result<usize> {
+        let (link, node) = nodes.open_from(home, &name, CONNECT_TIMEOUT).await?;
+        self.links.push(link);
+        self.nodes_of_links.push(node);
+        Ok(self.links.len() - 1)
+    }
+
     /// Opens one consumer's connection and channel and subscribes it to its queue.
     async fn open_consumer(
         &mut self,
-        broker: &Broker<'_>,
+        nodes: &Nodes,
         index: usize,
         group: &ConsumerGroup,
         instance: u32,
     ) -> anyhow::Result<()> {
         let label = format!("consumer {}#{instance}", group.name);
-        let link = broker.open(format!("warren bench {label}")).await?;
-        let channel =
-            link.connection.create_channel().await.with_context(|| format!("opening a channel for {label}"))?;
-        if let Some(global) = group.global_prefetch {
-            channel
-                .basic_qos(global, BasicQosOptions { global: true })
-                .await
-                .with_context(|| format!("setting the global prefetch of {label}"))?;
-        }
-        channel
-            .basic_qos(group.prefetch, BasicQosOptions { global: false })
-            .await
-            .with_context(|| format!("setting the prefetch of {label}"))?;
-        let options = BasicConsumeOptions {
-            no_ack: group.ack == AckMode::Auto,
-            exclusive: group.exclusive,
-            ..Default::default()
-        };
-        let stream = channel
-            .basic_consume(group.queue.as_str().into(), "".into(), options, FieldTable::default())
+        let home = home_node(group.layout, instance, nodes.len());
+        let link = self.open(nodes, home, format!("warren bench {label}")).await?;
+        let subscription = Subscription::of(group);
+        let (channel, stream) = subscription
+            .subscribe(&self.links[link].connection)
             .await
             .with_context(|| format!("{label}: subscribing to queue `{}`", group.queue))?;
         let plan = ConsumerPlan {
@@ -143,10 +140,12 @@ impl Connected {
             ack: group.ack,
             reject: group.reject,
             work: group.work,
+            subscription,
+            home,
+            node: self.nodes_of_links[link],
         };
         self.channels.push(channel.clone());
-        self.consumers.push((channel, stream, plan, self.links.len()));
-        self.links.push(link);
+        self.consumers.push((channel, stream, plan, link));
         Ok(())
     }
 
@@ -155,7 +154,7 @@ impl Connected {
     /// groups before.
     async fn open_producers(
         &mut self,
-        broker: &Broker<'_>,
+        nodes: &Nodes,
         index: usize,
         group: &ProducerGroup,
         limit: Option<u64>,
@@ -163,21 +162,17 @@ impl Connected {
         let properties = ProducerPlan::properties(group);
         let shared = match group.layout {
             ConnectionLayout::Shared => {
-                self.links.push(broker.open(format!("warren bench producers {}", group.name)).await?);
-                Some(self.links.len() - 1)
+                Some(self.open(nodes, 0, format!("warren bench producers {}", group.name)).await?)
             }
-            ConnectionLayout::PerInstance => None,
+            ConnectionLayout::PerInstance | ConnectionLayout::Spread => None,
         };
         for instance in 0..group.instances {
             let label = format!("producer {}#{instance}", group.name);
+            let home = home_node(group.layout, instance, nodes.len());
             let link = match shared {
                 Some(link) => link,
-                None => {
-                    self.links.push(broker.open(format!("warren bench {label}")).await?);
-                    self.links.len() - 1
-                }
+                None => self.open(nodes, home, format!("warren bench {label}")).await?,
             };
-            let channel = producer_channel(&self.links[link], group, &label).await?;
             let plan = ProducerPlan {
                 id: u32::try_from(self.producers.len()).unwrap_or(u32::MAX),
                 group: index,
@@ -192,24 +187,18 @@ impl Connected {
                 schedule: Schedule { start_ns: 0, interval_ns: group.rate.map(|rate| 1e9 / rate) },
                 limit,
                 blocked: self.links[link].blocked.clone(),
+                home,
+                node: self.nodes_of_links[link],
             };
+            let channel = plan
+                .open_channel(&self.links[link].connection)
+                .await
+                .with_context(|| format!("opening a channel for {label}"))?;
             self.channels.push(channel.clone());
             self.producers.push((channel, plan, link));
         }
         Ok(())
     }
-}
-
-/// A channel for one producer, in confirm mode when its group wants confirms.
-async fn producer_channel(link: &Link, group: &ProducerGroup, label: &str) -> anyhow::Result<Channel> {
-    let channel = link.connection.create_channel().await.with_context(|| format!("opening a channel for {label}"))?;
-    if group.confirms.is_some() {
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .with_context(|| format!("enabling publisher confirms for {label}"))?;
-    }
-    Ok(channel)
 }
 
 #[cfg(test)]
@@ -224,6 +213,14 @@ mod tests {
              producers:\n  - {{ name: p, exchange: \"\", routing_key: q, {producer} }}\n"
         );
         load_str(Path::new("t.yaml"), &text).expect("a valid scenario")
+    }
+
+    #[test]
+    fn spread_instances_take_the_nodes_in_turn_and_other_layouts_start_at_the_first() {
+        let homes: Vec<usize> = (0..5).map(|i| home_node(ConnectionLayout::Spread, i, 3)).collect();
+        assert_eq!(homes, vec![0, 1, 2, 0, 1]);
+        assert_eq!(home_node(ConnectionLayout::PerInstance, 4, 3), 0);
+        assert_eq!(home_node(ConnectionLayout::Shared, 4, 3), 0);
     }
 
     #[test]

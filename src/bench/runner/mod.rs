@@ -24,7 +24,7 @@ use crate::bench::actors::consumer::{self, ConsumerPlan, ConsumerReport, Shared}
 use crate::bench::actors::producer::{self, ProducerPlan, ProducerReport};
 use crate::bench::actors::{ActorError, Clock, Schedule};
 use crate::bench::host;
-use crate::bench::link::{self, Link};
+use crate::bench::link::{self, Drivers, Failover, Link};
 use crate::bench::metrics::series::{Aggregate, SeriesRecorder, SharedAggregate};
 use crate::bench::progress::{Reporter, Snapshot};
 use crate::bench::scenario::Scenario;
@@ -69,29 +69,36 @@ pub struct RunOutput {
 /// Expected first deliveries per consumed queue, given what producers published so far.
 pub type Expectation<'a> = dyn Fn(&[ProducerReport]) -> BTreeMap<String, u64> + Send + Sync + 'a;
 
-/// Runs `scenario` against the broker at `amqp_url` (already pointing at the run's vhost).
+/// Runs `scenario` against the broker whose nodes `amqp_urls` lists (each
+/// already pointing at the run's vhost).
 ///
 /// `interrupt` is Ctrl-C: producers stop, consumers drain, the output is
 /// marked interrupted. `expected` says how many first deliveries each queue
 /// should see, so the drain can end as soon as everything arrived.
 pub async fn run(
     scenario: &Scenario,
-    amqp_url: &str,
+    amqp_urls: &[String],
     reporter: &mut Reporter,
     interrupt: CancellationToken,
     expected: &Expectation<'_>,
 ) -> anyhow::Result<RunOutput> {
     let epoch = Instant::now();
-    let Connected { links, channels, consumers, producers } = connect(scenario, amqp_url).await?;
+    let nodes = connect::nodes(scenario, amqp_urls);
+    let Connected { links, channels, consumers, producers, .. } = connect(scenario, &nodes).await?;
     // Stops the drivers of ended connections' runtimes, however this function returns.
     let ended_links = CancellationToken::new();
     let _stop_driving = ended_links.clone().drop_guard();
-    tokio::spawn(link::keep_driven(links.iter().map(Link::watch).collect(), ended_links.clone()));
+    let (drivers, watched) = Drivers::new();
+    for link in &links {
+        drivers.watch(link);
+    }
+    tokio::spawn(link::keep_driven(watched, ended_links.clone()));
+    let failover = Failover { nodes: Arc::new(nodes), give_up_after: scenario.reconnect, drivers: drivers.clone() };
 
     let clock = start_clock(scenario, epoch);
     let schedules = schedules(&producers, clock.start_ns);
     let mut conductor = Conductor::new(clock, reporter, interrupt);
-    let mut actors = conductor.spawn(&links, consumers, producers, &schedules);
+    let mut actors = conductor.spawn(&links, consumers, producers, &schedules, &failover);
     let window = conductor.measure(&actors.producers).await;
     let drain_limit = conductor.drain_limit(scenario.drain);
     let producers = conductor.settle_producers(&mut actors.producers, drain_limit).await;
@@ -101,7 +108,12 @@ pub async fn run(
     let consumers = conductor.collect_consumers(&mut actors.consumers).await;
     actors.abort_stragglers();
     ended_links.cancel();
-    close(channels, links.into_iter().map(|link| link.connection).collect()).await;
+    let reconnected = drivers.take();
+    let mut connections: Vec<&Connection> = links.iter().map(|link| &link.connection).collect();
+    connections.extend(reconnected.iter().map(|link| &link.connection));
+    close(channels, connections).await;
+    drop(reconnected);
+    drop(links);
     conductor.show("done");
     let Conductor { aggregate, signals, interrupted, .. } = conductor;
     Ok(RunOutput {
@@ -250,6 +262,7 @@ impl<'r> Conductor<'r> {
         consumers: Vec<(Channel, lapin::Consumer, ConsumerPlan, usize)>,
         producers: Vec<(Channel, ProducerPlan, usize)>,
         schedules: &Arc<[Schedule]>,
+        failover: &Failover,
     ) -> Actors {
         let (clock, start_ns) = (self.clock, self.clock.start_ns);
         let mut actors = Actors { consumers: Vec::new(), producers: Vec::new(), arrived: BTreeMap::new() };
@@ -258,8 +271,9 @@ impl<'r> Conductor<'r> {
             let shared = Shared { schedules: schedules.clone(), arrived: counter };
             let series = SeriesRecorder::new(self.aggregate.clone(), start_ns);
             let (stop, signals) = (self.signals.stop_consumers.clone(), self.signals.clone());
+            let (status, failover) = (links[link].status(), failover.clone());
             actors.consumers.push(links[link].spawn(async move {
-                let report = consumer::run(channel, stream, plan, clock, shared, series, stop).await;
+                let report = consumer::run(channel, stream, status, plan, clock, shared, series, stop, failover).await;
                 signals.actor_ended(report.failure.as_ref());
                 report
             }));
@@ -269,8 +283,9 @@ impl<'r> Conductor<'r> {
             let series = SeriesRecorder::new(self.aggregate.clone(), start_ns);
             let signals = self.signals.clone();
             let (stop, abort) = (signals.stop_producers.clone(), signals.abort.clone());
+            let (status, failover) = (links[link].status(), failover.clone());
             actors.producers.push(links[link].spawn(async move {
-                let report = producer::run(channel, plan, clock, series, stop, abort).await;
+                let report = producer::run(channel, status, plan, clock, series, stop, abort, failover).await;
                 signals.actor_ended(report.failure.as_ref());
                 report
             }));
@@ -443,7 +458,7 @@ fn snapshot(clock: &Clock, aggregate: &SharedAggregate, phase: &'static str) -> 
 }
 
 /// Closes channels first, then connections, each politely and within the grace.
-async fn close(channels: Vec<Channel>, connections: Vec<Connection>) {
+async fn close(channels: Vec<Channel>, connections: Vec<&Connection>) {
     let open = channels.iter().filter(|c| c.status().connected());
     let closing = open.map(|c| c.close(200, "warren bench done".into()));
     let _ = tokio::time::timeout(GRACE, futures::future::join_all(closing)).await;
@@ -458,7 +473,7 @@ async fn close(channels: Vec<Channel>, connections: Vec<Connection>) {
 /// command's runtime to itself.
 pub async fn run_on_own_thread(
     scenario: Scenario,
-    amqp_url: String,
+    amqp_urls: Vec<String>,
     mut reporter: Reporter,
     interrupt: CancellationToken,
     routes: crate::bench::routing::Routes,
@@ -468,7 +483,7 @@ pub async fn run_on_own_thread(
         let output = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => runtime.block_on(async {
                 let expected = |reports: &[ProducerReport]| routes.expected_all(reports);
-                run(&scenario, &amqp_url, &mut reporter, interrupt, &expected).await
+                run(&scenario, &amqp_urls, &mut reporter, interrupt, &expected).await
             }),
             Err(error) => Err(anyhow::Error::new(error).context("starting the bench's runtime")),
         };

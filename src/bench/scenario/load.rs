@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use super::locate::{Segment, locate};
 use super::raw::{
-    RawAck, RawAckMode, RawConfirms, RawConnectionLayout, RawConsumer, RawGates, RawProducer, RawRoutingKey,
-    RawScenario, RawSize, RawTopologyRef,
+    RawAck, RawAckMode, RawConfirms, RawConnectionLayout, RawConsumer, RawGates, RawNamedOffset, RawOffset,
+    RawProducer, RawReconnect, RawRoutingKey, RawScenario, RawSize, RawTopologyRef,
 };
 use super::{
     AckMode, ConnectionLayout, ConsumerGroup, Gates, MessageProperties, Origin, ProducerGroup, Reject, Scenario,
-    SizeSpec, TopologySource,
+    SizeSpec, StreamOffset, TopologySource,
 };
 use crate::bench::message::HEADER_LEN;
 
@@ -21,6 +21,8 @@ pub const DEFAULT_MAX_IN_FLIGHT: u32 = 256;
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(5);
 /// Default message size when the file names none.
 pub const DEFAULT_SIZE: usize = 128;
+/// How long an actor tries the nodes after its connection dropped, unless the file says otherwise.
+pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(30);
 /// Largest body warren publishes, so a typo cannot exhaust memory.
 pub const MAX_SIZE: u64 = 128 * 1024 * 1024;
 
@@ -181,6 +183,7 @@ impl Checker<'_> {
         self.unique_names(producers.iter().map(|g| g.name.as_str()), "producers")?;
         self.unique_names(consumers.iter().map(|g| g.name.as_str()), "consumers")?;
         let gates = self.gates(raw.gates.unwrap_or_default())?;
+        let reconnect = self.reconnect(raw.reconnect.as_ref())?;
         Ok(Scenario {
             name: raw.name,
             description: raw.description,
@@ -193,9 +196,29 @@ impl Checker<'_> {
             producers,
             consumers,
             gates,
+            reconnect,
             document,
             origin: self.origin.clone(),
         })
+    }
+
+    /// How long an actor tries to reconnect; `None` when the file turns reconnection off.
+    fn reconnect(&self, raw: Option<&RawReconnect>) -> Result<Option<Duration>, ScenarioError> {
+        match raw {
+            None | Some(RawReconnect::Enabled(true)) => Ok(Some(DEFAULT_GIVE_UP_AFTER)),
+            Some(RawReconnect::Enabled(false)) => Ok(None),
+            Some(RawReconnect::Settings { give_up_after: None }) => Ok(Some(DEFAULT_GIVE_UP_AFTER)),
+            Some(RawReconnect::Settings { give_up_after: Some(text) }) => {
+                let at = path(&["reconnect".into(), "give_up_after".into()]);
+                let limit = self.duration(&at, text)?;
+                if limit.is_zero() {
+                    return Err(
+                        self.error(&at, "reconnect.give_up_after: must be longer than 0s (or `reconnect: false`)")
+                    );
+                }
+                Ok(Some(limit))
+            }
+        }
     }
 
     fn unique_names<'n>(&self, names: impl Iterator<Item = &'n str>, list: &str) -> Result<(), ScenarioError> {
@@ -257,6 +280,7 @@ impl Checker<'_> {
             layout: match raw.connection {
                 None | Some(RawConnectionLayout::PerInstance) => ConnectionLayout::PerInstance,
                 Some(RawConnectionLayout::Shared) => ConnectionLayout::Shared,
+                Some(RawConnectionLayout::Spread) => ConnectionLayout::Spread,
             },
         })
     }
@@ -400,6 +424,22 @@ impl Checker<'_> {
             Some(text) => self.duration(&at("work"), text)?,
             None => Duration::ZERO,
         };
+        let layout = match raw.connection {
+            None | Some(RawConnectionLayout::PerInstance) => ConnectionLayout::PerInstance,
+            Some(RawConnectionLayout::Spread) => ConnectionLayout::Spread,
+            Some(RawConnectionLayout::Shared) => {
+                return Err(self.error(
+                    &at("connection"),
+                    format!("{label}.connection: `shared` is for producers; a consumer has a connection of its own (`per_instance` or `spread`)"),
+                ));
+            }
+        };
+        let offset = raw.offset.as_ref().map(|offset| match offset {
+            RawOffset::Named(RawNamedOffset::First) => StreamOffset::First,
+            RawOffset::Named(RawNamedOffset::Last) => StreamOffset::Last,
+            RawOffset::Named(RawNamedOffset::Next) => StreamOffset::Next,
+            RawOffset::At(offset) => StreamOffset::At(*offset),
+        });
         Ok(ConsumerGroup {
             name: raw.name.clone(),
             instances,
@@ -410,6 +450,9 @@ impl Checker<'_> {
             reject,
             work,
             exclusive: raw.exclusive,
+            layout,
+            offset,
+            stream: false,
         })
     }
 
@@ -431,6 +474,7 @@ impl Checker<'_> {
             latency_p99_max: latency("latency_p99_max", &raw.latency_p99_max)?,
             latency_p999_max: latency("latency_p999_max", &raw.latency_p999_max)?,
             max_lost: raw.max_lost.unwrap_or(0),
+            max_confirmed_lost: raw.max_confirmed_lost.unwrap_or(0),
             max_duplicated: raw.max_duplicated,
             max_returned: raw.max_returned,
             max_errors: raw.max_errors,

@@ -37,6 +37,9 @@ pub struct Scenario {
     pub consumers: Vec<ConsumerGroup>,
     /// Thresholds.
     pub gates: Gates,
+    /// How long an actor whose connection dropped tries the nodes before the run fails;
+    /// `None`: a dropped connection ends the run at once.
+    pub reconnect: Option<Duration>,
     /// The file as written, as JSON, for result files.
     pub document: serde_json::Value,
     /// The file this came from, for error messages.
@@ -139,6 +142,8 @@ pub enum ConnectionLayout {
     PerInstance,
     /// One connection per group, one channel per instance.
     Shared,
+    /// One connection per instance, each to the next node of the list in turn.
+    Spread,
 }
 
 /// A group of identical consumers.
@@ -162,6 +167,26 @@ pub struct ConsumerGroup {
     pub work: Duration,
     /// Exclusive consumer.
     pub exclusive: bool,
+    /// Connection layout: [`ConnectionLayout::PerInstance`] or [`ConnectionLayout::Spread`].
+    pub layout: ConnectionLayout,
+    /// Where it starts reading when its queue is a stream.
+    pub offset: Option<StreamOffset>,
+    /// True when its queue is a stream (known once the topology is loaded): every
+    /// consumer then reads every message, and none is taken from the others.
+    pub stream: bool,
+}
+
+/// Where a stream consumer starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamOffset {
+    /// The first message the stream holds.
+    First,
+    /// The last chunk.
+    Last,
+    /// Messages published from now on.
+    Next,
+    /// This offset.
+    At(u64),
 }
 
 /// Acknowledgement mode.
@@ -197,6 +222,8 @@ pub struct Gates {
     pub latency_p999_max: Option<Duration>,
     /// Maximum lost messages (0 unless the file says otherwise).
     pub max_lost: u64,
+    /// Maximum messages lost after the broker confirmed them (0 unless the file says otherwise).
+    pub max_confirmed_lost: u64,
     /// Maximum duplicates.
     pub max_duplicated: Option<u64>,
     /// Maximum returns.

@@ -43,6 +43,23 @@ pub struct RawScenario {
     /// Thresholds that make `warren bench` exit 3 when missed.
     #[serde(default)]
     pub gates: Option<RawGates>,
+    /// What an actor does when its connection drops: reconnect to the next node that answers
+    /// (the default, giving up after 30s without one), or `false` to end the run at once.
+    #[serde(default)]
+    pub reconnect: Option<RawReconnect>,
+}
+
+/// Reconnection after a lost connection.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawReconnect {
+    /// `true` for the defaults, `false` to end the run when a connection drops.
+    Enabled(bool),
+    /// Reconnection with settings.
+    Settings {
+        /// How long an actor goes on trying the nodes before the run fails, e.g. `30s` (the default).
+        give_up_after: Option<String>,
+    },
 }
 
 /// Where the scenario's topology comes from.
@@ -81,7 +98,8 @@ pub struct RawProducer {
     /// Publisher confirms: `false` for none, or settings; on with 256 in flight by default.
     #[serde(default)]
     pub confirms: Option<RawConfirms>,
-    /// `per_instance` (default): one connection per producer; `shared`: one for the group, a channel each.
+    /// `per_instance` (default): one connection per producer, to the first node that answers;
+    /// `shared`: one for the group, a channel each; `spread`: one per producer, over the listed nodes in turn.
     #[serde(default)]
     pub connection: Option<RawConnectionLayout>,
 }
@@ -175,6 +193,8 @@ pub enum RawConnectionLayout {
     PerInstance,
     /// One connection for the whole group, one channel per instance.
     Shared,
+    /// One connection per instance, round-robin over the nodes of `--broker`.
+    Spread,
 }
 
 /// A group of identical consumers.
@@ -206,6 +226,35 @@ pub struct RawConsumer {
     /// Exclusive consumer.
     #[serde(default)]
     pub exclusive: bool,
+    /// `per_instance` (default): one connection per consumer, to the first node that answers;
+    /// `spread`: over the listed nodes in turn.
+    #[serde(default)]
+    pub connection: Option<RawConnectionLayout>,
+    /// Where a consumer of a stream starts: `first`, `last`, `next` (the default) or an offset.
+    #[serde(default)]
+    pub offset: Option<RawOffset>,
+}
+
+/// Where a stream consumer starts reading.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawOffset {
+    /// `first`, `last` or `next`.
+    Named(RawNamedOffset),
+    /// An offset in the stream.
+    At(u64),
+}
+
+/// A named place in a stream.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RawNamedOffset {
+    /// The first message the stream holds.
+    First,
+    /// The last chunk of messages.
+    Last,
+    /// Only messages published after the consumer subscribed.
+    Next,
 }
 
 /// Acknowledgement mode.
@@ -261,6 +310,9 @@ pub struct RawGates {
     /// Maximum lost messages; 0 by default.
     #[serde(default)]
     pub max_lost: Option<u64>,
+    /// Maximum messages the broker confirmed that no consumer ever got; 0 by default.
+    #[serde(default)]
+    pub max_confirmed_lost: Option<u64>,
     /// Maximum duplicated messages.
     #[serde(default)]
     pub max_duplicated: Option<u64>,
