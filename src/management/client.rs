@@ -196,15 +196,7 @@ fn request_error(action: impl Into<String>) -> impl FnOnce(HttpClientError) -> M
                 })
             }
             HttpClientError::NotFound => Some("not found".to_owned()),
-            // The transport's own words ("Connection refused", a TLS alert)
-            // sit at the bottom of reqwest's chain; its top only repeats the URL.
-            HttpClientError::RequestError { error, .. } => {
-                let mut cause: &dyn std::error::Error = error;
-                while let Some(next) = cause.source() {
-                    cause = next;
-                }
-                Some(cause.to_string())
-            }
+            HttpClientError::RequestError { error, .. } => Some(transport_words(error)),
             _ => None,
         };
         ManagementError::Request { action, reason, source: Box::new(source) }
@@ -284,16 +276,22 @@ impl Node {
     }
 }
 
+/// The transport's own words ("Connection refused", a TLS alert), at the
+/// bottom of reqwest's error chain; its top only repeats the URL.
+fn transport_words(error: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
 /// Whether `error` means the node could not be reached, and if so, whether
 /// the request may have been sent (`true`) or certainly was not (`false`,
 /// the connection was never made), with the transport's words.
 fn transport_failure(error: &HttpClientError) -> Option<(bool, String)> {
     let HttpClientError::RequestError { error, .. } = error else { return None };
-    let mut cause: &dyn std::error::Error = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    Some((!error.is_connect(), cause.to_string()))
+    Some((!error.is_connect(), transport_words(error)))
 }
 
 impl Management {
@@ -328,13 +326,7 @@ impl Management {
                     },
                     Err(error) => Err(error.status().map_or_else(|| error.to_string(), |s| format!("HTTP {s}"))),
                 },
-                Err(error) => {
-                    let mut cause: &dyn std::error::Error = &error;
-                    while let Some(next) = cause.source() {
-                        cause = next;
-                    }
-                    Err(cause.to_string())
-                }
+                Err(error) => Err(transport_words(&error)),
             };
             match answer {
                 Ok(value) => return Ok(value),
