@@ -367,18 +367,13 @@ impl Consuming {
         let node = failover.nodes.name(lost);
         match attempt {
             Ok((link, node_index, (channel, consumer))) => {
-                self.report.outages.push(Outage {
-                    actor,
-                    node,
-                    start_ns,
-                    end_ns: Some(end_ns),
-                    reconnected_to: Some(failover.nodes.name(node_index)),
-                });
+                let to = failover.nodes.name(node_index);
+                self.report.outages.push(Outage::ended(actor, node, start_ns, end_ns, to));
                 let status = link.connection.status().clone();
                 Some(Attached { channel, consumer, status, node: node_index, _link: Some(link) })
             }
             Err(error) => {
-                self.report.outages.push(Outage { actor, node, start_ns, end_ns: None, reconnected_to: None });
+                self.report.outages.push(Outage::unended(actor, node, start_ns));
                 if !stop.is_cancelled() {
                     self.report.failure = Some(ActorError::Reconnect {
                         actor: format!("consumer {}#{}", self.plan.group_name, self.plan.instance),

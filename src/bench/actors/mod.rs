@@ -89,6 +89,18 @@ pub struct Outage {
     pub reconnected_to: Option<String>,
 }
 
+impl Outage {
+    /// A loss at `start_ns` the actor came back from at `end_ns`, on node `to`.
+    pub fn ended(actor: String, node: String, start_ns: u64, end_ns: u64, to: String) -> Outage {
+        Outage { actor, node, start_ns, end_ns: Some(end_ns), reconnected_to: Some(to) }
+    }
+
+    /// A loss at `start_ns` the actor never came back from.
+    pub fn unended(actor: String, node: String, start_ns: u64) -> Outage {
+        Outage { actor, node, start_ns, end_ns: None, reconnected_to: None }
+    }
+}
+
 /// Why an actor stopped before its time.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ActorError {

@@ -456,13 +456,8 @@ impl<'a> Publishing<'a> {
         match attempt {
             Ok((link, node_index, channel)) => {
                 if outage {
-                    self.report.outages.push(Outage {
-                        actor,
-                        node,
-                        start_ns,
-                        end_ns: Some(end_ns),
-                        reconnected_to: Some(failover.nodes.name(node_index)),
-                    });
+                    let to = failover.nodes.name(node_index);
+                    self.report.outages.push(Outage::ended(actor, node, start_ns, end_ns, to));
                     self.renewals = 0;
                 } else {
                     self.renewals += 1;
@@ -474,13 +469,7 @@ impl<'a> Publishing<'a> {
                 Ok(Attached { channel, status, node: node_index, _link: Some(link) })
             }
             Err(error) => {
-                self.report.outages.push(Outage {
-                    actor: actor.clone(),
-                    node,
-                    start_ns,
-                    end_ns: None,
-                    reconnected_to: None,
-                });
+                self.report.outages.push(Outage::unended(actor.clone(), node, start_ns));
                 self.left_in_flight = self.unconfirmed.len();
                 match error {
                     crate::bench::link::ReconnectError::Stopped => Err(None),
