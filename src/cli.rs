@@ -280,6 +280,30 @@ pub struct BrokerArgs {
     /// Keep durable definitions here across restarts.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// With a data directory: block publishers while its disk has less free space than this
+    /// (RabbitMQ's `disk_free_limit.absolute`), in bytes or with a unit: 50MB, 1GiB.
+    #[arg(long, default_value = "50MB", value_parser = parse_bytes)]
+    pub disk_free_limit: u64,
+}
+
+/// A size in bytes, with an optional unit as RabbitMQ writes them (`kB`, `MB`, `GB` are powers
+/// of 1000; `KiB`, `MiB`, `GiB` of 1024).
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a size (e.g. 50MB, 1GiB, 1000000)"))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "kB" | "KB" => 1000,
+        "MB" => 1000_u64.pow(2),
+        "GB" => 1000_u64.pow(3),
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => return Err(format!("unknown unit {other:?}: use kB, MB, GB, KiB, MiB or GiB")),
+    };
+    number.checked_mul(scale).ok_or_else(|| format!("{text:?} is too large"))
 }
 
 /// Options of `schema`.
@@ -333,5 +357,22 @@ impl ToleranceArgs {
                 MetricArg::Max => Metric::Max,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_read_as_rabbitmq_writes_them() {
+        assert_eq!(parse_bytes("1000000"), Ok(1_000_000));
+        assert_eq!(parse_bytes("50MB"), Ok(50_000_000));
+        assert_eq!(parse_bytes("2kB"), Ok(2000));
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("0"), Ok(0));
+        assert!(parse_bytes("50 furlongs").expect_err("unknown unit").contains("unknown unit"));
+        assert!(parse_bytes("MB").expect_err("no number").contains("not a size"));
+        assert!(parse_bytes("99999999999GiB").expect_err("overflow").contains("too large"));
     }
 }

@@ -11,6 +11,7 @@ pub async fn run(args: BrokerArgs) -> anyhow::Result<Outcome> {
         amqp_addr: args.amqp,
         http_addr: args.http,
         data_dir: args.data_dir,
+        disk_free_limit: args.disk_free_limit,
         ..warren_broker::BrokerConfig::default()
     };
     let broker = warren_broker::Broker::start(config).await.context("starting the embedded broker")?;

@@ -14,6 +14,7 @@
 //! | `WARREN_REQUIRE_PYPI=1` | the Python client libraries installable with pip |
 //! | `WARREN_REQUIRE_CLUSTER=1` | the 3-node RabbitMQ cluster of `tools/rabbitmq-cluster up` |
 //! | `WARREN_REQUIRE_RESTARTABLE=1` | the standalone RabbitMQ node the restart tests stop and start (`tools/rabbitmq-cluster solo up`) |
+//! | `WARREN_REQUIRE_SMALL_DISK=1` | `unshare` able to mount a small tmpfs in a mount namespace of the test's own (the full-disk test) |
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -36,6 +37,8 @@ pub enum Need {
     /// The standalone RabbitMQ node of `tools/rabbitmq-cluster solo`, which tests may restart
     /// (the machine's own node is never restarted: others test against it).
     RestartableRabbitMq,
+    /// A small file system of the test's own: `unshare --map-root-user --mount` and a tmpfs.
+    SmallDisk,
 }
 
 impl Need {
@@ -47,6 +50,7 @@ impl Need {
             Need::PyPi => "WARREN_REQUIRE_PYPI",
             Need::Cluster => "WARREN_REQUIRE_CLUSTER",
             Need::RestartableRabbitMq => "WARREN_REQUIRE_RESTARTABLE",
+            Need::SmallDisk => "WARREN_REQUIRE_SMALL_DISK",
         }
     }
 
@@ -253,6 +257,43 @@ pub fn restartable_rabbitmq(what: &str) -> Option<RestartableRabbitMq> {
         return None;
     }
     Some(RestartableRabbitMq { amqp_url: format!("amqp://guest:guest@{RESTARTABLE_RABBITMQ_ADDR}/%2f"), script })
+}
+
+/// A command that runs a program with a tmpfs of `size` (as `mount -o size=` takes it) mounted
+/// on `dir`, in a mount namespace of its own (nothing outside sees the mount, and it goes with the
+/// program), or `None` after [`missing`] when this machine cannot. Append the program and its
+/// arguments to the command.
+pub fn on_small_disk(what: &str, dir: &std::path::Path, size: &str) -> Option<std::process::Command> {
+    let command = || {
+        let mut c = std::process::Command::new("unshare");
+        c.args([
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            r#"mount -t tmpfs -o "size=$1" tmpfs "$2" && shift 2 && exec "$@""#,
+            "sh",
+            size,
+        ])
+        .arg(dir);
+        c
+    };
+    let probe = command().arg("true").output();
+    match probe {
+        Ok(out) if out.status.success() => Some(command()),
+        Ok(out) => {
+            let why = format!(
+                "`unshare --map-root-user --mount` cannot mount a tmpfs here: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            missing(Need::SmallDisk, what, &why);
+            None
+        }
+        Err(error) => {
+            missing(Need::SmallDisk, what, &format!("cannot run `unshare` (util-linux): {error}"));
+            None
+        }
+    }
 }
 
 /// The Chromium binary, or `None` after [`missing`].

@@ -15,9 +15,19 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start(data_dir: &std::path::Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
+        Server::start_with(Command::new(env!("CARGO_BIN_EXE_warren")), data_dir, &[])
+    }
+
+    /// `warren broker` on `data_dir` with `extra` arguments, run by `command`: the program itself,
+    /// or a wrapper that the program and its arguments are appended to.
+    pub(crate) fn start_with(mut command: Command, data_dir: &std::path::Path, extra: &[&str]) -> Server {
+        if command.get_program() != env!("CARGO_BIN_EXE_warren") {
+            command.arg(env!("CARGO_BIN_EXE_warren"));
+        }
+        let mut child = command
             .args(["broker", "--amqp", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(extra)
             .env("NO_COLOR", "1")
             .current_dir(repo_root())
             .stdin(Stdio::null())

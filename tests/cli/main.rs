@@ -10,6 +10,7 @@ mod util;
 mod bench;
 mod broker;
 mod broker_crash;
+mod broker_full_disk;
 mod broker_restart;
 mod cluster;
 mod cluster_bench;

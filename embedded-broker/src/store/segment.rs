@@ -175,8 +175,18 @@ impl Chain {
             }
             _ => true,
         };
-        if full {
-            self.roll(shared)?;
+        if full && let Err(error) = self.roll(shared) {
+            // A full disk (or a failing one): with a segment open, the record waits in its buffer
+            // (the segment grows past its size) until the disk takes it; the flush that fails
+            // raises the disk alarm, which stops publishers. Refusing the record here would nack
+            // a message the broker could still keep.
+            if self.writer.is_none() {
+                return Err(error);
+            }
+            // Said once, as the segment first passes its size (not for every record after).
+            if self.segments.back().is_some_and(|seg| seg.end <= shared.segment_size) {
+                tracing::warn!(%error, dir = %self.dir.display(), "cannot start a new segment: the current one grows");
+            }
         }
         if tail && self.tail_count == 0 {
             self.start_tail();
@@ -206,10 +216,11 @@ impl Chain {
 
     /// Starts a new segment (the previous one is flushed and, when nothing in it is alive, removed).
     fn roll(&mut self, shared: &Shared) -> io::Result<()> {
+        // Flushed first: when the disk refuses, no new (empty) file is left behind.
+        self.flush(shared)?;
         let no = self.next_no;
         let path = self.segment_path(no);
         let file = SyncFile::new(shared.storage.open(&path, true)?);
-        self.flush(shared)?;
         let mut buf = Vec::with_capacity(64 * 1024);
         buf.extend_from_slice(SEGMENT_MAGIC);
         // The new name must be durable before anything in the file is confirmed.
@@ -419,6 +430,31 @@ impl Chain {
         Ok(n)
     }
 
+    /// Closes the segment being written once it has grown past a quarter of the segment size and
+    /// nothing in it is alive, or so little that compaction would take it (see
+    /// [`Chain::compactable`]): it is then removed, or rewritten by the compaction that follows.
+    /// Otherwise a queue drained after a burst keeps its last segment, up to the whole segment
+    /// size, until the next message fills it; and under a disk alarm no message comes, so the
+    /// space never returns (a consumer's few unacknowledged messages are enough to pin it). From
+    /// the periodic sweep only: a queue whose consumers keep up empties its segment many times a
+    /// second, and a new file (and a directory sync) each time would cost the publishers.
+    fn retire_writer(&mut self, shared: &Shared) {
+        let Some(w) = self.writer.as_ref() else { return };
+        let Some(seg) = self.segments.back() else { return };
+        let mostly_dead = seg.live == 0 || (seg.live == seg.resident.len() as u64 && seg.live * 4 <= seg.records);
+        if seg.no != w.no
+            || self.tail_count > 0
+            || !w.buf.is_empty()
+            || seg.end < shared.segment_size / 4
+            || !mostly_dead
+        {
+            return;
+        }
+        let no = w.no;
+        self.writer = None;
+        self.reclaim_if_dead(shared, no);
+    }
+
     /// Removes a segment once nothing in it is alive and it is not being written.
     pub fn reclaim_if_dead(&mut self, shared: &Shared, no: u64) {
         if self.writer.as_ref().is_some_and(|w| w.no == no) {
@@ -441,6 +477,7 @@ impl Chain {
     /// Rewrites the segments worth it (see [`Chain::compactable`]) with only their live records.
     /// A failure is logged and leaves the segment as it was.
     pub fn compact(&mut self, shared: &Shared) {
+        self.retire_writer(shared);
         if !(0..self.segments.len()).any(|i| self.compactable(i)) {
             return;
         }

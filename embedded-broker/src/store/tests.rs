@@ -175,8 +175,7 @@ fn a_restart_without_a_cut_loses_nothing_and_keeps_delivered_flags() {
         q.mark(0, *s, Mark::Gone, true);
     }
     q.flush().expect("flush");
-    let segments = fs.files().into_iter().filter(|(p, _)| p.extension().is_some_and(|e| e == "seg")).count();
-    assert!(segments <= 1, "only the segment being written may stay: {:?}", fs.files());
+    assert!(segment_files(&fs) <= 1, "only the segment being written may stay: {:?}", fs.files());
 }
 
 #[test]
@@ -200,6 +199,102 @@ fn damage_inside_a_segment_is_reported_and_the_rest_recovered() {
     let second = back[1];
     assert!(second > 1, "what follows the damage in its segment is skipped: {back:?}");
     assert_eq!(back[1..], (second..60).collect::<Vec<_>>()[..], "later segments are read in full");
+}
+
+#[test]
+fn a_full_disk_keeps_new_records_buffered_until_space_returns() {
+    let fs = SimStorage::new();
+    let store = open(&fs, 2048);
+    let mut q = queue(&store);
+    append(&mut q, 0, true, 100, false);
+    q.flush().expect("flush");
+    let used: u64 = fs.files().iter().map(|(_, len)| len).sum();
+    fs.set_capacity(Some(used));
+    // Many segments' worth: every append is taken although no new segment can be written.
+    for seq in 1..100 {
+        append(&mut q, seq, true, 100, false);
+    }
+    assert!(q.flush().is_err(), "the disk is full");
+    assert_eq!(fs.files().iter().map(|(_, len)| len).sum::<u64>(), used, "nothing more was written");
+    fs.set_capacity(None);
+    q.flush().expect("space returned");
+    let back = reopened(&fs, store, q, 2048);
+    assert_eq!(back, (0..100).collect::<Vec<_>>(), "every record, in order");
+}
+
+#[test]
+fn a_drained_queue_gives_back_the_segment_it_was_writing_at_the_next_sweep() {
+    let fs = SimStorage::new();
+    let store = open(&fs, 8192);
+    let mut q = queue(&store);
+    for seq in 0..30 {
+        append(&mut q, seq, true, 100, false);
+    }
+    q.flush().expect("flush");
+    assert_eq!(segment_files(&fs), 1, "one segment, still being written");
+    for seq in 0..30 {
+        q.mark(0, seq, Mark::Gone, true);
+    }
+    q.flush().expect("flush");
+    q.compact();
+    assert_eq!(segment_files(&fs), 0, "nothing alive: the segment goes: {:?}", fs.files());
+    // The queue goes on in a new segment, and a restart finds what followed only.
+    for seq in 30..40 {
+        append(&mut q, seq, true, 100, false);
+    }
+    q.flush().expect("flush");
+    let back = reopened(&fs, store, q, 8192);
+    assert_eq!(back, (30..40).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_consumers_few_unacknowledged_messages_do_not_pin_the_segment_being_written() {
+    let fs = SimStorage::new();
+    let store = open(&fs, 8192);
+    let mut q = queue(&store);
+    for seq in 0..40 {
+        append(&mut q, seq, true, 100, false);
+    }
+    // Acknowledged but for the last three, still with the consumer.
+    for seq in 0..37 {
+        q.mark(0, seq, Mark::Gone, true);
+    }
+    q.flush().expect("flush");
+    let before: u64 = fs.files().iter().map(|(_, len)| len).sum();
+    q.compact();
+    let after: u64 = fs.files().iter().map(|(_, len)| len).sum();
+    assert!(after * 4 < before, "the segment is rewritten with the three kept: {before} -> {after} bytes");
+    let back = reopened(&fs, store, q, 8192);
+    assert_eq!(back, vec![37, 38, 39], "the unacknowledged three are back after a restart");
+}
+
+#[test]
+fn a_small_drained_segment_is_kept_for_the_next_messages() {
+    let fs = SimStorage::new();
+    let store = open(&fs, 1 << 20);
+    let mut q = queue(&store);
+    for seq in 0..3 {
+        append(&mut q, seq, true, 100, false);
+        q.mark(0, seq, Mark::Gone, true);
+    }
+    q.flush().expect("flush");
+    q.compact();
+    assert_eq!(segment_files(&fs), 1, "a queue that keeps up does not make a file per sweep");
+}
+
+/// Syncs, closes the store and opens it again on the same files: the sequence numbers the queue
+/// gives back, in order.
+fn reopened(fs: &Arc<SimStorage>, store: MessageStore, q: QueueStore, segment_size: u64) -> Vec<u64> {
+    store.sync_now();
+    drop(q);
+    drop(store);
+    let store = open(fs, segment_size);
+    let mut q = queue(&store);
+    drain(&mut q).into_iter().map(|b| b.0).collect()
+}
+
+fn segment_files(fs: &SimStorage) -> usize {
+    fs.files().into_iter().filter(|(p, _)| p.extension().is_some_and(|e| e == "seg")).count()
 }
 
 /// Publishes `count` persistent messages of 100 bytes, confirmed; returns the store and queue.
