@@ -285,9 +285,10 @@ impl Chain {
     pub fn mark(&mut self, shared: &Shared, seq: u64, mark: Mark, recover: bool) {
         let Some(i) = self.find(seq) else { return };
         if recover {
-            let path = self.marks_path(self.segments[i].no);
+            // The path is made only to open the file: once per segment, not per mark.
+            let path = self.segments[i].marks.is_none().then(|| self.marks_path(self.segments[i].no));
             let seg = &mut self.segments[i];
-            if seg.marks.is_none() {
+            if let Some(path) = path {
                 match shared.storage.open(&path, true) {
                     Ok(file) => {
                         let len = file.len().unwrap_or(0);
