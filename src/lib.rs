@@ -72,7 +72,10 @@ pub fn run(cli: Cli) -> ExitCode {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("WARREN_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    // The stream client warns "Stream closed" at every ordinary close of its connections;
+    // what matters reaches the stream actors as errors, which say so.
+    let filter =
+        EnvFilter::try_from_env("WARREN_LOG").unwrap_or_else(|_| EnvFilter::new("warn,rabbitmq_stream_client=error"));
     // Colours only on a terminal, and never with NO_COLOR set.
     use std::io::IsTerminal;
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());

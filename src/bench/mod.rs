@@ -18,6 +18,7 @@
 //! - [`routing`]: where the topology routes each message, so loss is counted per queue.
 //! - [`runner`]: connects, starts every actor on one clock, walks warmup, measure and drain.
 //! - [`link`]: a connection and its runtime: actors run on their connection's I/O thread.
+//! - [`stream_link`]: the same for `protocol: stream` groups, over RabbitMQ's stream protocol.
 //! - [`actors`]: producers and consumers; each owns its histograms and counters.
 //! - [`metrics`]: what actors record while the run goes (per-second series, sequences).
 //! - [`analytics`]: the run's figures once it ended, and who set its pace.
@@ -45,4 +46,5 @@ pub mod scenario;
 pub mod session;
 pub mod setup;
 pub mod shard;
+pub mod stream_link;
 pub mod thresholds;

@@ -8,7 +8,9 @@
 
 use anyhow::{Context, bail};
 
-use crate::bench::scenario::{AckMode, Scenario, ScenarioError, TopologySource};
+use crate::bench::scenario::{
+    AckMode, ConnectionLayout, ProducerGroup, Protocol, Scenario, ScenarioError, TopologySource,
+};
 use crate::target::Target;
 use crate::topology::apply::{ConvergeError, ConvergeOptions, converge};
 use crate::topology::load::env::ProcessEnv;
@@ -107,14 +109,31 @@ fn is_stream(topology: &BenchTopology, queue: &str) -> bool {
 /// Marks the consumers that read streams and checks what streams ask of
 /// them: over AMQP 0-9-1 RabbitMQ delivers a stream only to consumers with a
 /// prefetch and manual acknowledgements, and an `offset` means something on
-/// a stream only.
+/// a stream only. Groups with `protocol: stream` must publish to or read a
+/// stream queue, and use nothing the stream protocol has no place for.
 pub fn check_streams(scenario: &mut Scenario, topology: &BenchTopology) -> Result<(), ScenarioError> {
     let origin = scenario.origin.clone();
+    for (index, group) in scenario.producers.iter().enumerate() {
+        if let Some((field, why)) = stream_producer_problem(group, topology) {
+            let at = ["producers".into(), index.into(), field.into()];
+            return Err(ScenarioError::at(&origin, &at, format!("producers[{index}].{field}: {why}")));
+        }
+    }
     for (index, group) in scenario.consumers.iter_mut().enumerate() {
         let at = |field: &str| ["consumers".into(), index.into(), field.into()];
         group.stream = is_stream(topology, &group.queue);
-        let problem = if !group.stream && group.offset.is_some() {
+        let over_stream_protocol = group.protocol == Protocol::Stream;
+        let problem = if !group.stream && over_stream_protocol {
+            Some((
+                "protocol",
+                format!("`{}` is not a stream: `protocol: stream` reads stream queues only", group.queue),
+            ))
+        } else if !group.stream && group.offset.is_some() {
             Some(("offset", format!("`{}` is not a stream: an offset means something on streams only", group.queue)))
+        } else if over_stream_protocol && group.reject.is_some() {
+            Some(("reject", "the stream protocol has no acknowledgements, so nothing can be rejected".to_owned()))
+        } else if over_stream_protocol {
+            None
         } else if group.stream && group.prefetch == 0 {
             Some((
                 "prefetch",
@@ -130,6 +149,62 @@ pub fn check_streams(scenario: &mut Scenario, topology: &BenchTopology) -> Resul
         }
     }
     Ok(())
+}
+
+/// What keeps a `protocol: stream` producer group from running: the field and why.
+fn stream_producer_problem(group: &ProducerGroup, topology: &BenchTopology) -> Option<(&'static str, String)> {
+    if group.protocol != Protocol::Stream {
+        return None;
+    }
+    let stream = match group.routing_keys.as_slice() {
+        [key] if group.exchange.is_empty() => key,
+        _ => {
+            return Some((
+                "protocol",
+                "`protocol: stream` publishes to one stream queue: give `exchange: \"\"` and its name as \
+                 `routing_key`"
+                    .to_owned(),
+            ));
+        }
+    };
+    if !is_stream(topology, stream) {
+        return Some((
+            "protocol",
+            format!("`{stream}` is not a stream: `protocol: stream` publishes to stream queues only"),
+        ));
+    }
+    if group.confirms.is_none() {
+        return Some((
+            "confirms",
+            "the stream protocol confirms every message: leave confirms on (`max_in_flight` sets the window)"
+                .to_owned(),
+        ));
+    }
+    if group.mandatory {
+        return Some(("mandatory", "the stream protocol returns nothing: leave `mandatory` out".to_owned()));
+    }
+    if group.layout == ConnectionLayout::Shared {
+        return Some((
+            "connection",
+            "`shared` is for AMQP 0-9-1 producers; a stream producer has a connection of its own".to_owned(),
+        ));
+    }
+    let p = &group.properties;
+    let properties = !p.headers.is_empty()
+        || p.content_type.is_some()
+        || p.priority.is_some()
+        || p.expiration_ms.is_some()
+        || p.kind.is_some()
+        || p.app_id.is_some();
+    if properties {
+        return Some((
+            "message",
+            "a stream producer sends the body only: leave headers and other properties out (streams keep \
+             every message, so `persistent` is implied)"
+                .to_owned(),
+        ));
+    }
+    None
 }
 
 /// What a run created on the broker, to delete afterwards.

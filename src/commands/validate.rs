@@ -135,13 +135,7 @@ fn problems(error: &LoadError) -> Vec<Problem> {
 
 /// A scenario, then the topology it names or holds.
 fn check_scenario(file: &Path, text: &str) -> Result<String, Vec<Problem>> {
-    let scenario = scenario::load_str(file, text).map_err(|error| match error {
-        ScenarioError::Invalid { path, position, message } => {
-            let pos = position.map(|(line, column)| crate::topology::load::diagnostic::Pos { line, column });
-            vec![Problem::from(&Diagnostic { file: path.display().to_string(), pos, message })]
-        }
-        read @ ScenarioError::Read { .. } => vec![Problem::plain(format!("{:#}", anyhow::Error::new(read)))],
-    })?;
+    let mut scenario = scenario::load_str(file, text).map_err(scenario_problems)?;
     let topology = crate::bench::setup::load_topology(&scenario, None).map_err(|error| {
         // The topology's own diagnostics point into its file; other
         // problems (e.g. more than one vhost) concern the scenario.
@@ -150,6 +144,9 @@ fn check_scenario(file: &Path, text: &str) -> Result<String, Vec<Problem>> {
             None => vec![Problem::plain(format!("{}: {error:#}", file.display()))],
         }
     })?;
+    // What `bench` checks before it contacts a broker: references, and what streams ask.
+    crate::bench::setup::check_references(&scenario, &topology).map_err(scenario_problems)?;
+    crate::bench::setup::check_streams(&mut scenario, &topology).map_err(scenario_problems)?;
     let count = |n: usize, noun: &str| format!("{n} {noun}{}", if n == 1 { "" } else { "s" });
     Ok(format!(
         "scenario `{}`: {}, {} in vhost `{}`",
@@ -158,6 +155,16 @@ fn check_scenario(file: &Path, text: &str) -> Result<String, Vec<Problem>> {
         count(scenario.consumers.len(), "consumer group"),
         topology.vhost_name
     ))
+}
+
+fn scenario_problems(error: ScenarioError) -> Vec<Problem> {
+    match error {
+        ScenarioError::Invalid { path, position, message } => {
+            let pos = position.map(|(line, column)| crate::topology::load::diagnostic::Pos { line, column });
+            vec![Problem::from(&Diagnostic { file: path.display().to_string(), pos, message })]
+        }
+        read @ ScenarioError::Read { .. } => vec![Problem::plain(format!("{:#}", anyhow::Error::new(read)))],
+    }
 }
 
 fn summary(topology: &Topology) -> String {

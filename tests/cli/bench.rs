@@ -446,6 +446,54 @@ fn bench_rejects_an_offset_on_a_queue_that_is_not_a_stream_and_a_shared_consumer
 }
 
 #[test]
+fn bench_rejects_the_stream_protocol_on_a_queue_that_is_not_a_stream() {
+    let head = concat!(
+        "name: bad\nduration: 1s\ntopology:\n  vhosts:\n    /:\n      queues:\n        queue1: {}\n",
+        "        events: { durable: true, arguments: { x-queue-type: stream } }\n",
+    );
+    let text = format!("{head}consumers:\n  - name: c\n    queue: queue1\n    protocol: stream\n");
+    insta::assert_snapshot!("stream_protocol_on_a_classic_queue_consumer", bench_error("stream-consumer.yaml", &text));
+    // `warren validate` checks the same, without a broker.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = write_scenario(dir.path(), "stream-consumer.yaml", &text);
+    let output = run(["validate", &path.display().to_string()]);
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    assert!(
+        output.stderr.contains("stream-consumer.yaml:12:15: consumers[0].protocol: `queue1` is not a stream"),
+        "{}",
+        output.stderr
+    );
+    let text =
+        format!("{head}producers:\n  - name: p\n    exchange: \"\"\n    routing_key: queue1\n    protocol: stream\n");
+    insta::assert_snapshot!("stream_protocol_on_a_classic_queue_producer", bench_error("stream-producer.yaml", &text));
+    // A stream, but through an exchange: the stream protocol publishes to the stream itself.
+    let text = format!(
+        "{head}producers:\n  - name: p\n    exchange: amq.direct\n    routing_key: events\n    protocol: stream\n"
+    );
+    let stderr = bench_error("stream-exchange.yaml", &text);
+    assert!(
+        stderr.contains(
+            "stream-exchange.yaml:13:15: producers[0].protocol: `protocol: stream` publishes to one stream queue"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bench_refuses_a_stream_protocol_group_on_the_embedded_broker_as_it_refuses_streams() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let text = concat!(
+        "name: stream-on-embedded\nduration: 1s\ntopology:\n  vhosts:\n    /:\n      queues:\n",
+        "        events: { durable: true, arguments: { x-queue-type: stream } }\n",
+        "consumers:\n  - { name: c, queue: events, protocol: stream, offset: first }\n",
+    );
+    let path = write_scenario(dir.path(), "stream.yaml", text);
+    let output = run(["bench", &path.display().to_string(), "--broker", "embedded"]);
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    assert!(output.stderr.contains("stream queues are not supported by the embedded broker"), "{}", output.stderr);
+}
+
+#[test]
 fn bench_rejects_messages_smaller_than_the_header() {
     let text = format!("{GOOD_HEAD}producers:\n  - name: p\n    exchange: exchange1\n    message: {{ size: 8 }}\n");
     insta::assert_snapshot!(bench_error("small.yaml", &text));

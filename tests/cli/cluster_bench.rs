@@ -98,11 +98,23 @@ consumers:
 
 /// Starts `warren bench` on the cluster's nodes (the first node first).
 fn start_bench(cluster: &warren_testkit::Cluster, scenario: &Path, out: &Path, vhost: &str) -> Child {
+    start_bench_with(cluster, scenario, out, vhost, &[])
+}
+
+/// [`start_bench`] with more options.
+fn start_bench_with(
+    cluster: &warren_testkit::Cluster,
+    scenario: &Path,
+    out: &Path,
+    vhost: &str,
+    extra: &[&str],
+) -> Child {
     let (amqp, management) = (cluster.amqp.join(","), cluster.management.join(","));
     let mut command = warren();
     command
         .args(["bench", &scenario.display().to_string(), "--broker", &amqp, "--management", &management])
         .args(["--vhost", vhost, "--out", &out.display().to_string()])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command.spawn().expect("warren starts")
@@ -288,4 +300,56 @@ consumers:
         assert_eq!(group["duplicated"], 0, "{group:#}");
     }
     assert_eq!(result["summary"]["lost"], 0, "{text}");
+}
+
+#[test]
+fn bench_over_the_stream_protocol_reads_every_message_back_with_two_consumers_from_the_first_offset() {
+    // Kills nothing, but no other test may kill a node under it; the lock first,
+    // since another test may have a node down until it lets go.
+    let _held = Held::take();
+    let Some(cluster) = warren_testkit::cluster(&warren_testkit::current_test()) else { return };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let scenario = dir.path().join("stream-protocol.yaml");
+    const MESSAGES: u64 = 20_000;
+    let text = format!(
+        r#"name: stream-protocol
+topology:
+  vhosts:
+    /:
+      queues:
+        events: {{ durable: true, arguments: {{ x-queue-type: stream, x-initial-cluster-size: 3 }} }}
+duration: 30s
+warmup: 0s
+drain: 30s
+messages: {MESSAGES}
+producers:
+  - {{ name: p, protocol: stream, exchange: "", routing_key: events, message: {{ size: 16 }} }}
+consumers:
+  - {{ name: a, protocol: stream, queue: events, offset: first }}
+  - {{ name: b, protocol: stream, queue: events, offset: first }}
+"#
+    );
+    std::fs::write(&scenario, text).expect("writing the scenario");
+    let out = dir.path().join("result.json");
+    let vhost = unique_name("stream-protocol");
+    // The first node's stream port (tools/rabbitmq-cluster: 5561..5563, advertised as localhost).
+    let child = start_bench_with(&cluster, &scenario, &out, &vhost, &["--stream-port", "5561"]);
+    let (code, text, result) = finish(child, &out);
+    let failed = failed_gates(&result);
+    assert!(code == 0 || code == 3 && failed.iter().all(|g| is_timing(g)), "exit {code}:\n{text}");
+    assert_eq!(result["status"], "completed", "{text}");
+    let summary = &result["summary"];
+    assert_eq!(summary["published"].as_u64(), Some(MESSAGES), "{summary:#}");
+    assert_eq!(summary["confirmed"].as_u64(), Some(MESSAGES), "the broker confirmed every message: {summary:#}");
+    let groups = result["consumers"].as_array().expect("consumer groups");
+    assert_eq!(groups.len(), 2, "{groups:#?}");
+    for group in groups {
+        assert_eq!(group["consumed"].as_u64(), Some(MESSAGES), "each consumer reads every message: {group:#}");
+        assert_eq!(group["lost"], 0, "{group:#}");
+        assert_eq!(group["duplicated"], 0, "{group:#}");
+        // Regression: publishes handed to the client out of turn reached the stream out of order.
+        assert_eq!(group["reordered"], 0, "the stream holds them in publish order: {group:#}");
+    }
+    assert_eq!(summary["lost"], 0, "{summary:#}");
+    assert_eq!(summary["confirmed_lost"], 0, "{summary:#}");
 }

@@ -5,6 +5,12 @@
 //! When its connection drops, it connects to the next node that answers and
 //! subscribes again ([`Failover`]); the broker redelivers what it had sent
 //! and not seen acknowledged, which the tracker tells from first arrivals.
+//!
+//! A `protocol: stream` consumer ([`run_stream`]) reads its stream over
+//! RabbitMQ's stream protocol, where the client grants the broker credit
+//! chunk by chunk and nothing is acknowledged; it records each message as
+//! an AMQP consumer does. It does not reconnect: a dropped connection ends
+//! it with an error.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +28,7 @@ use lapin::{Channel, Connection, ConnectionStatus, Consumer};
 use tokio_util::sync::CancellationToken;
 
 use super::pace::Pacer;
-use super::{ActorError, Clock, Outage, Schedule};
+use super::{ActorError, Clock, Outage, Schedule, StreamFailure};
 use crate::bench::link::{Failover, connection_lost};
 use crate::bench::message::Stamp;
 use crate::bench::metrics::series::SeriesRecorder;
@@ -58,6 +64,31 @@ pub struct ConsumerPlan {
     pub home: usize,
     /// The node its first connection went to.
     pub node: usize,
+}
+
+impl ConsumerPlan {
+    /// The plan of instance `instance` of group `group` (index `index`), subscribing as
+    /// `subscription`, with its (home, first) nodes.
+    pub fn of(
+        index: usize,
+        group: &ConsumerGroup,
+        instance: u32,
+        subscription: Subscription,
+        (home, node): (usize, usize),
+    ) -> Self {
+        ConsumerPlan {
+            group: index,
+            group_name: group.name.clone(),
+            instance,
+            queue: group.queue.clone(),
+            ack: group.ack,
+            reject: group.reject,
+            work: group.work,
+            subscription,
+            home,
+            node,
+        }
+    }
 }
 
 /// How a consumer subscribes: its prefetch, acknowledgement mode and, on a
@@ -309,7 +340,8 @@ impl Consuming {
                 None => return Ended::Broken(None),
             };
             let now = self.clock.now_ns();
-            self.record(&delivery, now);
+            let offset = if self.plan.subscription.offset.is_some() { stream_offset(&delivery) } else { None };
+            self.record(delivery.redelivered, offset, &delivery.data, now);
             if !self.plan.work.is_zero() {
                 work(self.plan.work, &mut pacer).await;
             }
@@ -385,11 +417,11 @@ impl Consuming {
         }
     }
 
-    /// Counts one delivery received at `now` and, for a first delivery of a
-    /// measured message, its end-to-end latency.
+    /// Counts one delivery of `data` received at `now` (from the stream
+    /// `offset`, on a stream) and, for a first delivery of a measured
+    /// message, its end-to-end latency.
     #[inline]
-    fn record(&mut self, delivery: &Delivery, now: u64) {
-        let redelivered = delivery.redelivered;
+    fn record(&mut self, redelivered: bool, offset: Option<u64>, data: &[u8], now: u64) {
         {
             let counters = self.series.at(now);
             counters.delivered += 1;
@@ -400,15 +432,12 @@ impl Consuming {
         if redelivered {
             self.report.redelivered += 1;
         }
-        if self.plan.subscription.offset.is_some() {
-            let offset = delivery.properties.headers().as_ref().and_then(|h| h.inner().get("x-stream-offset"));
-            if let Some(AMQPValue::LongLongInt(offset)) = offset {
-                self.stream_next = u64::try_from(*offset).ok().map(|o| o + 1);
-            }
+        if let Some(offset) = offset {
+            self.stream_next = Some(offset + 1);
         }
-        match Stamp::read(&delivery.data) {
+        match Stamp::read(data) {
             Some(stamp) => match self.report.tracker.note(stamp.producer, stamp.seq, redelivered) {
-                Noted::First | Noted::FirstRedelivered => self.first_delivery(&stamp, delivery.data.len(), now),
+                Noted::First | Noted::FirstRedelivered => self.first_delivery(&stamp, data.len(), now),
                 Noted::Again | Noted::Foreign => {}
             },
             None => self.report.tracker.foreign += 1,
@@ -503,6 +532,64 @@ impl Consuming {
             let _ = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
         }
     }
+}
+
+/// The stream offset RabbitMQ gives an AMQP delivery from a stream.
+fn stream_offset(delivery: &Delivery) -> Option<u64> {
+    match delivery.properties.headers().as_ref().and_then(|h| h.inner().get("x-stream-offset")) {
+        Some(AMQPValue::LongLongInt(offset)) => u64::try_from(*offset).ok(),
+        _ => None,
+    }
+}
+
+/// Runs one `protocol: stream` consumer, subscribed already, until `stop`
+/// fires; a failure (a lost connection too) ends it.
+pub async fn run_stream(
+    mut consumer: rabbitmq_stream_client::Consumer,
+    plan: ConsumerPlan,
+    clock: Clock,
+    shared: Shared,
+    series: SeriesRecorder,
+    stop: CancellationToken,
+) -> ConsumerReport {
+    let report = ConsumerReport::new(plan.group, shared.schedules.len());
+    let mut state = Consuming { plan, clock, shared, series, report, replies: Replies::default(), stream_next: None };
+    let mut pacer = Pacer::new();
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
+    let failure = loop {
+        let delivery = tokio::select! {
+            biased;
+            _ = &mut stopped => break None,
+            delivery = consumer.next() => delivery,
+        };
+        match delivery {
+            Some(Ok(delivery)) => {
+                let now = state.clock.now_ns();
+                let data = delivery.message().data().unwrap_or_default();
+                state.record(false, Some(delivery.offset()), data, now);
+                if !state.plan.work.is_zero() {
+                    work(state.plan.work, &mut pacer).await;
+                }
+            }
+            Some(Err(error)) => break Some(StreamFailure::Deliver(Arc::new(error))),
+            None if stop.is_cancelled() => break None,
+            None => break Some(StreamFailure::Closed),
+        }
+    };
+    if let Some(source) = failure {
+        state.series.at(state.clock.now_ns()).errors += 1;
+        state.report.failure = Some(ActorError::Stream {
+            actor: format!("consumer {}#{}", state.plan.group_name, state.plan.instance),
+            doing: "reading",
+            stream: state.plan.queue.clone(),
+            source,
+        });
+    }
+    // Bounded: on a dead connection the client would wait for the broker's reply.
+    let _ = tokio::time::timeout(Duration::from_secs(2), consumer.handle().close()).await;
+    state.series.flush();
+    state.report
 }
 
 /// Simulated processing: a timer at 1 ms and above (the precise one producers

@@ -4,6 +4,9 @@
 //! keeps what a producer re-sends after a lost connection.
 //! Each owns its histograms and counters and hands them back once, when it
 //! ends (per-second figures go to the aggregate once per second).
+//! Groups with `protocol: stream` run the same actors over RabbitMQ's stream
+//! protocol ([`crate::bench::stream_link`]): the same schedule, window,
+//! stamps and figures, another connection underneath.
 
 pub mod consumer;
 pub mod pace;
@@ -11,6 +14,7 @@ pub mod producer;
 pub mod unconfirmed;
 pub mod wait;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lapin::types::FieldTable;
@@ -139,6 +143,19 @@ pub enum ActorError {
         #[source]
         source: crate::bench::link::ReconnectError,
     },
+    /// A `protocol: stream` actor failed; it does not reconnect.
+    #[error("{actor}: {doing} stream `{stream}` over the stream protocol failed")]
+    Stream {
+        /// The actor, e.g. `producer web#0`.
+        actor: String,
+        /// `publishing to` or `reading`.
+        doing: &'static str,
+        /// The stream.
+        stream: String,
+        /// What happened.
+        #[source]
+        source: StreamFailure,
+    },
     /// The broker ended the subscription (queue deleted, or connection closed).
     #[error(
         "consumer {group}#{instance}: the subscription to queue `{queue}` ended (queue deleted or connection lost)"
@@ -151,6 +168,20 @@ pub enum ActorError {
         /// Source queue.
         queue: String,
     },
+}
+
+/// What ended a `protocol: stream` actor.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StreamFailure {
+    /// The client could not hand a message over, or the broker refused it.
+    #[error("the publish failed")]
+    Publish(#[source] Arc<rabbitmq_stream_client::error::ProducerPublishError>),
+    /// A delivery could not be read.
+    #[error("a delivery failed")]
+    Deliver(#[source] Arc<rabbitmq_stream_client::error::ConsumerDeliveryError>),
+    /// The connection closed; stream actors do not reconnect.
+    #[error("the connection closed (stream-protocol actors do not reconnect)")]
+    Closed,
 }
 
 /// Converts a map of header values from the scenario file to an AMQP field

@@ -15,6 +15,11 @@
 //! the broker had not confirmed ([`Unconfirmed`]); then it goes on with its
 //! schedule, so the messages due meanwhile go out late and the outage shows
 //! in send delay and intended-time latency.
+//!
+//! A `protocol: stream` producer ([`run_stream`]) runs the same loop over
+//! RabbitMQ's stream protocol: its window holds messages handed to the
+//! stream client (which batches them) until the broker confirms them. It
+//! does not reconnect: a dropped connection ends it with an error.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,18 +32,20 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionStatus};
+use rabbitmq_stream_client::types::Message;
 use rand::{Rng, SeedableRng};
 use tokio_util::sync::CancellationToken;
 
 use super::pace::Pacer;
 use super::unconfirmed::Unconfirmed;
 use super::wait::{Progress, WaitMeter, Waited};
-use super::{ActorError, Clock, Outage, Schedule, field_table};
+use super::{ActorError, Clock, Outage, Schedule, StreamFailure, field_table};
 use crate::bench::link::{BlockedTime, Failover, Link, connection_lost};
 use crate::bench::message::{HEADER_LEN, Stamp};
 use crate::bench::metrics::series::SeriesRecorder;
 use crate::bench::metrics::tracker::SeqSet;
 use crate::bench::scenario::{ProducerGroup, SizeSpec};
+use crate::bench::stream_link::StreamProducer;
 use crate::result::histogram::{self, Latency};
 
 /// Window used when publisher confirms are off: publishes still overlap, bounded.
@@ -65,6 +72,8 @@ const RENEW_PAUSE: Duration = Duration::from_millis(200);
 enum Broken {
     /// lapin's error: the channel or the connection failed.
     Lapin(lapin::Error),
+    /// Over the stream protocol: the publish or the connection failed.
+    Stream(StreamFailure),
     /// The broker nacked a publish on a channel opened by a reconnection (see [`RENEW_WINDOW`]).
     Refused,
 }
@@ -223,7 +232,7 @@ type Pending<'c> = Pin<Box<dyn Future<Output = Done> + Send + 'c>>;
 struct Done {
     seq: u32,
     sent_ns: u64,
-    outcome: Result<Confirmation, lapin::Error>,
+    outcome: Result<Confirmation, Broken>,
 }
 
 /// Where a producer publishes now.
@@ -255,7 +264,8 @@ pub async fn run(
     let mut state = Publishing::new(&plan, clock, series, &writes);
     let mut attached = Attached { channel, status, node: plan.node, _link: None };
     let failure = loop {
-        let error = match state.attached(&attached.channel, &stop, &abort).await {
+        let sink = Sink::amqp(&attached.channel, &plan);
+        let error = match state.attached(sink, &stop, &abort).await {
             Ok(()) => break None,
             Err(Broken::Refused) => {
                 tokio::select! {
@@ -269,6 +279,7 @@ pub async fn run(
                 continue;
             }
             Err(Broken::Lapin(error)) => error,
+            Err(Broken::Stream(failure)) => break Some(state.fail_stream(failure)),
         };
         let lost = failover.give_up_after.is_some()
             && !abort.is_cancelled()
@@ -284,7 +295,31 @@ pub async fn run(
     state.finish(failure)
 }
 
-/// Publishes lapin has written, and when the last was: what the wait meter
+/// Runs one `protocol: stream` producer as [`run`] runs an AMQP one, on a
+/// stream producer already declared; a failure (a lost connection too) ends it.
+pub async fn run_stream(
+    stream: StreamProducer,
+    plan: ProducerPlan,
+    clock: Clock,
+    series: SeriesRecorder,
+    stop: CancellationToken,
+    abort: CancellationToken,
+) -> ProducerReport {
+    let writes = Writes::default();
+    let mut state = Publishing::new(&plan, clock, series, &writes);
+    let failure = match state.attached(Sink::Stream(&stream), &stop, &abort).await {
+        // Refusals renew AMQP channels after a reconnection only, which a stream producer never makes.
+        Ok(()) | Err(Broken::Refused) => None,
+        Err(Broken::Lapin(error)) => Some(state.fail(error)),
+        Err(Broken::Stream(failure)) => Some(state.fail_stream(failure)),
+    };
+    let report = state.finish(failure);
+    // Bounded: on a dead connection the client would wait for the broker's reply.
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.producer.close()).await;
+    report
+}
+
+/// Publishes lapin (or the stream client) has written, and when the last was: what the wait meter
 /// needs to tell a wait for writes from a wait for confirms.
 #[derive(Default)]
 struct Writes {
@@ -292,57 +327,104 @@ struct Writes {
     last_ns: AtomicU64,
 }
 
-/// What every publish of one producer shares: its channel, where its
-/// messages go and what they carry.
-struct Publisher<'a> {
-    channel: &'a Channel,
-    exchange: ShortString,
-    keys: Vec<ShortString>,
-    options: BasicPublishOptions,
-    properties: &'a BasicProperties,
-    writes: &'a Writes,
-    clock: &'a Clock,
+/// Where a producer's messages go.
+enum Sink<'a> {
+    /// An AMQP channel, an exchange and routing keys used in turn.
+    Amqp {
+        channel: &'a Channel,
+        exchange: ShortString,
+        keys: Vec<ShortString>,
+        options: BasicPublishOptions,
+        properties: &'a BasicProperties,
+    },
+    /// A stream, over the stream protocol.
+    Stream(&'a StreamProducer),
 }
 
-impl<'a> Publisher<'a> {
-    fn new(channel: &'a Channel, plan: &'a ProducerPlan, writes: &'a Writes, clock: &'a Clock) -> Self {
-        Publisher {
+impl<'a> Sink<'a> {
+    fn amqp(channel: &'a Channel, plan: &'a ProducerPlan) -> Self {
+        Sink::Amqp {
             channel,
             exchange: ShortString::from(plan.exchange.as_str()),
             keys: plan.routing_keys.iter().map(|k| ShortString::from(k.as_str())).collect(),
             options: BasicPublishOptions { mandatory: plan.mandatory, immediate: false },
             properties: &plan.properties,
-            writes,
-            clock,
         }
     }
+}
 
+/// What every publish of one producer shares: where its messages go, and
+/// what counts their writes.
+struct Publisher<'a> {
+    sink: Sink<'a>,
+    writes: &'a Writes,
+    clock: &'a Clock,
+}
+
+impl Publisher<'_> {
     /// One message's publish and confirm, as one future.
     #[inline]
     fn publish(&self, stamp: Stamp, size: usize) -> Pending<'_> {
-        let key = &self.keys[stamp.seq as usize % self.keys.len()];
-        // The future captures only references and numbers, so boxing it copies a few words;
-        // the body, the clones and lapin's own (large) future are built in place on first poll.
-        Box::pin(async move {
-            let mut body = vec![0u8; size];
-            stamp.write(&mut body);
-            let publish = self.channel.basic_publish(
-                self.exchange.clone(),
-                key.clone(),
-                self.options,
-                &body,
-                self.properties.clone(),
-            );
-            let outcome = match publish.await {
-                Ok(confirm) => {
-                    self.writes.count.fetch_add(1, Ordering::Relaxed);
-                    self.writes.last_ns.store(self.clock.now_ns(), Ordering::Relaxed);
-                    confirm.await
-                }
-                Err(error) => Err(error),
-            };
-            Done { seq: stamp.seq, sent_ns: stamp.sent_ns, outcome }
-        })
+        match &self.sink {
+            Sink::Amqp { channel, exchange, keys, options, properties } => {
+                let key = &keys[stamp.seq as usize % keys.len()];
+                // The future captures only references and numbers, so boxing it copies a few words;
+                // the body, the clones and lapin's own (large) future are built in place on first poll.
+                Box::pin(async move {
+                    let mut body = vec![0u8; size];
+                    stamp.write(&mut body);
+                    let publish =
+                        channel.basic_publish(exchange.clone(), key.clone(), *options, &body, (*properties).clone());
+                    let outcome = match publish.await {
+                        Ok(confirm) => {
+                            self.wrote();
+                            confirm.await.map_err(Broken::Lapin)
+                        }
+                        Err(error) => Err(Broken::Lapin(error)),
+                    };
+                    Done { seq: stamp.seq, sent_ns: stamp.sent_ns, outcome }
+                })
+            }
+            Sink::Stream(stream) => Box::pin(async move {
+                let mut body = vec![0u8; size];
+                stamp.write(&mut body);
+                let (confirmed, confirmation) = tokio::sync::oneshot::channel();
+                let message = Message::builder().body(body).build();
+                let send = stream.producer.send(message, move |status| {
+                    let _ = confirmed.send(status.map(|status| status.confirmed()));
+                    std::future::ready(())
+                });
+                // The client's queue holds a whole window (its batch size), so the hand-off
+                // completes on first poll, in publish order: unless tokio's budget made it yield,
+                // and the next publishes overtook it.
+                let handed = tokio::task::unconstrained(send).await;
+                let failed = |error| Broken::Stream(StreamFailure::Publish(Arc::new(error)));
+                let outcome = match handed {
+                    Ok(()) => {
+                        self.wrote();
+                        tokio::select! {
+                            biased;
+                            confirmation = confirmation => match confirmation {
+                                Ok(Ok(true)) => Ok(Confirmation::Ack(None)),
+                                Ok(Ok(false)) => Ok(Confirmation::Nack(None)),
+                                Ok(Err(error)) => Err(failed(error)),
+                                Err(_) => Err(Broken::Stream(StreamFailure::Closed)),
+                            },
+                            _ = stream.closed.cancelled() => Err(Broken::Stream(StreamFailure::Closed)),
+                        }
+                    }
+                    Err(error) => Err(failed(error)),
+                };
+                Done { seq: stamp.seq, sent_ns: stamp.sent_ns, outcome }
+            }),
+        }
+    }
+
+    /// Counts a publish handed to the connection.
+    #[inline]
+    fn wrote(&self) {
+        self.writes.count.fetch_add(1, Ordering::Relaxed);
+        self.writes.last_ns.store(self.clock.now_ns(), Ordering::Relaxed);
     }
 }
 
@@ -406,12 +488,12 @@ impl<'a> Publishing<'a> {
     /// An error is the connection's or the channel's.
     async fn attached(
         &mut self,
-        channel: &Channel,
+        sink: Sink<'_>,
         stop: &CancellationToken,
         abort: &CancellationToken,
     ) -> Result<(), Broken> {
         let clock = self.clock;
-        let publisher = Publisher::new(channel, self.plan, self.writes, &clock);
+        let publisher = Publisher { sink, writes: self.writes, clock: &clock };
         let mut in_flight: FuturesUnordered<Pending<'_>> = FuturesUnordered::new();
         for sent in self.unconfirmed.pending() {
             let stamp = Stamp { seq: sent.seq, sent_ns: sent.sent_ns, producer: self.plan.id };
@@ -613,9 +695,9 @@ impl<'a> Publishing<'a> {
                 }
                 Ok(())
             }
-            Err(error) => {
+            Err(broken) => {
                 self.series.at(now).errors += 1;
-                Err(Broken::Lapin(error))
+                Err(broken)
             }
         }
     }
@@ -625,6 +707,15 @@ impl<'a> Publishing<'a> {
             group: self.plan.group_name.clone(),
             instance: self.plan.instance,
             exchange: self.plan.exchange.clone(),
+            source,
+        }
+    }
+
+    fn fail_stream(&self, source: StreamFailure) -> ActorError {
+        ActorError::Stream {
+            actor: format!("producer {}#{}", self.plan.group_name, self.plan.instance),
+            doing: "publishing to",
+            stream: self.plan.routing_keys.first().cloned().unwrap_or_default(),
             source,
         }
     }

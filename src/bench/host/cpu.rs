@@ -1,5 +1,6 @@
 //! CPU time from procfs: the whole process's, and per thread for warren's
-//! own client threads (the run's thread and lapin's I/O threads), which tell
+//! own client threads (the run's thread, lapin's I/O threads and the
+//! stream-protocol actors' threads), which tell
 //! whether warren itself set the pace.
 
 use std::collections::BTreeMap;
@@ -12,6 +13,8 @@ pub fn cpu_seconds() -> Option<f64> {
 /// The name lapin gives the I/O thread it starts for every connection.
 const LAPIN_IO_THREAD: &str = "lapin-io-loop";
 
+use crate::bench::stream_link::STREAM_THREAD;
+
 /// The name of the thread a bench run's own runtime runs on.
 pub const RUNNER_THREAD: &str = "warren-bench";
 
@@ -23,7 +26,7 @@ pub fn other_threads_cpu_seconds() -> Option<f64> {
     for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let path = task.path();
         let Ok(name) = std::fs::read_to_string(path.join("comm")) else { continue };
-        if matches!(name.trim_end(), LAPIN_IO_THREAD | RUNNER_THREAD) {
+        if matches!(name.trim_end(), LAPIN_IO_THREAD | RUNNER_THREAD | STREAM_THREAD) {
             continue;
         }
         // A thread that ended since the listing has nothing left to read.
@@ -61,8 +64,8 @@ impl ClientThreads {
         for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
             let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<u64>().ok()) else { continue };
             let path = task.path();
-            let is_io_thread =
-                std::fs::read_to_string(path.join("comm")).is_ok_and(|name| name.trim_end() == LAPIN_IO_THREAD);
+            let is_io_thread = std::fs::read_to_string(path.join("comm"))
+                .is_ok_and(|name| matches!(name.trim_end(), LAPIN_IO_THREAD | STREAM_THREAD));
             // A thread that ended since the listing has nothing left to read.
             if is_io_thread
                 && let Some(time) = std::fs::read_to_string(path.join("schedstat")).ok().and_then(|s| schedstat(&s))

@@ -1,6 +1,8 @@
 //! Connecting the actors: a connection (a [`Link`]) and a channel each,
 //! consumers subscribed and producers in confirm mode, with a `frame_max`
-//! sized for the scenario's messages.
+//! sized for the scenario's messages. `protocol: stream` groups get a
+//! stream-protocol connection each instead, on a thread of its own
+//! ([`StreamLink`]).
 
 use amq_protocol::frame::{AMQPContentHeader, AMQPFrame, WriteContext, gen_frame};
 use anyhow::Context;
@@ -11,7 +13,8 @@ use crate::bench::actors::consumer::{ConsumerPlan, Subscription};
 use crate::bench::actors::producer::ProducerPlan;
 use crate::bench::host;
 use crate::bench::link::{CONNECT_TIMEOUT, Link, Nodes};
-use crate::bench::scenario::{ConnectionLayout, ConsumerGroup, ProducerGroup, Scenario};
+use crate::bench::scenario::{ConnectionLayout, ConsumerGroup, ProducerGroup, Protocol, Scenario, StreamOffset};
+use crate::bench::stream_link::{StreamEndpoint, StreamLink, StreamProducer};
 
 /// Every actor's connection and channel, opened before the run's clock starts.
 pub(super) struct Connected {
@@ -22,6 +25,19 @@ pub(super) struct Connected {
     /// Each with the index of its link in `links`.
     pub(super) consumers: Vec<(Channel, lapin::Consumer, ConsumerPlan, usize)>,
     pub(super) producers: Vec<(Channel, ProducerPlan, usize)>,
+    /// `protocol: stream` consumers, each subscribed on its own link.
+    pub(super) stream_consumers: Vec<(rabbitmq_stream_client::Consumer, ConsumerPlan, StreamLink)>,
+    /// `protocol: stream` producers, each declared on its own link.
+    pub(super) stream_producers: Vec<(StreamProducer, ProducerPlan, StreamLink)>,
+    /// The next producer's id: ids follow the file's order over both protocols.
+    next_producer_id: u32,
+}
+
+impl Connected {
+    /// Every producer's plan, whatever its protocol.
+    pub(super) fn producer_plans(&self) -> impl Iterator<Item = &ProducerPlan> {
+        self.producers.iter().map(|(_, plan, _)| plan).chain(self.stream_producers.iter().map(|(_, plan, _)| plan))
+    }
 }
 
 /// The `frame_max` warren's connections ask for, unless the URL names one.
@@ -77,8 +93,9 @@ pub(super) fn nodes(scenario: &Scenario, amqp_urls: &[String]) -> Nodes {
 }
 
 /// Opens every actor's connection and channel: consumers first, subscribed
-/// to their queues, then producers.
-pub(super) async fn connect(scenario: &Scenario, nodes: &Nodes) -> anyhow::Result<Connected> {
+/// to their queues, then producers. `protocol: stream` groups connect to
+/// the stream port on the host of `amqp_urls`' first node.
+pub(super) async fn connect(scenario: &Scenario, nodes: &Nodes, amqp_urls: &[String]) -> anyhow::Result<Connected> {
     host::limits::allow_open_files();
     let mut connected = Connected {
         links: Vec::new(),
@@ -86,14 +103,35 @@ pub(super) async fn connect(scenario: &Scenario, nodes: &Nodes) -> anyhow::Resul
         channels: Vec::new(),
         consumers: Vec::new(),
         producers: Vec::new(),
+        stream_consumers: Vec::new(),
+        stream_producers: Vec::new(),
+        next_producer_id: 0,
+    };
+    let speaks_stream =
+        scenario.producers.iter().map(|g| g.protocol).chain(scenario.consumers.iter().map(|g| g.protocol));
+    let stream_endpoint = match amqp_urls.first() {
+        Some(url) if speaks_stream.into_iter().any(|p| p == Protocol::Stream) => {
+            Some(StreamEndpoint::from_amqp_url(url, scenario.stream_port)?)
+        }
+        _ => None,
     };
     for (index, group) in scenario.consumers.iter().enumerate() {
         for instance in 0..group.instances {
-            connected.open_consumer(nodes, index, group, instance).await?;
+            match (&stream_endpoint, group.protocol) {
+                (Some(endpoint), Protocol::Stream) => {
+                    connected.open_stream_consumer(endpoint, index, group, instance).await?;
+                }
+                _ => connected.open_consumer(nodes, index, group, instance).await?,
+            }
         }
     }
     for (index, group) in scenario.producers.iter().enumerate() {
-        connected.open_producers(nodes, index, group, scenario.message_limit).await?;
+        match (&stream_endpoint, group.protocol) {
+            (Some(endpoint), Protocol::Stream) => {
+                connected.open_stream_producers(endpoint, index, group, scenario.message_limit).await?;
+            }
+            _ => connected.open_producers(nodes, index, group, scenario.message_limit).await?,
+        }
     }
     Ok(connected)
 }
@@ -132,18 +170,7 @@ impl Connected {
             .subscribe(&self.links[link].connection)
             .await
             .with_context(|| format!("{label}: subscribing to queue `{}`", group.queue))?;
-        let plan = ConsumerPlan {
-            group: index,
-            group_name: group.name.clone(),
-            instance,
-            queue: group.queue.clone(),
-            ack: group.ack,
-            reject: group.reject,
-            work: group.work,
-            subscription,
-            home,
-            node: self.nodes_of_links[link],
-        };
+        let plan = ConsumerPlan::of(index, group, instance, subscription, (home, self.nodes_of_links[link]));
         self.channels.push(channel.clone());
         self.consumers.push((channel, stream, plan, link));
         Ok(())
@@ -173,29 +200,91 @@ impl Connected {
                 Some(link) => link,
                 None => self.open(nodes, home, format!("warren bench {label}")).await?,
             };
-            let plan = ProducerPlan {
-                id: u32::try_from(self.producers.len()).unwrap_or(u32::MAX),
-                group: index,
-                group_name: group.name.clone(),
-                instance,
-                exchange: group.exchange.clone(),
-                routing_keys: group.routing_keys.clone(),
-                size: group.size.clone(),
-                properties: properties.clone(),
-                mandatory: group.mandatory,
-                confirms: group.confirms,
-                schedule: Schedule { start_ns: 0, interval_ns: group.rate.map(|rate| 1e9 / rate) },
-                limit,
-                blocked: self.links[link].blocked.clone(),
-                home,
-                node: self.nodes_of_links[link],
-            };
+            let mut plan = self.producer_plan(index, group, instance, limit);
+            plan.properties = properties.clone();
+            plan.blocked = self.links[link].blocked.clone();
+            (plan.home, plan.node) = (home, self.nodes_of_links[link]);
             let channel = plan
                 .open_channel(&self.links[link].connection)
                 .await
                 .with_context(|| format!("opening a channel for {label}"))?;
             self.channels.push(channel.clone());
             self.producers.push((channel, plan, link));
+        }
+        Ok(())
+    }
+}
+
+impl Connected {
+    /// A producer instance's plan, with the next producer id; its
+    /// connection's fields (properties, blocked time, nodes) are the caller's to set.
+    fn producer_plan(
+        &mut self,
+        index: usize,
+        group: &ProducerGroup,
+        instance: u32,
+        limit: Option<u64>,
+    ) -> ProducerPlan {
+        let id = self.next_producer_id;
+        self.next_producer_id = self.next_producer_id.saturating_add(1);
+        ProducerPlan {
+            id,
+            group: index,
+            group_name: group.name.clone(),
+            instance,
+            exchange: group.exchange.clone(),
+            routing_keys: group.routing_keys.clone(),
+            size: group.size.clone(),
+            properties: lapin::BasicProperties::default(),
+            mandatory: group.mandatory,
+            confirms: group.confirms,
+            schedule: Schedule { start_ns: 0, interval_ns: group.rate.map(|rate| 1e9 / rate) },
+            limit,
+            blocked: Default::default(),
+            home: 0,
+            node: 0,
+        }
+    }
+
+    /// A `protocol: stream` consumer's link, subscribed to its stream.
+    async fn open_stream_consumer(
+        &mut self,
+        endpoint: &StreamEndpoint,
+        index: usize,
+        group: &ConsumerGroup,
+        instance: u32,
+    ) -> anyhow::Result<()> {
+        let label = format!("consumer {}#{instance}", group.name);
+        let link = StreamLink::start(format!("warren bench {label}"))?;
+        let offset = group.offset.unwrap_or(StreamOffset::Next);
+        let consumer = link
+            .consumer(endpoint, &group.queue, offset)
+            .await
+            .with_context(|| format!("{label}: subscribing to stream `{}` over the stream protocol", group.queue))?;
+        let plan = ConsumerPlan::of(index, group, instance, Subscription::of(group), (0, 0));
+        self.stream_consumers.push((consumer, plan, link));
+        Ok(())
+    }
+
+    /// A `protocol: stream` producer group's links, a producer declared on each.
+    async fn open_stream_producers(
+        &mut self,
+        endpoint: &StreamEndpoint,
+        index: usize,
+        group: &ProducerGroup,
+        limit: Option<u64>,
+    ) -> anyhow::Result<()> {
+        for instance in 0..group.instances {
+            let label = format!("producer {}#{instance}", group.name);
+            let plan = self.producer_plan(index, group, instance, limit);
+            let stream = plan.routing_keys.first().cloned().unwrap_or_default();
+            let link = StreamLink::start(format!("warren bench {label}"))?;
+            // The client batches what it is handed, up to the confirm window at a time.
+            let batch = plan.confirms.map_or(1, |window| window as usize);
+            let producer = link.producer(endpoint, &stream, batch).await.with_context(|| {
+                format!("{label}: declaring a producer on stream `{stream}` over the stream protocol")
+            })?;
+            self.stream_producers.push((producer, plan, link));
         }
         Ok(())
     }

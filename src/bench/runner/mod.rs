@@ -28,6 +28,7 @@ use crate::bench::link::{self, Drivers, Failover, Link};
 use crate::bench::metrics::series::{Aggregate, SeriesRecorder, SharedAggregate};
 use crate::bench::progress::{Reporter, Snapshot};
 use crate::bench::scenario::Scenario;
+use crate::bench::stream_link::{StreamLink, StreamProducer};
 use connect::{Connected, connect};
 
 /// How long actors get to stop after their phase ended before they are aborted.
@@ -84,7 +85,9 @@ pub async fn run(
 ) -> anyhow::Result<RunOutput> {
     let epoch = Instant::now();
     let nodes = connect::nodes(scenario, amqp_urls);
-    let Connected { links, channels, consumers, producers, .. } = connect(scenario, &nodes).await?;
+    let connected = connect(scenario, &nodes, amqp_urls).await?;
+    let schedules = schedules(connected.producer_plans());
+    let Connected { links, channels, consumers, producers, stream_consumers, stream_producers, .. } = connected;
     // Stops the drivers of ended connections' runtimes, however this function returns.
     let ended_links = CancellationToken::new();
     let _stop_driving = ended_links.clone().drop_guard();
@@ -96,9 +99,11 @@ pub async fn run(
     let failover = Failover { nodes: Arc::new(nodes), give_up_after: scenario.reconnect, drivers: drivers.clone() };
 
     let clock = start_clock(scenario, epoch);
-    let schedules = schedules(&producers, clock.start_ns);
+    let schedules = started(&schedules, clock.start_ns);
     let mut conductor = Conductor::new(clock, reporter, interrupt);
     let mut actors = conductor.spawn(&links, consumers, producers, &schedules, &failover);
+    // Their links stay up until the run is over; dropping one stops its thread.
+    let stream_links = conductor.spawn_stream(&mut actors, stream_consumers, stream_producers, &schedules);
     let window = conductor.measure(&actors.producers).await;
     let drain_limit = conductor.drain_limit(scenario.drain);
     let producers = conductor.settle_producers(&mut actors.producers, drain_limit).await;
@@ -114,6 +119,7 @@ pub async fn run(
     close(channels, connections).await;
     drop(reconnected);
     drop(links);
+    drop(stream_links);
     conductor.show("done");
     let Conductor { aggregate, signals, interrupted, .. } = conductor;
     Ok(RunOutput {
@@ -140,12 +146,17 @@ fn start_clock(scenario: &Scenario, epoch: Instant) -> Clock {
     Clock { epoch, start_ns, measure_start_ns, measure_end_ns, drain_end_ns: measure_end_ns + nanos(scenario.drain) }
 }
 
-/// Every producer's schedule from `start_ns`, by producer id: what consumers
-/// measure end-to-end latency from.
-fn schedules(producers: &[(Channel, ProducerPlan, usize)], start_ns: u64) -> Arc<[Schedule]> {
-    let mut plans_by_id: Vec<&ProducerPlan> = producers.iter().map(|(_, plan, _)| plan).collect();
+/// Every producer's schedule, by producer id: what consumers measure
+/// end-to-end latency from, once [`started`].
+fn schedules<'p>(plans: impl Iterator<Item = &'p ProducerPlan>) -> Vec<Schedule> {
+    let mut plans_by_id: Vec<&ProducerPlan> = plans.collect();
     plans_by_id.sort_by_key(|plan| plan.id);
-    plans_by_id.iter().map(|plan| Schedule { start_ns, ..plan.schedule }).collect::<Vec<_>>().into()
+    plans_by_id.iter().map(|plan| plan.schedule).collect()
+}
+
+/// The schedules, starting at `start_ns`.
+fn started(schedules: &[Schedule], start_ns: u64) -> Arc<[Schedule]> {
+    schedules.iter().map(|schedule| Schedule { start_ns, ..*schedule }).collect::<Vec<_>>().into()
 }
 
 /// What the runner tells the actors, and what they tell it back.
@@ -291,6 +302,43 @@ impl<'r> Conductor<'r> {
             }));
         }
         actors
+    }
+
+    /// Starts every `protocol: stream` actor on its link's thread; the links, to keep until the run is over.
+    fn spawn_stream(
+        &self,
+        actors: &mut Actors,
+        consumers: Vec<(rabbitmq_stream_client::Consumer, ConsumerPlan, StreamLink)>,
+        producers: Vec<(StreamProducer, ProducerPlan, StreamLink)>,
+        schedules: &Arc<[Schedule]>,
+    ) -> Vec<StreamLink> {
+        let (clock, start_ns) = (self.clock, self.clock.start_ns);
+        let mut links = Vec::new();
+        for (stream, plan, link) in consumers {
+            let counter = actors.arrived.entry(plan.queue.clone()).or_default().clone();
+            let shared = Shared { schedules: schedules.clone(), arrived: counter };
+            let series = SeriesRecorder::new(self.aggregate.clone(), start_ns);
+            let (stop, signals) = (self.signals.stop_consumers.clone(), self.signals.clone());
+            actors.consumers.push(link.spawn(async move {
+                let report = consumer::run_stream(stream, plan, clock, shared, series, stop).await;
+                signals.actor_ended(report.failure.as_ref());
+                report
+            }));
+            links.push(link);
+        }
+        for (stream, mut plan, link) in producers {
+            plan.schedule.start_ns = start_ns;
+            let series = SeriesRecorder::new(self.aggregate.clone(), start_ns);
+            let signals = self.signals.clone();
+            let (stop, abort) = (signals.stop_producers.clone(), signals.abort.clone());
+            actors.producers.push(link.spawn(async move {
+                let report = producer::run_stream(stream, plan, clock, series, stop, abort).await;
+                signals.actor_ended(report.failure.as_ref());
+                report
+            }));
+            links.push(link);
+        }
+        links
     }
 
     /// Warmup and measure: until the window ends, every producer reached its

@@ -7,11 +7,11 @@ use std::time::Duration;
 use super::locate::{Segment, locate};
 use super::raw::{
     RawAck, RawAckMode, RawConfirms, RawConnectionLayout, RawConsumer, RawGates, RawNamedOffset, RawOffset,
-    RawProducer, RawReconnect, RawRoutingKey, RawScenario, RawSize, RawTopologyRef,
+    RawProducer, RawProtocol, RawReconnect, RawRoutingKey, RawScenario, RawSize, RawTopologyRef,
 };
 use super::{
-    AckMode, ConnectionLayout, ConsumerGroup, Gates, MessageProperties, Origin, ProducerGroup, Reject, Scenario,
-    SizeSpec, StreamOffset, TopologySource,
+    AckMode, ConnectionLayout, ConsumerGroup, Gates, MessageProperties, Origin, ProducerGroup, Protocol, Reject,
+    Scenario, SizeSpec, StreamOffset, TopologySource,
 };
 use crate::bench::message::HEADER_LEN;
 
@@ -23,6 +23,8 @@ pub const DEFAULT_DRAIN: Duration = Duration::from_secs(5);
 pub const DEFAULT_SIZE: usize = 128;
 /// How long an actor tries the nodes after its connection dropped, unless the file says otherwise.
 pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(30);
+/// The stream protocol's port when the file and the command line name none (RabbitMQ's default).
+pub const DEFAULT_STREAM_PORT: u16 = 5552;
 /// Largest body warren publishes, so a typo cannot exhaust memory.
 pub const MAX_SIZE: u64 = 128 * 1024 * 1024;
 
@@ -197,6 +199,7 @@ impl Checker<'_> {
             consumers,
             gates,
             reconnect,
+            stream_port: raw.stream_port.unwrap_or(DEFAULT_STREAM_PORT),
             document,
             origin: self.origin.clone(),
         })
@@ -282,6 +285,7 @@ impl Checker<'_> {
                 Some(RawConnectionLayout::Shared) => ConnectionLayout::Shared,
                 Some(RawConnectionLayout::Spread) => ConnectionLayout::Spread,
             },
+            protocol: protocol(raw.protocol),
         })
     }
 
@@ -453,6 +457,7 @@ impl Checker<'_> {
             layout,
             offset,
             stream: false,
+            protocol: protocol(raw.protocol),
         })
     }
 
@@ -479,6 +484,13 @@ impl Checker<'_> {
             max_returned: raw.max_returned,
             max_errors: raw.max_errors,
         })
+    }
+}
+
+fn protocol(raw: Option<RawProtocol>) -> Protocol {
+    match raw {
+        None | Some(RawProtocol::Amqp) => Protocol::Amqp,
+        Some(RawProtocol::Stream) => Protocol::Stream,
     }
 }
 

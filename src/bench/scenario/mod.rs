@@ -40,6 +40,8 @@ pub struct Scenario {
     /// How long an actor whose connection dropped tries the nodes before the run fails;
     /// `None`: a dropped connection ends the run at once.
     pub reconnect: Option<Duration>,
+    /// The port of RabbitMQ's stream protocol on the broker's host (`protocol: stream` groups).
+    pub stream_port: u16,
     /// The file as written, as JSON, for result files.
     pub document: serde_json::Value,
     /// The file this came from, for error messages.
@@ -89,6 +91,28 @@ pub struct ProducerGroup {
     pub confirms: Option<u32>,
     /// Connection layout.
     pub layout: ConnectionLayout,
+    /// The protocol its producers speak.
+    pub protocol: Protocol,
+}
+
+/// The protocol a group speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// AMQP 0-9-1.
+    #[default]
+    Amqp,
+    /// RabbitMQ's stream protocol, to or from a stream queue.
+    Stream,
+}
+
+impl Protocol {
+    /// The name scenario files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Amqp => "amqp",
+            Protocol::Stream => "stream",
+        }
+    }
 }
 
 /// Message properties other than delivery mode.
@@ -174,6 +198,8 @@ pub struct ConsumerGroup {
     /// True when its queue is a stream (known once the topology is loaded): every
     /// consumer then reads every message, and none is taken from the others.
     pub stream: bool,
+    /// The protocol its consumers speak.
+    pub protocol: Protocol,
 }
 
 /// Where a stream consumer starts reading.
@@ -233,6 +259,13 @@ pub struct Gates {
 }
 
 impl Scenario {
+    /// Applies `--stream-port`.
+    pub fn override_stream_port(&mut self, port: Option<u16>) {
+        if let Some(port) = port {
+            self.stream_port = port;
+        }
+    }
+
     /// Applies `--drain`.
     pub fn override_drain(&mut self, drain: Option<Duration>) {
         if let Some(drain) = drain {

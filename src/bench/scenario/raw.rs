@@ -47,6 +47,20 @@ pub struct RawScenario {
     /// (the default, giving up after 30s without one), or `false` to end the run at once.
     #[serde(default)]
     pub reconnect: Option<RawReconnect>,
+    /// The port of RabbitMQ's stream protocol (the `rabbitmq_stream` plugin) on the broker's host,
+    /// for groups with `protocol: stream`; 5552 by default; `--stream-port` wins over it.
+    #[serde(default)]
+    pub stream_port: Option<u16>,
+}
+
+/// The protocol a group's producers or consumers speak.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RawProtocol {
+    /// AMQP 0-9-1 (the default).
+    Amqp,
+    /// RabbitMQ's stream protocol, to or from a stream queue only.
+    Stream,
 }
 
 /// Reconnection after a lost connection.
@@ -102,6 +116,10 @@ pub struct RawProducer {
     /// `shared`: one for the group, a channel each; `spread`: one per producer, over the listed nodes in turn.
     #[serde(default)]
     pub connection: Option<RawConnectionLayout>,
+    /// `amqp` (default), or `stream`: publish to the stream queue named by `routing_key` (with
+    /// `exchange: ""`) over RabbitMQ's stream protocol.
+    #[serde(default)]
+    pub protocol: Option<RawProtocol>,
 }
 
 /// One routing key or several.
@@ -233,6 +251,9 @@ pub struct RawConsumer {
     /// Where a consumer of a stream starts: `first`, `last`, `next` (the default) or an offset.
     #[serde(default)]
     pub offset: Option<RawOffset>,
+    /// `amqp` (default), or `stream`: read the stream queue over RabbitMQ's stream protocol.
+    #[serde(default)]
+    pub protocol: Option<RawProtocol>,
 }
 
 /// Where a stream consumer starts reading.
