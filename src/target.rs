@@ -130,17 +130,19 @@ fn list(text: &str) -> impl Iterator<Item = &str> {
     text.split(',').map(str::trim).filter(|entry| !entry.is_empty())
 }
 
-/// One node named by an AMQP URL.
-struct Node {
-    url: String,
-    host: String,
-    tls: bool,
-    user: String,
-    password: String,
+/// One node named by an AMQP URL, with RabbitMQ's defaults for what it leaves out.
+pub(crate) struct Node {
+    pub(crate) url: String,
+    /// An IPv6 literal in brackets, as a URL writes it.
+    pub(crate) host: String,
+    pub(crate) tls: bool,
+    pub(crate) user: String,
+    pub(crate) password: String,
+    pub(crate) vhost: String,
 }
 
 impl Node {
-    fn parse(text: &str) -> anyhow::Result<Node> {
+    pub(crate) fn parse(text: &str) -> anyhow::Result<Node> {
         if text == "embedded" {
             bail!("`embedded` cannot be one node of a list: it is a broker of its own");
         }
@@ -155,7 +157,11 @@ impl Node {
         let password = url.password().and_then(percent_decode).unwrap_or_else(|| "guest".into());
         let host = url.host_str().context("the broker URL names no host")?;
         let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_owned() };
-        Ok(Node { url: text.to_owned(), host, tls, user, password })
+        let vhost = match url.path().strip_prefix('/') {
+            None | Some("") => "/".to_owned(),
+            Some(path) => percent_encoding::percent_decode_str(path).decode_utf8_lossy().into_owned(),
+        };
+        Ok(Node { url: text.to_owned(), host, tls, user, password, vhost })
     }
 
     /// The management API assumed for this node: its host, port 15672, its credentials.

@@ -17,7 +17,6 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use percent_encoding::percent_decode_str;
 use rabbitmq_stream_client::error::{ClientError, ConsumerCreateError, ProducerCreateError};
 use rabbitmq_stream_client::types::{Message, OffsetSpecification};
 use rabbitmq_stream_client::{Consumer, Environment, NoDedup, OnClosed, Producer};
@@ -26,7 +25,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::bench::scenario::StreamOffset;
-use crate::target::redact_url;
+use crate::target::{Node, redact_url};
 
 /// The name of the thread each stream actor and its client run on.
 pub const STREAM_THREAD: &str = "warren-stream";
@@ -34,11 +33,11 @@ pub const STREAM_THREAD: &str = "warren-stream";
 /// Why a stream connection could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum StreamLinkError {
-    /// The AMQP URL gives no host to find the stream port on.
-    #[error("the broker URL {url} names no host for the stream protocol")]
+    /// The AMQP URL the stream endpoint is taken from does not read.
+    #[error("{reason}")]
     Url {
-        /// The URL, password redacted.
-        url: String,
+        /// Why, the URL's password redacted.
+        reason: String,
     },
     /// `amqps://`: warren speaks the stream protocol without TLS only.
     #[error("the broker URL {url} uses TLS; warren speaks the stream protocol without TLS only")]
@@ -113,22 +112,13 @@ impl StreamEndpoint {
     /// The stream port `port` on the host of `amqp_url`, with its user, password and vhost
     /// (`guest`/`guest` and `/` when the URL names none, as for AMQP).
     pub fn from_amqp_url(amqp_url: &str, port: u16) -> Result<StreamEndpoint, StreamLinkError> {
-        let redacted = || redact_url(amqp_url);
-        let url = url::Url::parse(amqp_url).map_err(|_| StreamLinkError::Url { url: redacted() })?;
-        if url.scheme() == "amqps" {
-            return Err(StreamLinkError::Tls { url: redacted() });
+        let node = Node::parse(amqp_url).map_err(|error| StreamLinkError::Url { reason: format!("{error:#}") })?;
+        if node.tls {
+            return Err(StreamLinkError::Tls { url: redact_url(amqp_url) });
         }
-        let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| StreamLinkError::Url { url: redacted() })?;
-        let decode = |text: &str| percent_decode_str(text).decode_utf8_lossy().into_owned();
-        let user = if url.username().is_empty() { "guest".to_owned() } else { decode(url.username()) };
-        let password = url.password().map_or_else(|| "guest".to_owned(), decode);
-        let vhost = match url.path().strip_prefix('/') {
-            None | Some("") => "/".to_owned(),
-            Some(path) => decode(path),
-        };
-        // An IPv6 literal comes bracketed from the URL; a socket address wants it bare.
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
-        Ok(StreamEndpoint { host, port, user, password, vhost })
+        // A socket address wants an IPv6 literal bare.
+        let host = node.host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        Ok(StreamEndpoint { host, port, user: node.user, password: node.password, vhost: node.vhost })
     }
 
     async fn environment(&self, name: &str) -> Result<Environment, StreamLinkError> {

@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::bench::stream_link::STREAM_THREAD;
+
 /// CPU time (user + system) this process has used, in seconds; `None` off Linux.
 pub fn cpu_seconds() -> Option<f64> {
     stat_seconds(&std::fs::read_to_string("/proc/self/stat").ok()?)
@@ -12,8 +14,6 @@ pub fn cpu_seconds() -> Option<f64> {
 
 /// The name lapin gives the I/O thread it starts for every connection.
 const LAPIN_IO_THREAD: &str = "lapin-io-loop";
-
-use crate::bench::stream_link::STREAM_THREAD;
 
 /// The name of the thread a bench run's own runtime runs on.
 pub const RUNNER_THREAD: &str = "warren-bench";
