@@ -480,6 +480,40 @@ fn bench_rejects_the_stream_protocol_on_a_queue_that_is_not_a_stream() {
 }
 
 #[test]
+fn validate_names_what_a_stream_protocol_group_cannot_use() {
+    let head = concat!(
+        "name: bad\nduration: 1s\ntopology:\n  vhosts:\n    /:\n      queues:\n",
+        "        events: { durable: true, arguments: { x-queue-type: stream } }\n",
+    );
+    let producer = "producers:\n  - { name: p, exchange: \"\", routing_key: events, protocol: stream";
+    let consumer = "consumers:\n  - { name: c, queue: events, protocol: stream, offset: first";
+    let cases = [
+        (
+            format!("{producer}, confirms: false }}"),
+            "producers[0].confirms: the stream protocol confirms every message",
+        ),
+        (format!("{producer}, mandatory: true }}"), "producers[0].mandatory: the stream protocol returns nothing"),
+        (format!("{producer}, connection: shared }}"), "producers[0].connection: `shared` is for AMQP 0-9-1 producers"),
+        (
+            format!("{producer}, message: {{ headers: {{ tenant: a }} }} }}"),
+            "producers[0].message: a stream producer sends the body only",
+        ),
+        (
+            format!("{consumer}, reject: {{ fraction: 0.1 }} }}"),
+            "consumers[0].reject: the stream protocol has no acknowledgements",
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("a temp dir");
+    for (group, expected) in cases {
+        let path = write_scenario(dir.path(), "stream.yaml", &format!("{head}{group}\n"));
+        let output = run(["validate", &path.display().to_string()]);
+        assert_eq!(output.code, 1, "{group}: {}", output.stderr);
+        assert!(output.stderr.contains("stream.yaml:9:"), "{group}: names the line: {}", output.stderr);
+        assert!(output.stderr.contains(expected), "{group}: {}", output.stderr);
+    }
+}
+
+#[test]
 fn bench_refuses_a_stream_protocol_group_on_the_embedded_broker_as_it_refuses_streams() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let text = concat!(
