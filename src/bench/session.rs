@@ -185,6 +185,7 @@ fn assemble(options: &BenchOptions, output: &runner::RunOutput, measured: Measur
             name: scenario.name.clone(),
             file: options.scenario_file.display().to_string(),
             duration_s: scenario.duration.as_secs_f64(),
+            measured_s: Some(output.clock.window_ns(output.producers_stopped_ns) as f64 / 1e9),
             warmup_s: scenario.warmup.as_secs_f64(),
             drain_s: scenario.drain.as_secs_f64(),
             rate_scale: options.rate_scale,

@@ -39,9 +39,9 @@ pub fn render(
     let _ = writeln!(out, "<h1>{}</h1>", escape(&title));
     let _ = writeln!(
         out,
-        "<p class=\"meta\"><span class=\"status {status}\">{status}</span> started {} · {:.1}s measured after {:.1}s warmup · on {}{}</p>",
+        "<p class=\"meta\"><span class=\"status {status}\">{status}</span> started {} · {} after {:.1}s warmup · on {}{}</p>",
         escape(&result.started_at),
-        result.scenario.duration_s,
+        result.scenario.measured_text(),
         result.scenario.warmup_s,
         escape(&broker_name(result)),
         baseline.map(|b| format!(" · baseline from {} (dashed lines)", escape(&b.started_at))).unwrap_or_default()

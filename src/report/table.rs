@@ -35,9 +35,9 @@ fn heading(out: &mut String, result: &RunResult) {
     };
     let _ = writeln!(
         out,
-        "{} {status}: {:.1}s measured after {:.1}s warmup, drain {:.2}s{}, on {broker}",
+        "{} {status}: {} after {:.1}s warmup, drain {:.2}s{}, on {broker}",
         result.scenario.name,
-        result.scenario.duration_s,
+        result.scenario.measured_text(),
         result.scenario.warmup_s,
         result.drain.seconds,
         if result.drain.complete { "" } else { " (INCOMPLETE)" },
@@ -255,7 +255,7 @@ pub fn cpu_summary(result: &RunResult) -> Option<String> {
         if wall > 0.0 { format!(" ({:.0}% of one core)", cpu / wall * 100.0) } else { String::new() }
     };
     let process = generator.cpu_seconds.map(|cpu| {
-        let wall = result.scenario.warmup_s + result.scenario.duration_s + result.drain.seconds;
+        let wall = result.scenario.warmup_s + result.scenario.window_s() + result.drain.seconds;
         let broker = if result.broker.embedded { ", embedded broker included" } else { "" };
         format!(
             "whole process {cpu:.2}s over {wall:.1}s{}{}{broker}",
@@ -265,7 +265,7 @@ pub fn cpu_summary(result: &RunResult) -> Option<String> {
     });
     match (generator.window_cpu_seconds, process) {
         (Some(cpu), process) => {
-            let window = result.scenario.duration_s;
+            let window = result.scenario.window_s();
             Some(format!(
                 "client {cpu:.2}s in the {window:.1}s measured window{}{}{}",
                 share(cpu, window),

@@ -258,6 +258,10 @@ pub struct ScenarioInfo {
     pub file: String,
     /// Measured duration, seconds (after overrides).
     pub duration_s: f64,
+    /// How long the measured window lasted, seconds: `duration_s` unless the run failed or was
+    /// interrupted before its end (0 when that was during the warmup). Absent in older files.
+    #[serde(default)]
+    pub measured_s: Option<f64>,
     /// Warmup, seconds (after overrides).
     pub warmup_s: f64,
     /// Drain limit, seconds.
@@ -268,6 +272,23 @@ pub struct ScenarioInfo {
     pub vhost: String,
     /// The scenario file's content, as JSON.
     pub document: serde_json::Value,
+}
+
+impl ScenarioInfo {
+    /// Seconds the measured window lasted ([`Self::measured_s`], else the planned duration).
+    pub fn window_s(&self) -> f64 {
+        self.measured_s.unwrap_or(self.duration_s)
+    }
+
+    /// "5.0s measured", or "1.2s measured of 5.0s" when the window ended early.
+    pub fn measured_text(&self) -> String {
+        let window = self.window_s();
+        if (window - self.duration_s).abs() < 0.05 {
+            format!("{window:.1}s measured")
+        } else {
+            format!("{window:.1}s measured of {:.1}s", self.duration_s)
+        }
+    }
 }
 
 /// The broker a run measured.

@@ -72,6 +72,7 @@ pub fn result(name: &str, messages: u64, e2e_ns: &[u64], confirm_ns: &[u64]) -> 
             name: name.into(),
             file: format!("scenarios/{name}.yaml"),
             duration_s: 10.0,
+            measured_s: Some(10.0),
             warmup_s: 0.0,
             drain_s: 5.0,
             rate_scale: None,

@@ -359,6 +359,10 @@ fn assert_lost_connection_fails_with_a_partial_result(on: &str, broker: &RabbitM
     // The producers' and consumers' figures so far: every actor saw the error, stopped and reported.
     assert!(count(&result, "/summary/published") > 0, "{on}: the figures so far: {:#}", result["summary"]);
     assert!(count(&result, "/summary/consumed") > 0, "{on}: the figures so far: {:#}", result["summary"]);
+    let measured = number(&result, "/scenario/measured_s");
+    assert!(measured < 60.0, "{on}: the window ended at the failure: {measured}s");
+    let printed = format!("{}{stderr}", String::from_utf8_lossy(&output.stdout));
+    assert!(printed.contains(&format!("{measured:.1}s measured of 60.0s")), "{on}: {printed}");
     assert_valid_result(&result);
     assert_eq!(
         management(broker, reqwest::Method::GET, &vhost_path(&vhost)),
@@ -688,6 +692,11 @@ fn bench_ctrl_c_stops_producers_drains_and_writes_the_result() {
     assert_eq!(count(&result, "/summary/lost"), 0, "consumers drained what was published before Ctrl-C");
     assert_eq!(count(&result, "/summary/consumed"), count(&result, "/summary/expected"));
     assert!(number(&result, "/scenario/duration_s") == 60.0 && number(&result, "/drain/seconds") < 60.0);
+    // The summary says how long was measured, not how long was planned.
+    let measured = number(&result, "/scenario/measured_s");
+    assert!(measured > 0.0 && measured < 60.0, "the window ended at Ctrl-C: {measured}s");
+    let printed = format!("{}{lines}", String::from_utf8_lossy(&output.stdout));
+    assert!(printed.contains(&format!("{measured:.1}s measured of 60.0s")), "{printed}");
     assert_valid_result(&result);
 }
 
