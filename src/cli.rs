@@ -146,10 +146,11 @@ pub struct BenchArgs {
     /// Multiply every producer rate by this factor.
     #[arg(long, value_parser = parse_positive_factor)]
     pub rate_scale: Option<f64>,
-    /// The port of RabbitMQ's stream protocol on the broker's host, for groups with
-    /// `protocol: stream` (default: the scenario's `stream_port`, else 5552).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
-    pub stream_port: Option<u16>,
+    /// The port of RabbitMQ's stream protocol on the broker's hosts, for groups with
+    /// `protocol: stream`: one for every node, or one per broker URL, comma-separated
+    /// (default: the scenario's `stream_port`, else 5552).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..))]
+    pub stream_port: Option<Vec<u16>>,
     /// Keep the queues and exchanges the run created.
     #[arg(long)]
     pub keep_topology: bool,

@@ -86,6 +86,7 @@ async fn run_once(target: &Target, options: &BenchOptions, reporter: &mut Report
     let BenchOptions { scenario, topology, routes, .. } = options;
     let amqp_urls =
         target.amqp_urls.iter().map(|url| with_vhost(url, &topology.vhost_name)).collect::<anyhow::Result<Vec<_>>>()?;
+    runner::stream_endpoint(scenario, &amqp_urls)?;
     let management = Arc::new(Management::new(&target.management)?);
     let (product, version) = management.product().await;
     reporter.note(&format!("applying the topology to vhost `{}`", topology.vhost_name));

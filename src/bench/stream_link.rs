@@ -8,11 +8,12 @@
 //! connection's I/O thread ([`super::link`]): the client's tasks and the
 //! actor hand messages over without waking another thread.
 //!
-//! The stream protocol has its own port but the broker's host, user,
-//! password and vhost: [`StreamEndpoint`] takes them from the AMQP URL. The
-//! client connects there first, then to the stream's leader (producers) or a
-//! replica (consumers) as the broker advertises them. There is no
-//! reconnection: a stream actor whose connection drops ends with an error.
+//! The stream protocol has its own port but the broker's hosts, users,
+//! passwords and vhost: [`StreamEndpoint`] takes them from the AMQP URLs. The
+//! client connects to the first node that answers, in the URLs' order, then
+//! to the stream's leader (producers) or a replica (consumers) as the broker
+//! advertises them. There is no reconnection: a stream actor whose
+//! connection drops ends with an error.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -54,14 +55,22 @@ pub enum StreamLinkError {
         #[source]
         source: std::io::Error,
     },
-    /// Nothing answered on the stream port, or it refused the login.
-    #[error("connecting to the stream port {host}:{port} (is the rabbitmq_stream plugin enabled?)")]
+    /// `stream_port` lists a number of ports that is neither one nor the number of broker URLs.
+    #[error(
+        "stream_port lists {ports} ports for {urls} broker URLs: give one port for every node, or one per URL in their order"
+    )]
+    Ports {
+        /// Ports given.
+        ports: usize,
+        /// Broker URLs given.
+        urls: usize,
+    },
+    /// No node answered on its stream port, or each refused the login.
+    #[error("connecting to the stream port at {tried} (is the rabbitmq_stream plugin enabled?)")]
     Connect {
-        /// Host.
-        host: String,
-        /// Port.
-        port: u16,
-        /// The client's error.
+        /// Each `host:port` tried, in order.
+        tried: String,
+        /// The client's error, from the last one.
         #[source]
         source: ClientError,
     },
@@ -91,9 +100,15 @@ pub enum StreamLinkError {
     },
 }
 
-/// Where and as whom to speak the stream protocol.
+/// Where and as whom to speak the stream protocol: each node, in the broker URLs' order.
 #[derive(Clone)]
 pub struct StreamEndpoint {
+    nodes: Vec<StreamNode>,
+}
+
+/// One node's stream port and login.
+#[derive(Clone)]
+struct StreamNode {
     host: String,
     port: u16,
     user: String,
@@ -104,34 +119,72 @@ pub struct StreamEndpoint {
 impl std::fmt::Debug for StreamEndpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the password.
-        write!(f, "{}@{}:{} vhost {}", self.user, self.host, self.port, self.vhost)
+        let nodes: Vec<String> =
+            self.nodes.iter().map(|n| format!("{}@{}:{} vhost {}", n.user, n.host, n.port, n.vhost)).collect();
+        write!(f, "{}", nodes.join(", "))
     }
 }
 
 impl StreamEndpoint {
-    /// The stream port `port` on the host of `amqp_url`, with its user, password and vhost
-    /// (`guest`/`guest` and `/` when the URL names none, as for AMQP).
-    pub fn from_amqp_url(amqp_url: &str, port: u16) -> Result<StreamEndpoint, StreamLinkError> {
-        let node = Node::parse(amqp_url).map_err(|error| StreamLinkError::Url { reason: format!("{error:#}") })?;
-        if node.tls {
-            return Err(StreamLinkError::Tls { url: redact_url(amqp_url) });
+    /// The stream port on the host of each of `amqp_urls`, with its user, password and vhost
+    /// (`guest`/`guest` and `/` when the URL names none, as for AMQP): `ports` holds one port for
+    /// every node or one per URL.
+    pub fn of_nodes(amqp_urls: &[String], ports: &[u16]) -> Result<StreamEndpoint, StreamLinkError> {
+        if amqp_urls.is_empty() {
+            return Err(StreamLinkError::Ports { ports: ports.len(), urls: 0 });
         }
-        // A socket address wants an IPv6 literal bare.
-        let host = node.host.trim_start_matches('[').trim_end_matches(']').to_owned();
-        Ok(StreamEndpoint { host, port, user: node.user, password: node.password, vhost: node.vhost })
+        let port_of = |index: usize| match ports {
+            [port] => Ok(*port),
+            _ if ports.len() == amqp_urls.len() => Ok(ports[index]),
+            _ => Err(StreamLinkError::Ports { ports: ports.len(), urls: amqp_urls.len() }),
+        };
+        let nodes = amqp_urls
+            .iter()
+            .enumerate()
+            .map(|(index, url)| {
+                let node = Node::parse(url).map_err(|error| StreamLinkError::Url { reason: format!("{error:#}") })?;
+                if node.tls {
+                    return Err(StreamLinkError::Tls { url: redact_url(url) });
+                }
+                // A socket address wants an IPv6 literal bare.
+                let host = node.host.trim_start_matches('[').trim_end_matches(']').to_owned();
+                let port = port_of(index)?;
+                Ok(StreamNode { host, port, user: node.user, password: node.password, vhost: node.vhost })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // Nodes on one host behind one port (a single port for URLs of one host) are tried once.
+        let mut unique: Vec<StreamNode> = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            if !unique.iter().any(|u| u.host == node.host && u.port == node.port) {
+                unique.push(node);
+            }
+        }
+        Ok(StreamEndpoint { nodes: unique })
     }
 
+    /// A connection to the first node that answers and lets the user in.
     async fn environment(&self, name: &str) -> Result<Environment, StreamLinkError> {
-        Environment::builder()
-            .host(&self.host)
-            .port(self.port)
-            .username(&self.user)
-            .password(&self.password)
-            .virtual_host(&self.vhost)
-            .client_provided_name(name)
-            .build()
-            .await
-            .map_err(|source| StreamLinkError::Connect { host: self.host.clone(), port: self.port, source })
+        let mut last = None;
+        for node in &self.nodes {
+            let connecting = Environment::builder()
+                .host(&node.host)
+                .port(node.port)
+                .username(&node.user)
+                .password(&node.password)
+                .virtual_host(&node.vhost)
+                .client_provided_name(name)
+                .build()
+                .await;
+            match connecting {
+                Ok(environment) => return Ok(environment),
+                Err(error) => last = Some(error),
+            }
+        }
+        let tried: Vec<String> = self.nodes.iter().map(|n| format!("{}:{}", n.host, n.port)).collect();
+        match last {
+            Some(source) => Err(StreamLinkError::Connect { tried: tried.join(", "), source }),
+            None => Err(StreamLinkError::Ports { ports: 0, urls: 0 }),
+        }
     }
 }
 
@@ -247,19 +300,44 @@ impl StreamLink {
 mod tests {
     use super::*;
 
+    fn one(url: &str, port: u16) -> Result<StreamNode, StreamLinkError> {
+        let mut endpoint = StreamEndpoint::of_nodes(&[url.to_owned()], &[port])?;
+        Ok(endpoint.nodes.remove(0))
+    }
+
     #[test]
     fn the_endpoint_comes_from_the_amqp_url_with_the_stream_port() {
-        let endpoint =
-            StreamEndpoint::from_amqp_url("amqp://bench:s%40cret@127.0.0.1:5681/bench%2F1", 5561).expect("an endpoint");
+        let node = one("amqp://bench:s%40cret@127.0.0.1:5681/bench%2F1", 5561).expect("an endpoint");
         assert_eq!(
-            (endpoint.host.as_str(), endpoint.port, endpoint.user.as_str(), endpoint.password.as_str()),
+            (node.host.as_str(), node.port, node.user.as_str(), node.password.as_str()),
             ("127.0.0.1", 5561, "bench", "s@cret")
         );
-        assert_eq!(endpoint.vhost, "bench/1");
+        assert_eq!(node.vhost, "bench/1");
+        let endpoint = StreamEndpoint { nodes: vec![node] };
         assert!(!format!("{endpoint:?}").contains("s@cret"), "no password in debug output");
-        let default = StreamEndpoint::from_amqp_url("amqp://localhost", 5552).expect("an endpoint");
+        let default = one("amqp://localhost", 5552).expect("an endpoint");
         assert_eq!((default.user.as_str(), default.password.as_str(), default.vhost.as_str()), ("guest", "guest", "/"));
-        assert_eq!(StreamEndpoint::from_amqp_url("amqp://h/%2f", 5552).map(|e| e.vhost).ok().as_deref(), Some("/"));
-        assert!(matches!(StreamEndpoint::from_amqp_url("amqps://h/", 5552), Err(StreamLinkError::Tls { .. })));
+        assert_eq!(one("amqp://h/%2f", 5552).map(|e| e.vhost).ok().as_deref(), Some("/"));
+        assert!(matches!(one("amqps://h/", 5552), Err(StreamLinkError::Tls { .. })));
+    }
+
+    #[test]
+    fn each_node_gets_the_one_port_or_its_own() {
+        let urls: Vec<String> = (1..=3).map(|n| format!("amqp://guest:guest@node{n}:568{n}/%2f")).collect();
+        let ports = |endpoint: StreamEndpoint| -> Vec<(String, u16)> {
+            endpoint.nodes.into_iter().map(|n| (n.host, n.port)).collect()
+        };
+        let same = StreamEndpoint::of_nodes(&urls, &[5552]).expect("one port for all");
+        assert_eq!(ports(same), [("node1".into(), 5552), ("node2".into(), 5552), ("node3".into(), 5552)]);
+        let each = StreamEndpoint::of_nodes(&urls, &[5561, 5562, 5563]).expect("a port each");
+        assert_eq!(ports(each), [("node1".into(), 5561), ("node2".into(), 5562), ("node3".into(), 5563)]);
+        let local: Vec<String> = (1..=3).map(|n| format!("amqp://127.0.0.1:568{n}")).collect();
+        let once = StreamEndpoint::of_nodes(&local, &[5552]).expect("one port for all");
+        assert_eq!(ports(once), [("127.0.0.1".into(), 5552)], "one address is tried once");
+        let error = StreamEndpoint::of_nodes(&urls, &[5561, 5562]).expect_err("two ports for three nodes");
+        assert_eq!(
+            error.to_string(),
+            "stream_port lists 2 ports for 3 broker URLs: give one port for every node, or one per URL in their order"
+        );
     }
 }

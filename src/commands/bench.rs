@@ -56,7 +56,7 @@ fn options(
     let mut scenario = scenario::load_file(&args.scenario)?;
     scenario.override_with(args.duration, args.warmup, args.rate_scale);
     scenario.override_drain(args.drain);
-    scenario.override_stream_port(args.stream_port);
+    scenario.override_stream_ports(args.stream_port.clone());
     if let Some(path) = &args.baseline {
         file::load(path).context("checking --baseline before the run")?;
     }

@@ -302,15 +302,13 @@ consumers:
     assert_eq!(result["summary"]["lost"], 0, "{text}");
 }
 
-#[test]
-fn bench_over_the_stream_protocol_reads_every_message_back_with_two_consumers_from_the_first_offset() {
-    // Kills nothing, but no other test may kill a node under it; the lock first,
-    // since another test may have a node down until it lets go.
-    let _held = Held::take();
-    let Some(cluster) = warren_testkit::cluster(&warren_testkit::current_test()) else { return };
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let scenario = dir.path().join("stream-protocol.yaml");
-    const MESSAGES: u64 = 20_000;
+/// A stream replicated to the three nodes, `messages` 16-byte messages published to it and read
+/// back from the first offset by each of `readers` consumers, all over the stream protocol.
+fn stream_protocol_scenario(dir: &Path, messages: u64, readers: &[&str]) -> PathBuf {
+    let consumers: String = readers
+        .iter()
+        .map(|name| format!("  - {{ name: {name}, protocol: stream, queue: events, offset: first }}\n"))
+        .collect();
     let text = format!(
         r#"name: stream-protocol
 topology:
@@ -321,30 +319,29 @@ topology:
 duration: 30s
 warmup: 0s
 drain: 30s
-messages: {MESSAGES}
+messages: {messages}
 producers:
   - {{ name: p, protocol: stream, exchange: "", routing_key: events, message: {{ size: 16 }} }}
 consumers:
-  - {{ name: a, protocol: stream, queue: events, offset: first }}
-  - {{ name: b, protocol: stream, queue: events, offset: first }}
-"#
+{consumers}"#
     );
-    std::fs::write(&scenario, text).expect("writing the scenario");
-    let out = dir.path().join("result.json");
-    let vhost = unique_name("stream-protocol");
-    // The first node's stream port (tools/rabbitmq-cluster: 5561..5563, advertised as localhost).
-    let child = start_bench_with(&cluster, &scenario, &out, &vhost, &["--stream-port", "5561"]);
-    let (code, text, result) = finish(child, &out);
-    let failed = failed_gates(&result);
+    let path = dir.join("stream-protocol.yaml");
+    std::fs::write(&path, text).expect("writing the scenario");
+    path
+}
+
+/// Every message published, confirmed, and read once, in order, by each consumer group.
+fn assert_every_message_read_by_each(code: i32, text: &str, result: &Value, messages: u64, readers: usize) {
+    let failed = failed_gates(result);
     assert!(code == 0 || code == 3 && failed.iter().all(|g| is_timing(g)), "exit {code}:\n{text}");
     assert_eq!(result["status"], "completed", "{text}");
     let summary = &result["summary"];
-    assert_eq!(summary["published"].as_u64(), Some(MESSAGES), "{summary:#}");
-    assert_eq!(summary["confirmed"].as_u64(), Some(MESSAGES), "the broker confirmed every message: {summary:#}");
+    assert_eq!(summary["published"].as_u64(), Some(messages), "{summary:#}");
+    assert_eq!(summary["confirmed"].as_u64(), Some(messages), "the broker confirmed every message: {summary:#}");
     let groups = result["consumers"].as_array().expect("consumer groups");
-    assert_eq!(groups.len(), 2, "{groups:#?}");
+    assert_eq!(groups.len(), readers, "{groups:#?}");
     for group in groups {
-        assert_eq!(group["consumed"].as_u64(), Some(MESSAGES), "each consumer reads every message: {group:#}");
+        assert_eq!(group["consumed"].as_u64(), Some(messages), "each consumer reads every message: {group:#}");
         assert_eq!(group["lost"], 0, "{group:#}");
         assert_eq!(group["duplicated"], 0, "{group:#}");
         // Regression: publishes handed to the client out of turn reached the stream out of order.
@@ -352,4 +349,38 @@ consumers:
     }
     assert_eq!(summary["lost"], 0, "{summary:#}");
     assert_eq!(summary["confirmed_lost"], 0, "{summary:#}");
+}
+
+#[test]
+fn bench_over_the_stream_protocol_reads_every_message_back_with_two_consumers_from_the_first_offset() {
+    // Kills nothing, but no other test may kill a node under it; the lock first,
+    // since another test may have a node down until it lets go.
+    let _held = Held::take();
+    let Some(cluster) = warren_testkit::cluster(&warren_testkit::current_test()) else { return };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    const MESSAGES: u64 = 20_000;
+    let scenario = stream_protocol_scenario(dir.path(), MESSAGES, &["a", "b"]);
+    let out = dir.path().join("result.json");
+    let vhost = unique_name("stream-protocol");
+    // The first node's stream port (tools/rabbitmq-cluster: 5561..5563, advertised as localhost).
+    let child = start_bench_with(&cluster, &scenario, &out, &vhost, &["--stream-port", "5561"]);
+    let (code, text, result) = finish(child, &out);
+    assert_every_message_read_by_each(code, &text, &result, MESSAGES, 2);
+}
+
+#[test]
+fn bench_over_the_stream_protocol_starts_on_the_next_node_when_the_first_is_down() {
+    let mut held = Held::take();
+    let Some(cluster) = warren_testkit::cluster(&warren_testkit::current_test()) else { return };
+    held.kill(1);
+    let dir = tempfile::tempdir().expect("a temp dir");
+    const MESSAGES: u64 = 5_000;
+    let scenario = stream_protocol_scenario(dir.path(), MESSAGES, &["a"]);
+    let out = dir.path().join("result.json");
+    let vhost = unique_name("stream-protocol-down");
+    // Each node's own stream port, in the order of the broker URLs; the first node's is dead.
+    let child = start_bench_with(&cluster, &scenario, &out, &vhost, &["--stream-port", "5561,5562,5563"]);
+    let (code, text, result) = finish(child, &out);
+    assert_every_message_read_by_each(code, &text, &result, MESSAGES, 1);
+    held.start(1);
 }

@@ -14,7 +14,7 @@ use crate::bench::actors::producer::ProducerPlan;
 use crate::bench::host;
 use crate::bench::link::{CONNECT_TIMEOUT, Link, Nodes};
 use crate::bench::scenario::{ConnectionLayout, ConsumerGroup, ProducerGroup, Protocol, Scenario, StreamOffset};
-use crate::bench::stream_link::{StreamEndpoint, StreamLink, StreamProducer};
+use crate::bench::stream_link::{StreamEndpoint, StreamLink, StreamLinkError, StreamProducer};
 
 /// Every actor's connection and channel, opened before the run's clock starts.
 pub(super) struct Connected {
@@ -92,9 +92,21 @@ pub(super) fn nodes(scenario: &Scenario, amqp_urls: &[String]) -> Nodes {
     })
 }
 
+/// Where `protocol: stream` groups connect, when the scenario has any: checked before the
+/// run touches the broker, and again when the actors connect.
+pub fn stream_endpoint(scenario: &Scenario, amqp_urls: &[String]) -> Result<Option<StreamEndpoint>, StreamLinkError> {
+    let mut protocols =
+        scenario.producers.iter().map(|g| g.protocol).chain(scenario.consumers.iter().map(|g| g.protocol));
+    if protocols.any(|p| p == Protocol::Stream) {
+        StreamEndpoint::of_nodes(amqp_urls, &scenario.stream_ports).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// Opens every actor's connection and channel: consumers first, subscribed
 /// to their queues, then producers. `protocol: stream` groups connect to
-/// the stream port on the host of `amqp_urls`' first node.
+/// the stream port of the first of `amqp_urls`' nodes that answers.
 pub(super) async fn connect(scenario: &Scenario, nodes: &Nodes, amqp_urls: &[String]) -> anyhow::Result<Connected> {
     host::limits::allow_open_files();
     let mut connected = Connected {
@@ -107,14 +119,7 @@ pub(super) async fn connect(scenario: &Scenario, nodes: &Nodes, amqp_urls: &[Str
         stream_producers: Vec::new(),
         next_producer_id: 0,
     };
-    let speaks_stream =
-        scenario.producers.iter().map(|g| g.protocol).chain(scenario.consumers.iter().map(|g| g.protocol));
-    let stream_endpoint = match amqp_urls.first() {
-        Some(url) if speaks_stream.into_iter().any(|p| p == Protocol::Stream) => {
-            Some(StreamEndpoint::from_amqp_url(url, scenario.stream_port)?)
-        }
-        _ => None,
-    };
+    let stream_endpoint = stream_endpoint(scenario, amqp_urls)?;
     for (index, group) in scenario.consumers.iter().enumerate() {
         for instance in 0..group.instances {
             match (&stream_endpoint, group.protocol) {

@@ -29,6 +29,7 @@ use crate::bench::metrics::series::{Aggregate, SeriesRecorder, SharedAggregate};
 use crate::bench::progress::{Reporter, Snapshot};
 use crate::bench::scenario::Scenario;
 use crate::bench::stream_link::{StreamLink, StreamProducer};
+pub use connect::stream_endpoint;
 use connect::{Connected, connect};
 
 /// How long actors get to stop after their phase ended before they are aborted.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::locate::{Segment, locate};
 use super::raw::{
     RawAck, RawAckMode, RawConfirms, RawConnectionLayout, RawConsumer, RawGates, RawNamedOffset, RawOffset,
-    RawProducer, RawProtocol, RawReconnect, RawRoutingKey, RawScenario, RawSize, RawTopologyRef,
+    RawProducer, RawProtocol, RawReconnect, RawRoutingKey, RawScenario, RawSize, RawStreamPort, RawTopologyRef,
 };
 use super::{
     AckMode, ConnectionLayout, ConsumerGroup, Gates, MessageProperties, Origin, ProducerGroup, Protocol, Reject,
@@ -25,6 +25,8 @@ pub const DEFAULT_SIZE: usize = 128;
 pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(30);
 /// The stream protocol's port when the file and the command line name none (RabbitMQ's default).
 pub const DEFAULT_STREAM_PORT: u16 = 5552;
+
+const STREAM_PORT_REFUSAL: &str = "stream_port must be a port (1 to 65535) or a list of them, one per broker URL";
 /// Largest body warren publishes, so a typo cannot exhaust memory.
 pub const MAX_SIZE: u64 = 128 * 1024 * 1024;
 
@@ -95,6 +97,10 @@ fn shape_error(origin: &Origin, error: &serde_yaml::Error) -> ScenarioError {
     }
     if let Some(suggestion) = suggest_field(&message) {
         message.push_str(&suggestion);
+    }
+    if message.contains("did not match any variant of untagged enum RawStreamPort") {
+        // An untagged enum's error has lost its position: point at the field itself.
+        return ScenarioError::at(origin, &["stream_port".into()], STREAM_PORT_REFUSAL);
     }
     if message.contains("did not match any variant of untagged enum RawSize") {
         message = message.replace(
@@ -199,10 +205,23 @@ impl Checker<'_> {
             consumers,
             gates,
             reconnect,
-            stream_port: raw.stream_port.unwrap_or(DEFAULT_STREAM_PORT),
+            stream_ports: self.stream_ports(raw.stream_port)?,
             document,
             origin: self.origin.clone(),
         })
+    }
+
+    /// `stream_port`: one port or one per node, none of them 0; 5552 when absent.
+    fn stream_ports(&self, raw: Option<RawStreamPort>) -> Result<Vec<u16>, ScenarioError> {
+        let ports = match raw {
+            None => vec![DEFAULT_STREAM_PORT],
+            Some(RawStreamPort::One(port)) => vec![port],
+            Some(RawStreamPort::Each(ports)) => ports,
+        };
+        if ports.is_empty() || ports.contains(&0) {
+            return Err(self.error(&["stream_port".into()], STREAM_PORT_REFUSAL));
+        }
+        Ok(ports)
     }
 
     /// How long an actor tries to reconnect; `None` when the file turns reconnection off.
@@ -546,5 +565,23 @@ mod tests {
                  (sequence number, timestamp, producer id) every message carries"
             )
         );
+    }
+
+    #[test]
+    fn stream_port_is_one_port_or_one_per_node() {
+        const GROUP: &str = "name: x\ntopology: t.yaml\nduration: 1s\nconsumers: [{ name: c, queue: q }]\n";
+        let with = |value: &str| {
+            load_str(Path::new("s.yaml"), &format!("{GROUP}stream_port: {value}\n"))
+                .map(|s| s.stream_ports)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(with("5561"), Ok(vec![5561]));
+        assert_eq!(with("[5561, 5562, 5563]"), Ok(vec![5561, 5562, 5563]));
+        for bad in ["0", "[]", "[5561, 0]", "70000", "five"] {
+            let error = with(bad).expect_err(bad);
+            assert!(error.starts_with("s.yaml:5:") && error.ends_with(STREAM_PORT_REFUSAL), "{bad}: {error}");
+        }
+        let default = load_str(Path::new("s.yaml"), GROUP).map(|s| s.stream_ports);
+        assert_eq!(default.map_err(|e| e.to_string()), Ok(vec![DEFAULT_STREAM_PORT]));
     }
 }

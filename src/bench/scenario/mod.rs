@@ -40,8 +40,9 @@ pub struct Scenario {
     /// How long an actor whose connection dropped tries the nodes before the run fails;
     /// `None`: a dropped connection ends the run at once.
     pub reconnect: Option<Duration>,
-    /// The port of RabbitMQ's stream protocol on the broker's host (`protocol: stream` groups).
-    pub stream_port: u16,
+    /// The port of RabbitMQ's stream protocol (`protocol: stream` groups): one for every node, or
+    /// one per broker URL in their order (never empty).
+    pub stream_ports: Vec<u16>,
     /// The file as written, as JSON, for result files.
     pub document: serde_json::Value,
     /// The file this came from, for error messages.
@@ -260,9 +261,9 @@ pub struct Gates {
 
 impl Scenario {
     /// Applies `--stream-port`.
-    pub fn override_stream_port(&mut self, port: Option<u16>) {
-        if let Some(port) = port {
-            self.stream_port = port;
+    pub fn override_stream_ports(&mut self, ports: Option<Vec<u16>>) {
+        if let Some(ports) = ports.filter(|p| !p.is_empty()) {
+            self.stream_ports = ports;
         }
     }
 

@@ -47,10 +47,21 @@ pub struct RawScenario {
     /// (the default, giving up after 30s without one), or `false` to end the run at once.
     #[serde(default)]
     pub reconnect: Option<RawReconnect>,
-    /// The port of RabbitMQ's stream protocol (the `rabbitmq_stream` plugin) on the broker's host,
-    /// for groups with `protocol: stream`; 5552 by default; `--stream-port` wins over it.
+    /// The port of RabbitMQ's stream protocol (the `rabbitmq_stream` plugin) on the broker's hosts,
+    /// for groups with `protocol: stream`: one for every node, or a list with one per broker URL in
+    /// their order; 5552 by default; `--stream-port` wins over it.
     #[serde(default)]
-    pub stream_port: Option<u16>,
+    pub stream_port: Option<RawStreamPort>,
+}
+
+/// One stream port for every node, or one per broker URL.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawStreamPort {
+    /// The same port on every node.
+    One(u16),
+    /// One port per broker URL, in their order.
+    Each(Vec<u16>),
 }
 
 /// The protocol a group's producers or consumers speak.
