@@ -232,7 +232,7 @@ proptest! {
                     model.main.clear();
                 }
                 Op::Expire => {
-                    main.sweep(clock_ms() + 2 * TTL_MS, &mut dead);
+                    main.sweep(clock_ms() + 2 * TTL_MS, &mut dead, &mut false);
                     model.expire();
                 }
                 Op::Delete { dlq } => {

@@ -123,6 +123,9 @@ pub(crate) struct Shared {
     /// Free bytes on the data directory's disk below which publishers are blocked.
     disk_free_limit: AtomicU64,
     disk_alarm: AtomicBool,
+    /// A write to the data directory failed and none has succeeded since: the disk alarm stays on
+    /// whatever the free space (a full quota, an I/O error).
+    write_failed: AtomicBool,
     /// Ready messages per queue level kept in memory (with a store), for queues declared from now on.
     pub(crate) head_messages: AtomicUsize,
 }
@@ -180,6 +183,7 @@ impl State {
                 store: OnceLock::new(),
                 disk_free_limit: AtomicU64::new(0),
                 disk_alarm: AtomicBool::new(false),
+                write_failed: AtomicBool::new(false),
                 head_messages: AtomicUsize::new(queue::HEAD_MESSAGES),
             }),
         }
@@ -254,14 +258,25 @@ impl State {
         self.shared.disk_free_limit.load(Ordering::Relaxed)
     }
 
-    /// Raises the disk alarm at once (a write failed for lack of space).
+    /// Raises the disk alarm at once: a write to the data directory failed. It stays on until
+    /// [`State::writes_succeed`] (whatever the free space says).
     pub fn raise_disk_alarm(&self) {
+        self.shared.write_failed.store(true, Ordering::Relaxed);
         if !self.shared.disk_alarm.swap(true, Ordering::Relaxed) {
             tracing::warn!("disk alarm: a write to the data directory failed, publishers are blocked");
         }
     }
 
-    /// Compares the data directory's free space with the limit and sets the disk alarm.
+    /// Every queue wrote what it held: a failed write no longer holds the disk alarm up (the free
+    /// space still may, at the next [`State::check_disk`]).
+    pub(crate) fn writes_succeed(&self) {
+        if self.shared.write_failed.swap(false, Ordering::Relaxed) {
+            tracing::info!("writes to the data directory succeed again");
+        }
+    }
+
+    /// Sets the disk alarm from the data directory's free space against the limit, and from a
+    /// write that failed since the last time every queue wrote what it held.
     pub fn check_disk(&self) {
         let Some(store) = self.shared.store.get() else { return };
         let limit = self.shared.disk_free_limit.load(Ordering::Relaxed);
@@ -272,7 +287,8 @@ impl State {
                 return;
             }
         };
-        let alarm = free < limit;
+        let write_failed = self.shared.write_failed.load(Ordering::Relaxed);
+        let alarm = free < limit || write_failed;
         if self.shared.disk_alarm.swap(alarm, Ordering::Relaxed) != alarm {
             if alarm {
                 tracing::warn!(free, limit, "disk alarm: free space under the limit, publishers are blocked");

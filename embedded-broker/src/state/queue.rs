@@ -999,9 +999,10 @@ impl Queue {
         (std::mem::take(&mut q.consumers), n)
     }
 
-    /// Periodic work: drops expired head messages, writes what the store buffered, compacts its
-    /// sparse segments, and tells whether `x-expires` has passed.
-    pub(crate) fn sweep(self: &Arc<Self>, now: u64, dead: &mut Vec<DeadLetter>) -> bool {
+    /// Periodic work: drops expired head messages, writes what the store buffered (setting
+    /// `write_failed` when it cannot), compacts its sparse segments, and tells whether
+    /// `x-expires` has passed.
+    pub(crate) fn sweep(self: &Arc<Self>, now: u64, dead: &mut Vec<DeadLetter>, write_failed: &mut bool) -> bool {
         let mut q = self.inner();
         if q.ready > 0 {
             self.drop_expired_head(&mut q, now, dead);
@@ -1011,6 +1012,7 @@ impl Queue {
                 && let Err(error) = store.flush()
             {
                 tracing::error!(%error, vhost = %self.vhost, queue = %self.name, "cannot write queued messages to disk");
+                *write_failed = true;
             }
             store.compact();
         }

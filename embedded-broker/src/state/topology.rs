@@ -449,15 +449,15 @@ impl State {
         }
     }
 
-    /// Periodic work: expire messages at queue heads, delete queues past `x-expires`, and route
-    /// dead letters.
+    /// Periodic work: expire messages at queue heads, write what queues buffered, delete queues
+    /// past `x-expires`, route dead letters, and set the disk alarm.
     pub fn sweep(&self) {
-        self.check_disk();
         let now = super::clock_ms();
         let queues = self.queues(None);
         let mut dead = Vec::new();
+        let mut write_failed = false;
         for q in queues {
-            if q.sweep(now, &mut dead) {
+            if q.sweep(now, &mut dead, &mut write_failed) {
                 let removed = {
                     let mut reg = self.registry();
                     match reg.vhosts.get_mut(&q.vhost) {
@@ -479,6 +479,12 @@ impl State {
                 self.dead_letter(&vhost, std::mem::take(&mut dead));
             }
         }
+        if write_failed {
+            self.raise_disk_alarm();
+        } else {
+            self.writes_succeed();
+        }
+        self.check_disk();
     }
 
     // ---- bindings ----

@@ -285,7 +285,13 @@ impl QueueStore {
         if self.destroyed {
             return Err(io::Error::other("the queue was deleted"));
         }
-        self.ensure_dir()?;
+        // A disk that refuses the directory keeps the records buffered, as it does when it refuses
+        // a segment's write: the flush tries again (and fails, raising the disk alarm).
+        if !self.created
+            && let Err(error) = self.ensure_dir()
+        {
+            tracing::debug!(%error, dir = %self.dir.display(), "cannot create a queue's directory yet");
+        }
         let chain = self.chains.get_mut(level).ok_or_else(|| io::Error::other("no such priority level"))?;
         chain.append(&self.shared, r, tail)
     }
@@ -319,6 +325,9 @@ impl QueueStore {
     pub fn flush(&mut self) -> io::Result<()> {
         if self.destroyed {
             return Ok(());
+        }
+        if self.chains.iter().any(Chain::has_buffered) {
+            self.ensure_dir()?;
         }
         for chain in &mut self.chains {
             chain.flush(&self.shared)?;

@@ -68,7 +68,9 @@ pub(super) struct MarkWriter {
 #[derive(Debug)]
 struct Writer {
     no: u64,
-    file: Arc<SyncFile>,
+    /// Opened (created) by the first flush: a disk that refuses new files keeps the segment's
+    /// records buffered instead of refusing them.
+    file: Option<Arc<SyncFile>>,
     flushed: u64,
     buf: Vec<u8>,
     /// The buffer holds records that must be synced before their publishers hear of them.
@@ -176,13 +178,11 @@ impl Chain {
             _ => true,
         };
         if full && let Err(error) = self.roll(shared) {
-            // A full disk (or a failing one): with a segment open, the record waits in its buffer
+            // A full disk (or a failing one): the record waits in the current segment's buffer
             // (the segment grows past its size) until the disk takes it; the flush that fails
             // raises the disk alarm, which stops publishers. Refusing the record here would nack
-            // a message the broker could still keep.
-            if self.writer.is_none() {
-                return Err(error);
-            }
+            // a message the broker could still keep. (A roll fails only in flushing the current
+            // segment, so there is one.)
             // Said once, as the segment first passes its size (not for every record after).
             if self.segments.back().is_some_and(|seg| seg.end <= shared.segment_size) {
                 tracing::warn!(%error, dir = %self.dir.display(), "cannot start a new segment: the current one grows");
@@ -214,18 +214,15 @@ impl Chain {
         Ok(())
     }
 
-    /// Starts a new segment (the previous one is flushed and, when nothing in it is alive, removed).
+    /// Starts a new segment (the previous one is flushed and, when nothing in it is alive, removed);
+    /// its file is created by the next flush.
     fn roll(&mut self, shared: &Shared) -> io::Result<()> {
-        // Flushed first: when the disk refuses, no new (empty) file is left behind.
+        // Flushed first: when the disk refuses, the record waits in the current segment.
         self.flush(shared)?;
         let no = self.next_no;
-        let path = self.segment_path(no);
-        let file = SyncFile::new(shared.storage.open(&path, true)?);
         let mut buf = Vec::with_capacity(64 * 1024);
         buf.extend_from_slice(SEGMENT_MAGIC);
-        // The new name must be durable before anything in the file is confirmed.
-        shared.syncer.mark_dir(self.dir.clone());
-        let old = self.writer.replace(Writer { no, file, flushed: 0, buf, sync: false });
+        let old = self.writer.replace(Writer { no, file: None, flushed: 0, buf, sync: false });
         self.next_no = no + 1;
         self.segments.push_back(Segment {
             no,
@@ -246,14 +243,24 @@ impl Chain {
     /// Writes what is buffered (records, then marks); files holding records to recover are put on
     /// the syncer's list. On an error the data stays buffered for the next try.
     pub fn flush(&mut self, shared: &Shared) -> io::Result<()> {
+        let unopened = self.writer.as_ref().filter(|w| w.file.is_none() && !w.buf.is_empty()).map(|w| w.no);
+        if let Some(no) = unopened {
+            let file = SyncFile::new(shared.storage.open(&self.segment_path(no), true)?);
+            // The new name must be durable before anything in the file is confirmed.
+            shared.syncer.mark_dir(self.dir.clone());
+            if let Some(w) = self.writer.as_mut() {
+                w.file = Some(file);
+            }
+        }
         if let Some(w) = self.writer.as_mut()
             && !w.buf.is_empty()
+            && let Some(file) = &w.file
         {
-            w.file.file.write_at(w.flushed, &w.buf)?;
+            file.file.write_at(w.flushed, &w.buf)?;
             w.flushed += w.buf.len() as u64;
             w.buf.clear();
             if std::mem::take(&mut w.sync) {
-                shared.syncer.mark_file(&w.file);
+                shared.syncer.mark_file(file);
             }
         }
         for seg in self.segments.iter_mut() {
@@ -333,9 +340,10 @@ impl Chain {
                 cursor = Cursor { no: self.segments[i].no, offset: SEGMENT_MAGIC.len() as u64 };
                 self.tail = Some(cursor);
             }
-            if self.writer.as_ref().is_some_and(|w| w.no == cursor.no && cursor.offset >= w.flushed) {
-                self.flush(shared)?;
-            }
+            // A record not written yet is written first; when the disk refuses, it is read from the
+            // buffer it waits in.
+            let buffered = self.writer.as_ref().is_some_and(|w| w.no == cursor.no && cursor.offset >= w.flushed)
+                && self.flush(shared).is_err();
             let end = self.segments[i].end;
             if cursor.offset >= end {
                 self.tail = Some(Cursor { no: cursor.no + 1, offset: SEGMENT_MAGIC.len() as u64 });
@@ -344,7 +352,10 @@ impl Chain {
                 }
                 continue;
             }
-            let data = self.read(shared, cursor, end)?;
+            let data = match self.buffered(cursor) {
+                Some(data) if buffered => data,
+                _ => self.read(shared, cursor, end)?,
+            };
             match record::decode(&data) {
                 Decoded::Record(record, used) => {
                     self.tail = Some(Cursor { no: cursor.no, offset: cursor.offset + used as u64 });
@@ -368,6 +379,14 @@ impl Chain {
                 }
             }
         }
+    }
+
+    /// A copy of the record at `cursor` while it waits in the writer's buffer.
+    fn buffered(&self, cursor: Cursor) -> Option<Bytes> {
+        let w = self.writer.as_ref().filter(|w| w.no == cursor.no && cursor.offset >= w.flushed)?;
+        let rest = w.buf.get(usize::try_from(cursor.offset - w.flushed).ok()?..)?;
+        let len = rest.get(..4).map_or(0, |l| u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize);
+        Some(Bytes::copy_from_slice(&rest[..(record::RECORD_HEADER + len).min(rest.len())]))
     }
 
     /// The tail's count says there is more, the files do not: the rest is lost (logged once).

@@ -223,6 +223,27 @@ fn a_full_disk_keeps_new_records_buffered_until_space_returns() {
 }
 
 #[test]
+fn a_disk_that_refuses_everything_from_the_start_keeps_records_buffered_and_readable() {
+    let fs = SimStorage::new();
+    let store = open(&fs, 2048);
+    let mut q = queue(&store);
+    // Not even the queue's directory can be made.
+    fs.crash_after(Some(0));
+    for seq in 0..40 {
+        append(&mut q, seq, true, 100, seq >= 10);
+    }
+    assert!(q.flush().is_err(), "the disk refuses");
+    assert_eq!(fs.files().iter().map(|(_, len)| len).sum::<u64>(), 0, "nothing was written: {:?}", fs.files());
+    // The tail is read back from the buffer it waits in, not lost.
+    let tail: Vec<u64> = std::iter::from_fn(|| q.load(0)).map(|l| l.record.seq).collect();
+    assert_eq!(tail, (10..40).collect::<Vec<_>>(), "the tail, in order, while the disk refuses");
+    fs.crash_after(None);
+    q.flush().expect("the disk takes writes again");
+    let back = reopened(&fs, store, q, 2048);
+    assert_eq!(back, (0..40).collect::<Vec<_>>(), "every record, in order, after a restart");
+}
+
+#[test]
 fn a_drained_queue_gives_back_the_segment_it_was_writing_at_the_next_sweep() {
     let fs = SimStorage::new();
     let store = open(&fs, 8192);

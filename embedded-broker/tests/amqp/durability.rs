@@ -243,3 +243,65 @@ async fn a_full_disk_blocks_publishers_until_space_returns_and_loses_nothing() {
     crate::util::wait_until("the publisher is unblocked", || async { !pconn.status().blocked() }).await;
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_failing_disk_with_space_left_keeps_publishers_blocked_until_writes_succeed() {
+    use warren_broker::store::sim::SimStorage;
+    let dir = tempfile::tempdir().expect("a data directory");
+    let fs = SimStorage::new();
+    let config = BrokerConfig {
+        data_dir: Some(dir.path().to_owned()),
+        storage: Some(std::sync::Arc::new(std::sync::Arc::clone(&fs))),
+        ..BrokerConfig::default()
+    };
+    let broker = Broker::start(config).await.expect("the broker starts");
+    let url = format!("amqp://guest:guest@{}/%2f", broker.amqp_addr());
+    let queue = unique("failing-disk");
+    let (pconn, publisher) = channel(&url).await;
+    publisher.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm.select");
+    declare(&publisher, &queue, true).await;
+    // Every write fails from now on (an I/O error, a quota), while the disk reports plenty free.
+    fs.crash_after(Some(0));
+    let total = 50;
+    let publishing = {
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            let mut confirms = Vec::new();
+            for n in 0..total {
+                let body = format!("body {n}");
+                let confirm = publisher
+                    .basic_publish(
+                        "".into(),
+                        queue.as_str().into(),
+                        BasicPublishOptions::default(),
+                        body.as_bytes(),
+                        props(n, true),
+                    )
+                    .await
+                    .expect("publish");
+                confirms.push(confirm);
+            }
+            for confirm in confirms {
+                assert!(confirm.await.expect("confirm").is_ack(), "a failing disk never nacks");
+            }
+        })
+    };
+    crate::util::wait_until("the publisher is blocked", || async { pconn.status().blocked() }).await;
+    // The periodic sweep (every 100 ms) checks the free space, which is ample: the alarm must stay
+    // on while writes fail, not flap with each check.
+    for _ in 0..100 {
+        assert!(broker.state().disk_alarm(), "the alarm stays on while writes fail");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(pconn.status().blocked(), "the publisher is still blocked");
+    assert!(!publishing.is_finished(), "nothing is confirmed while writes fail");
+    fs.crash_after(None);
+    timeout(publishing, "every publish confirmed").await.expect("the publisher finished");
+    crate::util::wait_until("the publisher is unblocked", || async { !pconn.status().blocked() }).await;
+    assert!(!broker.state().disk_alarm(), "the alarm clears once writes succeed");
+    let (_cconn, consumer) = channel(&url).await;
+    let back: Vec<String> = drain(&consumer, &queue).await.into_iter().map(|(b, _, _)| b).collect();
+    let expected: Vec<String> = (0..total).map(|n| format!("body {n}")).collect();
+    assert_eq!(back, expected, "every message, in order");
+    broker.shutdown().await;
+}
