@@ -60,7 +60,9 @@ pub(super) struct Segment {
 
 #[derive(Debug)]
 pub(super) struct MarkWriter {
-    file: Arc<dyn StorageFile>,
+    /// Opened by the first flush with marks to write: a disk that refuses the file keeps the
+    /// marks buffered (an acknowledged message must not come back after a restart).
+    file: Option<Arc<dyn StorageFile>>,
     len: u64,
     buf: Vec<u8>,
 }
@@ -263,11 +265,22 @@ impl Chain {
                 shared.syncer.mark_file(file);
             }
         }
-        for seg in self.segments.iter_mut() {
-            if let Some(m) = seg.marks.as_mut()
+        for i in 0..self.segments.len() {
+            if self.segments[i].marks.as_ref().is_some_and(|m| m.file.is_none() && !m.buf.is_empty()) {
+                // The path is made only to open the file: once per segment, not per mark.
+                let file = shared.storage.open(&self.marks_path(self.segments[i].no), true)?;
+                let len = file.len()?;
+                if let Some(m) = self.segments[i].marks.as_mut() {
+                    // A torn entry at the end of a mark file from before a restart is cut off.
+                    m.len = len - len % record::MARK_LEN as u64;
+                    m.file = Some(file);
+                }
+            }
+            if let Some(m) = self.segments[i].marks.as_mut()
                 && !m.buf.is_empty()
+                && let Some(file) = &m.file
             {
-                m.file.write_at(m.len, &m.buf)?;
+                file.write_at(m.len, &m.buf)?;
                 m.len += m.buf.len() as u64;
                 m.buf.clear();
             }
@@ -292,23 +305,9 @@ impl Chain {
     pub fn mark(&mut self, shared: &Shared, seq: u64, mark: Mark, recover: bool) {
         let Some(i) = self.find(seq) else { return };
         if recover {
-            // The path is made only to open the file: once per segment, not per mark.
-            let path = self.segments[i].marks.is_none().then(|| self.marks_path(self.segments[i].no));
-            let seg = &mut self.segments[i];
-            if let Some(path) = path {
-                match shared.storage.open(&path, true) {
-                    Ok(file) => {
-                        let len = file.len().unwrap_or(0);
-                        // A torn entry at the end of a mark file from before a restart is cut off.
-                        let len = len - len % record::MARK_LEN as u64;
-                        seg.marks = Some(MarkWriter { file, len, buf: Vec::new() });
-                    }
-                    Err(error) => tracing::error!(%error, path = %path.display(), "cannot open a mark file"),
-                }
-            }
-            if let Some(m) = seg.marks.as_mut() {
-                record::encode_mark(&mut m.buf, seq, mark);
-            }
+            let marks =
+                self.segments[i].marks.get_or_insert_with(|| MarkWriter { file: None, len: 0, buf: Vec::new() });
+            record::encode_mark(&mut marks.buf, seq, mark);
         }
         if mark == Mark::Gone {
             let seg = &mut self.segments[i];

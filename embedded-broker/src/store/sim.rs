@@ -65,7 +65,8 @@ impl SimStorage {
         lock(&self.inner).capacity = capacity;
     }
 
-    /// Lets `n` more changes (writes, syncs, renames, removals, truncations) through and fails
+    /// Lets `n` more changes (new files and directories, writes, syncs, renames, removals,
+    /// truncations) through and fails
     /// every one after them; `None` lifts the limit.
     pub fn crash_after(&self, n: Option<usize>) {
         lock(&self.inner).changes_left = n;
@@ -158,6 +159,9 @@ fn not_found(path: &Path) -> io::Error {
 impl Storage for Arc<SimStorage> {
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         let mut ns = lock(&self.inner);
+        if !ns.dirs.contains(path) {
+            SimStorage::change(&mut ns)?;
+        }
         for ancestor in path.ancestors() {
             ns.dirs.insert(ancestor.to_owned());
         }
@@ -189,6 +193,7 @@ impl Storage for Arc<SimStorage> {
         if path.parent().is_some_and(|p| !ns.dirs.contains(p)) {
             return Err(not_found(path));
         }
+        SimStorage::change(&mut ns)?;
         let file = Arc::new(SimFile { content: Mutex::default(), storage: Arc::downgrade(self) });
         ns.live.insert(path.to_owned(), Arc::clone(&file));
         Ok(file)
