@@ -278,28 +278,54 @@ pub enum ConvergeError {
     Apply(#[from] ApplyError),
 }
 
-/// Plans and applies `topology` on the broker at `endpoint`, without output:
+/// Plans and applies `topology` on the broker at `endpoints`, without output:
 /// the entry point for other commands (`bench` applies a scenario's topology).
+/// A write cut off in flight (a node stopped answering) is not repeated
+/// blindly: the state is read again through the next node, planned and
+/// guarded again, and what is left applied, once per node at most. Returns
+/// the first plan (what this call set out to change) and every change made.
 pub async fn converge(
     endpoints: &[Endpoint],
     topology: &Topology,
     options: ConvergeOptions,
 ) -> Result<(Plan, ApplyReport), ConvergeError> {
     let management = Management::new(endpoints).map_err(ConvergeError::Client)?;
+    let first = plan_guarded(&management, topology, &options).await?;
+    let mut plan = first.clone();
+    let (mut applied, mut attempts) = (0, 1);
+    loop {
+        match execute(&management, &plan, &Progress::hidden()).await {
+            Ok(report) => return Ok((first, ApplyReport { applied: applied + report.applied })),
+            Err(error) if matches!(error.source, ManagementError::Interrupted { .. }) && attempts < endpoints.len() => {
+                applied += error.applied;
+                attempts += 1;
+                plan = plan_guarded(&management, topology, &options).await?;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// Reads the state of `topology`'s vhosts, plans, and checks the guards (unless
+/// `options.allow_data_loss`).
+async fn plan_guarded(
+    management: &Management,
+    topology: &Topology,
+    options: &ConvergeOptions,
+) -> Result<Plan, ConvergeError> {
     let vhosts = topology.vhosts.keys().cloned().collect();
-    let state = current::read_vhosts(&management, &vhosts).await.map_err(ConvergeError::Read)?;
+    let state = current::read_vhosts(management, &vhosts).await.map_err(ConvergeError::Read)?;
     let diff_options = DiffOptions { prune: options.prune, connecting_user: Some(state.connecting_user.clone()) };
     let plan = diff(topology, &state.topology, &diff_options)?;
     if !options.allow_data_loss {
-        let reasons = guard::check(&management, &options.amqp_urls, &plan, &state.topology)
+        let reasons = guard::check(management, &options.amqp_urls, &plan, &state.topology)
             .await
             .map_err(ConvergeError::Client)?;
         if !reasons.is_empty() {
             return Err(DataLossRefused { reasons }.into());
         }
     }
-    let report = execute(&management, &plan, &Progress::hidden()).await?;
-    Ok((plan, report))
+    Ok(plan)
 }
 
 /// Deletes the exchanges and queues `topology` declares (messages included),
