@@ -38,13 +38,13 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a node may take to accept a connection after another was lost,
 /// before the next node is tried.
-const RECONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const RECONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The pause after a round in which no node answered; it doubles each round, up to [`BACKOFF_MAX`].
-const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+pub(crate) const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 
 /// The longest pause between two rounds of reconnection attempts.
-const BACKOFF_MAX: Duration = Duration::from_secs(1);
+pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// How often [`keep_driven`] looks for connections that ended.
 const WATCH_EVERY: Duration = Duration::from_millis(50);

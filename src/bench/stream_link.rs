@@ -12,11 +12,12 @@
 //! passwords and vhost: [`StreamEndpoint`] takes them from the AMQP URLs. The
 //! client connects to the first node that answers, in the URLs' order, then
 //! to the stream's leader (producers) or a replica (consumers) as the broker
-//! advertises them. There is no reconnection: a stream actor whose
-//! connection drops ends with an error.
+//! advertises them. A stream actor whose connection drops connects again
+//! through [`StreamReconnect`] (see the actors).
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rabbitmq_stream_client::error::{ClientError, ConsumerCreateError, ProducerCreateError};
 use rabbitmq_stream_client::types::{Message, OffsetSpecification};
@@ -25,6 +26,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use crate::bench::link::{BACKOFF_FIRST, BACKOFF_MAX, RECONNECT_TIMEOUT, ReconnectError};
 use crate::bench::scenario::StreamOffset;
 use crate::target::{Node, redact_url};
 
@@ -162,8 +164,9 @@ impl StreamEndpoint {
         Ok(StreamEndpoint { nodes: unique })
     }
 
-    /// A connection to the first node that answers and lets the user in.
-    async fn environment(&self, name: &str) -> Result<Environment, StreamLinkError> {
+    /// A connection to the first node that answers and lets the user in, and that node's
+    /// `host:port`.
+    async fn environment(&self, name: &str) -> Result<(Environment, String), StreamLinkError> {
         let mut last = None;
         for node in &self.nodes {
             let connecting = Environment::builder()
@@ -176,14 +179,108 @@ impl StreamEndpoint {
                 .build()
                 .await;
             match connecting {
-                Ok(environment) => return Ok(environment),
+                Ok(environment) => return Ok((environment, format!("{}:{}", node.host, node.port))),
                 Err(error) => last = Some(error),
             }
         }
-        let tried: Vec<String> = self.nodes.iter().map(|n| format!("{}:{}", n.host, n.port)).collect();
         match last {
-            Some(source) => Err(StreamLinkError::Connect { tried: tried.join(", "), source }),
+            Some(source) => Err(StreamLinkError::Connect { tried: self.describe(), source }),
             None => Err(StreamLinkError::Ports { ports: 0, urls: 0 }),
+        }
+    }
+
+    /// Each node's `host:port`, in the order they are tried.
+    pub fn describe(&self) -> String {
+        self.nodes.iter().map(|n| format!("{}:{}", n.host, n.port)).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Connects the actor `name` and declares a producer on `stream`, handing it up to
+    /// `batch_size` messages per write. On the thread the producer then runs on.
+    pub async fn open_producer(
+        &self,
+        name: &str,
+        stream: &str,
+        batch_size: usize,
+    ) -> Result<StreamProducer, StreamLinkError> {
+        let (environment, node) = self.environment(name).await?;
+        let closed = CancellationToken::new();
+        let producer = environment
+            .producer()
+            .client_provided_name(name)
+            .batch_size(batch_size.max(1))
+            .on_closed(Box::new(ClosedSignal(closed.clone())))
+            .build(stream)
+            .await
+            .map_err(|source| StreamLinkError::Producer { stream: stream.to_owned(), source })?;
+        Ok(StreamProducer { producer, closed, node })
+    }
+
+    /// Connects the actor `name` and subscribes to `stream` from `offset`. On the thread the
+    /// consumer then runs on.
+    pub async fn open_consumer(
+        &self,
+        name: &str,
+        stream: &str,
+        offset: StreamOffset,
+    ) -> Result<StreamConsumer, StreamLinkError> {
+        let offset = match offset {
+            StreamOffset::First => OffsetSpecification::First,
+            StreamOffset::Last => OffsetSpecification::Last,
+            StreamOffset::Next => OffsetSpecification::Next,
+            StreamOffset::At(offset) => OffsetSpecification::Offset(offset),
+        };
+        let (environment, node) = self.environment(name).await?;
+        let consumer = environment
+            .consumer()
+            .client_provided_name(name)
+            .offset(offset)
+            .build(stream)
+            .await
+            .map_err(|source| StreamLinkError::Consumer { stream: stream.to_owned(), source })?;
+        Ok(StreamConsumer { consumer, node })
+    }
+}
+
+/// What a stream actor needs to connect again after its connection dropped.
+#[derive(Clone, Debug)]
+pub struct StreamReconnect {
+    /// The nodes to try.
+    pub endpoint: StreamEndpoint,
+    /// The client-provided connection name, e.g. `warren bench producer p#0`.
+    pub name: String,
+    /// How long the actor tries before the run fails.
+    pub give_up_after: Duration,
+}
+
+impl StreamReconnect {
+    /// Calls `open` until it succeeds, pausing a little longer after each failure (from 100 ms up
+    /// to 1 s, each try bounded), until `give_up_after` passed or `stop` fired.
+    pub async fn retry<T, F, Fut>(&self, stop: &CancellationToken, open: F) -> Result<T, ReconnectError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, StreamLinkError>>,
+    {
+        let deadline = tokio::time::Instant::now() + self.give_up_after;
+        let mut pause = BACKOFF_FIRST;
+        loop {
+            let error = tokio::select! {
+                attempt = tokio::time::timeout(RECONNECT_TIMEOUT, open()) => match attempt {
+                    Ok(Ok(ready)) => return Ok(ready),
+                    Ok(Err(error)) => format!("{:#}", anyhow::Error::new(error)),
+                    Err(_) => format!("no answer within {}s", RECONNECT_TIMEOUT.as_secs()),
+                },
+                _ = stop.cancelled() => return Err(ReconnectError::Stopped),
+            };
+            tracing::info!("{}: {error}", self.name);
+            if tokio::time::Instant::now() + pause >= deadline {
+                let nodes = self.endpoint.describe();
+                return Err(ReconnectError::GaveUp { give_up_after: self.give_up_after, nodes, last: error });
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.cancelled() => return Err(ReconnectError::Stopped),
+            }
+            pause = (pause * 2).min(BACKOFF_MAX);
         }
     }
 }
@@ -194,6 +291,16 @@ pub struct StreamProducer {
     pub producer: Producer<NoDedup>,
     /// Cancelled when the producer's connection closed: confirms still awaited will not come.
     pub closed: CancellationToken,
+    /// The stream port it connected through first (`host:port`).
+    pub node: String,
+}
+
+/// A stream consumer, subscribed.
+pub struct StreamConsumer {
+    /// The client's consumer.
+    pub consumer: Consumer,
+    /// The stream port it connected through first (`host:port`).
+    pub node: String,
 }
 
 /// Tells [`StreamProducer::closed`] the connection closed.
@@ -252,19 +359,7 @@ impl StreamLink {
         batch_size: usize,
     ) -> Result<StreamProducer, StreamLinkError> {
         let (endpoint, stream, name) = (endpoint.clone(), stream.to_owned(), self.name.clone());
-        let connecting = async move {
-            let environment = endpoint.environment(&name).await?;
-            let closed = CancellationToken::new();
-            let producer = environment
-                .producer()
-                .client_provided_name(&name)
-                .batch_size(batch_size.max(1))
-                .on_closed(Box::new(ClosedSignal(closed.clone())))
-                .build(&stream)
-                .await
-                .map_err(|source| StreamLinkError::Producer { stream: stream.clone(), source })?;
-            Ok(StreamProducer { producer, closed })
-        };
+        let connecting = async move { endpoint.open_producer(&name, &stream, batch_size).await };
         self.handle.spawn(connecting).await.map_err(|_| StreamLinkError::Ended { name: self.name.clone() })?
     }
 
@@ -274,25 +369,15 @@ impl StreamLink {
         endpoint: &StreamEndpoint,
         stream: &str,
         offset: StreamOffset,
-    ) -> Result<Consumer, StreamLinkError> {
+    ) -> Result<StreamConsumer, StreamLinkError> {
         let (endpoint, stream, name) = (endpoint.clone(), stream.to_owned(), self.name.clone());
-        let offset = match offset {
-            StreamOffset::First => OffsetSpecification::First,
-            StreamOffset::Last => OffsetSpecification::Last,
-            StreamOffset::Next => OffsetSpecification::Next,
-            StreamOffset::At(offset) => OffsetSpecification::Offset(offset),
-        };
-        let connecting = async move {
-            let environment = endpoint.environment(&name).await?;
-            environment
-                .consumer()
-                .client_provided_name(&name)
-                .offset(offset)
-                .build(&stream)
-                .await
-                .map_err(|source| StreamLinkError::Consumer { stream: stream.clone(), source })
-        };
+        let connecting = async move { endpoint.open_consumer(&name, &stream, offset).await };
         self.handle.spawn(connecting).await.map_err(|_| StreamLinkError::Ended { name: self.name.clone() })?
+    }
+
+    /// The client-provided name of the link's connections.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 }
 

@@ -121,8 +121,9 @@ fn start_bench_with(
 }
 
 /// Waits until the run's result file would be a few seconds into the run:
-/// the management API lists the bench's connections.
-fn wait_for_connections(cluster: &warren_testkit::Cluster, vhost: &str) {
+/// the management API lists the bench's connections. A run that ended before
+/// is a failure, with what it printed.
+fn wait_for_connections(cluster: &warren_testkit::Cluster, vhost: &str, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let node = RabbitMq {
         amqp_url: cluster.amqp[0].clone(),
@@ -132,6 +133,17 @@ fn wait_for_connections(cluster: &warren_testkit::Cluster, vhost: &str) {
     };
     let path = format!("/api/vhosts/{}/connections", urlencode(vhost));
     while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            use std::io::Read as _;
+            let mut text = String::new();
+            if let Some(mut out) = child.stdout.take() {
+                let _ = out.read_to_string(&mut text);
+            }
+            if let Some(mut err) = child.stderr.take() {
+                let _ = err.read_to_string(&mut text);
+            }
+            panic!("the bench ended ({status}) before its connections showed up:\n{text}");
+        }
         let (_, body) = management_request(&node, reqwest::Method::GET, &path, None);
         let listed = serde_json::from_str::<Value>(&body).ok().and_then(|v| v.as_array().map(Vec::len)).unwrap_or(0);
         if listed >= 2 {
@@ -212,8 +224,8 @@ fn bench_on_a_quorum_queue_survives_the_death_of_the_node_it_connected_to() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let out = dir.path().join("result.json");
     let vhost = unique_name("failover");
-    let child = start_bench(&cluster, &scenario(dir.path(), "12s"), &out, &vhost);
-    wait_for_connections(&cluster, &vhost);
+    let mut child = start_bench(&cluster, &scenario(dir.path(), "12s"), &out, &vhost);
+    wait_for_connections(&cluster, &vhost, &mut child);
     std::thread::sleep(Duration::from_secs(2));
     held.kill(1);
     let (code, text, result) = finish(child, &out);
@@ -239,8 +251,8 @@ fn bench_connections_come_back_to_a_node_restarted_mid_run() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let out = dir.path().join("result.json");
     let vhost = unique_name("failback");
-    let child = start_bench(&cluster, &scenario(dir.path(), "60s"), &out, &vhost);
-    wait_for_connections(&cluster, &vhost);
+    let mut child = start_bench(&cluster, &scenario(dir.path(), "60s"), &out, &vhost);
+    wait_for_connections(&cluster, &vhost, &mut child);
     std::thread::sleep(Duration::from_secs(2));
     // The actors move from the first node to the second; the first comes back;
     // when the second dies, they go home to the first.
@@ -383,4 +395,72 @@ fn bench_over_the_stream_protocol_starts_on_the_next_node_when_the_first_is_down
     let (code, text, result) = finish(child, &out);
     assert_every_message_read_by_each(code, &text, &result, MESSAGES, 1);
     held.start(1);
+}
+
+#[test]
+fn bench_over_the_stream_protocol_survives_the_death_of_a_node() {
+    let mut held = Held::take();
+    let Some(cluster) = warren_testkit::cluster(&warren_testkit::current_test()) else { return };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let scenario = dir.path().join("stream-failover.yaml");
+    // The stream's leader is where the management API that declared it runs: the first node.
+    let text = r#"name: stream-failover
+topology:
+  vhosts:
+    /:
+      queues:
+        events: { durable: true, arguments: { x-queue-type: stream, x-initial-cluster-size: 3 } }
+duration: 12s
+warmup: 0s
+drain: 30s
+producers:
+  - { name: p, protocol: stream, exchange: "", routing_key: events, rate: 200, message: { size: 16 } }
+consumers:
+  - { name: c, protocol: stream, queue: events, offset: first }
+"#;
+    std::fs::write(&scenario, text).expect("writing the scenario");
+    let out = dir.path().join("result.json");
+    let vhost = unique_name("stream-failover");
+    let child = start_bench_with(&cluster, &scenario, &out, &vhost, &["--stream-port", "5561,5562,5563"]);
+    // The stream protocol's connections are not in the vhost's connection list: the stream's
+    // first messages are the sign the run is under way.
+    wait_for_messages(&cluster, &vhost, "events");
+    held.kill(1);
+    let (code, text, result) = finish(child, &out);
+    held.start(1);
+    assert_survived(code, &text, &result);
+    let lost: Vec<Value> = outages(&result)
+        .into_iter()
+        .filter(|o| o["actor"].as_str().is_some_and(|a| a.starts_with("producer")))
+        .collect();
+    assert!(!lost.is_empty(), "the producer lost its connection to the leader: {:#?}", outages(&result));
+    for outage in &lost {
+        assert!(outage["length_s"].is_f64(), "connected again: {outage:#}");
+    }
+    let group = &result["consumers"][0];
+    let confirmed = result["summary"]["confirmed"].as_u64().unwrap_or(0);
+    assert!(group["consumed"].as_u64().unwrap_or(0) >= confirmed, "every confirmed message was read: {group:#}");
+}
+
+/// Waits until the queue `queue` of `vhost` reports messages (the run is publishing).
+fn wait_for_messages(cluster: &warren_testkit::Cluster, vhost: &str, queue: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let path = format!("/api/queues/{}/{queue}", urlencode(vhost));
+    while Instant::now() < deadline {
+        for management in &cluster.management {
+            let node = RabbitMq {
+                amqp_url: cluster.amqp[0].clone(),
+                management_url: management.clone(),
+                user: "guest".into(),
+                password: "guest".into(),
+            };
+            let (_, body) = management_request(&node, reqwest::Method::GET, &path, None);
+            let messages = serde_json::from_str::<Value>(&body).ok().and_then(|q| q["messages"].as_u64()).unwrap_or(0);
+            if messages > 0 {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!("the stream `{queue}` of {vhost} never held a message");
 }

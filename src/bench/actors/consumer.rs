@@ -9,8 +9,8 @@
 //! A `protocol: stream` consumer ([`run_stream`]) reads its stream over
 //! RabbitMQ's stream protocol, where the client grants the broker credit
 //! chunk by chunk and nothing is acknowledged; it records each message as
-//! an AMQP consumer does. It does not reconnect: a dropped connection ends
-//! it with an error.
+//! an AMQP consumer does. When its connection or its subscription is
+//! dropped, it subscribes again after the last offset it read.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +34,7 @@ use crate::bench::message::Stamp;
 use crate::bench::metrics::series::SeriesRecorder;
 use crate::bench::metrics::tracker::{Noted, Tracker};
 use crate::bench::scenario::{AckMode, ConsumerGroup, Reject, StreamOffset};
+use crate::bench::stream_link::{StreamConsumer, StreamReconnect};
 use crate::result::histogram::{self, Latency};
 
 /// Acks and rejects handed to lapin and not yet written.
@@ -417,6 +418,41 @@ impl Consuming {
         }
     }
 
+    /// [`Consuming::reattach`] for a stream consumer whose connection through `lost` dropped:
+    /// subscribed again through the first node that answers, after the last offset it read (or
+    /// from its own offset when it read nothing).
+    async fn reopen_stream(
+        &mut self,
+        reconnect: &StreamReconnect,
+        lost: &str,
+        stop: &CancellationToken,
+    ) -> Option<StreamConsumer> {
+        let start_ns = self.clock.now_ns();
+        let actor = format!("consumer {}#{}", self.plan.group_name, self.plan.instance);
+        let offset = match self.stream_next {
+            Some(next) => StreamOffset::At(next),
+            None => self.plan.subscription.offset.unwrap_or(StreamOffset::Next),
+        };
+        let stream = self.plan.queue.clone();
+        let attempt =
+            reconnect.retry(stop, || reconnect.endpoint.open_consumer(&reconnect.name, &stream, offset)).await;
+        let end_ns = self.clock.now_ns();
+        match attempt {
+            Ok(next) => {
+                let to = next.node.clone();
+                self.report.outages.push(Outage::ended(actor, lost.to_owned(), start_ns, end_ns, to));
+                Some(next)
+            }
+            Err(error) => {
+                self.report.outages.push(Outage::unended(actor.clone(), lost.to_owned(), start_ns));
+                if !stop.is_cancelled() {
+                    self.report.failure = Some(ActorError::Reconnect { actor, source: error });
+                }
+                None
+            }
+        }
+    }
+
     /// Counts one delivery of `data` received at `now` (from the stream
     /// `offset`, on a stream) and, for a first delivery of a measured
     /// message, its end-to-end latency.
@@ -543,27 +579,30 @@ fn stream_offset(delivery: &Delivery) -> Option<u64> {
 }
 
 /// Runs one `protocol: stream` consumer, subscribed already, until `stop`
-/// fires; a failure (a lost connection too) ends it.
+/// fires. When its connection drops it subscribes again through the first
+/// node that answers, after the last offset it read, unless reconnection is
+/// off; a failure it does not come back from ends it.
 pub async fn run_stream(
-    mut consumer: rabbitmq_stream_client::Consumer,
+    mut stream: StreamConsumer,
     plan: ConsumerPlan,
     clock: Clock,
     shared: Shared,
     series: SeriesRecorder,
     stop: CancellationToken,
+    reconnect: Option<StreamReconnect>,
 ) -> ConsumerReport {
     let report = ConsumerReport::new(plan.group, shared.schedules.len());
     let mut state = Consuming { plan, clock, shared, series, report, replies: Replies::default(), stream_next: None };
     let mut pacer = Pacer::new();
     let stopped = stop.cancelled();
     tokio::pin!(stopped);
-    let failure = loop {
+    loop {
         let delivery = tokio::select! {
             biased;
-            _ = &mut stopped => break None,
-            delivery = consumer.next() => delivery,
+            _ = &mut stopped => break,
+            delivery = stream.consumer.next() => delivery,
         };
-        match delivery {
+        let failure = match delivery {
             Some(Ok(delivery)) => {
                 let now = state.clock.now_ns();
                 let data = delivery.message().data().unwrap_or_default();
@@ -571,25 +610,38 @@ pub async fn run_stream(
                 if !state.plan.work.is_zero() {
                     work(state.plan.work, &mut pacer).await;
                 }
+                continue;
             }
-            Some(Err(error)) => break Some(StreamFailure::Deliver(Arc::new(error))),
-            None if stop.is_cancelled() => break None,
-            None => break Some(StreamFailure::Closed),
-        }
-    };
-    if let Some(source) = failure {
+            Some(Err(error)) => StreamFailure::Deliver(Arc::new(error)),
+            None if stop.is_cancelled() => break,
+            None => StreamFailure::Closed,
+        };
         state.series.at(state.clock.now_ns()).errors += 1;
-        state.report.failure = Some(ActorError::Stream {
+        let failure = ActorError::Stream {
             actor: format!("consumer {}#{}", state.plan.group_name, state.plan.instance),
             doing: "reading",
             stream: state.plan.queue.clone(),
-            source,
-        });
+            source: failure,
+        };
+        let Some(reconnect) = reconnect.as_ref() else {
+            state.report.failure = Some(failure);
+            break;
+        };
+        tracing::info!("{}: {:#}", reconnect.name, anyhow::Error::new(failure));
+        close_stream(&stream).await;
+        match state.reopen_stream(reconnect, &stream.node, &stop).await {
+            Some(next) => stream = next,
+            None => break,
+        }
     }
-    // Bounded: on a dead connection the client would wait for the broker's reply.
-    let _ = tokio::time::timeout(Duration::from_secs(2), consumer.handle().close()).await;
+    close_stream(&stream).await;
     state.series.flush();
     state.report
+}
+
+/// Closes a stream consumer, bounded: on a dead connection the client would wait for the broker's reply.
+async fn close_stream(stream: &StreamConsumer) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.consumer.handle().close()).await;
 }
 
 /// Simulated processing: a timer at 1 ms and above (the precise one producers

@@ -143,7 +143,7 @@ pub enum ActorError {
         #[source]
         source: crate::bench::link::ReconnectError,
     },
-    /// A `protocol: stream` actor failed; it does not reconnect.
+    /// A `protocol: stream` actor failed (and reconnection is off).
     #[error("{actor}: {doing} stream `{stream}` over the stream protocol failed")]
     Stream {
         /// The actor, e.g. `producer web#0`.
@@ -179,8 +179,8 @@ pub enum StreamFailure {
     /// A delivery could not be read.
     #[error("a delivery failed")]
     Deliver(#[source] Arc<rabbitmq_stream_client::error::ConsumerDeliveryError>),
-    /// The connection closed; stream actors do not reconnect.
-    #[error("the connection closed (stream-protocol actors do not reconnect)")]
+    /// The connection closed, or the broker dropped the subscription.
+    #[error("the connection closed or the broker dropped the subscription")]
     Closed,
 }
 

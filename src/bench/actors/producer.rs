@@ -18,8 +18,9 @@
 //!
 //! A `protocol: stream` producer ([`run_stream`]) runs the same loop over
 //! RabbitMQ's stream protocol: its window holds messages handed to the
-//! stream client (which batches them) until the broker confirms them. It
-//! does not reconnect: a dropped connection ends it with an error.
+//! stream client (which batches them) until the broker confirms them. When
+//! its connection drops it declares a producer again through the first node
+//! that answers ([`StreamReconnect`]) and sends again what was unconfirmed.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -40,12 +41,12 @@ use super::pace::Pacer;
 use super::unconfirmed::Unconfirmed;
 use super::wait::{Progress, WaitMeter, Waited};
 use super::{ActorError, Clock, Outage, Schedule, StreamFailure, field_table};
-use crate::bench::link::{BlockedTime, Failover, Link, connection_lost};
+use crate::bench::link::{BlockedTime, Failover, Link, ReconnectError, connection_lost};
 use crate::bench::message::{HEADER_LEN, Stamp};
 use crate::bench::metrics::series::SeriesRecorder;
 use crate::bench::metrics::tracker::SeqSet;
 use crate::bench::scenario::{ProducerGroup, SizeSpec};
-use crate::bench::stream_link::StreamProducer;
+use crate::bench::stream_link::{StreamProducer, StreamReconnect};
 use crate::result::histogram::{self, Latency};
 
 /// Window used when publisher confirms are off: publishes still overlap, bounded.
@@ -296,27 +297,45 @@ pub async fn run(
 }
 
 /// Runs one `protocol: stream` producer as [`run`] runs an AMQP one, on a
-/// stream producer already declared; a failure (a lost connection too) ends it.
+/// stream producer already declared. When its connection drops (or a publish
+/// fails), it declares a producer again through the first node that answers
+/// and sends again what was not confirmed, unless reconnection is off.
 pub async fn run_stream(
-    stream: StreamProducer,
+    mut stream: StreamProducer,
     plan: ProducerPlan,
     clock: Clock,
     series: SeriesRecorder,
     stop: CancellationToken,
     abort: CancellationToken,
+    reconnect: Option<StreamReconnect>,
 ) -> ProducerReport {
     let writes = Writes::default();
     let mut state = Publishing::new(&plan, clock, series, &writes);
-    let failure = match state.attached(Sink::Stream(&stream), &stop, &abort).await {
-        // Refusals renew AMQP channels after a reconnection only, which a stream producer never makes.
-        Ok(()) | Err(Broken::Refused) => None,
-        Err(Broken::Lapin(error)) => Some(state.fail(error)),
-        Err(Broken::Stream(failure)) => Some(state.fail_stream(failure)),
+    let failure = loop {
+        let failure = match state.attached(Sink::Stream(&stream), &stop, &abort).await {
+            // Refusals renew AMQP channels after a reconnection only.
+            Ok(()) | Err(Broken::Refused) => break None,
+            Err(Broken::Lapin(error)) => break Some(state.fail(error)),
+            Err(Broken::Stream(failure)) => failure,
+        };
+        let Some(reconnect) = reconnect.as_ref().filter(|_| !abort.is_cancelled()) else {
+            break Some(state.fail_stream(failure));
+        };
+        tracing::info!("{}: {:#}", reconnect.name, anyhow::Error::new(state.fail_stream(failure)));
+        close_stream(&stream).await;
+        match state.reopen_stream(reconnect, &stream.node, &abort).await {
+            Ok(next) => stream = next,
+            Err(failure) => break failure,
+        }
     };
     let report = state.finish(failure);
-    // Bounded: on a dead connection the client would wait for the broker's reply.
-    let _ = tokio::time::timeout(Duration::from_secs(2), stream.producer.close()).await;
+    close_stream(&stream).await;
     report
+}
+
+/// Closes a stream producer, bounded: on a dead connection the client would wait for the broker's reply.
+async fn close_stream(stream: &StreamProducer) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.producer.clone().close()).await;
 }
 
 /// Publishes lapin (or the stream client) has written, and when the last was: what the wait meter
@@ -550,14 +569,46 @@ impl<'a> Publishing<'a> {
                 let status = link.connection.status().clone();
                 Ok(Attached { channel, status, node: node_index, _link: Some(link) })
             }
-            Err(error) => {
-                self.report.outages.push(Outage::unended(actor.clone(), node, start_ns));
-                self.left_in_flight = self.unconfirmed.len();
-                match error {
-                    crate::bench::link::ReconnectError::Stopped => Err(None),
-                    source => Err(Some(ActorError::Reconnect { actor, source })),
-                }
+            Err(error) => Err(self.gave_up(actor, node, start_ns, error)),
+        }
+    }
+
+    /// After a reconnection that began at `start_ns` failed: the outage that never ended, and
+    /// the failure (none when the run ended first). What was unconfirmed stays so.
+    fn gave_up(&mut self, actor: String, node: String, start_ns: u64, error: ReconnectError) -> Option<ActorError> {
+        self.report.outages.push(Outage::unended(actor.clone(), node, start_ns));
+        self.left_in_flight = self.unconfirmed.len();
+        match error {
+            ReconnectError::Stopped => None,
+            source => Some(ActorError::Reconnect { actor, source }),
+        }
+    }
+
+    /// [`Publishing::reattach`] for a stream producer whose connection through `lost` dropped:
+    /// a producer declared again through the first node that answers.
+    async fn reopen_stream(
+        &mut self,
+        reconnect: &StreamReconnect,
+        lost: &str,
+        abort: &CancellationToken,
+    ) -> Result<StreamProducer, Option<ActorError>> {
+        let start_ns = self.clock.now_ns();
+        let actor = format!("producer {}#{}", self.plan.group_name, self.plan.instance);
+        let stream = self.plan.routing_keys.first().cloned().unwrap_or_default();
+        let batch = self.plan.confirms.map_or(1, |window| window as usize);
+        let attempt =
+            reconnect.retry(abort, || reconnect.endpoint.open_producer(&reconnect.name, &stream, batch)).await;
+        let end_ns = self.clock.now_ns();
+        if !self.published_all {
+            self.meter.reconnected(start_ns, end_ns);
+        }
+        match attempt {
+            Ok(next) => {
+                let to = next.node.clone();
+                self.report.outages.push(Outage::ended(actor, lost.to_owned(), start_ns, end_ns, to));
+                Ok(next)
             }
+            Err(error) => Err(self.gave_up(actor, lost.to_owned(), start_ns, error)),
         }
     }
 

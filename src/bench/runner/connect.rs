@@ -14,7 +14,7 @@ use crate::bench::actors::producer::ProducerPlan;
 use crate::bench::host;
 use crate::bench::link::{CONNECT_TIMEOUT, Link, Nodes};
 use crate::bench::scenario::{ConnectionLayout, ConsumerGroup, ProducerGroup, Protocol, Scenario, StreamOffset};
-use crate::bench::stream_link::{StreamEndpoint, StreamLink, StreamLinkError, StreamProducer};
+use crate::bench::stream_link::{StreamConsumer, StreamEndpoint, StreamLink, StreamLinkError, StreamProducer};
 
 /// Every actor's connection and channel, opened before the run's clock starts.
 pub(super) struct Connected {
@@ -26,9 +26,11 @@ pub(super) struct Connected {
     pub(super) consumers: Vec<(Channel, lapin::Consumer, ConsumerPlan, usize)>,
     pub(super) producers: Vec<(Channel, ProducerPlan, usize)>,
     /// `protocol: stream` consumers, each subscribed on its own link.
-    pub(super) stream_consumers: Vec<(rabbitmq_stream_client::Consumer, ConsumerPlan, StreamLink)>,
+    pub(super) stream_consumers: Vec<(StreamConsumer, ConsumerPlan, StreamLink)>,
     /// `protocol: stream` producers, each declared on its own link.
     pub(super) stream_producers: Vec<(StreamProducer, ProducerPlan, StreamLink)>,
+    /// Where `protocol: stream` actors connect (again), when the scenario has any.
+    pub(super) stream_endpoint: Option<StreamEndpoint>,
     /// The next producer's id: ids follow the file's order over both protocols.
     next_producer_id: u32,
 }
@@ -117,6 +119,7 @@ pub(super) async fn connect(scenario: &Scenario, nodes: &Nodes, amqp_urls: &[Str
         producers: Vec::new(),
         stream_consumers: Vec::new(),
         stream_producers: Vec::new(),
+        stream_endpoint: None,
         next_producer_id: 0,
     };
     let stream_endpoint = stream_endpoint(scenario, amqp_urls)?;
@@ -138,6 +141,7 @@ pub(super) async fn connect(scenario: &Scenario, nodes: &Nodes, amqp_urls: &[Str
             _ => connected.open_producers(nodes, index, group, scenario.message_limit).await?,
         }
     }
+    connected.stream_endpoint = stream_endpoint;
     Ok(connected)
 }
 

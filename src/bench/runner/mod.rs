@@ -28,7 +28,7 @@ use crate::bench::link::{self, Drivers, Failover, Link};
 use crate::bench::metrics::series::{Aggregate, SeriesRecorder, SharedAggregate};
 use crate::bench::progress::{Reporter, Snapshot};
 use crate::bench::scenario::Scenario;
-use crate::bench::stream_link::{StreamLink, StreamProducer};
+use crate::bench::stream_link::{StreamConsumer, StreamLink, StreamProducer, StreamReconnect};
 pub use connect::stream_endpoint;
 use connect::{Connected, connect};
 
@@ -88,7 +88,9 @@ pub async fn run(
     let nodes = connect::nodes(scenario, amqp_urls);
     let connected = connect(scenario, &nodes, amqp_urls).await?;
     let schedules = schedules(connected.producer_plans());
-    let Connected { links, channels, consumers, producers, stream_consumers, stream_producers, .. } = connected;
+    let Connected {
+        links, channels, consumers, producers, stream_consumers, stream_producers, stream_endpoint, ..
+    } = connected;
     // Stops the drivers of ended connections' runtimes, however this function returns.
     let ended_links = CancellationToken::new();
     let _stop_driving = ended_links.clone().drop_guard();
@@ -104,7 +106,12 @@ pub async fn run(
     let mut conductor = Conductor::new(clock, reporter, interrupt);
     let mut actors = conductor.spawn(&links, consumers, producers, &schedules, &failover);
     // Their links stay up until the run is over; dropping one stops its thread.
-    let stream_links = conductor.spawn_stream(&mut actors, stream_consumers, stream_producers, &schedules);
+    let reconnect = |link: &StreamLink| {
+        let endpoint = stream_endpoint.clone()?;
+        let give_up_after = scenario.reconnect?;
+        Some(StreamReconnect { endpoint, name: link.name().to_owned(), give_up_after })
+    };
+    let stream_links = conductor.spawn_stream(&mut actors, stream_consumers, stream_producers, &schedules, &reconnect);
     let window = conductor.measure(&actors.producers).await;
     let drain_limit = conductor.drain_limit(scenario.drain);
     let producers = conductor.settle_producers(&mut actors.producers, drain_limit).await;
@@ -309,9 +316,10 @@ impl<'r> Conductor<'r> {
     fn spawn_stream(
         &self,
         actors: &mut Actors,
-        consumers: Vec<(rabbitmq_stream_client::Consumer, ConsumerPlan, StreamLink)>,
+        consumers: Vec<(StreamConsumer, ConsumerPlan, StreamLink)>,
         producers: Vec<(StreamProducer, ProducerPlan, StreamLink)>,
         schedules: &Arc<[Schedule]>,
+        reconnect: &dyn Fn(&StreamLink) -> Option<StreamReconnect>,
     ) -> Vec<StreamLink> {
         let (clock, start_ns) = (self.clock, self.clock.start_ns);
         let mut links = Vec::new();
@@ -320,8 +328,9 @@ impl<'r> Conductor<'r> {
             let shared = Shared { schedules: schedules.clone(), arrived: counter };
             let series = SeriesRecorder::new(self.aggregate.clone(), start_ns);
             let (stop, signals) = (self.signals.stop_consumers.clone(), self.signals.clone());
+            let reconnect = reconnect(&link);
             actors.consumers.push(link.spawn(async move {
-                let report = consumer::run_stream(stream, plan, clock, shared, series, stop).await;
+                let report = consumer::run_stream(stream, plan, clock, shared, series, stop, reconnect).await;
                 signals.actor_ended(report.failure.as_ref());
                 report
             }));
@@ -332,8 +341,9 @@ impl<'r> Conductor<'r> {
             let series = SeriesRecorder::new(self.aggregate.clone(), start_ns);
             let signals = self.signals.clone();
             let (stop, abort) = (signals.stop_producers.clone(), signals.abort.clone());
+            let reconnect = reconnect(&link);
             actors.producers.push(link.spawn(async move {
-                let report = producer::run_stream(stream, plan, clock, series, stop, abort).await;
+                let report = producer::run_stream(stream, plan, clock, series, stop, abort, reconnect).await;
                 signals.actor_ended(report.failure.as_ref());
                 report
             }));

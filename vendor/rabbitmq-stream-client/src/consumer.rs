@@ -412,6 +412,13 @@ impl MessageHandler for ConsumerMessageHandler {
                         return Err(ClientError::ConnectionClosed);
                     }
                     self.0.metrics_collector.consume(len as u64).await;
+                } else if let ResponseKind::MetadataUpdate(_) = response.kind_ref() {
+                    // The broker dropped the subscriptions of this consumer's connection (a member
+                    // of its stream went away, or the stream was deleted): the consumer ends, as when
+                    // its connection closes, so that its owner can subscribe again.
+                    trace!("Metadata update: closing consumer");
+                    self.0.closed.store(true, Relaxed);
+                    self.0.waker.wake();
                 } else if let ResponseKind::ConsumerUpdate(consumer_update) = response.kind_ref() {
                     trace!("Received a ConsumerUpdate message");
                     // If no callback is provided by the user we will restart from Next by protocol
