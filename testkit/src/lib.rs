@@ -211,12 +211,15 @@ pub fn cluster(what: &str) -> Option<Cluster> {
 }
 
 /// The standalone RabbitMQ node of `tools/rabbitmq-cluster solo`: a node of its own (name
-/// `warren-solo@localhost`, data directory, ports) that a test may restart.
+/// `warren-solo@localhost`, data directory, ports) that a test may restart. Held by one test at
+/// a time, across processes too (`/tmp/warren-solo.lock`, until this is dropped): two test runs on
+/// one machine would otherwise restart it under each other.
 #[derive(Debug, Clone)]
 pub struct RestartableRabbitMq {
     /// AMQP URL with credentials and vhost.
     pub amqp_url: String,
     script: PathBuf,
+    _lock: std::sync::Arc<std::fs::File>,
 }
 
 /// Where the solo node listens for AMQP.
@@ -248,6 +251,14 @@ impl RestartableRabbitMq {
 /// The restartable RabbitMQ node, or `None` after [`missing`].
 pub fn restartable_rabbitmq(what: &str) -> Option<RestartableRabbitMq> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/rabbitmq-cluster");
+    // The lock first: another run may be restarting the node until it lets go.
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/tmp/warren-solo.lock")
+        .expect("opening the solo node's lock file");
+    lock.lock().expect("taking the solo node's lock");
     if answers(RESTARTABLE_RABBITMQ_ADDR).is_none() {
         let why = format!(
             "the restartable RabbitMQ node does not answer at {RESTARTABLE_RABBITMQ_ADDR} \
@@ -256,7 +267,11 @@ pub fn restartable_rabbitmq(what: &str) -> Option<RestartableRabbitMq> {
         missing(Need::RestartableRabbitMq, what, &why);
         return None;
     }
-    Some(RestartableRabbitMq { amqp_url: format!("amqp://guest:guest@{RESTARTABLE_RABBITMQ_ADDR}/%2f"), script })
+    Some(RestartableRabbitMq {
+        amqp_url: format!("amqp://guest:guest@{RESTARTABLE_RABBITMQ_ADDR}/%2f"),
+        script,
+        _lock: std::sync::Arc::new(lock),
+    })
 }
 
 /// A command that runs a program with a tmpfs of `size` (as `mount -o size=` takes it) mounted
