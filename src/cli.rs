@@ -282,7 +282,8 @@ pub struct BrokerArgs {
     /// Management HTTP listen address.
     #[arg(long, default_value = "127.0.0.1:15672")]
     pub http: SocketAddr,
-    /// Keep durable definitions here across restarts.
+    /// Keep durable definitions, and the persistent messages of durable queues, here: what the
+    /// broker confirmed survives a restart or a crash (without it, everything is in memory).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// With a data directory: block publishers while its disk has less free space than this
