@@ -403,7 +403,6 @@ fn bench_over_the_stream_protocol_survives_the_death_of_a_node() {
     let Some(cluster) = warren_testkit::cluster(&warren_testkit::current_test()) else { return };
     let dir = tempfile::tempdir().expect("a temp dir");
     let scenario = dir.path().join("stream-failover.yaml");
-    // The stream's leader is where the management API that declared it runs: the first node.
     let text = r#"name: stream-failover
 topology:
   vhosts:
@@ -423,11 +422,14 @@ consumers:
     let vhost = unique_name("stream-failover");
     let child = start_bench_with(&cluster, &scenario, &out, &vhost, &["--stream-port", "5561,5562,5563"]);
     // The stream protocol's connections are not in the vhost's connection list: the stream's
-    // first messages are the sign the run is under way.
-    wait_for_messages(&cluster, &vhost, "events");
-    held.kill(1);
+    // first messages are the sign the run is under way. Its leader's node is killed: the producer
+    // is connected there.
+    let stream = wait_for_messages(&cluster, &vhost, "events");
+    let leader = stream["node"].as_str().and_then(|n| n.strip_prefix("warren-")).and_then(|n| n.split('@').next());
+    let leader: u32 = leader.and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("the stream's leader: {stream:#}"));
+    held.kill(leader);
     let (code, text, result) = finish(child, &out);
-    held.start(1);
+    held.start(leader);
     assert_survived(code, &text, &result);
     let lost: Vec<Value> = outages(&result)
         .into_iter()
@@ -442,8 +444,9 @@ consumers:
     assert!(group["consumed"].as_u64().unwrap_or(0) >= confirmed, "every confirmed message was read: {group:#}");
 }
 
-/// Waits until the queue `queue` of `vhost` reports messages (the run is publishing).
-fn wait_for_messages(cluster: &warren_testkit::Cluster, vhost: &str, queue: &str) {
+/// Waits until the queue `queue` of `vhost` reports messages (the run is publishing); returns
+/// what the management API says of it.
+fn wait_for_messages(cluster: &warren_testkit::Cluster, vhost: &str, queue: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     let path = format!("/api/queues/{}/{queue}", urlencode(vhost));
     while Instant::now() < deadline {
@@ -455,9 +458,9 @@ fn wait_for_messages(cluster: &warren_testkit::Cluster, vhost: &str, queue: &str
                 password: "guest".into(),
             };
             let (_, body) = management_request(&node, reqwest::Method::GET, &path, None);
-            let messages = serde_json::from_str::<Value>(&body).ok().and_then(|q| q["messages"].as_u64()).unwrap_or(0);
-            if messages > 0 {
-                return;
+            let queue = serde_json::from_str::<Value>(&body).unwrap_or(Value::Null);
+            if queue["messages"].as_u64().unwrap_or(0) > 0 {
+                return queue;
             }
         }
         std::thread::sleep(Duration::from_millis(500));
