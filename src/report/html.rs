@@ -143,7 +143,8 @@ fn verdicts(out: &mut String, comparison: Result<&Comparison, String>) {
 
 fn bands(result: &RunResult) -> Vec<Band> {
     let warmup = result.scenario.warmup_s;
-    let end = warmup + result.scenario.duration_s;
+    // The window's real end: a run stopped early drains from there.
+    let end = warmup + result.scenario.window_s();
     let last = result.time_series.last().map_or(end, |s| s.t as f64 + 1.0);
     let mut bands = Vec::new();
     if warmup > 0.0 {
@@ -623,6 +624,17 @@ mod tests {
         assert!(!html.contains("id=\"chart-hdr-confirm\""), "no confirms, no confirm chart");
         assert!(!html.contains("id=\"chart-hdr-send-delay\""));
         assert!(!html.contains("baseline"), "no baseline, no overlay");
+    }
+
+    #[test]
+    fn a_run_stopped_early_drains_from_where_it_stopped() {
+        let mut run = result("s", 1000, &spread_us(1000, 100, 5000), &[]);
+        let drain = |run: &RunResult| bands(run).into_iter().find(|b| b.label == "drain").map(|b| b.from);
+        let last = run.time_series.last().map_or(0.0, |s| s.t as f64 + 1.0);
+        assert!(drain(&run).is_none_or(|from| from >= run.scenario.duration_s), "a full window: {last}");
+        run.scenario.measured_s = Some(3.0);
+        assert_eq!(drain(&run), Some(3.0), "the drain band starts where the window ended");
+        assert!(render(&run, None, None).contains("3.0s measured of 10.0s"));
     }
 
     #[test]
