@@ -326,7 +326,7 @@ impl QueueStore {
         if self.destroyed {
             return Ok(());
         }
-        if self.chains.iter().any(Chain::has_buffered) {
+        if !self.created && self.chains.iter().any(Chain::has_buffered) {
             self.ensure_dir()?;
         }
         for chain in &mut self.chains {

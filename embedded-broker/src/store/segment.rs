@@ -339,10 +339,11 @@ impl Chain {
                 cursor = Cursor { no: self.segments[i].no, offset: SEGMENT_MAGIC.len() as u64 };
                 self.tail = Some(cursor);
             }
-            // A record not written yet is written first; when the disk refuses, it is read from the
-            // buffer it waits in.
-            let buffered = self.writer.as_ref().is_some_and(|w| w.no == cursor.no && cursor.offset >= w.flushed)
-                && self.flush(shared).is_err();
+            // A record not written yet is written first; when the disk refuses (the flush's error
+            // reaches the queue through its own flush), it is read from the buffer it waits in.
+            if self.writer.as_ref().is_some_and(|w| w.no == cursor.no && cursor.offset >= w.flushed) {
+                let _ = self.flush(shared);
+            }
             let end = self.segments[i].end;
             if cursor.offset >= end {
                 self.tail = Some(Cursor { no: cursor.no + 1, offset: SEGMENT_MAGIC.len() as u64 });
@@ -352,8 +353,8 @@ impl Chain {
                 continue;
             }
             let data = match self.buffered(cursor) {
-                Some(data) if buffered => data,
-                _ => self.read(shared, cursor, end)?,
+                Some(data) => data,
+                None => self.read(shared, cursor, end)?,
             };
             match record::decode(&data) {
                 Decoded::Record(record, used) => {

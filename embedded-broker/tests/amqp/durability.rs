@@ -14,11 +14,54 @@ use warren_broker::{Broker, BrokerConfig};
 use crate::util::{timeout, unique};
 
 async fn start(dir: &Path) -> (Broker, String) {
-    let broker = Broker::start(BrokerConfig { data_dir: Some(dir.to_owned()), ..BrokerConfig::default() })
-        .await
-        .expect("the broker starts on its data directory");
+    start_with(BrokerConfig { data_dir: Some(dir.to_owned()), ..BrokerConfig::default() }).await
+}
+
+async fn start_with(config: BrokerConfig) -> (Broker, String) {
+    let broker = Broker::start(config).await.expect("the broker starts on its data directory");
     let url = format!("amqp://guest:guest@{}/%2f", broker.amqp_addr());
     (broker, url)
+}
+
+/// A data directory on the simulated disk `fs`.
+fn on_sim(dir: &Path, fs: &std::sync::Arc<warren_broker::store::sim::SimStorage>) -> BrokerConfig {
+    BrokerConfig {
+        data_dir: Some(dir.to_owned()),
+        storage: Some(std::sync::Arc::new(std::sync::Arc::clone(fs))),
+        ..BrokerConfig::default()
+    }
+}
+
+/// Publishes `bodies` as persistent messages to `queue` with up to `window` unconfirmed, in a task
+/// that fails unless the broker acknowledges every one.
+fn publish_all_acked(
+    publisher: Channel,
+    queue: &str,
+    bodies: Vec<String>,
+    window: usize,
+) -> tokio::task::JoinHandle<()> {
+    let queue = queue.to_owned();
+    tokio::spawn(async move {
+        let mut waiting = std::collections::VecDeque::new();
+        for (n, body) in bodies.iter().enumerate() {
+            let publish = publisher.basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                BasicPublishOptions::default(),
+                body.as_bytes(),
+                props(n, true),
+            );
+            waiting.push_back(publish.await.expect("publish"));
+            if waiting.len() > window
+                && let Some(confirm) = waiting.pop_front()
+            {
+                assert!(confirm.await.expect("confirm").is_ack(), "the disk never makes the broker nack");
+            }
+        }
+        for confirm in waiting {
+            assert!(confirm.await.expect("confirm").is_ack(), "the disk never makes the broker nack");
+        }
+    })
 }
 
 async fn channel(url: &str) -> (lapin::Connection, Channel) {
@@ -181,48 +224,14 @@ async fn a_full_disk_blocks_publishers_until_space_returns_and_loses_nothing() {
     let dir = tempfile::tempdir().expect("a data directory");
     let fs = SimStorage::new();
     fs.set_capacity(Some(300_000));
-    let config = BrokerConfig {
-        data_dir: Some(dir.path().to_owned()),
-        storage: Some(std::sync::Arc::new(std::sync::Arc::clone(&fs))),
-        disk_free_limit: 100_000,
-        segment_size: 32 * 1024,
-        ..BrokerConfig::default()
-    };
-    let broker = Broker::start(config).await.expect("the broker starts");
-    let url = format!("amqp://guest:guest@{}/%2f", broker.amqp_addr());
+    let config = BrokerConfig { disk_free_limit: 100_000, segment_size: 32 * 1024, ..on_sim(dir.path(), &fs) };
+    let (broker, url) = start_with(config).await;
     let queue = unique("full-disk");
     let (pconn, publisher) = channel(&url).await;
     publisher.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm.select");
     declare(&publisher, &queue, true).await;
     let total = 600;
-    let publishing = {
-        let queue = queue.clone();
-        tokio::spawn(async move {
-            let mut window = std::collections::VecDeque::new();
-            for n in 0..total {
-                let body = format!("{n:>1000}");
-                let confirm = publisher
-                    .basic_publish(
-                        "".into(),
-                        queue.as_str().into(),
-                        BasicPublishOptions::default(),
-                        body.as_bytes(),
-                        props(n, true),
-                    )
-                    .await
-                    .expect("publish");
-                window.push_back(confirm);
-                if window.len() > 50
-                    && let Some(c) = window.pop_front()
-                {
-                    assert!(c.await.expect("confirm").is_ack(), "a full disk never nacks");
-                }
-            }
-            for c in window {
-                assert!(c.await.expect("confirm").is_ack(), "a full disk never nacks");
-            }
-        })
-    };
+    let publishing = publish_all_acked(publisher, &queue, (0..total).map(|n| format!("{n:>1000}")).collect(), 50);
     crate::util::wait_until("the publisher is blocked", || async { pconn.status().blocked() }).await;
     assert!(broker.state().disk_alarm());
     // A consumer drains the queue: acknowledged segments go, space returns, the publisher resumes.
@@ -249,13 +258,7 @@ async fn a_failing_disk_with_space_left_keeps_publishers_blocked_until_writes_su
     use warren_broker::store::sim::SimStorage;
     let dir = tempfile::tempdir().expect("a data directory");
     let fs = SimStorage::new();
-    let config = BrokerConfig {
-        data_dir: Some(dir.path().to_owned()),
-        storage: Some(std::sync::Arc::new(std::sync::Arc::clone(&fs))),
-        ..BrokerConfig::default()
-    };
-    let broker = Broker::start(config).await.expect("the broker starts");
-    let url = format!("amqp://guest:guest@{}/%2f", broker.amqp_addr());
+    let (broker, url) = start_with(on_sim(dir.path(), &fs)).await;
     let queue = unique("failing-disk");
     let (pconn, publisher) = channel(&url).await;
     publisher.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm.select");
@@ -263,29 +266,8 @@ async fn a_failing_disk_with_space_left_keeps_publishers_blocked_until_writes_su
     // Every write fails from now on (an I/O error, a quota), while the disk reports plenty free.
     fs.crash_after(Some(0));
     let total = 50;
-    let publishing = {
-        let queue = queue.clone();
-        tokio::spawn(async move {
-            let mut confirms = Vec::new();
-            for n in 0..total {
-                let body = format!("body {n}");
-                let confirm = publisher
-                    .basic_publish(
-                        "".into(),
-                        queue.as_str().into(),
-                        BasicPublishOptions::default(),
-                        body.as_bytes(),
-                        props(n, true),
-                    )
-                    .await
-                    .expect("publish");
-                confirms.push(confirm);
-            }
-            for confirm in confirms {
-                assert!(confirm.await.expect("confirm").is_ack(), "a failing disk never nacks");
-            }
-        })
-    };
+    let bodies: Vec<String> = (0..total).map(|n| format!("body {n}")).collect();
+    let publishing = publish_all_acked(publisher, &queue, bodies.clone(), total);
     crate::util::wait_until("the publisher is blocked", || async { pconn.status().blocked() }).await;
     // The periodic sweep (every 100 ms) checks the free space, which is ample: the alarm must stay
     // on while writes fail, not flap with each check.
@@ -301,7 +283,6 @@ async fn a_failing_disk_with_space_left_keeps_publishers_blocked_until_writes_su
     assert!(!broker.state().disk_alarm(), "the alarm clears once writes succeed");
     let (_cconn, consumer) = channel(&url).await;
     let back: Vec<String> = drain(&consumer, &queue).await.into_iter().map(|(b, _, _)| b).collect();
-    let expected: Vec<String> = (0..total).map(|n| format!("body {n}")).collect();
-    assert_eq!(back, expected, "every message, in order");
+    assert_eq!(back, bodies, "every message, in order");
     broker.shutdown().await;
 }
