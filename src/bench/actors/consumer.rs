@@ -405,16 +405,7 @@ impl Consuming {
                 let status = link.connection.status().clone();
                 Some(Attached { channel, consumer, status, node: node_index, _link: Some(link) })
             }
-            Err(error) => {
-                self.report.outages.push(Outage::unended(actor, node, start_ns));
-                if !stop.is_cancelled() {
-                    self.report.failure = Some(ActorError::Reconnect {
-                        actor: format!("consumer {}#{}", self.plan.group_name, self.plan.instance),
-                        source: error,
-                    });
-                }
-                None
-            }
+            Err(error) => self.gave_up(actor, node, start_ns, error, stop),
         }
     }
 
@@ -443,14 +434,25 @@ impl Consuming {
                 self.report.outages.push(Outage::ended(actor, lost.to_owned(), start_ns, end_ns, to));
                 Some(next)
             }
-            Err(error) => {
-                self.report.outages.push(Outage::unended(actor.clone(), lost.to_owned(), start_ns));
-                if !stop.is_cancelled() {
-                    self.report.failure = Some(ActorError::Reconnect { actor, source: error });
-                }
-                None
-            }
+            Err(error) => self.gave_up(actor, lost.to_owned(), start_ns, error, stop),
         }
+    }
+
+    /// After a reconnection that began at `start_ns` failed: the outage that never ended, and the
+    /// failure unless the run ended first. Always `None`: the consumer stops.
+    fn gave_up<T>(
+        &mut self,
+        actor: String,
+        node: String,
+        start_ns: u64,
+        error: crate::bench::link::ReconnectError,
+        stop: &CancellationToken,
+    ) -> Option<T> {
+        self.report.outages.push(Outage::unended(actor.clone(), node, start_ns));
+        if !stop.is_cancelled() {
+            self.report.failure = Some(ActorError::Reconnect { actor, source: error });
+        }
+        None
     }
 
     /// Counts one delivery of `data` received at `now` (from the stream
